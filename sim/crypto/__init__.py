@@ -1,0 +1,208 @@
+"""The crypto facade: key derivation and exclusive canonicalization for wssim.
+
+One public surface over two backends with identical results: the Cython kernel
+``sim._fastcrypto`` (fast path) and the pure-Python reference :mod:`sim.crypto._reference`.
+``BACKEND`` says which is loaded; ``SIM_PURE_PYTHON=1`` forces the reference. Arguments are
+checked here, once, so that both backends receive only valid input.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from typing import Literal
+
+from lxml import etree
+
+from sim.crypto import _reference
+
+__all__ = [
+    "BACKEND",
+    "DEFAULT_LABEL",
+    "MAX_DERIVED_LENGTH",
+    "MAX_UT_ITERATIONS",
+    "c14n_digest",
+    "computed_key",
+    "derive_key",
+    "derive_keys",
+    "exc_c14n",
+    "p_sha1",
+    "ut_derive_key",
+]
+
+DEFAULT_LABEL = b"WS-SecureConversationWS-SecureConversation"
+#: Largest ``offset + length`` accepted by P_SHA-1 based functions (1 MiB).
+MAX_DERIVED_LENGTH = 1 << 20
+#: Largest UsernameToken iteration count accepted.
+MAX_UT_ITERATIONS = 1 << 24
+DIGESTS = ("sha1", "sha256")
+
+
+def _load_backend():  # -> module
+    if os.environ.get("SIM_PURE_PYTHON", "") not in ("", "0"):
+        return _reference, "python"
+    try:
+        from sim import _fastcrypto
+    except ImportError:
+        return _reference, "python"
+    return _fastcrypto, "cython"
+
+
+_impl, BACKEND = _load_backend()
+BACKEND: Literal["cython", "python"]
+
+
+def _need_bytes(name: str, value: object) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(f"{name} must be bytes, not {type(value).__name__}")
+
+
+def _need_int(name: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _check_span(length: object, offset: object) -> tuple[int, int]:
+    length = _need_int("length", length, 1, MAX_DERIVED_LENGTH)
+    offset = _need_int("offset", offset, 0, MAX_DERIVED_LENGTH)
+    if length + offset > MAX_DERIVED_LENGTH:
+        raise ValueError(
+            f"offset + length must be at most {MAX_DERIVED_LENGTH}, got {offset + length}"
+        )
+    return length, offset
+
+
+def _need_element(value: object) -> etree._Element:
+    if not isinstance(value, etree._Element) or isinstance(
+        value, (etree._Comment, etree._ProcessingInstruction, etree._Entity)
+    ):
+        raise TypeError(f"element must be an lxml element, not {type(value).__name__}")
+    return value
+
+
+def _need_prefixes(value: object) -> tuple[str, ...]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise TypeError("inclusive_prefixes must be a sequence of prefix strings")
+    prefixes = tuple(value)
+    for prefix in prefixes:
+        if not isinstance(prefix, str):
+            raise TypeError(
+                f"inclusive_prefixes must hold str, not {type(prefix).__name__}"
+            )
+    return prefixes
+
+
+def p_sha1(secret: bytes, seed: bytes, length: int, offset: int = 0) -> bytes:
+    """Bytes ``[offset, offset+length)`` of P_SHA-1(secret, seed) as in RFC 2246 section 5."""
+    secret = _need_bytes("secret", secret)
+    seed = _need_bytes("seed", seed)
+    length, offset = _check_span(length, offset)
+    return _impl.p_sha1(secret, seed, length, offset)
+
+
+def _key_offset(length: int, offset: int, generation: int | None) -> int:
+    if generation is None:
+        return offset
+    generation = _need_int("generation", generation, 0, MAX_DERIVED_LENGTH)
+    if offset:
+        raise ValueError("offset and generation are exclusive; give one of them")
+    return generation * length
+
+
+def derive_key(
+    secret: bytes,
+    *,
+    nonce: bytes,
+    length: int = 32,
+    offset: int = 0,
+    label: bytes = DEFAULT_LABEL,
+    generation: int | None = None,
+) -> bytes:
+    """A WS-SecureConversation 1.3 DerivedKeyToken key: P_SHA-1(secret, label || nonce).
+
+    ``generation`` (the DKT Generation form) is exclusive with ``offset`` and means
+    ``offset = generation * length``.
+    """
+    secret = _need_bytes("secret", secret)
+    nonce = _need_bytes("nonce", nonce)
+    label = _need_bytes("label", label)
+    _need_int("length", length, 1, MAX_DERIVED_LENGTH)
+    offset = _key_offset(length, offset, generation)
+    length, offset = _check_span(length, offset)
+    return _impl.p_sha1(secret, label + nonce, length, offset)
+
+
+def derive_keys(
+    secret: bytes,
+    nonces: Sequence[bytes],
+    *,
+    length: int = 32,
+    label: bytes = DEFAULT_LABEL,
+) -> list[bytes]:
+    """The batch form of :func:`derive_key`: one key per nonce, same secret, offset 0."""
+    secret = _need_bytes("secret", secret)
+    label = _need_bytes("label", label)
+    if isinstance(nonces, (bytes, bytearray, memoryview, str)):
+        raise TypeError("nonces must be a sequence of bytes, not a single value")
+    seeds = [label + _need_bytes("nonces[]", nonce) for nonce in nonces]
+    length, _ = _check_span(length, 0)
+    return _impl.derive_keys(secret, seeds, length, 0)
+
+
+def computed_key(requestor_entropy: bytes, issuer_entropy: bytes, bits: int) -> bytes:
+    """WS-Trust 1.3 computed key CK/PSHA1: P_SHA-1(requestor entropy, issuer entropy)."""
+    requestor_entropy = _need_bytes("requestor_entropy", requestor_entropy)
+    issuer_entropy = _need_bytes("issuer_entropy", issuer_entropy)
+    bits = _need_int("bits", bits, 8, MAX_DERIVED_LENGTH * 8)
+    if bits % 8:
+        raise ValueError(f"bits must be a multiple of 8, got {bits}")
+    return _impl.p_sha1(requestor_entropy, issuer_entropy, bits // 8, 0)
+
+
+def ut_derive_key(password: bytes, salt: bytes, iterations: int) -> bytes:
+    """WSS UsernameToken Profile 1.1 key: K1 = SHA1(password || salt), Ki = SHA1(Ki-1)."""
+    password = _need_bytes("password", password)
+    salt = _need_bytes("salt", salt)
+    iterations = _need_int("iterations", iterations, 1, MAX_UT_ITERATIONS)
+    return _impl.ut_derive_key(password, salt, iterations)
+
+
+def exc_c14n(
+    element: etree._Element,
+    *,
+    inclusive_prefixes: Sequence[str] = (),
+    with_comments: bool = False,
+) -> bytes:
+    """Exclusive XML Canonicalization 1.0 of the subtree rooted at ``element``.
+
+    Byte-identical to libxml2's (``etree.tostring(el, method="c14n", exclusive=True)``).
+    ``inclusive_prefixes`` is the InclusiveNamespaces PrefixList; ``"#default"`` names the
+    default namespace.
+    """
+    element = _need_element(element)
+    prefixes = _need_prefixes(inclusive_prefixes)
+    if not isinstance(with_comments, bool):
+        raise TypeError(f"with_comments must be a bool, not {type(with_comments).__name__}")
+    return _impl.exc_c14n(element, prefixes, with_comments)
+
+
+def c14n_digest(
+    element: etree._Element,
+    algorithm: str = "sha1",
+    *,
+    inclusive_prefixes: Sequence[str] = (),
+) -> bytes:
+    """Digest (``"sha1"`` or ``"sha256"``) of :func:`exc_c14n` of ``element``."""
+    element = _need_element(element)
+    if not isinstance(algorithm, str):
+        raise TypeError(f"algorithm must be a str, not {type(algorithm).__name__}")
+    if algorithm not in DIGESTS:
+        raise ValueError(f"algorithm must be one of {', '.join(DIGESTS)}, got {algorithm!r}")
+    prefixes = _need_prefixes(inclusive_prefixes)
+    return _impl.c14n_digest(element, algorithm, prefixes)

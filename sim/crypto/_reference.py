@@ -1,0 +1,56 @@
+"""Pure-Python reference for every function of the Cython kernel ``sim._fastcrypto``.
+
+Inputs arrive already validated by the facade (:mod:`sim.crypto`); these functions only
+compute. They are the oracle the kernel is tested against and the fallback backend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+
+from lxml import etree
+
+from sim.crypto._c14n import exc_c14n
+
+__all__ = ["c14n_digest", "derive_keys", "exc_c14n", "p_sha1", "ut_derive_key"]
+
+
+def p_sha1(secret: bytes, seed: bytes, length: int, offset: int) -> bytes:
+    """Bytes ``[offset, offset+length)`` of P_SHA-1(secret, seed) (RFC 2246 section 5)."""
+    mac = hmac.new(secret, digestmod=hashlib.sha1)
+    out = bytearray()
+    need = offset + length
+    a = seed
+    while len(out) < need:
+        h = mac.copy()
+        h.update(a)
+        a = h.digest()
+        h = mac.copy()
+        h.update(a + seed)
+        out += h.digest()
+    return bytes(out[offset:need])
+
+
+def derive_keys(
+    secret: bytes, seeds: Sequence[bytes], length: int, offset: int
+) -> list[bytes]:
+    """One P_SHA-1 output per seed (seed = label || nonce), all with the same secret."""
+    return [p_sha1(secret, seed, length, offset) for seed in seeds]
+
+
+def ut_derive_key(password: bytes, salt: bytes, iterations: int) -> bytes:
+    """WSS UsernameToken Profile 1.1: K1 = SHA1(password || salt), Ki = SHA1(Ki-1)."""
+    key = hashlib.sha1(password + salt).digest()
+    for _ in range(iterations - 1):
+        key = hashlib.sha1(key).digest()
+    return key
+
+
+def c14n_digest(
+    element: etree._Element, algorithm: str, inclusive_prefixes: Sequence[str]
+) -> bytes:
+    """Digest of the exclusive canonical form of ``element`` (without comments)."""
+    data = exc_c14n(element, inclusive_prefixes, False)
+    return hashlib.new(algorithm, data).digest()
