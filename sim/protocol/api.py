@@ -140,3 +140,17 @@ class Strategy(Protocol):
 
 
 StrategyOptions = Mapping[str, object]
+
+
+@runtime_checkable
+class KeyLog(Protocol):
+    """Receives every secret an engine creates or learns, like SSLKEYLOGFILE.
+
+    ``kind`` is one of ``sct-secret``, ``proof-key``, ``derived-key``, ``ut-key``,
+    ``session-key``; ``key_id`` is the Id or URI by which messages refer to the key.
+    """
+
+    def log(self, kind: str, key_id: str, key: bytes) -> None: ...
+
+
+KEY_KINDS = ("sct-secret", "proof-key", "derived-key", "ut-key", "session-key")
