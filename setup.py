@@ -15,7 +15,6 @@ extension = Extension(
     include_dirs=lxml.get_include(),
     libraries=["crypto"],
     extra_compile_args=["-O3", "-Wno-deprecated-declarations", "-Wno-unused-function"],
-    depends=["sim/_fastcrypto.pxd"],
 )
 
 setup(

@@ -50,6 +50,10 @@ def _load_backend():  # -> module
 
 _impl, BACKEND = _load_backend()
 BACKEND: Literal["cython", "python"]
+_p_sha1 = _impl.p_sha1
+_exc_c14n = _impl.exc_c14n
+_c14n_digest = _impl.c14n_digest
+_PLAIN_ELEMENT = etree._Element
 
 
 def _need_bytes(name: str, value: object) -> bytes:
@@ -103,7 +107,7 @@ def p_sha1(secret: bytes, seed: bytes, length: int, offset: int = 0) -> bytes:
     secret = _need_bytes("secret", secret)
     seed = _need_bytes("seed", seed)
     length, offset = _check_span(length, offset)
-    return _impl.p_sha1(secret, seed, length, offset)
+    return _p_sha1(secret, seed, length, offset)
 
 
 def _key_offset(length: int, offset: int, generation: int | None) -> int:
@@ -129,13 +133,26 @@ def derive_key(
     ``generation`` (the DKT Generation form) is exclusive with ``offset`` and means
     ``offset = generation * length``.
     """
+    # The common case, checked with as little Python as possible: this is the hot path.
+    if (
+        generation is None
+        and type(secret) is bytes
+        and type(nonce) is bytes
+        and type(label) is bytes
+        and type(length) is int
+        and type(offset) is int
+        and 0 < length
+        and 0 <= offset
+        and length + offset <= MAX_DERIVED_LENGTH
+    ):
+        return _p_sha1(secret, label + nonce, length, offset)
     secret = _need_bytes("secret", secret)
     nonce = _need_bytes("nonce", nonce)
     label = _need_bytes("label", label)
     _need_int("length", length, 1, MAX_DERIVED_LENGTH)
     offset = _key_offset(length, offset, generation)
     length, offset = _check_span(length, offset)
-    return _impl.p_sha1(secret, label + nonce, length, offset)
+    return _p_sha1(secret, label + nonce, length, offset)
 
 
 def derive_keys(
@@ -162,7 +179,7 @@ def computed_key(requestor_entropy: bytes, issuer_entropy: bytes, bits: int) -> 
     bits = _need_int("bits", bits, 8, MAX_DERIVED_LENGTH * 8)
     if bits % 8:
         raise ValueError(f"bits must be a multiple of 8, got {bits}")
-    return _impl.p_sha1(requestor_entropy, issuer_entropy, bits // 8, 0)
+    return _p_sha1(requestor_entropy, issuer_entropy, bits // 8, 0)
 
 
 def ut_derive_key(password: bytes, salt: bytes, iterations: int) -> bytes:
@@ -185,11 +202,12 @@ def exc_c14n(
     ``inclusive_prefixes`` is the InclusiveNamespaces PrefixList; ``"#default"`` names the
     default namespace.
     """
-    element = _need_element(element)
-    prefixes = _need_prefixes(inclusive_prefixes)
-    if not isinstance(with_comments, bool):
+    if type(element) is not _PLAIN_ELEMENT:
+        element = _need_element(element)
+    prefixes = inclusive_prefixes if inclusive_prefixes == () else _need_prefixes(inclusive_prefixes)
+    if with_comments is not False and with_comments is not True:
         raise TypeError(f"with_comments must be a bool, not {type(with_comments).__name__}")
-    return _impl.exc_c14n(element, prefixes, with_comments)
+    return _exc_c14n(element, prefixes, with_comments)
 
 
 def c14n_digest(
@@ -199,10 +217,11 @@ def c14n_digest(
     inclusive_prefixes: Sequence[str] = (),
 ) -> bytes:
     """Digest (``"sha1"`` or ``"sha256"``) of :func:`exc_c14n` of ``element``."""
-    element = _need_element(element)
-    if not isinstance(algorithm, str):
-        raise TypeError(f"algorithm must be a str, not {type(algorithm).__name__}")
-    if algorithm not in DIGESTS:
+    if type(element) is not _PLAIN_ELEMENT:
+        element = _need_element(element)
+    if algorithm != "sha1" and algorithm != "sha256":
+        if not isinstance(algorithm, str):
+            raise TypeError(f"algorithm must be a str, not {type(algorithm).__name__}")
         raise ValueError(f"algorithm must be one of {', '.join(DIGESTS)}, got {algorithm!r}")
-    prefixes = _need_prefixes(inclusive_prefixes)
-    return _impl.c14n_digest(element, algorithm, prefixes)
+    prefixes = inclusive_prefixes if inclusive_prefixes == () else _need_prefixes(inclusive_prefixes)
+    return _c14n_digest(element, algorithm, prefixes)

@@ -1,0 +1,676 @@
+# cython: language_level=3
+"""The hot-path kernel of wssim: P_SHA-1, UsernameToken key derivation, exclusive C14N.
+
+Every function here has a pure-Python twin in ``sim.crypto._reference`` with the same
+signature and results; the facade ``sim.crypto`` validates arguments and calls one of them.
+SHA-1 and SHA-256 come from OpenSSL's libcrypto; the C14N walks libxml2's nodes directly
+through lxml's public C API and streams its output into the digest.
+"""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from libc.stdlib cimport free, malloc, qsort, realloc
+from libc.string cimport memcpy, memset, strcmp, strlen
+
+cimport lxml.includes.etreepublic as cetree
+from lxml.includes cimport tree
+
+cetree.import_lxml__etree()
+
+
+cdef extern from "openssl/sha.h" nogil:
+    ctypedef struct SHA_CTX:
+        unsigned int h0
+        unsigned int h1
+        unsigned int h2
+        unsigned int h3
+        unsigned int h4
+    ctypedef struct SHA256_CTX:
+        pass
+    int SHA1_Init(SHA_CTX* c)
+    int SHA1_Update(SHA_CTX* c, const void* data, size_t length)
+    int SHA1_Final(unsigned char* md, SHA_CTX* c)
+    void SHA1_Transform(SHA_CTX* c, const unsigned char* data)
+    int SHA256_Init(SHA256_CTX* c)
+    int SHA256_Update(SHA256_CTX* c, const void* data, size_t length)
+    int SHA256_Final(unsigned char* md, SHA256_CTX* c)
+
+
+cdef enum:
+    SHA1_LEN = 20
+    BLOCK = 64
+    FLUSH_AT = 16384
+
+
+# --- HMAC-SHA1 with precomputed inner and outer states -----------------------------------
+
+cdef inline void put_be32(unsigned char* c_p, unsigned int c_v) noexcept nogil:
+    c_p[0] = (c_v >> 24) & 0xFF
+    c_p[1] = (c_v >> 16) & 0xFF
+    c_p[2] = (c_v >> 8) & 0xFF
+    c_p[3] = c_v & 0xFF
+
+
+
+cdef struct HmacKey:
+    SHA_CTX inner
+    SHA_CTX outer
+
+
+cdef void hmac_key_init(HmacKey* c_key, const unsigned char* c_secret, size_t c_len) noexcept nogil:
+    cdef unsigned char c_block[BLOCK]
+    cdef unsigned char c_pad[BLOCK]
+    cdef SHA_CTX c_ctx
+    cdef size_t i
+    memset(c_block, 0, BLOCK)
+    if c_len > BLOCK:
+        SHA1_Init(&c_ctx)
+        SHA1_Update(&c_ctx, c_secret, c_len)
+        SHA1_Final(c_block, &c_ctx)
+    else:
+        memcpy(c_block, c_secret, c_len)
+    for i in range(BLOCK):
+        c_pad[i] = c_block[i] ^ 0x36
+    SHA1_Init(&c_key.inner)
+    SHA1_Update(&c_key.inner, c_pad, BLOCK)
+    for i in range(BLOCK):
+        c_pad[i] = c_block[i] ^ 0x5C
+    SHA1_Init(&c_key.outer)
+    SHA1_Update(&c_key.outer, c_pad, BLOCK)
+
+
+cdef inline void digest_out(const SHA_CTX* c_ctx, unsigned char* c_out) noexcept nogil:
+    put_be32(c_out, c_ctx.h0)
+    put_be32(c_out + 4, c_ctx.h1)
+    put_be32(c_out + 8, c_ctx.h2)
+    put_be32(c_out + 12, c_ctx.h3)
+    put_be32(c_out + 16, c_ctx.h4)
+
+
+cdef inline void pad_tail(unsigned char* c_buf, size_t c_msg_len, size_t c_total_len,
+                          size_t c_prefix_len) noexcept nogil:
+    """SHA-1 padding for a message of c_msg_len bytes placed after c_prefix_len hashed bytes."""
+    cdef unsigned long long c_bits = (<unsigned long long>(c_msg_len + c_prefix_len)) * 8
+    cdef int i
+    memset(c_buf + c_msg_len, 0, c_total_len - c_msg_len)
+    c_buf[c_msg_len] = 0x80
+    for i in range(8):
+        c_buf[c_total_len - 1 - i] = (c_bits >> (8 * i)) & 0xFF
+
+
+cdef inline void hmac_short(const HmacKey* c_key, unsigned char* c_block,
+                            unsigned char* c_out) noexcept nogil:
+    """HMAC-SHA1 of the 20 bytes at the start of c_block, a block pre-padded for 20 bytes.
+
+    Inner and outer hashes are one compression each: no Init/Update/Final bookkeeping.
+    """
+    cdef SHA_CTX c_ctx
+    memcpy(&c_ctx, &c_key.inner, sizeof(SHA_CTX))
+    SHA1_Transform(&c_ctx, c_block)
+    digest_out(&c_ctx, c_block)           # the inner digest, same padding: reuse the block
+    memcpy(&c_ctx, &c_key.outer, sizeof(SHA_CTX))
+    SHA1_Transform(&c_ctx, c_block)
+    digest_out(&c_ctx, c_out)
+
+
+cdef int p_sha1_into(const HmacKey* c_key, const unsigned char* c_seed, size_t c_seed_len,
+                     size_t c_offset, size_t c_length, unsigned char* c_out) noexcept nogil:
+    """P_SHA-1 bytes [offset, offset+length) into c_out; -1 when out of memory.
+
+    A(i) = HMAC(A(i-1)) and block(i) = HMAC(A(i) || seed). Every message is laid out once,
+    pre-padded, so that each HMAC is a run of bare compressions.
+    """
+    cdef unsigned char c_short[BLOCK]      # 20-byte message, padded
+    cdef unsigned char c_a[SHA1_LEN]
+    cdef unsigned char c_digest[SHA1_LEN]
+    cdef unsigned char c_stack_buf[256]
+    cdef unsigned char* c_long            # A(i) || seed, padded
+    cdef size_t c_long_len = ((SHA1_LEN + c_seed_len + 8) // BLOCK + 1) * BLOCK
+    cdef size_t c_seed_total = ((c_seed_len + 8) // BLOCK + 1) * BLOCK
+    cdef unsigned char* c_seed_buf
+    cdef size_t c_pos = 0
+    cdef size_t c_end = c_offset + c_length
+    cdef size_t c_written = 0
+    cdef size_t c_start, c_stop, i
+    cdef SHA_CTX c_ctx
+    if c_long_len + c_seed_total <= 256:
+        c_long = c_stack_buf
+    else:
+        c_long = <unsigned char*>malloc(c_long_len + c_seed_total)
+        if c_long == NULL:
+            return -1
+    c_seed_buf = c_long + c_long_len
+    memcpy(c_long + SHA1_LEN, c_seed, c_seed_len)
+    pad_tail(c_long, SHA1_LEN + c_seed_len, c_long_len, BLOCK)
+    pad_tail(c_short, SHA1_LEN, BLOCK, BLOCK)
+    # A(1) = HMAC(secret, seed)
+    memcpy(c_seed_buf, c_seed, c_seed_len)
+    pad_tail(c_seed_buf, c_seed_len, c_seed_total, BLOCK)
+    memcpy(&c_ctx, &c_key.inner, sizeof(SHA_CTX))
+    for i in range(c_seed_total // BLOCK):
+        SHA1_Transform(&c_ctx, c_seed_buf + i * BLOCK)
+    digest_out(&c_ctx, c_short)
+    memcpy(&c_ctx, &c_key.outer, sizeof(SHA_CTX))
+    SHA1_Transform(&c_ctx, c_short)
+    digest_out(&c_ctx, c_a)
+    while c_pos < c_end:
+        if c_pos + SHA1_LEN > c_offset:
+            memcpy(c_long, c_a, SHA1_LEN)
+            memcpy(&c_ctx, &c_key.inner, sizeof(SHA_CTX))
+            for i in range(c_long_len // BLOCK):
+                SHA1_Transform(&c_ctx, c_long + i * BLOCK)
+            digest_out(&c_ctx, c_short)
+            memcpy(&c_ctx, &c_key.outer, sizeof(SHA_CTX))
+            SHA1_Transform(&c_ctx, c_short)
+            digest_out(&c_ctx, c_digest)
+            c_start = c_offset - c_pos if c_offset > c_pos else 0
+            c_stop = c_end - c_pos if c_end - c_pos < SHA1_LEN else SHA1_LEN
+            memcpy(c_out + c_written, c_digest + c_start, c_stop - c_start)
+            c_written += c_stop - c_start
+        c_pos += SHA1_LEN
+        if c_pos < c_end:
+            memcpy(c_short, c_a, SHA1_LEN)
+            hmac_short(c_key, c_short, c_a)
+    if c_long != c_stack_buf:
+        free(c_long)
+    return 0
+
+
+# Key schedules (HMAC inner/outer states) of recently used secrets: an SCT secret or a
+# proof key derives many keys, and its two key-schedule compressions are then paid once.
+cdef dict _schedules = {}
+cdef enum:
+    MAX_SCHEDULES = 1024
+
+
+cdef const HmacKey* schedule_for(bytes secret) except NULL:
+    cdef object entry = _schedules.get(secret)
+    if entry is None:
+        if len(_schedules) >= MAX_SCHEDULES:
+            _schedules.clear()
+        entry = PyBytes_FromStringAndSize(NULL, sizeof(HmacKey))
+        hmac_key_init(<HmacKey*>PyBytes_AS_STRING(entry),
+                      <const unsigned char*>PyBytes_AS_STRING(secret), len(secret))
+        _schedules[secret] = entry
+    return <const HmacKey*>PyBytes_AS_STRING(entry)
+
+
+def p_sha1(bytes secret, bytes seed, Py_ssize_t length, Py_ssize_t offset):
+    """Bytes ``[offset, offset+length)`` of P_SHA-1(secret, seed) (RFC 2246 section 5)."""
+    cdef const HmacKey* c_key = schedule_for(secret)
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, length)
+    cdef const unsigned char* c_seed = <const unsigned char*>PyBytes_AS_STRING(seed)
+    cdef unsigned char* c_out = <unsigned char*>PyBytes_AS_STRING(out)
+    cdef size_t c_seedlen = len(seed)
+    cdef int c_rc
+    with nogil:
+        c_rc = p_sha1_into(c_key, c_seed, c_seedlen, <size_t>offset, <size_t>length, c_out)
+    if c_rc:
+        raise MemoryError()
+    return out
+
+
+def derive_keys(bytes secret, list seeds, Py_ssize_t length, Py_ssize_t offset):
+    """One P_SHA-1 output per seed, sharing one HMAC key schedule."""
+    cdef const HmacKey* c_key = schedule_for(secret)
+    cdef bytes seed, out
+    cdef list result = []
+    for seed in seeds:
+        out = PyBytes_FromStringAndSize(NULL, length)
+        if p_sha1_into(c_key, <const unsigned char*>PyBytes_AS_STRING(seed), len(seed),
+                       <size_t>offset, <size_t>length, <unsigned char*>PyBytes_AS_STRING(out)):
+            raise MemoryError()
+        result.append(out)
+    return result
+
+
+def ut_derive_key(bytes password, bytes salt, Py_ssize_t iterations):
+    """WSS UsernameToken Profile 1.1: K1 = SHA1(password || salt), Ki = SHA1(Ki-1)."""
+    cdef SHA_CTX c_ctx
+    cdef unsigned char c_block[BLOCK]
+    cdef Py_ssize_t i
+    cdef const char* c_pw = PyBytes_AS_STRING(password)
+    cdef const char* c_salt = PyBytes_AS_STRING(salt)
+    cdef size_t c_pwlen = len(password)
+    cdef size_t c_saltlen = len(salt)
+    with nogil:
+        SHA1_Init(&c_ctx)
+        SHA1_Update(&c_ctx, c_pw, c_pwlen)
+        SHA1_Update(&c_ctx, c_salt, c_saltlen)
+        SHA1_Final(c_block, &c_ctx)
+        # Each further iteration hashes a 20-byte message: one pre-padded block, one
+        # compression, no Init/Update/Final bookkeeping.
+        memset(c_block + SHA1_LEN, 0, BLOCK - SHA1_LEN)
+        c_block[SHA1_LEN] = 0x80
+        c_block[BLOCK - 2] = 0x00   # message length 160 bits = 0x00A0
+        c_block[BLOCK - 1] = 0xA0
+        for i in range(iterations - 1):
+            SHA1_Init(&c_ctx)
+            SHA1_Transform(&c_ctx, c_block)
+            digest_out(&c_ctx, c_block)
+    return PyBytes_FromStringAndSize(<char*>c_block, SHA1_LEN)
+
+
+# --- exclusive C14N over libxml2 nodes ---------------------------------------------------
+
+cdef enum DigestKind:
+    DIGEST_NONE = 0
+    DIGEST_SHA1 = 1
+    DIGEST_SHA256 = 2
+
+
+cdef struct Sink:
+    char* data
+    size_t length
+    size_t capacity
+    int digest
+    SHA_CTX sha1
+    SHA256_CTX sha256
+    int failed
+
+
+cdef int sink_reserve(Sink* c_sink, size_t c_extra) noexcept nogil:
+    cdef size_t c_need = c_sink.length + c_extra
+    cdef size_t c_cap
+    cdef char* c_new
+    if c_need <= c_sink.capacity:
+        return 0
+    c_cap = c_sink.capacity * 2 if c_sink.capacity else 4096
+    while c_cap < c_need:
+        c_cap *= 2
+    c_new = <char*>realloc(c_sink.data, c_cap)
+    if c_new == NULL:
+        c_sink.failed = 1
+        return -1
+    c_sink.data = c_new
+    c_sink.capacity = c_cap
+    return 0
+
+
+cdef void sink_flush(Sink* c_sink) noexcept nogil:
+    if c_sink.digest == DIGEST_SHA1:
+        SHA1_Update(&c_sink.sha1, c_sink.data, c_sink.length)
+    elif c_sink.digest == DIGEST_SHA256:
+        SHA256_Update(&c_sink.sha256, c_sink.data, c_sink.length)
+    c_sink.length = 0
+
+
+cdef inline void put(Sink* c_sink, const char* c_text, size_t c_len) noexcept nogil:
+    if c_sink.digest and c_sink.length + c_len > FLUSH_AT:
+        sink_flush(c_sink)
+        if c_len > FLUSH_AT:
+            if c_sink.digest == DIGEST_SHA1:
+                SHA1_Update(&c_sink.sha1, c_text, c_len)
+            else:
+                SHA256_Update(&c_sink.sha256, c_text, c_len)
+            return
+    if sink_reserve(c_sink, c_len) == 0:
+        memcpy(c_sink.data + c_sink.length, c_text, c_len)
+        c_sink.length += c_len
+
+
+cdef inline void puts(Sink* c_sink, const char* c_text) noexcept nogil:
+    put(c_sink, c_text, strlen(c_text))
+
+
+cdef enum EscapeMode:
+    ESCAPE_TEXT = 0
+    ESCAPE_ATTR = 1
+    ESCAPE_CR = 2
+
+
+cdef void put_escaped(Sink* c_sink, const char* c_text, int c_mode) noexcept nogil:
+    cdef size_t c_run = 0
+    cdef const char* c_rep
+    cdef char c
+    if c_text == NULL:
+        return
+    while True:
+        c = c_text[c_run]
+        if c == 0:
+            break
+        c_rep = NULL
+        if c == b'\r':
+            c_rep = "&#xD;"
+        elif c_mode != ESCAPE_CR:
+            if c == b'&':
+                c_rep = "&amp;"
+            elif c == b'<':
+                c_rep = "&lt;"
+            elif c == b'>' and c_mode == ESCAPE_TEXT:
+                c_rep = "&gt;"
+            elif c_mode == ESCAPE_ATTR:
+                if c == b'"':
+                    c_rep = "&quot;"
+                elif c == b'\t':
+                    c_rep = "&#x9;"
+                elif c == b'\n':
+                    c_rep = "&#xA;"
+        if c_rep != NULL:
+            put(c_sink, c_text, c_run)
+            puts(c_sink, c_rep)
+            c_text += c_run + 1
+            c_run = 0
+        else:
+            c_run += 1
+    put(c_sink, c_text, c_run)
+
+
+cdef struct NsEntry:
+    const char* prefix   # never NULL: "" for the default namespace
+    const char* href     # never NULL
+
+
+cdef struct NsStack:
+    NsEntry* items
+    size_t count
+    size_t capacity
+
+
+cdef const char* EMPTY = ""
+
+
+cdef inline const char* nz(const char* c_s) noexcept nogil:
+    return c_s if c_s != NULL else EMPTY
+
+
+cdef int ns_push(NsStack* c_stack, const char* c_prefix, const char* c_href) noexcept nogil:
+    cdef NsEntry* c_new
+    if c_stack.count == c_stack.capacity:
+        c_stack.capacity = c_stack.capacity * 2 if c_stack.capacity else 64
+        c_new = <NsEntry*>realloc(c_stack.items, c_stack.capacity * sizeof(NsEntry))
+        if c_new == NULL:
+            return -1
+        c_stack.items = c_new
+    c_stack.items[c_stack.count].prefix = c_prefix
+    c_stack.items[c_stack.count].href = c_href
+    c_stack.count += 1
+    return 0
+
+
+cdef bint ns_rendered(NsStack* c_stack, const char* c_prefix, const char* c_href) noexcept nogil:
+    cdef size_t i = c_stack.count
+    while i > 0:
+        i -= 1
+        if strcmp(c_stack.items[i].prefix, c_prefix) == 0:
+            return strcmp(c_stack.items[i].href, c_href) == 0
+    # Nothing rendered for this prefix: only the empty default namespace counts as rendered.
+    return c_prefix[0] == 0 and c_href[0] == 0
+
+
+cdef struct Walk:
+    Sink* sink
+    NsStack stack
+    const char** inclusive    # prefixes; "" for #default
+    size_t n_inclusive
+    int with_comments
+    int error                 # 1: entity reference, 2: out of memory
+    char* scratch             # per-element arrays; free again once the start tag is out
+    size_t scratch_capacity
+
+
+cdef int compare_ns(const void* c_a, const void* c_b) noexcept nogil:
+    return strcmp((<const NsEntry*>c_a).prefix, (<const NsEntry*>c_b).prefix)
+
+
+cdef int compare_attr(const void* c_a, const void* c_b) noexcept nogil:
+    cdef tree.xmlAttr* c_x = (<tree.xmlAttr**>c_a)[0]
+    cdef tree.xmlAttr* c_y = (<tree.xmlAttr**>c_b)[0]
+    cdef int c_r
+    if c_x.ns == c_y.ns:
+        return strcmp(<const char*>c_x.name, <const char*>c_y.name)
+    if c_x.ns == NULL:
+        return -1
+    if c_y.ns == NULL:
+        return 1
+    c_r = strcmp(nz(<const char*>c_x.ns.href), nz(<const char*>c_y.ns.href))
+    if c_r == 0:
+        c_r = strcmp(<const char*>c_x.name, <const char*>c_y.name)
+    return c_r
+
+
+cdef const char* XML_NS = "http://www.w3.org/XML/1998/namespace"
+
+
+cdef inline bint is_xml_ns(tree.xmlNs* c_ns) noexcept nogil:
+    return c_ns.href != NULL and strcmp(<const char*>c_ns.href, XML_NS) == 0
+
+
+cdef tree.xmlNs* search_ns(tree.xmlNode* c_node, const char* c_prefix) noexcept nogil:
+    """The nearest in-scope declaration of ``c_prefix`` ("" = default), like xmlSearchNs.
+
+    lxml links libxml2 statically, so its functions are not ours to call: walk nsDef.
+    """
+    cdef tree.xmlNs* c_ns
+    while c_node != NULL and c_node.type == tree.XML_ELEMENT_NODE:
+        c_ns = c_node.nsDef
+        while c_ns != NULL:
+            if c_ns.href != NULL:
+                if c_prefix[0] == 0:
+                    if c_ns.prefix == NULL or c_ns.prefix[0] == 0:
+                        return c_ns
+                elif c_ns.prefix != NULL and strcmp(<const char*>c_ns.prefix, c_prefix) == 0:
+                    return c_ns
+            c_ns = c_ns.next
+        c_node = c_node.parent
+    return NULL
+
+
+cdef int utilize(Walk* c_walk, NsEntry* c_decls, size_t* c_ndecls,
+                 const char* c_prefix, const char* c_href) noexcept nogil:
+    if not ns_rendered(&c_walk.stack, c_prefix, c_href):
+        c_decls[c_ndecls[0]].prefix = c_prefix
+        c_decls[c_ndecls[0]].href = c_href
+        c_ndecls[0] += 1
+    return ns_push(&c_walk.stack, c_prefix, c_href)
+
+
+cdef void put_qname(Sink* c_sink, tree.xmlNs* c_ns, const char* c_name) noexcept nogil:
+    if c_ns != NULL and c_ns.prefix != NULL and c_ns.prefix[0] != 0:
+        puts(c_sink, <const char*>c_ns.prefix)
+        put(c_sink, ":", 1)
+    puts(c_sink, c_name)
+
+
+cdef int scratch_reserve(Walk* c_walk, size_t c_size) noexcept nogil:
+    cdef char* c_new
+    if c_size <= c_walk.scratch_capacity:
+        return 0
+    c_new = <char*>realloc(c_walk.scratch, c_size * 2)
+    if c_new == NULL:
+        return -1
+    c_walk.scratch = c_new
+    c_walk.scratch_capacity = c_size * 2
+    return 0
+
+
+cdef int walk_element(Walk* c_walk, tree.xmlNode* c_node) noexcept nogil:
+    cdef Sink* c_sink = c_walk.sink
+    cdef size_t c_mark = c_walk.stack.count
+    cdef size_t c_nattrs = 0
+    cdef size_t c_ndecls = 0
+    cdef size_t i
+    cdef tree.xmlAttr* c_attr
+    cdef tree.xmlAttr** c_attrs = NULL
+    cdef NsEntry* c_decls = NULL
+    cdef tree.xmlNs* c_ns
+    cdef tree.xmlNode* c_child
+    cdef tree.xmlNode* c_text
+    cdef const char* c_prefix
+    cdef int c_rc = 0
+
+    c_attr = c_node.properties
+    while c_attr != NULL:
+        c_nattrs += 1
+        c_attr = c_attr.next
+    if scratch_reserve(c_walk, (c_walk.n_inclusive + c_nattrs + 1) * sizeof(NsEntry)
+                       + c_nattrs * sizeof(tree.xmlAttr*)) == 0:
+        c_decls = <NsEntry*>c_walk.scratch
+        c_attrs = <tree.xmlAttr**>(c_walk.scratch
+                                   + (c_walk.n_inclusive + c_nattrs + 1) * sizeof(NsEntry))
+    if c_decls == NULL:
+        c_walk.error = 2
+        c_rc = -1
+    else:
+        # InclusiveNamespaces PrefixList: rendered as inclusive C14N would.
+        for i in range(c_walk.n_inclusive):
+            c_prefix = c_walk.inclusive[i]
+            c_ns = search_ns(c_node, c_prefix)
+            if c_ns != NULL and not is_xml_ns(c_ns):
+                c_rc |= utilize(c_walk, c_decls, &c_ndecls, nz(<const char*>c_ns.prefix),
+                                nz(<const char*>c_ns.href))
+        # The element's own namespace; without one, the default namespace in scope
+        # (libxml2 renders it even for lxml-built trees).
+        if c_node.ns != NULL:
+            if not is_xml_ns(c_node.ns):
+                c_rc |= utilize(c_walk, c_decls, &c_ndecls, nz(<const char*>c_node.ns.prefix),
+                                nz(<const char*>c_node.ns.href))
+        else:
+            c_ns = search_ns(c_node, EMPTY)
+            c_rc |= utilize(c_walk, c_decls, &c_ndecls, EMPTY,
+                            nz(<const char*>c_ns.href) if c_ns != NULL else EMPTY)
+        c_attr = c_node.properties
+        i = 0
+        while c_attr != NULL:
+            c_attrs[i] = c_attr
+            i += 1
+            if c_attr.ns != NULL and not is_xml_ns(c_attr.ns):
+                c_rc |= utilize(c_walk, c_decls, &c_ndecls, nz(<const char*>c_attr.ns.prefix),
+                                nz(<const char*>c_attr.ns.href))
+            c_attr = c_attr.next
+        if c_rc:
+            c_walk.error = 2
+
+    if c_rc == 0:
+        qsort(c_decls, c_ndecls, sizeof(NsEntry), compare_ns)
+        if c_nattrs > 1:
+            qsort(c_attrs, c_nattrs, sizeof(tree.xmlAttr*), compare_attr)
+        put(c_sink, "<", 1)
+        put_qname(c_sink, c_node.ns, <const char*>c_node.name)
+        for i in range(c_ndecls):
+            if c_decls[i].prefix[0] == 0:
+                put(c_sink, ' xmlns="', 8)
+            else:
+                put(c_sink, " xmlns:", 7)
+                puts(c_sink, c_decls[i].prefix)
+                put(c_sink, '="', 2)
+            puts(c_sink, c_decls[i].href)   # libxml2 writes namespace URIs unescaped
+            put(c_sink, '"', 1)
+        for i in range(c_nattrs):
+            c_attr = c_attrs[i]
+            put(c_sink, " ", 1)
+            put_qname(c_sink, c_attr.ns, <const char*>c_attr.name)
+            put(c_sink, '="', 2)
+            c_text = c_attr.children
+            while c_text != NULL:
+                if c_text.type == tree.XML_TEXT_NODE:
+                    put_escaped(c_sink, <const char*>c_text.content, ESCAPE_ATTR)
+                elif c_text.type == tree.XML_ENTITY_REF_NODE:
+                    c_walk.error = 1
+                    c_rc = -1
+                c_text = c_text.next
+            put(c_sink, '"', 1)
+        put(c_sink, ">", 1)
+        # c_decls and c_attrs live in the scratch area, which children now reuse.
+        c_child = c_node.children
+        while c_child != NULL and c_rc == 0:
+            if c_child.type == tree.XML_ELEMENT_NODE:
+                c_rc = walk_element(c_walk, c_child)
+            elif c_child.type == tree.XML_TEXT_NODE or c_child.type == tree.XML_CDATA_SECTION_NODE:
+                put_escaped(c_sink, <const char*>c_child.content, ESCAPE_TEXT)
+            elif c_child.type == tree.XML_COMMENT_NODE:
+                if c_walk.with_comments:
+                    put(c_sink, "<!--", 4)
+                    put_escaped(c_sink, <const char*>c_child.content, ESCAPE_CR)
+                    put(c_sink, "-->", 3)
+            elif c_child.type == tree.XML_PI_NODE:
+                put(c_sink, "<?", 2)
+                puts(c_sink, <const char*>c_child.name)
+                if c_child.content != NULL and c_child.content[0] != 0:
+                    put(c_sink, " ", 1)
+                    put_escaped(c_sink, <const char*>c_child.content, ESCAPE_CR)
+                put(c_sink, "?>", 2)
+            elif c_child.type == tree.XML_ENTITY_REF_NODE:
+                c_walk.error = 1
+                c_rc = -1
+            c_child = c_child.next
+        put(c_sink, "</", 2)
+        put_qname(c_sink, c_node.ns, <const char*>c_node.name)
+        put(c_sink, ">", 1)
+
+    c_walk.stack.count = c_mark
+    if c_sink.failed:
+        c_walk.error = 2
+        return -1
+    return c_rc
+
+
+cdef int run_c14n(tree.xmlNode* c_node, tuple inclusive_prefixes, bint with_comments,
+                  Sink* c_sink) except -1:
+    cdef Walk c_walk
+    cdef list encoded = []
+    cdef Py_ssize_t n = len(inclusive_prefixes)
+    cdef Py_ssize_t i
+    cdef int c_rc
+    memset(&c_walk, 0, sizeof(Walk))
+    c_walk.sink = c_sink
+    c_walk.with_comments = with_comments
+    c_walk.inclusive = <const char**>malloc((n + 1) * sizeof(const char*))
+    if c_walk.inclusive == NULL:
+        raise MemoryError()
+    try:
+        for i in range(n):
+            prefix = inclusive_prefixes[i]
+            data = b"" if prefix == "#default" else prefix.encode("utf-8")
+            encoded.append(data)
+            c_walk.inclusive[i] = PyBytes_AS_STRING(data)
+        c_walk.n_inclusive = n
+        with nogil:
+            c_rc = walk_element(&c_walk, c_node)
+    finally:
+        free(c_walk.inclusive)
+        free(c_walk.stack.items)
+        free(c_walk.scratch)
+    if c_walk.error == 1:
+        raise ValueError(
+            "element contains an unexpanded entity reference; exclusive C14N needs a tree "
+            "parsed with entities resolved or refused"
+        )
+    if c_walk.error or c_rc:
+        raise MemoryError()
+    return 0
+
+
+def exc_c14n(cetree._Element element, tuple inclusive_prefixes, bint with_comments):
+    """Exclusive canonical form of ``element``'s subtree, as UTF-8 bytes."""
+    cdef Sink c_sink
+    memset(&c_sink, 0, sizeof(Sink))
+    try:
+        run_c14n(element._c_node, inclusive_prefixes, with_comments, &c_sink)
+        return PyBytes_FromStringAndSize(c_sink.data, c_sink.length)
+    finally:
+        free(c_sink.data)
+
+
+def c14n_digest(cetree._Element element, str algorithm, tuple inclusive_prefixes):
+    """Digest of the exclusive canonical form, streamed while walking the tree."""
+    cdef Sink c_sink
+    cdef unsigned char c_md[32]
+    memset(&c_sink, 0, sizeof(Sink))
+    if algorithm == "sha1":
+        c_sink.digest = DIGEST_SHA1
+        SHA1_Init(&c_sink.sha1)
+    elif algorithm == "sha256":
+        c_sink.digest = DIGEST_SHA256
+        SHA256_Init(&c_sink.sha256)
+    else:
+        raise ValueError(f"algorithm must be sha1 or sha256, got {algorithm!r}")
+    try:
+        run_c14n(element._c_node, inclusive_prefixes, False, &c_sink)
+        sink_flush(&c_sink)
+        if c_sink.digest == DIGEST_SHA1:
+            SHA1_Final(c_md, &c_sink.sha1)
+            return PyBytes_FromStringAndSize(<char*>c_md, 20)
+        SHA256_Final(c_md, &c_sink.sha256)
+        return PyBytes_FromStringAndSize(<char*>c_md, 32)
+    finally:
+        free(c_sink.data)
