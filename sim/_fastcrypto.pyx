@@ -209,6 +209,49 @@ def p_sha1(bytes secret, bytes seed, Py_ssize_t length, Py_ssize_t offset):
     return out
 
 
+# The facade's checked derive_key, called for anything but the common case (and for errors).
+_checked_derive_key = None
+DEFAULT_LABEL = b"WS-SecureConversationWS-SecureConversation"
+cdef Py_ssize_t MAX_DERIVED = 1 << 20
+
+
+def set_checked_derive_key(function):
+    """Register the facade's argument-checking derive_key (the slow path of ours)."""
+    global _checked_derive_key
+    _checked_derive_key = function
+
+
+def derive_key(secret, *, nonce, length=32, offset=0, label=DEFAULT_LABEL, generation=None):
+    """A WS-SecureConversation 1.3 DerivedKeyToken key: P_SHA-1(secret, label || nonce).
+
+    ``generation`` (the DKT Generation form) is exclusive with ``offset`` and means
+    ``offset = generation * length``.
+    """
+    cdef Py_ssize_t c_length, c_offset
+    cdef unsigned char c_seed[256]
+    cdef Py_ssize_t c_label_len, c_nonce_len
+    cdef const HmacKey* c_key
+    cdef bytes out
+    if (generation is None and type(secret) is bytes and type(nonce) is bytes
+            and type(label) is bytes and type(length) is int and type(offset) is int
+            and 0 < length <= MAX_DERIVED and 0 <= offset <= MAX_DERIVED):
+        c_length = length
+        c_offset = offset
+        c_label_len = len(<bytes>label)
+        c_nonce_len = len(<bytes>nonce)
+        if c_length + c_offset <= MAX_DERIVED and c_label_len + c_nonce_len <= 256:
+            memcpy(c_seed, PyBytes_AS_STRING(label), c_label_len)
+            memcpy(c_seed + c_label_len, PyBytes_AS_STRING(nonce), c_nonce_len)
+            c_key = schedule_for(secret)
+            out = PyBytes_FromStringAndSize(NULL, c_length)
+            if p_sha1_into(c_key, c_seed, c_label_len + c_nonce_len, c_offset, c_length,
+                           <unsigned char*>PyBytes_AS_STRING(out)):
+                raise MemoryError()
+            return out
+    return _checked_derive_key(secret, nonce=nonce, length=length, offset=offset, label=label,
+                               generation=generation)
+
+
 def derive_keys(bytes secret, list seeds, Py_ssize_t length, Py_ssize_t offset):
     """One P_SHA-1 output per seed, sharing one HMAC key schedule."""
     cdef const HmacKey* c_key = schedule_for(secret)

@@ -96,9 +96,7 @@ def _need_prefixes(value: object) -> tuple[str, ...]:
     prefixes = tuple(value)
     for prefix in prefixes:
         if not isinstance(prefix, str):
-            raise TypeError(
-                f"inclusive_prefixes must hold str, not {type(prefix).__name__}"
-            )
+            raise TypeError(f"inclusive_prefixes must hold str, not {type(prefix).__name__}")
     return prefixes
 
 
@@ -133,19 +131,6 @@ def derive_key(
     ``generation`` (the DKT Generation form) is exclusive with ``offset`` and means
     ``offset = generation * length``.
     """
-    # The common case, checked with as little Python as possible: this is the hot path.
-    if (
-        generation is None
-        and type(secret) is bytes
-        and type(nonce) is bytes
-        and type(label) is bytes
-        and type(length) is int
-        and type(offset) is int
-        and 0 < length
-        and 0 <= offset
-        and length + offset <= MAX_DERIVED_LENGTH
-    ):
-        return _p_sha1(secret, label + nonce, length, offset)
     secret = _need_bytes("secret", secret)
     nonce = _need_bytes("nonce", nonce)
     label = _need_bytes("label", label)
@@ -153,6 +138,12 @@ def derive_key(
     offset = _key_offset(length, offset, generation)
     length, offset = _check_span(length, offset)
     return _p_sha1(secret, label + nonce, length, offset)
+
+
+if hasattr(_impl, "set_checked_derive_key"):
+    # The kernel checks the common case in C and hands everything else to the function above.
+    _impl.set_checked_derive_key(derive_key)
+    derive_key = _impl.derive_key
 
 
 def derive_keys(
@@ -204,7 +195,9 @@ def exc_c14n(
     """
     if type(element) is not _PLAIN_ELEMENT:
         element = _need_element(element)
-    prefixes = inclusive_prefixes if inclusive_prefixes == () else _need_prefixes(inclusive_prefixes)
+    prefixes = (
+        inclusive_prefixes if inclusive_prefixes == () else _need_prefixes(inclusive_prefixes)
+    )
     if with_comments is not False and with_comments is not True:
         raise TypeError(f"with_comments must be a bool, not {type(with_comments).__name__}")
     return _exc_c14n(element, prefixes, with_comments)
@@ -223,5 +216,7 @@ def c14n_digest(
         if not isinstance(algorithm, str):
             raise TypeError(f"algorithm must be a str, not {type(algorithm).__name__}")
         raise ValueError(f"algorithm must be one of {', '.join(DIGESTS)}, got {algorithm!r}")
-    prefixes = inclusive_prefixes if inclusive_prefixes == () else _need_prefixes(inclusive_prefixes)
+    prefixes = (
+        inclusive_prefixes if inclusive_prefixes == () else _need_prefixes(inclusive_prefixes)
+    )
     return _c14n_digest(element, algorithm, prefixes)

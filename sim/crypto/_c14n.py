@@ -79,9 +79,8 @@ def _element(
         utilize(element_prefix, nsmap[element_prefix])
 
     attributes: list[tuple[int, str, str, str, str]] = []
-    for attr in element.attrib.keys():
+    for attr, value in element.attrib.items():
         uri, local = _split(attr)
-        value = element.attrib[attr]
         if uri is None:
             attributes.append((0, "", local, local, value))
             continue
@@ -90,7 +89,7 @@ def _element(
             utilize(prefix, uri)
         attributes.append((1, uri, local, f"{prefix}:{local}", value))
 
-    tag_uri, tag_local = _split(element.tag)
+    _, tag_local = _split(element.tag)
     name = f"{element_prefix}:{tag_local}" if element_prefix else tag_local
     out.append(f"<{name}")
     for prefix in sorted(declarations, key=lambda p: p or ""):
@@ -146,7 +145,7 @@ def _serialized_prefixes(element: etree._Element) -> dict[str, str]:
     start_tag = etree.tostring(element, with_tail=False).decode("utf-8").split(">", 1)[0]
     names = [n for n in _ATTRIBUTE_NAME.findall(start_tag) if not n.startswith("xmlns")]
     prefixes: dict[str, str] = {}
-    for key, name in zip(element.attrib.keys(), names):
+    for key, name in zip(element.attrib.keys(), names, strict=True):
         if key[0] == "{" and ":" in name:
             prefixes[key] = name.partition(":")[0]
     return prefixes

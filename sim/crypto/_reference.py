@@ -33,9 +33,7 @@ def p_sha1(secret: bytes, seed: bytes, length: int, offset: int) -> bytes:
     return bytes(out[offset:need])
 
 
-def derive_keys(
-    secret: bytes, seeds: Sequence[bytes], length: int, offset: int
-) -> list[bytes]:
+def derive_keys(secret: bytes, seeds: Sequence[bytes], length: int, offset: int) -> list[bytes]:
     """One P_SHA-1 output per seed (seed = label || nonce), all with the same secret."""
     return [p_sha1(secret, seed, length, offset) for seed in seeds]
 

@@ -56,9 +56,7 @@ def qname(namespace: str, local: str) -> str:
 
 # --- WS-Security token profiles ---------------------------------------------------------
 class ValueType(str, Enum):
-    X509V3 = (
-        "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509v3"
-    )
+    X509V3 = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509v3"
     THUMBPRINT_SHA1 = (
         "http://docs.oasis-open.org/wss/oasis-wss-soap-message-security-1.1#ThumbprintSHA1"
     )
@@ -74,24 +72,16 @@ class ValueType(str, Enum):
     SAML2_ID = "http://docs.oasis-open.org/wss/oasis-wss-saml-token-profile-1.1#SAMLID"
     SCT = "http://docs.oasis-open.org/ws-sx/ws-secureconversation/200512/sct"
     DKT = "http://docs.oasis-open.org/ws-sx/ws-secureconversation/200512/dk"
-    USERNAME_TOKEN = (
-        "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#UsernameToken"
-    )
+    USERNAME_TOKEN = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#UsernameToken"
 
 
 class EncodingType(str, Enum):
-    BASE64 = (
-        "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
-    )
+    BASE64 = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
 
 
 class PasswordType(str, Enum):
-    TEXT = (
-        "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText"
-    )
-    DIGEST = (
-        "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest"
-    )
+    TEXT = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText"
+    DIGEST = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest"
 
 
 class TokenType(str, Enum):
@@ -109,9 +99,7 @@ class C14N(str, Enum):
 
 class Transform(str, Enum):
     ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
-    STR_TRANSFORM = (
-        "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#STR-Transform"
-    )
+    STR_TRANSFORM = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#STR-Transform"
 
 
 class DigestAlg(str, Enum):

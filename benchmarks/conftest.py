@@ -1,0 +1,44 @@
+"""Print, after a benchmark run, each group's 'ours vs baseline' ratio of median times.
+
+A group holds one benchmark whose name ends in ``[baseline]`` and others to compare with it;
+the ratio is baseline median / ours median, measured in the same run.
+"""
+
+from __future__ import annotations
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    session = getattr(config, "_benchmarksession", None)
+    if session is None or not session.benchmarks:
+        return
+    groups: dict[str, dict[str, float]] = {}
+    targets: dict[str, float] = {}
+    for bench in session.benchmarks:
+        if not bench.stats:
+            continue
+        group = bench.group or bench.name
+        groups.setdefault(group, {})[bench.name] = bench.stats.median
+        target = bench.extra_info.get("target_ratio")
+        if target:
+            targets[group] = target
+    lines = []
+    for group, entries in sorted(groups.items()):
+        baseline = [v for k, v in entries.items() if k.endswith("[baseline]")]
+        if not baseline:
+            continue
+        for name, median in sorted(entries.items()):
+            if name.endswith("[baseline]"):
+                continue
+            ratio = baseline[0] / median
+            target = targets.get(group)
+            verdict = "" if target is None else ("  ok" if ratio >= target else "  BELOW TARGET")
+            lines.append(
+                f"{group:<34} {name:<44} {median * 1e6:>10.2f} us  "
+                f"baseline {baseline[0] * 1e6:>10.2f} us  x{ratio:5.1f}"
+                + (f" (target x{target})" if target else "")
+                + verdict
+            )
+    if lines:
+        terminalreporter.write_sep("=", "ours vs baseline (median, same run)")
+        for line in lines:
+            terminalreporter.write_line(line)
