@@ -309,6 +309,7 @@ cdef struct Sink:
     SHA_CTX sha1
     SHA256_CTX sha256
     int failed
+    size_t total              # bytes of canonical output so far
 
 
 cdef int sink_reserve(Sink* c_sink, size_t c_extra) noexcept nogil:
@@ -338,6 +339,7 @@ cdef void sink_flush(Sink* c_sink) noexcept nogil:
 
 
 cdef inline void put(Sink* c_sink, const char* c_text, size_t c_len) noexcept nogil:
+    c_sink.total += c_len
     if c_sink.digest and c_sink.length + c_len > FLUSH_AT:
         sink_flush(c_sink)
         if c_len > FLUSH_AT:
@@ -696,6 +698,11 @@ def exc_c14n(cetree._Element element, tuple inclusive_prefixes, bint with_commen
 
 def c14n_digest(cetree._Element element, str algorithm, tuple inclusive_prefixes):
     """Digest of the exclusive canonical form, streamed while walking the tree."""
+    return c14n_digest_sized(element, algorithm, inclusive_prefixes)[0]
+
+
+def c14n_digest_sized(cetree._Element element, str algorithm, tuple inclusive_prefixes):
+    """``(digest, size)``: the digest and the byte length of the exclusive canonical form."""
     cdef Sink c_sink
     cdef unsigned char c_md[32]
     memset(&c_sink, 0, sizeof(Sink))
@@ -712,8 +719,8 @@ def c14n_digest(cetree._Element element, str algorithm, tuple inclusive_prefixes
         sink_flush(&c_sink)
         if c_sink.digest == DIGEST_SHA1:
             SHA1_Final(c_md, &c_sink.sha1)
-            return PyBytes_FromStringAndSize(<char*>c_md, 20)
+            return PyBytes_FromStringAndSize(<char*>c_md, 20), c_sink.total
         SHA256_Final(c_md, &c_sink.sha256)
-        return PyBytes_FromStringAndSize(<char*>c_md, 32)
+        return PyBytes_FromStringAndSize(<char*>c_md, 32), c_sink.total
     finally:
         free(c_sink.data)

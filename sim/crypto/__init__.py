@@ -22,6 +22,7 @@ __all__ = [
     "MAX_DERIVED_LENGTH",
     "MAX_UT_ITERATIONS",
     "c14n_digest",
+    "c14n_digest_sized",
     "computed_key",
     "derive_key",
     "derive_keys",
@@ -53,6 +54,7 @@ BACKEND: Literal["cython", "python"]
 _p_sha1 = _impl.p_sha1
 _exc_c14n = _impl.exc_c14n
 _c14n_digest = _impl.c14n_digest
+_c14n_digest_sized = _impl.c14n_digest_sized
 _PLAIN_ELEMENT = etree._Element
 
 
@@ -220,3 +222,23 @@ def c14n_digest(
         inclusive_prefixes if inclusive_prefixes == () else _need_prefixes(inclusive_prefixes)
     )
     return _c14n_digest(element, algorithm, prefixes)
+
+
+def c14n_digest_sized(
+    element: etree._Element,
+    algorithm: str = "sha1",
+    *,
+    inclusive_prefixes: Sequence[str] = (),
+) -> tuple[bytes, int]:
+    """:func:`c14n_digest` and the byte length of the canonical form, in one pass.
+
+    The size is what an operation ledger records for the canonicalization and the digest.
+    """
+    if type(element) is not _PLAIN_ELEMENT:
+        element = _need_element(element)
+    if algorithm != "sha1" and algorithm != "sha256":
+        if not isinstance(algorithm, str):
+            raise TypeError(f"algorithm must be a str, not {type(algorithm).__name__}")
+        raise ValueError(f"algorithm must be one of {', '.join(DIGESTS)}, got {algorithm!r}")
+    prefixes = inclusive_prefixes if inclusive_prefixes == () else _need_prefixes(inclusive_prefixes)
+    return _c14n_digest_sized(element, algorithm, prefixes)

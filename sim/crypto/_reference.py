@@ -14,7 +14,7 @@ from lxml import etree
 
 from sim.crypto._c14n import exc_c14n
 
-__all__ = ["c14n_digest", "derive_keys", "exc_c14n", "p_sha1", "ut_derive_key"]
+__all__ = ["c14n_digest", "c14n_digest_sized", "derive_keys", "exc_c14n", "p_sha1", "ut_derive_key"]
 
 
 def p_sha1(secret: bytes, seed: bytes, length: int, offset: int) -> bytes:
@@ -50,5 +50,12 @@ def c14n_digest(
     element: etree._Element, algorithm: str, inclusive_prefixes: Sequence[str]
 ) -> bytes:
     """Digest of the exclusive canonical form of ``element`` (without comments)."""
+    return c14n_digest_sized(element, algorithm, inclusive_prefixes)[0]
+
+
+def c14n_digest_sized(
+    element: etree._Element, algorithm: str, inclusive_prefixes: Sequence[str]
+) -> tuple[bytes, int]:
+    """``(digest, size)``: the digest and the byte length of the exclusive canonical form."""
     data = exc_c14n(element, inclusive_prefixes, False)
-    return hashlib.new(algorithm, data).digest()
+    return hashlib.new(algorithm, data).digest(), len(data)

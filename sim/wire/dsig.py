@@ -1,0 +1,375 @@
+"""XML Signature: sign several same-document references, verify strictly.
+
+Canonicalization and digests go through :mod:`sim.crypto` (exclusive C14N only, the one
+WS-Security uses); RSA through pyca/cryptography; HMAC through :mod:`hmac`. Verification
+returns the exact elements that were verified, so that callers can insist that what they
+consume is what was signed (the defence against XML Signature Wrapping).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from lxml import etree
+
+import sim.crypto as crypto
+from sim.errors import FailedCheck, InvalidSecurity, UnsupportedAlgorithm
+from sim.wire import ns
+from sim.wire.ledger import Ledger, Op
+from sim.wire.ns import C14N, DigestAlg, SignatureAlg, Transform
+from sim.wire.suites import AlgorithmSuite
+from sim.wire.xmlutil import ID_ATTRIBUTES, b64, get_id, one_child, sub, unb64
+
+DS = ns.DS
+_Q = {name: ns.qname(DS, name) for name in (
+    "Signature", "SignedInfo", "CanonicalizationMethod", "SignatureMethod", "Reference",
+    "Transforms", "Transform", "DigestMethod", "DigestValue", "SignatureValue", "KeyInfo",
+    "HMACOutputLength",
+)}
+_INCLUSIVE = ns.qname(ns.EXC_C14N_NS, "InclusiveNamespaces")
+_DIGEST_NAMES = {DigestAlg.SHA1: "sha1", DigestAlg.SHA256: "sha256"}
+_HASHES = {
+    SignatureAlg.RSA_SHA1: hashes.SHA1,
+    SignatureAlg.RSA_SHA256: hashes.SHA256,
+    SignatureAlg.HMAC_SHA1: hashlib.sha1,
+    SignatureAlg.HMAC_SHA256: hashlib.sha256,
+}
+_HMAC_ALGORITHMS = (SignatureAlg.HMAC_SHA1, SignatureAlg.HMAC_SHA256)
+
+SigningKey = rsa.RSAPrivateKey | bytes
+VerifyingKey = rsa.RSAPublicKey | bytes
+#: Resolves a signature's KeyInfo element (or None) to the key that must verify it.
+KeyResolver = Callable[[etree._Element | None], VerifyingKey]
+
+
+@dataclass(frozen=True)
+class SignaturePolicy:
+    """What a receiver accepts; build one from an algorithm suite with :meth:`from_suite`."""
+
+    signature_algorithms: frozenset[SignatureAlg] = frozenset(
+        {SignatureAlg.RSA_SHA1, SignatureAlg.HMAC_SHA1}
+    )
+    digest_algorithms: frozenset[DigestAlg] = frozenset({DigestAlg.SHA1})
+    min_rsa_bits: int = 1024
+    max_rsa_bits: int = 4096
+    min_hmac_key_bytes: int = 16
+    max_references: int = 16
+    allow_enveloped: bool = False
+
+    @classmethod
+    def from_suite(cls, suite: AlgorithmSuite, **overrides) -> SignaturePolicy:
+        values = dict(
+            signature_algorithms=suite.signature_algorithms,
+            digest_algorithms=suite.digest_algorithms | {DigestAlg.SHA1},
+            min_rsa_bits=suite.min_asymmetric_key_bits,
+            max_rsa_bits=suite.max_asymmetric_key_bits,
+        )
+        values.update(overrides)
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class VerifiedSignature:
+    """The outcome of a successful verification."""
+
+    signature: etree._Element
+    references: tuple[etree._Element, ...]
+    algorithm: SignatureAlg
+    key: VerifyingKey = field(repr=False)
+    value: bytes = field(repr=False)
+
+    def covers(self, element: etree._Element) -> bool:
+        """True if ``element`` itself (not a copy, not a look-alike) was signed."""
+        return any(element is ref for ref in self.references)
+
+
+def _rsa_bits(key) -> int:
+    return key.key_size
+
+
+def _digest(el, digest: DigestAlg, prefixes: Sequence[str], ledger: Ledger | None) -> bytes:
+    value, size = crypto.c14n_digest_sized(el, _DIGEST_NAMES[digest], inclusive_prefixes=prefixes)
+    if ledger is not None:
+        ledger.record(Op.C14N, size)
+        ledger.record(Op.DIGEST, size)
+    return value
+
+
+def sign(
+    references: Sequence[etree._Element],
+    key: SigningKey,
+    *,
+    algorithm: SignatureAlg,
+    digest: DigestAlg = DigestAlg.SHA1,
+    key_info: etree._Element | None = None,
+    inclusive_prefixes: Sequence[str] = (),
+    enveloped: bool = False,
+    signature_id: str | None = None,
+    ledger: Ledger | None = None,
+) -> etree._Element:
+    """A ds:Signature over ``references`` (each must carry an Id), ready to be placed.
+
+    With ``enveloped=True`` the signature is meant to be placed inside the single referenced
+    element (SAML assertions): its references get the enveloped-signature transform.
+    ``key_info`` (typically a wsse:SecurityTokenReference) is put inside ds:KeyInfo.
+    """
+    algorithm = SignatureAlg(algorithm)
+    digest = DigestAlg(digest)
+    _check_key_type(algorithm, key)
+    signature = etree.Element(_Q["Signature"], nsmap={"ds": DS})
+    if signature_id:
+        signature.set("Id", signature_id)
+    signed_info = sub(signature, _Q["SignedInfo"])
+    sub(signed_info, _Q["CanonicalizationMethod"], {"Algorithm": C14N.EXCLUSIVE.value})
+    sub(signed_info, _Q["SignatureMethod"], {"Algorithm": algorithm.value})
+    for target in references:
+        ref_id = get_id(target)
+        if ref_id is None:
+            raise ValueError(f"element {target.tag} has no Id to reference")
+        reference = sub(signed_info, _Q["Reference"], {"URI": f"#{ref_id}"})
+        transforms = sub(reference, _Q["Transforms"])
+        if enveloped:
+            sub(transforms, _Q["Transform"], {"Algorithm": Transform.ENVELOPED.value})
+        transform = sub(transforms, _Q["Transform"], {"Algorithm": C14N.EXCLUSIVE.value})
+        if inclusive_prefixes:
+            inc = sub(transform, _INCLUSIVE, nsmap={"ec": ns.EXC_C14N_NS})
+            inc.set("PrefixList", " ".join(inclusive_prefixes))
+        sub(reference, _Q["DigestMethod"], {"Algorithm": digest.value})
+        value = _digest(target, digest, inclusive_prefixes, ledger)
+        sub(reference, _Q["DigestValue"], text=b64(value))
+    signed_bytes = crypto.exc_c14n(signed_info)
+    if ledger is not None:
+        ledger.record(Op.C14N, len(signed_bytes))
+    value = _sign_bytes(algorithm, key, signed_bytes, ledger)
+    sub(signature, _Q["SignatureValue"], text=b64(value))
+    if key_info is not None:
+        sub(signature, _Q["KeyInfo"]).append(key_info)
+    return signature
+
+
+def _check_key_type(algorithm: SignatureAlg, key) -> None:
+    if algorithm in _HMAC_ALGORITHMS:
+        if not isinstance(key, bytes):
+            raise TypeError(f"{algorithm.value} needs a secret key (bytes)")
+    elif not isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
+        raise TypeError(f"{algorithm.value} needs an RSA key")
+
+
+def _sign_bytes(algorithm: SignatureAlg, key, data: bytes, ledger: Ledger | None) -> bytes:
+    if algorithm in _HMAC_ALGORITHMS:
+        if ledger is not None:
+            ledger.record(Op.HMAC, len(data))
+        return hmac.new(key, data, _HASHES[algorithm]).digest()
+    if ledger is not None:
+        ledger.record(Op.RSA_SIGN, key.key_size)
+    return key.sign(data, padding.PKCS1v15(), _HASHES[algorithm]())
+
+
+def index_ids(root: etree._Element) -> dict[str, etree._Element]:
+    """Every element id in the document; a duplicate id is refused (InvalidSecurity)."""
+    ids: dict[str, etree._Element] = {}
+    for el in root.iter(etree.Element):
+        for name in ID_ATTRIBUTES:
+            value = el.get(name)
+            if value is None:
+                continue
+            if value in ids and ids[value] is not el:
+                raise InvalidSecurity(f"duplicate id {value!r} in the message", check="unique-ids")
+            ids[value] = el
+    return ids
+
+
+def verify(
+    signature: etree._Element,
+    *,
+    key: VerifyingKey | KeyResolver,
+    policy: SignaturePolicy = SignaturePolicy(),
+    ids: Mapping[str, etree._Element] | None = None,
+    ledger: Ledger | None = None,
+) -> VerifiedSignature:
+    """Verify ``signature`` in its document and return what it covers.
+
+    Refused with a typed fault: wrong structure, a canonicalization other than exclusive
+    C14N, an algorithm outside ``policy`` (UnsupportedAlgorithm), a truncated HMAC
+    (HMACOutputLength, CVE-2009-0217), a reference that is not a same-document ``#id``
+    naming exactly one element, a transform other than exc-C14N (and enveloped-signature
+    where allowed), a wrong digest or signature value (FailedCheck), an RSA key outside the
+    policy's sizes.
+    """
+    if signature.tag != _Q["Signature"]:
+        raise InvalidSecurity("not a ds:Signature element")
+    if ids is None:
+        ids = index_ids(signature.getroottree().getroot())
+    signed_info = one_child(signature, _Q["SignedInfo"], "ds:SignedInfo")
+    if signed_info is not signature[0]:
+        raise InvalidSecurity("ds:SignedInfo must be the first child of ds:Signature")
+    c14n = one_child(signed_info, _Q["CanonicalizationMethod"], "ds:CanonicalizationMethod")
+    if c14n.get("Algorithm") != C14N.EXCLUSIVE.value or len(c14n):
+        raise UnsupportedAlgorithm(
+            f"canonicalization {c14n.get('Algorithm')!r} is not accepted", check="algorithm"
+        )
+    method = one_child(signed_info, _Q["SignatureMethod"], "ds:SignatureMethod")
+    algorithm = _accepted(SignatureAlg, method.get("Algorithm"), policy.signature_algorithms)
+    for child in method:
+        if child.tag == _Q["HMACOutputLength"]:
+            raise InvalidSecurity(
+                "HMACOutputLength is not accepted (truncated HMAC, CVE-2009-0217)",
+                check="hmac-output-length",
+            )
+        raise InvalidSecurity(f"unexpected {child.tag} in ds:SignatureMethod")
+    references = [el for el in signed_info if el.tag == _Q["Reference"]]
+    if not references:
+        raise InvalidSecurity("ds:SignedInfo has no ds:Reference")
+    if len(references) > policy.max_references:
+        raise InvalidSecurity(f"more than {policy.max_references} references")
+    unexpected = [
+        el.tag for el in signed_info
+        if el.tag not in (_Q["Reference"], _Q["CanonicalizationMethod"], _Q["SignatureMethod"])
+    ]
+    if unexpected:
+        raise InvalidSecurity(f"unexpected {unexpected[0]} in ds:SignedInfo")
+    targets = tuple(_check_reference(r, signature, ids, policy, ledger) for r in references)
+
+    key_info = one_child(signature, _Q["KeyInfo"], "ds:KeyInfo", required=False)
+    resolved = key(key_info) if callable(key) else key
+    _check_key(algorithm, resolved, policy)
+    value = unb64(
+        one_child(signature, _Q["SignatureValue"], "ds:SignatureValue").text,
+        "ds:SignatureValue",
+    )
+    signed_bytes = crypto.exc_c14n(signed_info)
+    if ledger is not None:
+        ledger.record(Op.C14N, len(signed_bytes))
+    _verify_bytes(algorithm, resolved, signed_bytes, value, ledger)
+    return VerifiedSignature(signature, targets, algorithm, resolved, value)
+
+
+def _accepted(enum, uri: str | None, allowed: Iterable):
+    try:
+        value = enum(uri)
+    except ValueError:
+        raise UnsupportedAlgorithm(f"algorithm {uri!r} is not supported", check="algorithm") from None
+    if value not in allowed:
+        raise UnsupportedAlgorithm(
+            f"algorithm {uri} is not allowed by the policy", check="algorithm"
+        )
+    return value
+
+
+def _check_reference(
+    reference: etree._Element,
+    signature: etree._Element,
+    ids: Mapping[str, etree._Element],
+    policy: SignaturePolicy,
+    ledger: Ledger | None,
+) -> etree._Element:
+    uri = reference.get("URI")
+    if not uri or not uri.startswith("#") or "(" in uri:
+        raise InvalidSecurity(
+            f"reference URI {uri!r} is not a same-document #id", check="reference"
+        )
+    target = ids.get(uri[1:])
+    if target is None:
+        raise InvalidSecurity(f"reference {uri} names no element", check="reference")
+    prefixes: tuple[str, ...] = ()
+    enveloped = False
+    transforms = one_child(reference, _Q["Transforms"], "ds:Transforms", required=False)
+    c14n_seen = False
+    for transform in transforms if transforms is not None else ():
+        algorithm = transform.get("Algorithm")
+        if algorithm == Transform.ENVELOPED.value and policy.allow_enveloped and not c14n_seen:
+            enveloped = True
+        elif algorithm == C14N.EXCLUSIVE.value and not c14n_seen:
+            c14n_seen = True
+            inclusive = [c for c in transform if c.tag == _INCLUSIVE]
+            if len(inclusive) > 1:
+                raise InvalidSecurity("several InclusiveNamespaces in one transform")
+            if inclusive:
+                prefixes = tuple((inclusive[0].get("PrefixList") or "").split())
+        else:
+            raise UnsupportedAlgorithm(f"transform {algorithm!r} is not accepted", check="algorithm")
+    contains_signature = any(anc is target for anc in signature.iterancestors())
+    if enveloped != contains_signature:
+        raise InvalidSecurity(
+            "enveloped-signature transform must be used exactly when the signature is inside "
+            "the referenced element",
+            check="reference",
+        )
+    method = one_child(reference, _Q["DigestMethod"], "ds:DigestMethod")
+    digest = _accepted(DigestAlg, method.get("Algorithm"), policy.digest_algorithms)
+    expected = unb64(one_child(reference, _Q["DigestValue"], "ds:DigestValue").text, "ds:DigestValue")
+    if enveloped:
+        actual = _enveloped_digest(target, signature, digest, prefixes, ledger)
+    else:
+        actual = _digest(target, digest, prefixes, ledger)
+    if not hmac.compare_digest(actual, expected):
+        raise FailedCheck(f"digest of {uri} does not match", check="digest")
+    return target
+
+
+def _enveloped_digest(target, signature, digest, prefixes, ledger) -> bytes:
+    """Digest of ``target`` without ``signature`` (the enveloped-signature transform).
+
+    The transform removes the Signature element only: the text after it stays, so it is
+    moved to the preceding node while the digest is computed, then everything is restored.
+    """
+    parent = signature.getparent()
+    index = parent.index(signature)
+    tail = signature.tail or ""
+    previous = signature.getprevious()
+    saved = previous.tail if previous is not None else parent.text
+    parent.remove(signature)
+    if previous is not None:
+        previous.tail = (saved or "") + tail or None
+    else:
+        parent.text = (saved or "") + tail or None
+    try:
+        return _digest(target, digest, prefixes, ledger)
+    finally:
+        if previous is not None:
+            previous.tail = saved
+        else:
+            parent.text = saved
+        parent.insert(index, signature)
+        signature.tail = tail or None
+
+
+def _check_key(algorithm: SignatureAlg, key, policy: SignaturePolicy) -> None:
+    if algorithm in _HMAC_ALGORITHMS:
+        if not isinstance(key, bytes):
+            raise InvalidSecurity("an HMAC signature needs a symmetric key", check="key")
+        if len(key) < policy.min_hmac_key_bytes:
+            raise InvalidSecurity(
+                f"HMAC key of {len(key)} bytes is below {policy.min_hmac_key_bytes}",
+                check="key-size",
+            )
+        return
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise InvalidSecurity("an RSA signature needs an RSA public key", check="key")
+    if not policy.min_rsa_bits <= key.key_size <= policy.max_rsa_bits:
+        raise InvalidSecurity(
+            f"RSA key of {key.key_size} bits outside {policy.min_rsa_bits}-{policy.max_rsa_bits}",
+            check="key-size",
+        )
+
+
+def _verify_bytes(algorithm, key, data: bytes, value: bytes, ledger: Ledger | None) -> None:
+    if algorithm in _HMAC_ALGORITHMS:
+        if ledger is not None:
+            ledger.record(Op.HMAC, len(data))
+        expected = hmac.new(key, data, _HASHES[algorithm]).digest()
+        if len(value) != len(expected) or not hmac.compare_digest(value, expected):
+            raise FailedCheck("signature value does not verify", check="signature")
+        return
+    if ledger is not None:
+        ledger.record(Op.RSA_VERIFY, key.key_size)
+    try:
+        key.verify(value, data, padding.PKCS1v15(), _HASHES[algorithm]())
+    except InvalidSignature:
+        raise FailedCheck("signature value does not verify", check="signature") from None

@@ -1,0 +1,182 @@
+"""SOAP 1.1 / 1.2 envelopes, WS-Addressing headers and SOAP faults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from lxml import etree
+
+from sim.errors import FAULTS_BY_CODE, InvalidSecurity, SecurityFault
+from sim.wire import ns
+from sim.wire.ledger import Ledger
+from sim.wire.xmlparse import DEFAULT_LIMITS, ParseLimits, parse, serialize
+from sim.wire.xmlutil import ensure_id, new_uuid_urn, one_child, sub
+
+
+class SoapVersion(Enum):
+    SOAP11 = ns.SOAP11
+    SOAP12 = ns.SOAP12
+
+    @property
+    def prefix(self) -> str:
+        return "s11" if self is SoapVersion.SOAP11 else "s"
+
+
+@dataclass
+class Envelope:
+    """A SOAP envelope being built or read: the root and its Header and Body elements."""
+
+    root: etree._Element
+    header: etree._Element
+    body: etree._Element
+    version: SoapVersion
+
+    def to_bytes(self, ledger: Ledger | None = None) -> bytes:
+        return serialize(self.root, ledger)
+
+
+def new_envelope(version: SoapVersion = SoapVersion.SOAP12, *, body_id: bool = True) -> Envelope:
+    """An empty envelope with a Header and a Body (given a wsu:Id to be signed)."""
+    env_ns = version.value
+    root = etree.Element(
+        ns.qname(env_ns, "Envelope"),
+        nsmap={version.prefix: env_ns, "a": ns.WSA, "u": ns.WSU},
+    )
+    header = sub(root, ns.qname(env_ns, "Header"))
+    body = sub(root, ns.qname(env_ns, "Body"))
+    if body_id:
+        ensure_id(body)
+    return Envelope(root, header, body, version)
+
+
+def read_envelope(
+    data: bytes, *, limits: ParseLimits = DEFAULT_LIMITS, ledger: Ledger | None = None
+) -> Envelope:
+    """Parse a message securely and locate its Header and Body (exactly one of each)."""
+    root = parse(data, limits=limits, ledger=ledger)
+    for version in SoapVersion:
+        if root.tag == ns.qname(version.value, "Envelope"):
+            break
+    else:
+        raise InvalidSecurity(f"not a SOAP envelope: {root.tag}")
+    env_ns = version.value
+    names = [child.tag for child in root if isinstance(child.tag, str)]
+    if names not in ([ns.qname(env_ns, "Header"), ns.qname(env_ns, "Body")],
+                     [ns.qname(env_ns, "Body")]):
+        raise InvalidSecurity("a SOAP envelope holds one optional Header then one Body")
+    header = one_child(root, ns.qname(env_ns, "Header"), "soap:Header", required=False)
+    if header is None:
+        header = etree.Element(ns.qname(env_ns, "Header"))
+        root.insert(0, header)
+    body = one_child(root, ns.qname(env_ns, "Body"), "soap:Body")
+    return Envelope(root, header, body, version)
+
+
+@dataclass(frozen=True)
+class Addressing:
+    action: str
+    message_id: str
+    to: str | None = None
+    relates_to: str | None = None
+    reply_to: str | None = None
+
+
+def add_addressing(
+    envelope: Envelope,
+    *,
+    action: str,
+    to: str | None = None,
+    relates_to: str | None = None,
+    reply_to: str | None = None,
+    message_id: str | None = None,
+) -> Addressing:
+    """Add WS-Addressing Action, MessageID, To, RelatesTo, ReplyTo (each with a wsu:Id)."""
+    message_id = message_id or new_uuid_urn()
+    must = ns.qname(envelope.version.value, "mustUnderstand")
+    must_value = "1" if envelope.version is SoapVersion.SOAP11 else "true"
+    header = envelope.header
+    ensure_id(sub(header, ns.qname(ns.WSA, "Action"), {must: must_value}, text=action))
+    ensure_id(sub(header, ns.qname(ns.WSA, "MessageID"), text=message_id))
+    if relates_to:
+        ensure_id(sub(header, ns.qname(ns.WSA, "RelatesTo"), text=relates_to))
+    if reply_to:
+        reply = sub(header, ns.qname(ns.WSA, "ReplyTo"))
+        sub(reply, ns.qname(ns.WSA, "Address"), text=reply_to)
+        ensure_id(reply)
+    if to:
+        ensure_id(sub(header, ns.qname(ns.WSA, "To"), {must: must_value}, text=to))
+    return Addressing(action, message_id, to, relates_to, reply_to)
+
+
+def read_addressing(envelope: Envelope) -> Addressing:
+    """The WS-Addressing headers (Action and MessageID required, each at most once)."""
+    header = envelope.header
+
+    def value(local: str, required: bool) -> str | None:
+        el = one_child(header, ns.qname(ns.WSA, local), f"wsa:{local}", required=required)
+        return None if el is None else (el.text or "").strip()
+
+    reply = one_child(header, ns.qname(ns.WSA, "ReplyTo"), "wsa:ReplyTo", required=False)
+    reply_to = None
+    if reply is not None:
+        address = one_child(reply, ns.qname(ns.WSA, "Address"), "wsa:Address")
+        reply_to = (address.text or "").strip()
+    return Addressing(
+        action=value("Action", True) or "",
+        message_id=value("MessageID", True) or "",
+        to=value("To", False),
+        relates_to=value("RelatesTo", False),
+        reply_to=reply_to,
+    )
+
+
+def build_fault(
+    fault: SecurityFault,
+    *,
+    version: SoapVersion = SoapVersion.SOAP12,
+    relates_to: str | None = None,
+    ledger: Ledger | None = None,
+) -> bytes:
+    """A SOAP fault message carrying ``fault``'s standard code as the (sub)code."""
+    envelope = new_envelope(version, body_id=False)
+    add_addressing(envelope, action=ns.Action.FAULT.value, relates_to=relates_to)
+    env = version.value
+    fault_el = sub(envelope.body, ns.qname(env, "Fault"), nsmap={fault.prefix: fault.namespace})
+    code_value = f"{fault.prefix}:{fault.local}"
+    reason = fault.reason[:200]
+    if version is SoapVersion.SOAP11:
+        sub(fault_el, "faultcode", text=code_value)
+        sub(fault_el, "faultstring", text=reason)
+    else:
+        code = sub(fault_el, ns.qname(env, "Code"))
+        sub(code, ns.qname(env, "Value"), text=f"{version.prefix}:Sender")
+        subcode = sub(code, ns.qname(env, "Subcode"))
+        sub(subcode, ns.qname(env, "Value"), text=code_value)
+        text = sub(sub(fault_el, ns.qname(env, "Reason")), ns.qname(env, "Text"), text=reason)
+        text.set(ns.qname(ns.XML, "lang"), "en")
+    return envelope.to_bytes(ledger)
+
+
+def read_fault(envelope: Envelope) -> SecurityFault | None:
+    """The typed fault carried by ``envelope``, or None when it is not a fault."""
+    env = envelope.version.value
+    fault_el = one_child(envelope.body, ns.qname(env, "Fault"), "soap:Fault", required=False)
+    if fault_el is None:
+        return None
+    if envelope.version is SoapVersion.SOAP11:
+        code_el = one_child(fault_el, "faultcode", "faultcode")
+        reason = (fault_el.findtext("faultstring") or "").strip()
+    else:
+        code_el = fault_el.find(f"{{{env}}}Code/{{{env}}}Subcode/{{{env}}}Value")
+        if code_el is None:
+            code_el = one_child(one_child(fault_el, ns.qname(env, "Code"), "Code"),
+                                ns.qname(env, "Value"), "Code/Value")
+        reason = (fault_el.findtext(f"{{{env}}}Reason/{{{env}}}Text") or "").strip()
+    qname_text = (code_el.text or "").strip()
+    prefix, _, local = qname_text.rpartition(":")
+    namespace = code_el.nsmap.get(prefix or None)
+    for cls in FAULTS_BY_CODE.values():
+        if cls.local == local and cls.namespace == namespace:
+            return cls(reason)
+    return InvalidSecurity(f"peer answered with fault {qname_text}: {reason}")

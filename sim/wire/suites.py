@@ -1,0 +1,99 @@
+"""The WS-SecurityPolicy 1.2 algorithm suites (section 6.1) as data.
+
+Each suite fixes the digest, the data encryption, the symmetric and asymmetric key wrap,
+the derived-key lengths for encryption and signature, and key size bounds. The signature
+algorithms are HMAC-SHA1 (symmetric) and RSA-SHA1 (asymmetric) for every suite, as the
+specification states; suites with SHA-256 digests also accept the SHA-256 signature forms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sim.wire.ns import DigestAlg, EncryptionAlg, KeyTransportAlg, KeyWrapAlg, SignatureAlg
+
+
+@dataclass(frozen=True)
+class AlgorithmSuite:
+    name: str
+    digest: DigestAlg
+    encryption: EncryptionAlg
+    symmetric_key_wrap: KeyWrapAlg
+    asymmetric_key_wrap: KeyTransportAlg
+    encryption_derived_key_bits: int
+    signature_derived_key_bits: int
+    min_symmetric_key_bits: int
+    max_symmetric_key_bits: int = 256
+    min_asymmetric_key_bits: int = 1024
+    max_asymmetric_key_bits: int = 4096
+    symmetric_signature: SignatureAlg = SignatureAlg.HMAC_SHA1
+    asymmetric_signature: SignatureAlg = SignatureAlg.RSA_SHA1
+
+    @property
+    def signature_algorithms(self) -> frozenset[SignatureAlg]:
+        """Signature algorithms a receiver under this suite accepts."""
+        accepted = {self.symmetric_signature, self.asymmetric_signature}
+        if self.digest is DigestAlg.SHA256:
+            accepted |= {SignatureAlg.HMAC_SHA256, SignatureAlg.RSA_SHA256}
+        return frozenset(accepted)
+
+    @property
+    def digest_algorithms(self) -> frozenset[DigestAlg]:
+        return frozenset({self.digest})
+
+    @property
+    def encryption_key_bytes(self) -> int:
+        return _KEY_BYTES[self.encryption]
+
+
+_KEY_BYTES = {
+    EncryptionAlg.AES128_CBC: 16,
+    EncryptionAlg.AES192_CBC: 24,
+    EncryptionAlg.AES256_CBC: 32,
+    EncryptionAlg.TRIPLEDES_CBC: 24,
+    EncryptionAlg.AES128_GCM: 16,
+    EncryptionAlg.AES256_GCM: 32,
+}
+
+_BASES = {
+    # name: (encryption, symmetric key wrap, encryption DK bits, signature DK bits, min key bits)
+    "Basic256": (EncryptionAlg.AES256_CBC, KeyWrapAlg.AES256_KW, 256, 192, 256),
+    "Basic192": (EncryptionAlg.AES192_CBC, KeyWrapAlg.AES192_KW, 192, 192, 192),
+    "Basic128": (EncryptionAlg.AES128_CBC, KeyWrapAlg.AES128_KW, 128, 128, 128),
+    "TripleDes": (EncryptionAlg.TRIPLEDES_CBC, KeyWrapAlg.TRIPLEDES_KW, 192, 192, 192),
+}
+
+
+def _all_suites() -> dict[str, AlgorithmSuite]:
+    suites = {}
+    for base, (enc, wrap, enc_dk, sig_dk, min_bits) in _BASES.items():
+        for sha, digest in (("", DigestAlg.SHA1), ("Sha256", DigestAlg.SHA256)):
+            for rsa15, transport in (
+                ("", KeyTransportAlg.RSA_OAEP_MGF1P),
+                ("Rsa15", KeyTransportAlg.RSA_1_5),
+            ):
+                name = f"{base}{sha}{rsa15}"
+                suites[name] = AlgorithmSuite(
+                    name=name,
+                    digest=digest,
+                    encryption=enc,
+                    symmetric_key_wrap=wrap,
+                    asymmetric_key_wrap=transport,
+                    encryption_derived_key_bits=enc_dk,
+                    signature_derived_key_bits=sig_dk,
+                    min_symmetric_key_bits=min_bits,
+                )
+    return suites
+
+
+SUITES: dict[str, AlgorithmSuite] = _all_suites()
+
+
+def suite(name: str) -> AlgorithmSuite:
+    """The suite called ``name`` (``Basic256``, ``Basic128Sha256Rsa15``...)."""
+    try:
+        return SUITES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown algorithm suite {name!r}; known: {', '.join(sorted(SUITES))}"
+        ) from None

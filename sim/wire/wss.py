@@ -1,0 +1,325 @@
+"""WS-Security 1.0/1.1 header: Timestamp, UsernameToken, BinarySecurityToken,
+SecurityTokenReference and SignatureConfirmation, built and read."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from dataclasses import dataclass
+
+from lxml import etree
+
+from sim.errors import InvalidSecurity, InvalidSecurityToken, MessageExpired
+from sim.wire import ns
+from sim.wire.keys import Identity
+from sim.wire.ns import EncodingType, PasswordType, ValueType
+from sim.wire.soap import Envelope
+from sim.wire.xmlutil import (
+    b64,
+    ensure_id,
+    format_time,
+    one_child,
+    parse_time,
+    sub,
+    text_of,
+    unb64,
+)
+
+SECURITY = ns.qname(ns.WSSE, "Security")
+TIMESTAMP = ns.qname(ns.WSU, "Timestamp")
+USERNAME_TOKEN = ns.qname(ns.WSSE, "UsernameToken")
+BINARY_SECURITY_TOKEN = ns.qname(ns.WSSE, "BinarySecurityToken")
+STR = ns.qname(ns.WSSE, "SecurityTokenReference")
+SIGNATURE_CONFIRMATION = ns.qname(ns.WSSE11, "SignatureConfirmation")
+TOKEN_TYPE_ATTR = ns.qname(ns.WSSE11, "TokenType")
+
+
+def add_security_header(envelope: Envelope) -> etree._Element:
+    """Insert an empty wsse:Security header (mustUnderstand) as the first header."""
+    must = ns.qname(envelope.version.value, "mustUnderstand")
+    value = "1" if envelope.version.value == ns.SOAP11 else "true"
+    security = etree.Element(SECURITY, {must: value}, nsmap={"o": ns.WSSE, "u": ns.WSU})
+    envelope.header.insert(0, security)
+    return security
+
+
+def find_security_header(envelope: Envelope) -> etree._Element:
+    """The one wsse:Security header of the message (several, or none, is refused)."""
+    return one_child(envelope.header, SECURITY, "wsse:Security header")
+
+
+# --- Timestamp --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Timestamp:
+    created: float
+    expires: float | None
+    element: etree._Element
+
+
+def add_timestamp(security: etree._Element, now: float, ttl: float = 300.0) -> etree._Element:
+    """A wsu:Timestamp (Created = now, Expires = now + ttl) as the first child of Security."""
+    ts = etree.Element(TIMESTAMP)
+    ensure_id(ts, prefix="TS-")
+    sub(ts, ns.qname(ns.WSU, "Created"), text=format_time(now))
+    sub(ts, ns.qname(ns.WSU, "Expires"), text=format_time(now + ttl))
+    security.insert(0, ts)
+    return ts
+
+
+def read_timestamp(security: etree._Element) -> Timestamp | None:
+    ts = one_child(security, TIMESTAMP, "wsu:Timestamp", required=False)
+    if ts is None:
+        return None
+    created = parse_time(text_of(ts, ns.qname(ns.WSU, "Created"), "wsu:Created"), "wsu:Created")
+    expires_text = text_of(ts, ns.qname(ns.WSU, "Expires"), "wsu:Expires", required=False)
+    expires = parse_time(expires_text, "wsu:Expires") if expires_text is not None else None
+    return Timestamp(created, expires, ts)
+
+
+def check_freshness(
+    timestamp: Timestamp | None, now: float, *, skew: float = 300.0, max_age: float = 300.0
+) -> None:
+    """Refuse a missing, future, expired or too old Timestamp (wsse:MessageExpired)."""
+    if timestamp is None:
+        raise InvalidSecurity("the message has no wsu:Timestamp", check="timestamp")
+    if timestamp.created > now + skew:
+        raise MessageExpired("wsu:Created lies in the future", check="timestamp")
+    if timestamp.expires is not None and timestamp.expires < now - skew:
+        raise MessageExpired("the message has expired", check="timestamp")
+    if timestamp.expires is not None and timestamp.expires < timestamp.created:
+        raise MessageExpired("wsu:Expires precedes wsu:Created", check="timestamp")
+    if now - timestamp.created > max_age + skew:
+        raise MessageExpired("the message is older than allowed", check="timestamp")
+
+
+# --- UsernameToken ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UsernameToken:
+    username: str
+    password: str | None
+    password_type: PasswordType | None
+    nonce: bytes | None
+    created: float | None
+    salt: bytes | None
+    iteration: int | None
+    element: etree._Element
+
+
+def password_digest(nonce: bytes, created: str, password: str) -> bytes:
+    """UsernameToken Profile: Base64(SHA1(nonce || created || password)) before encoding."""
+    return hashlib.sha1(nonce + created.encode() + password.encode()).digest()
+
+
+def build_username_token(
+    username: str,
+    *,
+    password: str | None = None,
+    digest: bool = False,
+    now: float | None = None,
+    salt: bytes | None = None,
+    iteration: int | None = None,
+) -> etree._Element:
+    """A wsse:UsernameToken: PasswordText, PasswordDigest (Nonce + Created), or the
+    key-derivation form (wsse11:Salt + wsse11:Iteration, no password)."""
+    token = etree.Element(USERNAME_TOKEN, nsmap={"o": ns.WSSE, "u": ns.WSU})
+    ensure_id(token, prefix="UT-")
+    sub(token, ns.qname(ns.WSSE, "Username"), text=username)
+    if password is not None and digest:
+        nonce = os.urandom(16)
+        created = format_time(now or 0.0)
+        pw = sub(token, ns.qname(ns.WSSE, "Password"),
+                 {"Type": PasswordType.DIGEST.value}, text=b64(password_digest(nonce, created, password)))
+        del pw
+        sub(token, ns.qname(ns.WSSE, "Nonce"), {"EncodingType": EncodingType.BASE64.value},
+            text=b64(nonce))
+        sub(token, ns.qname(ns.WSU, "Created"), text=created)
+    elif password is not None:
+        sub(token, ns.qname(ns.WSSE, "Password"), {"Type": PasswordType.TEXT.value}, text=password)
+    if salt is not None:
+        if len(salt) != 16 or salt[0] not in (1, 2):
+            raise ValueError("salt must be 16 bytes starting with 0x01 (MAC) or 0x02 (encryption)")
+        sub(token, ns.qname(ns.WSSE11, "Salt"), text=b64(salt), nsmap={"k": ns.WSSE11})
+        sub(token, ns.qname(ns.WSSE11, "Iteration"), text=str(iteration or 1000))
+    return token
+
+
+def read_username_token(token: etree._Element) -> UsernameToken:
+    if token.tag != USERNAME_TOKEN:
+        raise InvalidSecurityToken(f"not a wsse:UsernameToken: {token.tag}")
+    username = text_of(token, ns.qname(ns.WSSE, "Username"), "wsse:Username") or ""
+    pw_el = one_child(token, ns.qname(ns.WSSE, "Password"), "wsse:Password", required=False)
+    password = password_type = None
+    if pw_el is not None:
+        try:
+            password_type = PasswordType(pw_el.get("Type", PasswordType.TEXT.value))
+        except ValueError:
+            raise InvalidSecurityToken(f"unknown password type {pw_el.get('Type')!r}") from None
+        password = pw_el.text or ""
+    nonce_text = text_of(token, ns.qname(ns.WSSE, "Nonce"), "wsse:Nonce", required=False)
+    created_text = text_of(token, ns.qname(ns.WSU, "Created"), "wsu:Created", required=False)
+    salt_text = text_of(token, ns.qname(ns.WSSE11, "Salt"), "wsse11:Salt", required=False)
+    iteration_text = text_of(token, ns.qname(ns.WSSE11, "Iteration"), "wsse11:Iteration",
+                             required=False)
+    iteration = None
+    if iteration_text is not None:
+        if not iteration_text.isdigit() or not 1 <= int(iteration_text) <= 1_000_000:
+            raise InvalidSecurityToken("wsse11:Iteration must be an integer 1..1000000")
+        iteration = int(iteration_text)
+    return UsernameToken(
+        username=username,
+        password=password,
+        password_type=password_type,
+        nonce=unb64(nonce_text, "wsse:Nonce") if nonce_text is not None else None,
+        created=parse_time(created_text, "wsu:Created") if created_text is not None else None,
+        salt=unb64(salt_text, "wsse11:Salt") if salt_text is not None else None,
+        iteration=iteration,
+        element=token,
+    )
+
+
+def authenticate_username_token(token: UsernameToken, passwords: dict[str, str]) -> None:
+    """Check a PasswordText or PasswordDigest against a password store (FailedAuthentication)."""
+    from sim.errors import FailedAuthentication
+
+    expected = passwords.get(token.username)
+    if expected is None or token.password is None:
+        raise FailedAuthentication("unknown user or no password", check="authentication")
+    if token.password_type is PasswordType.DIGEST:
+        if token.nonce is None or token.created is None:
+            raise FailedAuthentication("PasswordDigest needs Nonce and Created")
+        created_text = text_of(token.element, ns.qname(ns.WSU, "Created"), "wsu:Created") or ""
+        digest = b64(password_digest(token.nonce, created_text, expected))
+        if digest != token.password.strip():
+            raise FailedAuthentication("wrong password", check="authentication")
+    elif token.password != expected:
+        raise FailedAuthentication("wrong password", check="authentication")
+
+
+# --- BinarySecurityToken ------------------------------------------------------------------
+
+
+def build_binary_security_token(identity: Identity) -> etree._Element:
+    """An X.509v3 wsse:BinarySecurityToken holding ``identity``'s certificate."""
+    bst = etree.Element(
+        BINARY_SECURITY_TOKEN,
+        {"ValueType": ValueType.X509V3.value, "EncodingType": EncodingType.BASE64.value},
+        nsmap={"o": ns.WSSE, "u": ns.WSU},
+    )
+    ensure_id(bst, prefix="X509-")
+    bst.text = b64(identity.der)
+    return bst
+
+
+def read_binary_security_token(bst: etree._Element) -> bytes:
+    """The DER certificate of an X.509v3 BinarySecurityToken."""
+    if bst.get("ValueType") != ValueType.X509V3.value:
+        raise InvalidSecurityToken(f"unsupported BinarySecurityToken type {bst.get('ValueType')!r}")
+    return unb64(bst.text, "wsse:BinarySecurityToken")
+
+
+# --- SecurityTokenReference --------------------------------------------------------------
+
+
+def str_reference(uri: str, value_type: str | None = None, token_type: str | None = None):
+    """An STR with a direct Reference to ``uri`` (``#id`` or an SCT identifier)."""
+    ref = etree.Element(STR, nsmap={"o": ns.WSSE})
+    if token_type:
+        ref.set(TOKEN_TYPE_ATTR, token_type)
+    attrib = {"URI": uri}
+    if value_type:
+        attrib["ValueType"] = value_type
+    sub(ref, ns.qname(ns.WSSE, "Reference"), attrib)
+    return ref
+
+
+def str_key_identifier(value: str | bytes, value_type: str, token_type: str | None = None):
+    """An STR with a KeyIdentifier (SAML assertion id, ThumbprintSHA1, EncryptedKeySHA1)."""
+    ref = etree.Element(STR, nsmap={"o": ns.WSSE})
+    if token_type:
+        ref.set(TOKEN_TYPE_ATTR, token_type)
+    attrib = {"ValueType": value_type}
+    if isinstance(value, bytes):
+        attrib["EncodingType"] = EncodingType.BASE64.value
+        value = b64(value)
+    sub(ref, ns.qname(ns.WSSE, "KeyIdentifier"), attrib, text=value)
+    return ref
+
+
+def str_issuer_serial(identity: Identity):
+    """An STR naming a certificate by ds:X509IssuerSerial."""
+    ref = etree.Element(STR, nsmap={"o": ns.WSSE})
+    data = sub(ref, ns.qname(ns.DS, "X509Data"), nsmap={"ds": ns.DS})
+    serial = sub(data, ns.qname(ns.DS, "X509IssuerSerial"))
+    sub(serial, ns.qname(ns.DS, "X509IssuerName"), text=identity.issuer_name)
+    sub(serial, ns.qname(ns.DS, "X509SerialNumber"), text=str(identity.serial_number))
+    return ref
+
+
+@dataclass(frozen=True)
+class TokenReference:
+    """What an STR points at: one of ``uri``, ``key_identifier`` or ``issuer_serial``."""
+
+    uri: str | None = None
+    value_type: str | None = None
+    key_identifier: bytes | str | None = None
+    issuer_serial: tuple[str, int] | None = None
+
+
+def read_str(ref: etree._Element) -> TokenReference:
+    if ref.tag != STR:
+        raise InvalidSecurityToken(f"expected a SecurityTokenReference, got {ref.tag}")
+    kinds = [child for child in ref if isinstance(child.tag, str)]
+    if len(kinds) != 1:
+        raise InvalidSecurityToken("a SecurityTokenReference holds exactly one reference")
+    child = kinds[0]
+    if child.tag == ns.qname(ns.WSSE, "Reference"):
+        uri = child.get("URI")
+        if not uri:
+            raise InvalidSecurityToken("wsse:Reference without URI")
+        return TokenReference(uri=uri, value_type=child.get("ValueType"))
+    if child.tag == ns.qname(ns.WSSE, "KeyIdentifier"):
+        value_type = child.get("ValueType")
+        text = (child.text or "").strip()
+        if child.get("EncodingType") == EncodingType.BASE64.value:
+            return TokenReference(value_type=value_type,
+                                  key_identifier=unb64(text, "wsse:KeyIdentifier"))
+        return TokenReference(value_type=value_type, key_identifier=text)
+    if child.tag == ns.qname(ns.DS, "X509Data"):
+        serial = one_child(child, ns.qname(ns.DS, "X509IssuerSerial"), "ds:X509IssuerSerial")
+        name = text_of(serial, ns.qname(ns.DS, "X509IssuerName"), "ds:X509IssuerName") or ""
+        number = text_of(serial, ns.qname(ns.DS, "X509SerialNumber"), "ds:X509SerialNumber") or ""
+        if not number.isdigit():
+            raise InvalidSecurityToken("ds:X509SerialNumber is not a number")
+        return TokenReference(issuer_serial=(name, int(number)))
+    raise InvalidSecurityToken(f"unsupported token reference {child.tag}")
+
+
+def encrypted_key_sha1(cipher_value: bytes) -> bytes:
+    """The EncryptedKeySHA1 identifier: SHA-1 of the EncryptedKey's octets (CipherValue)."""
+    return hashlib.sha1(cipher_value).digest()
+
+
+# --- SignatureConfirmation -----------------------------------------------------------------
+
+
+def add_signature_confirmation(security: etree._Element, value: bytes | None) -> etree._Element:
+    """A wsse11:SignatureConfirmation echoing a request's signature value."""
+    el = sub(security, SIGNATURE_CONFIRMATION, nsmap={"k": ns.WSSE11})
+    ensure_id(el, prefix="SC-")
+    if value is not None:
+        el.set("Value", base64.b64encode(value).decode())
+    return el
+
+
+def read_signature_confirmations(security: etree._Element) -> list[bytes | None]:
+    out: list[bytes | None] = []
+    for el in security:
+        if el.tag == SIGNATURE_CONFIRMATION:
+            value = el.get("Value")
+            out.append(unb64(value, "SignatureConfirmation/@Value") if value else None)
+    return out

@@ -1,0 +1,374 @@
+"""XML Encryption: EncryptedKey (RSA key transport) and EncryptedData (AES-CBC, AES-GCM,
+3DES), of whole elements or of their content, and WSS 1.1 EncryptedHeader."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from lxml import etree
+
+from sim.errors import FailedCheck, InvalidSecurity, UnsupportedAlgorithm
+from sim.wire import ns
+from sim.wire.ledger import Ledger, Op
+from sim.wire.ns import EncryptedType, EncryptionAlg, KeyTransportAlg
+from sim.wire.xmlparse import DEFAULT_LIMITS, parse
+from sim.wire.xmlutil import b64, ensure_id, new_id, one_child, sub, unb64
+
+ENCRYPTED_DATA = ns.qname(ns.XENC, "EncryptedData")
+ENCRYPTED_KEY = ns.qname(ns.XENC, "EncryptedKey")
+ENCRYPTED_HEADER = ns.qname(ns.WSSE11, "EncryptedHeader")
+REFERENCE_LIST = ns.qname(ns.XENC, "ReferenceList")
+_METHOD = ns.qname(ns.XENC, "EncryptionMethod")
+_CIPHER_DATA = ns.qname(ns.XENC, "CipherData")
+_CIPHER_VALUE = ns.qname(ns.XENC, "CipherValue")
+_KEY_INFO = ns.qname(ns.DS, "KeyInfo")
+
+KEY_BYTES = {
+    EncryptionAlg.AES128_CBC: 16,
+    EncryptionAlg.AES192_CBC: 24,
+    EncryptionAlg.AES256_CBC: 32,
+    EncryptionAlg.TRIPLEDES_CBC: 24,
+    EncryptionAlg.AES128_GCM: 16,
+    EncryptionAlg.AES256_GCM: 32,
+}
+_GCM = (EncryptionAlg.AES128_GCM, EncryptionAlg.AES256_GCM)
+
+
+@dataclass(frozen=True)
+class EncryptionPolicy:
+    """Algorithms a receiver accepts for data encryption and key transport."""
+
+    data_algorithms: frozenset[EncryptionAlg] = frozenset(KEY_BYTES)
+    key_transport: frozenset[KeyTransportAlg] = frozenset({KeyTransportAlg.RSA_OAEP_MGF1P})
+    min_rsa_bits: int = 1024
+
+
+# --- symmetric ciphers ------------------------------------------------------------------
+
+
+def encrypt_bytes(algorithm: EncryptionAlg, key: bytes, data: bytes, ledger: Ledger | None) -> bytes:
+    """IV || ciphertext (|| tag for GCM), as XML Encryption lays them out."""
+    _check_key(algorithm, key)
+    if ledger is not None:
+        ledger.record(Op.AES_ENCRYPT, len(data))
+    if algorithm in _GCM:
+        iv = os.urandom(12)
+        return iv + AESGCM(key).encrypt(iv, data, None)
+    block = 8 if algorithm is EncryptionAlg.TRIPLEDES_CBC else 16
+    pad = block - len(data) % block
+    padded = data + os.urandom(pad - 1) + bytes([pad])
+    iv = os.urandom(block)
+    encryptor = Cipher(_cipher(algorithm, key), modes.CBC(iv)).encryptor()
+    return iv + encryptor.update(padded) + encryptor.finalize()
+
+
+def decrypt_bytes(algorithm: EncryptionAlg, key: bytes, data: bytes, ledger: Ledger | None) -> bytes:
+    """Inverse of :func:`encrypt_bytes`; a wrong key, tag or padding is FailedCheck."""
+    _check_key(algorithm, key)
+    if ledger is not None:
+        ledger.record(Op.AES_DECRYPT, len(data))
+    if algorithm in _GCM:
+        if len(data) < 28:
+            raise FailedCheck("GCM ciphertext too short", check="decryption")
+        try:
+            return AESGCM(key).decrypt(data[:12], data[12:], None)
+        except Exception:
+            raise FailedCheck("GCM authentication tag does not match", check="decryption") from None
+    block = 8 if algorithm is EncryptionAlg.TRIPLEDES_CBC else 16
+    if len(data) < 2 * block or len(data) % block:
+        raise FailedCheck("CBC ciphertext has a wrong length", check="decryption")
+    decryptor = Cipher(_cipher(algorithm, key), modes.CBC(data[:block])).decryptor()
+    padded = decryptor.update(data[block:]) + decryptor.finalize()
+    pad = padded[-1]
+    if not 1 <= pad <= block:
+        raise FailedCheck("CBC padding is invalid", check="decryption")
+    return padded[:-pad]
+
+
+def _cipher(algorithm: EncryptionAlg, key: bytes):
+    if algorithm is EncryptionAlg.TRIPLEDES_CBC:
+        from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+
+        return TripleDES(key)
+    return algorithms.AES(key)
+
+
+def _check_key(algorithm: EncryptionAlg, key: bytes) -> None:
+    if not isinstance(key, bytes) or len(key) != KEY_BYTES[algorithm]:
+        raise FailedCheck(
+            f"{algorithm.value} needs a {KEY_BYTES[algorithm]}-byte key", check="decryption"
+        )
+
+
+# --- EncryptedData ----------------------------------------------------------------------
+
+
+def encrypt_element(
+    target: etree._Element,
+    key: bytes,
+    *,
+    algorithm: EncryptionAlg = EncryptionAlg.AES256_CBC,
+    content: bool = False,
+    key_info: etree._Element | None = None,
+    ledger: Ledger | None = None,
+) -> etree._Element:
+    """Replace ``target`` (or, with ``content=True``, its children and text) by an
+    xenc:EncryptedData with a fresh Id; return the EncryptedData element."""
+    algorithm = EncryptionAlg(algorithm)
+    if content:
+        plaintext = (target.text or "").encode() + b"".join(
+            etree.tostring(child) for child in target
+        )
+    else:
+        plaintext = etree.tostring(target, with_tail=False)
+    if ledger is not None:
+        ledger.record(Op.XML_SERIALIZE, len(plaintext))
+    data = etree.Element(
+        ENCRYPTED_DATA,
+        {"Id": new_id("ED-"),
+         "Type": (EncryptedType.CONTENT if content else EncryptedType.ELEMENT).value},
+        nsmap={"xenc": ns.XENC},
+    )
+    sub(data, _METHOD, {"Algorithm": algorithm.value})
+    if key_info is not None:
+        sub(data, _KEY_INFO, nsmap={"ds": ns.DS}).append(key_info)
+    cipher = encrypt_bytes(algorithm, key, plaintext, ledger)
+    sub(sub(data, _CIPHER_DATA), _CIPHER_VALUE, text=b64(cipher))
+    if content:
+        for child in list(target):
+            target.remove(child)
+        target.text = None
+        target.append(data)
+    else:
+        data.tail = target.tail
+        target.getparent().replace(target, data)
+    return data
+
+
+@dataclass(frozen=True)
+class EncryptedDataInfo:
+    element: etree._Element
+    algorithm: EncryptionAlg
+    content: bool
+    key_info: etree._Element | None
+    cipher: bytes
+
+
+def read_encrypted_data(data: etree._Element, policy: EncryptionPolicy) -> EncryptedDataInfo:
+    if data.tag != ENCRYPTED_DATA:
+        raise InvalidSecurity(f"expected xenc:EncryptedData, got {data.tag}")
+    method = one_child(data, _METHOD, "xenc:EncryptionMethod")
+    try:
+        algorithm = EncryptionAlg(method.get("Algorithm"))
+    except ValueError:
+        raise UnsupportedAlgorithm(
+            f"encryption {method.get('Algorithm')!r} is not supported", check="algorithm"
+        ) from None
+    if algorithm not in policy.data_algorithms:
+        raise UnsupportedAlgorithm(f"encryption {algorithm.value} not allowed", check="algorithm")
+    kind = data.get("Type", EncryptedType.ELEMENT.value)
+    if kind not in (EncryptedType.ELEMENT.value, EncryptedType.CONTENT.value):
+        raise UnsupportedAlgorithm(f"EncryptedData Type {kind!r} not supported")
+    key_info = one_child(data, _KEY_INFO, "ds:KeyInfo", required=False)
+    cipher_data = one_child(data, _CIPHER_DATA, "xenc:CipherData")
+    value = one_child(cipher_data, _CIPHER_VALUE, "xenc:CipherValue")
+    return EncryptedDataInfo(
+        data, algorithm, kind == EncryptedType.CONTENT.value,
+        key_info[0] if key_info is not None and len(key_info) else None,
+        unb64(value.text, "xenc:CipherValue"),
+    )
+
+
+def decrypt_element(
+    info: EncryptedDataInfo, key: bytes, *, ledger: Ledger | None = None
+) -> etree._Element:
+    """Decrypt in place: the EncryptedData is replaced by what it held. Returns the element
+    that now stands where the EncryptedData was (or its parent, for Content)."""
+    plaintext = decrypt_bytes(info.algorithm, key, info.cipher, ledger)
+    parent = info.element.getparent()
+    # Parse the plaintext in the namespace context of where it goes back.
+    nsmap = {k: v for k, v in parent.nsmap.items() if v}
+    declarations = "".join(
+        f' xmlns{":" + k if k else ""}="{v}"' for k, v in nsmap.items()
+    ).encode()
+    if ledger is not None:
+        ledger.record(Op.XML_PARSE, len(plaintext))
+    try:
+        wrapper = parse(b"<wrapper" + declarations + b">" + plaintext + b"</wrapper>",
+                        limits=DEFAULT_LIMITS)
+    except InvalidSecurity:
+        raise FailedCheck("decrypted data is not well-formed XML", check="decryption") from None
+    if info.content:
+        parent.remove(info.element)
+        if wrapper.text:
+            parent.text = (parent.text or "") + wrapper.text
+        for child in list(wrapper):
+            parent.append(child)
+        return parent
+    elements = [child for child in wrapper if isinstance(child.tag, str)]
+    if len(elements) != 1 or (wrapper.text or "").strip():
+        raise FailedCheck("decrypted Element data is not one element", check="decryption")
+    restored = elements[0]
+    restored.tail = info.element.tail
+    parent.replace(info.element, restored)
+    return restored
+
+
+# --- EncryptedKey -----------------------------------------------------------------------
+
+
+def _oaep() -> padding.OAEP:
+    return padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
+
+
+def build_encrypted_key(
+    session_key: bytes,
+    recipient: rsa.RSAPublicKey,
+    *,
+    key_info: etree._Element | None,
+    algorithm: KeyTransportAlg = KeyTransportAlg.RSA_OAEP_MGF1P,
+    data_references: Sequence[str] = (),
+    ledger: Ledger | None = None,
+) -> etree._Element:
+    """An xenc:EncryptedKey carrying ``session_key`` for ``recipient``.
+
+    ``key_info`` names the recipient's certificate (an STR); ``data_references`` are the Ids
+    of the EncryptedData it protects (a ReferenceList).
+    """
+    algorithm = KeyTransportAlg(algorithm)
+    if ledger is not None:
+        ledger.record(Op.RSA_ENCRYPT, recipient.key_size)
+    if algorithm is KeyTransportAlg.RSA_OAEP_MGF1P:
+        cipher = recipient.encrypt(session_key, _oaep())
+    else:
+        cipher = recipient.encrypt(session_key, padding.PKCS1v15())
+    ek = etree.Element(ENCRYPTED_KEY, nsmap={"xenc": ns.XENC})
+    ensure_id(ek, prefix="EK-", attribute="Id")
+    method = sub(ek, _METHOD, {"Algorithm": algorithm.value})
+    if algorithm is KeyTransportAlg.RSA_OAEP_MGF1P:
+        sub(method, ns.qname(ns.DS, "DigestMethod"), {"Algorithm": ns.DigestAlg.SHA1.value},
+            nsmap={"ds": ns.DS})
+    if key_info is not None:
+        sub(ek, _KEY_INFO, nsmap={"ds": ns.DS}).append(key_info)
+    sub(sub(ek, _CIPHER_DATA), _CIPHER_VALUE, text=b64(cipher))
+    if data_references:
+        add_data_references(ek, data_references)
+    return ek
+
+
+def add_data_references(parent: etree._Element, ids: Sequence[str]) -> etree._Element:
+    """An xenc:ReferenceList of DataReference URIs inside ``parent`` (EncryptedKey/Security)."""
+    ref_list = one_child(parent, REFERENCE_LIST, "xenc:ReferenceList", required=False)
+    if ref_list is None:
+        ref_list = sub(parent, REFERENCE_LIST, nsmap={"xenc": ns.XENC})
+    for data_id in ids:
+        sub(ref_list, ns.qname(ns.XENC, "DataReference"), {"URI": f"#{data_id}"})
+    return ref_list
+
+
+def read_data_references(parent: etree._Element) -> list[str]:
+    ref_list = one_child(parent, REFERENCE_LIST, "xenc:ReferenceList", required=False)
+    if ref_list is None:
+        return []
+    out = []
+    for ref in ref_list:
+        uri = ref.get("URI") or ""
+        if ref.tag != ns.qname(ns.XENC, "DataReference") or not uri.startswith("#"):
+            raise InvalidSecurity(f"unsupported data reference {uri!r}")
+        out.append(uri[1:])
+    return out
+
+
+@dataclass(frozen=True)
+class EncryptedKeyInfo:
+    element: etree._Element
+    algorithm: KeyTransportAlg
+    key_info: etree._Element | None
+    cipher: bytes
+    data_references: tuple[str, ...]
+
+
+def read_encrypted_key(ek: etree._Element, policy: EncryptionPolicy) -> EncryptedKeyInfo:
+    if ek.tag != ENCRYPTED_KEY:
+        raise InvalidSecurity(f"expected xenc:EncryptedKey, got {ek.tag}")
+    method = one_child(ek, _METHOD, "xenc:EncryptionMethod")
+    try:
+        algorithm = KeyTransportAlg(method.get("Algorithm"))
+    except ValueError:
+        raise UnsupportedAlgorithm(
+            f"key transport {method.get('Algorithm')!r} is not supported", check="algorithm"
+        ) from None
+    if algorithm not in policy.key_transport:
+        raise UnsupportedAlgorithm(f"key transport {algorithm.value} not allowed", check="algorithm")
+    key_info = one_child(ek, _KEY_INFO, "ds:KeyInfo", required=False)
+    value = one_child(one_child(ek, _CIPHER_DATA, "xenc:CipherData"), _CIPHER_VALUE,
+                      "xenc:CipherValue")
+    return EncryptedKeyInfo(
+        ek, algorithm, key_info[0] if key_info is not None and len(key_info) else None,
+        unb64(value.text, "xenc:CipherValue"), tuple(read_data_references(ek)),
+    )
+
+
+def decrypt_key(
+    info: EncryptedKeyInfo,
+    private_key: rsa.RSAPrivateKey,
+    *,
+    expected_bytes: int | None = None,
+    policy: EncryptionPolicy = EncryptionPolicy(),
+    ledger: Ledger | None = None,
+) -> bytes:
+    """The session key. For RSA 1.5 a failure yields a random key instead of an error, so
+    that the padding check is no oracle (Bleichenbacher); the data decryption then fails."""
+    if private_key.key_size < policy.min_rsa_bits:
+        raise InvalidSecurity("recipient RSA key below the policy minimum", check="key-size")
+    if ledger is not None:
+        ledger.record(Op.RSA_DECRYPT, private_key.key_size)
+    try:
+        if info.algorithm is KeyTransportAlg.RSA_OAEP_MGF1P:
+            key = private_key.decrypt(info.cipher, _oaep())
+        else:
+            key = private_key.decrypt(info.cipher, padding.PKCS1v15())
+    except ValueError:
+        if info.algorithm is KeyTransportAlg.RSA_1_5:
+            return os.urandom(expected_bytes or 32)
+        raise FailedCheck("EncryptedKey does not decrypt", check="decryption") from None
+    if expected_bytes is not None and len(key) != expected_bytes:
+        raise FailedCheck("EncryptedKey holds a key of the wrong size", check="decryption")
+    return key
+
+
+# --- EncryptedHeader (WSS 1.1) ------------------------------------------------------------
+
+
+def encrypt_header(
+    header_block: etree._Element,
+    key: bytes,
+    *,
+    algorithm: EncryptionAlg = EncryptionAlg.AES256_CBC,
+    key_info: etree._Element | None = None,
+    ledger: Ledger | None = None,
+) -> etree._Element:
+    """Wrap ``header_block`` in a wsse11:EncryptedHeader holding its EncryptedData."""
+    wrapper = etree.Element(ENCRYPTED_HEADER, nsmap={"k": ns.WSSE11})
+    ensure_id(wrapper, prefix="EH-")
+    header_block.addprevious(wrapper)
+    wrapper.append(header_block)
+    encrypt_element(header_block, key, algorithm=algorithm, key_info=key_info, ledger=ledger)
+    return wrapper
+
+
+def decrypt_header(
+    wrapper: etree._Element, key: bytes, policy: EncryptionPolicy, ledger: Ledger | None = None
+) -> etree._Element:
+    """Restore the header block of a wsse11:EncryptedHeader in its place."""
+    data = one_child(wrapper, ENCRYPTED_DATA, "xenc:EncryptedData")
+    restored = decrypt_element(read_encrypted_data(data, policy), key, ledger=ledger)
+    wrapper.addprevious(restored)
+    wrapper.getparent().remove(wrapper)
+    return restored

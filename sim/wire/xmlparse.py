@@ -1,0 +1,90 @@
+"""Secure parsing of messages from peers: no DTD, no entities, no network, bounded size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lxml import etree
+
+from sim.errors import MalformedMessage
+from sim.wire.ledger import Ledger, Op
+
+
+@dataclass(frozen=True)
+class ParseLimits:
+    """Bounds on what a receiver accepts before looking at the content."""
+
+    max_bytes: int = 4 * 1024 * 1024
+    max_depth: int = 64
+    max_elements: int = 20_000
+    max_attributes: int = 32
+
+
+DEFAULT_LIMITS = ParseLimits()
+
+_PARSER = etree.XMLParser(
+    resolve_entities=False,
+    no_network=True,
+    load_dtd=False,
+    dtd_validation=False,
+    huge_tree=False,
+    remove_comments=False,
+    collect_ids=False,
+)
+
+
+def parse(
+    data: bytes, *, limits: ParseLimits = DEFAULT_LIMITS, ledger: Ledger | None = None
+) -> etree._Element:
+    """Parse ``data`` into the root element, refusing anything a SOAP peer has no business sending.
+
+    Refused with :class:`MalformedMessage`: more than ``max_bytes``, any DOCTYPE (so no entity
+    declarations: billion laughs and external entities never get to the parser), text that is
+    not well-formed UTF-8 XML, nesting deeper than ``max_depth``, more than ``max_elements``
+    elements or ``max_attributes`` attributes on one element.
+    """
+    if not isinstance(data, (bytes, bytearray)):
+        raise MalformedMessage(f"a message must be bytes, not {type(data).__name__}")
+    if len(data) > limits.max_bytes:
+        raise MalformedMessage(f"message of {len(data)} bytes exceeds {limits.max_bytes}")
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        raise MalformedMessage("document type declarations are not allowed")
+    if ledger is not None:
+        ledger.record(Op.XML_PARSE, len(data))
+    try:
+        root = etree.fromstring(bytes(data), _PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise MalformedMessage(f"not well-formed XML: {exc}") from None
+    if root is None:
+        raise MalformedMessage("empty document")
+    if root.getroottree().docinfo.doctype:
+        raise MalformedMessage("document type declarations are not allowed")
+    _check_shape(root, limits)
+    return root
+
+
+def _check_shape(root: etree._Element, limits: ParseLimits) -> None:
+    count = 0
+    depth = 0
+    for event, el in etree.iterwalk(root, events=("start", "end")):
+        if event == "end":
+            depth -= 1
+            continue
+        depth += 1
+        count += 1
+        if depth > limits.max_depth:
+            raise MalformedMessage(f"nesting deeper than {limits.max_depth} elements")
+        if count > limits.max_elements:
+            raise MalformedMessage(f"more than {limits.max_elements} elements")
+        if len(el.attrib) > limits.max_attributes:
+            raise MalformedMessage(
+                f"element {el.tag} has {len(el.attrib)} attributes (limit {limits.max_attributes})"
+            )
+
+
+def serialize(root: etree._Element, ledger: Ledger | None = None) -> bytes:
+    """The bytes of a message, as sent."""
+    data = etree.tostring(root, encoding="utf-8", xml_declaration=False)
+    if ledger is not None:
+        ledger.record(Op.XML_SERIALIZE, len(data))
+    return data

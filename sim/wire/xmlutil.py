@@ -1,0 +1,124 @@
+"""Small helpers shared by the wire modules: element building, ids, time, base64."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import uuid
+from datetime import datetime, timedelta, timezone
+
+from lxml import etree
+
+from sim.errors import InvalidSecurity
+from sim.wire import ns
+
+#: Simulated time 0.0 is this instant; messages carry ``EPOCH + now``.
+EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
+WSU_ID = ns.qname(ns.WSU, "Id")
+#: Attributes that carry element ids, in the order they are looked up.
+ID_ATTRIBUTES = (WSU_ID, "Id", "ID", "AssertionID")
+
+
+def element(tag: str, attrib: dict[str, str] | None = None, nsmap=None, text: str | None = None):
+    """A new element; ``tag`` in Clark notation."""
+    el = etree.Element(tag, attrib or {}, nsmap=nsmap)
+    if text is not None:
+        el.text = text
+    return el
+
+
+def sub(parent, tag: str, attrib: dict[str, str] | None = None, text: str | None = None, nsmap=None):
+    """A new child element of ``parent``."""
+    el = etree.SubElement(parent, tag, attrib or {}, nsmap=nsmap)
+    if text is not None:
+        el.text = text
+    return el
+
+
+def new_id(prefix: str = "id-") -> str:
+    """A fixed-width element id (``id-`` + 32 hex digits)."""
+    return prefix + os.urandom(16).hex()
+
+
+def new_uuid_urn() -> str:
+    """A fixed-width ``urn:uuid:`` URI."""
+    return f"urn:uuid:{uuid.UUID(bytes=os.urandom(16), version=4)}"
+
+
+def get_id(el) -> str | None:
+    """The element's id from wsu:Id, Id, ID or AssertionID (first found)."""
+    for name in ID_ATTRIBUTES:
+        value = el.get(name)
+        if value is not None:
+            return value
+    return None
+
+
+def ensure_id(el, prefix: str = "id-", attribute: str = WSU_ID) -> str:
+    """The element's id, giving it one in ``attribute`` (wsu:Id by default) when it has none."""
+    current = get_id(el)
+    if current is None:
+        current = new_id(prefix)
+        el.set(attribute, current)
+    return current
+
+
+def format_time(now: float) -> str:
+    """Simulated seconds as a fixed-width xsd:dateTime with milliseconds (``...T..:..:..000Z``)."""
+    instant = EPOCH + timedelta(milliseconds=round(now * 1000))
+    return instant.strftime("%Y-%m-%dT%H:%M:%S.") + f"{instant.microsecond // 1000:03d}Z"
+
+
+def parse_time(text: str | None, what: str) -> float:
+    """An xsd:dateTime (UTC, ``Z`` or offset, optional fraction) as simulated seconds."""
+    if not text:
+        raise InvalidSecurity(f"{what} is missing a date-time value")
+    value = text.strip()
+    if value.endswith("Z"):
+        value = value[:-1] + "+00:00"
+    try:
+        instant = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidSecurity(f"{what} is not an xsd:dateTime: {text[:40]!r}") from None
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=timezone.utc)
+    return (instant - EPOCH).total_seconds()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def unb64(text: str | None, what: str) -> bytes:
+    """Strict base64 decoding (whitespace allowed), raising a typed fault naming ``what``."""
+    if text is None:
+        raise InvalidSecurity(f"{what} is empty")
+    try:
+        return base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidSecurity(f"{what} is not valid base64") from None
+
+
+def children(el, tag: str) -> list:
+    """Direct children of ``el`` with Clark name ``tag``."""
+    return [child for child in el if child.tag == tag]
+
+
+def one_child(el, tag: str, what: str, *, required: bool = True):
+    """The only direct child named ``tag``; typed fault when missing (if required) or repeated."""
+    found = children(el, tag)
+    if len(found) > 1:
+        raise InvalidSecurity(f"{what} appears {len(found)} times")
+    if not found:
+        if required:
+            raise InvalidSecurity(f"{what} is missing")
+        return None
+    return found[0]
+
+
+def text_of(el, tag: str, what: str, *, required: bool = True) -> str | None:
+    child = one_child(el, tag, what, required=required)
+    if child is None:
+        return None
+    return (child.text or "").strip()
