@@ -240,5 +240,7 @@ def c14n_digest_sized(
         if not isinstance(algorithm, str):
             raise TypeError(f"algorithm must be a str, not {type(algorithm).__name__}")
         raise ValueError(f"algorithm must be one of {', '.join(DIGESTS)}, got {algorithm!r}")
-    prefixes = inclusive_prefixes if inclusive_prefixes == () else _need_prefixes(inclusive_prefixes)
+    prefixes = (
+        inclusive_prefixes if inclusive_prefixes == () else _need_prefixes(inclusive_prefixes)
+    )
     return _c14n_digest_sized(element, algorithm, prefixes)

@@ -27,11 +27,23 @@ from sim.wire.suites import AlgorithmSuite
 from sim.wire.xmlutil import ID_ATTRIBUTES, b64, get_id, one_child, sub, unb64
 
 DS = ns.DS
-_Q = {name: ns.qname(DS, name) for name in (
-    "Signature", "SignedInfo", "CanonicalizationMethod", "SignatureMethod", "Reference",
-    "Transforms", "Transform", "DigestMethod", "DigestValue", "SignatureValue", "KeyInfo",
-    "HMACOutputLength",
-)}
+_Q = {
+    name: ns.qname(DS, name)
+    for name in (
+        "Signature",
+        "SignedInfo",
+        "CanonicalizationMethod",
+        "SignatureMethod",
+        "Reference",
+        "Transforms",
+        "Transform",
+        "DigestMethod",
+        "DigestValue",
+        "SignatureValue",
+        "KeyInfo",
+        "HMACOutputLength",
+    )
+}
 _INCLUSIVE = ns.qname(ns.EXC_C14N_NS, "InclusiveNamespaces")
 _DIGEST_NAMES = {DigestAlg.SHA1: "sha1", DigestAlg.SHA256: "sha256"}
 _HASHES = {
@@ -229,7 +241,8 @@ def verify(
     if len(references) > policy.max_references:
         raise InvalidSecurity(f"more than {policy.max_references} references")
     unexpected = [
-        el.tag for el in signed_info
+        el.tag
+        for el in signed_info
         if el.tag not in (_Q["Reference"], _Q["CanonicalizationMethod"], _Q["SignatureMethod"])
     ]
     if unexpected:
@@ -254,7 +267,9 @@ def _accepted(enum, uri: str | None, allowed: Iterable):
     try:
         value = enum(uri)
     except ValueError:
-        raise UnsupportedAlgorithm(f"algorithm {uri!r} is not supported", check="algorithm") from None
+        raise UnsupportedAlgorithm(
+            f"algorithm {uri!r} is not supported", check="algorithm"
+        ) from None
     if value not in allowed:
         raise UnsupportedAlgorithm(
             f"algorithm {uri} is not allowed by the policy", check="algorithm"
@@ -293,7 +308,9 @@ def _check_reference(
             if inclusive:
                 prefixes = tuple((inclusive[0].get("PrefixList") or "").split())
         else:
-            raise UnsupportedAlgorithm(f"transform {algorithm!r} is not accepted", check="algorithm")
+            raise UnsupportedAlgorithm(
+                f"transform {algorithm!r} is not accepted", check="algorithm"
+            )
     contains_signature = any(anc is target for anc in signature.iterancestors())
     if enveloped != contains_signature:
         raise InvalidSecurity(
@@ -303,7 +320,9 @@ def _check_reference(
         )
     method = one_child(reference, _Q["DigestMethod"], "ds:DigestMethod")
     digest = _accepted(DigestAlg, method.get("Algorithm"), policy.digest_algorithms)
-    expected = unb64(one_child(reference, _Q["DigestValue"], "ds:DigestValue").text, "ds:DigestValue")
+    expected = unb64(
+        one_child(reference, _Q["DigestValue"], "ds:DigestValue").text, "ds:DigestValue"
+    )
     if enveloped:
         actual = _enveloped_digest(target, signature, digest, prefixes, ledger)
     else:

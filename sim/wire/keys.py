@@ -134,8 +134,12 @@ class KeyStore:
 def _certificate(
     name: str, private_key: rsa.RSAPrivateKey, issuer: Identity | None
 ) -> x509.Certificate:
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name),
-                         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "wssim")])
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, name),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "wssim"),
+        ]
+    )
     issuer_name = issuer.certificate.subject if issuer else subject
     signer = issuer.private_key if issuer else private_key
     builder = (

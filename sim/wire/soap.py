@@ -62,8 +62,10 @@ def read_envelope(
         raise InvalidSecurity(f"not a SOAP envelope: {root.tag}")
     env_ns = version.value
     names = [child.tag for child in root if isinstance(child.tag, str)]
-    if names not in ([ns.qname(env_ns, "Header"), ns.qname(env_ns, "Body")],
-                     [ns.qname(env_ns, "Body")]):
+    if names not in (
+        [ns.qname(env_ns, "Header"), ns.qname(env_ns, "Body")],
+        [ns.qname(env_ns, "Body")],
+    ):
         raise InvalidSecurity("a SOAP envelope holds one optional Header then one Body")
     header = one_child(root, ns.qname(env_ns, "Header"), "soap:Header", required=False)
     if header is None:
@@ -170,8 +172,11 @@ def read_fault(envelope: Envelope) -> SecurityFault | None:
     else:
         code_el = fault_el.find(f"{{{env}}}Code/{{{env}}}Subcode/{{{env}}}Value")
         if code_el is None:
-            code_el = one_child(one_child(fault_el, ns.qname(env, "Code"), "Code"),
-                                ns.qname(env, "Value"), "Code/Value")
+            code_el = one_child(
+                one_child(fault_el, ns.qname(env, "Code"), "Code"),
+                ns.qname(env, "Value"),
+                "Code/Value",
+            )
         reason = (fault_el.findtext(f"{{{env}}}Reason/{{{env}}}Text") or "").strip()
     qname_text = (code_el.text or "").strip()
     prefix, _, local = qname_text.rpartition(":")

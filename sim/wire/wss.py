@@ -132,11 +132,19 @@ def build_username_token(
     if password is not None and digest:
         nonce = os.urandom(16)
         created = format_time(now or 0.0)
-        pw = sub(token, ns.qname(ns.WSSE, "Password"),
-                 {"Type": PasswordType.DIGEST.value}, text=b64(password_digest(nonce, created, password)))
+        pw = sub(
+            token,
+            ns.qname(ns.WSSE, "Password"),
+            {"Type": PasswordType.DIGEST.value},
+            text=b64(password_digest(nonce, created, password)),
+        )
         del pw
-        sub(token, ns.qname(ns.WSSE, "Nonce"), {"EncodingType": EncodingType.BASE64.value},
-            text=b64(nonce))
+        sub(
+            token,
+            ns.qname(ns.WSSE, "Nonce"),
+            {"EncodingType": EncodingType.BASE64.value},
+            text=b64(nonce),
+        )
         sub(token, ns.qname(ns.WSU, "Created"), text=created)
     elif password is not None:
         sub(token, ns.qname(ns.WSSE, "Password"), {"Type": PasswordType.TEXT.value}, text=password)
@@ -163,8 +171,9 @@ def read_username_token(token: etree._Element) -> UsernameToken:
     nonce_text = text_of(token, ns.qname(ns.WSSE, "Nonce"), "wsse:Nonce", required=False)
     created_text = text_of(token, ns.qname(ns.WSU, "Created"), "wsu:Created", required=False)
     salt_text = text_of(token, ns.qname(ns.WSSE11, "Salt"), "wsse11:Salt", required=False)
-    iteration_text = text_of(token, ns.qname(ns.WSSE11, "Iteration"), "wsse11:Iteration",
-                             required=False)
+    iteration_text = text_of(
+        token, ns.qname(ns.WSSE11, "Iteration"), "wsse11:Iteration", required=False
+    )
     iteration = None
     if iteration_text is not None:
         if not iteration_text.isdigit() or not 1 <= int(iteration_text) <= 1_000_000:
@@ -286,8 +295,9 @@ def read_str(ref: etree._Element) -> TokenReference:
         value_type = child.get("ValueType")
         text = (child.text or "").strip()
         if child.get("EncodingType") == EncodingType.BASE64.value:
-            return TokenReference(value_type=value_type,
-                                  key_identifier=unb64(text, "wsse:KeyIdentifier"))
+            return TokenReference(
+                value_type=value_type, key_identifier=unb64(text, "wsse:KeyIdentifier")
+            )
         return TokenReference(value_type=value_type, key_identifier=text)
     if child.tag == ns.qname(ns.DS, "X509Data"):
         serial = one_child(child, ns.qname(ns.DS, "X509IssuerSerial"), "ds:X509IssuerSerial")

@@ -52,7 +52,9 @@ class EncryptionPolicy:
 # --- symmetric ciphers ------------------------------------------------------------------
 
 
-def encrypt_bytes(algorithm: EncryptionAlg, key: bytes, data: bytes, ledger: Ledger | None) -> bytes:
+def encrypt_bytes(
+    algorithm: EncryptionAlg, key: bytes, data: bytes, ledger: Ledger | None
+) -> bytes:
     """IV || ciphertext (|| tag for GCM), as XML Encryption lays them out."""
     _check_key(algorithm, key)
     if ledger is not None:
@@ -68,7 +70,9 @@ def encrypt_bytes(algorithm: EncryptionAlg, key: bytes, data: bytes, ledger: Led
     return iv + encryptor.update(padded) + encryptor.finalize()
 
 
-def decrypt_bytes(algorithm: EncryptionAlg, key: bytes, data: bytes, ledger: Ledger | None) -> bytes:
+def decrypt_bytes(
+    algorithm: EncryptionAlg, key: bytes, data: bytes, ledger: Ledger | None
+) -> bytes:
     """Inverse of :func:`encrypt_bytes`; a wrong key, tag or padding is FailedCheck."""
     _check_key(algorithm, key)
     if ledger is not None:
@@ -131,8 +135,10 @@ def encrypt_element(
         ledger.record(Op.XML_SERIALIZE, len(plaintext))
     data = etree.Element(
         ENCRYPTED_DATA,
-        {"Id": new_id("ED-"),
-         "Type": (EncryptedType.CONTENT if content else EncryptedType.ELEMENT).value},
+        {
+            "Id": new_id("ED-"),
+            "Type": (EncryptedType.CONTENT if content else EncryptedType.ELEMENT).value,
+        },
         nsmap={"xenc": ns.XENC},
     )
     sub(data, _METHOD, {"Algorithm": algorithm.value})
@@ -179,7 +185,9 @@ def read_encrypted_data(data: etree._Element, policy: EncryptionPolicy) -> Encry
     cipher_data = one_child(data, _CIPHER_DATA, "xenc:CipherData")
     value = one_child(cipher_data, _CIPHER_VALUE, "xenc:CipherValue")
     return EncryptedDataInfo(
-        data, algorithm, kind == EncryptedType.CONTENT.value,
+        data,
+        algorithm,
+        kind == EncryptedType.CONTENT.value,
         key_info[0] if key_info is not None and len(key_info) else None,
         unb64(value.text, "xenc:CipherValue"),
     )
@@ -194,14 +202,13 @@ def decrypt_element(
     parent = info.element.getparent()
     # Parse the plaintext in the namespace context of where it goes back.
     nsmap = {k: v for k, v in parent.nsmap.items() if v}
-    declarations = "".join(
-        f' xmlns{":" + k if k else ""}="{v}"' for k, v in nsmap.items()
-    ).encode()
+    declarations = "".join(f' xmlns{":" + k if k else ""}="{v}"' for k, v in nsmap.items()).encode()
     if ledger is not None:
         ledger.record(Op.XML_PARSE, len(plaintext))
     try:
-        wrapper = parse(b"<wrapper" + declarations + b">" + plaintext + b"</wrapper>",
-                        limits=DEFAULT_LIMITS)
+        wrapper = parse(
+            b"<wrapper" + declarations + b">" + plaintext + b"</wrapper>", limits=DEFAULT_LIMITS
+        )
     except InvalidSecurity:
         raise FailedCheck("decrypted data is not well-formed XML", check="decryption") from None
     if info.content:
@@ -252,8 +259,12 @@ def build_encrypted_key(
     ensure_id(ek, prefix="EK-", attribute="Id")
     method = sub(ek, _METHOD, {"Algorithm": algorithm.value})
     if algorithm is KeyTransportAlg.RSA_OAEP_MGF1P:
-        sub(method, ns.qname(ns.DS, "DigestMethod"), {"Algorithm": ns.DigestAlg.SHA1.value},
-            nsmap={"ds": ns.DS})
+        sub(
+            method,
+            ns.qname(ns.DS, "DigestMethod"),
+            {"Algorithm": ns.DigestAlg.SHA1.value},
+            nsmap={"ds": ns.DS},
+        )
     if key_info is not None:
         sub(ek, _KEY_INFO, nsmap={"ds": ns.DS}).append(key_info)
     sub(sub(ek, _CIPHER_DATA), _CIPHER_VALUE, text=b64(cipher))
@@ -305,13 +316,19 @@ def read_encrypted_key(ek: etree._Element, policy: EncryptionPolicy) -> Encrypte
             f"key transport {method.get('Algorithm')!r} is not supported", check="algorithm"
         ) from None
     if algorithm not in policy.key_transport:
-        raise UnsupportedAlgorithm(f"key transport {algorithm.value} not allowed", check="algorithm")
+        raise UnsupportedAlgorithm(
+            f"key transport {algorithm.value} not allowed", check="algorithm"
+        )
     key_info = one_child(ek, _KEY_INFO, "ds:KeyInfo", required=False)
-    value = one_child(one_child(ek, _CIPHER_DATA, "xenc:CipherData"), _CIPHER_VALUE,
-                      "xenc:CipherValue")
+    value = one_child(
+        one_child(ek, _CIPHER_DATA, "xenc:CipherData"), _CIPHER_VALUE, "xenc:CipherValue"
+    )
     return EncryptedKeyInfo(
-        ek, algorithm, key_info[0] if key_info is not None and len(key_info) else None,
-        unb64(value.text, "xenc:CipherValue"), tuple(read_data_references(ek)),
+        ek,
+        algorithm,
+        key_info[0] if key_info is not None and len(key_info) else None,
+        unb64(value.text, "xenc:CipherValue"),
+        tuple(read_data_references(ek)),
     )
 
 

@@ -28,7 +28,9 @@ def element(tag: str, attrib: dict[str, str] | None = None, nsmap=None, text: st
     return el
 
 
-def sub(parent, tag: str, attrib: dict[str, str] | None = None, text: str | None = None, nsmap=None):
+def sub(
+    parent, tag: str, attrib: dict[str, str] | None = None, text: str | None = None, nsmap=None
+):
     """A new child element of ``parent``."""
     el = etree.SubElement(parent, tag, attrib or {}, nsmap=nsmap)
     if text is not None:

@@ -1,0 +1,141 @@
+"""WS-SecureConversation 1.3: SecurityContextToken and DerivedKeyToken."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from lxml import etree
+
+import sim.crypto as crypto
+from sim.errors import InvalidSecurityToken
+from sim.wire import ns
+from sim.wire.ledger import Ledger, Op
+from sim.wire.wss import STR, TokenReference, read_str
+from sim.wire.xmlutil import b64, ensure_id, new_uuid_urn, one_child, sub, text_of, unb64
+
+SCT = ns.qname(ns.WSC, "SecurityContextToken")
+DKT = ns.qname(ns.WSC, "DerivedKeyToken")
+MAX_DKT_LENGTH = 1024
+
+
+@dataclass(frozen=True)
+class SecurityContextToken:
+    identifier: str
+    instance: str | None
+    element: etree._Element
+
+
+def build_sct(identifier: str | None = None, instance: str | None = None) -> etree._Element:
+    """A wsc:SecurityContextToken with a wsu:Id and an Identifier URI."""
+    sct = etree.Element(SCT, nsmap={"sc": ns.WSC, "u": ns.WSU})
+    ensure_id(sct, prefix="SCT-")
+    sub(sct, ns.qname(ns.WSC, "Identifier"), text=identifier or new_uuid_urn())
+    if instance is not None:
+        sub(sct, ns.qname(ns.WSC, "Instance"), text=instance)
+    return sct
+
+
+def read_sct(sct: etree._Element) -> SecurityContextToken:
+    if sct.tag != SCT:
+        raise InvalidSecurityToken(f"expected wsc:SecurityContextToken, got {sct.tag}")
+    identifier = text_of(sct, ns.qname(ns.WSC, "Identifier"), "wsc:Identifier")
+    if not identifier:
+        raise InvalidSecurityToken("wsc:Identifier is empty")
+    instance = text_of(sct, ns.qname(ns.WSC, "Instance"), "wsc:Instance", required=False)
+    return SecurityContextToken(identifier, instance, sct)
+
+
+@dataclass(frozen=True)
+class DerivedKeyToken:
+    reference: TokenReference
+    nonce: bytes
+    length: int
+    offset: int | None
+    generation: int | None
+    label: bytes | None
+    element: etree._Element
+
+    @property
+    def id(self) -> str | None:
+        return self.element.get(ns.qname(ns.WSU, "Id"))
+
+
+def build_dkt(
+    reference: etree._Element,
+    *,
+    length: int = 32,
+    nonce: bytes | None = None,
+    offset: int | None = 0,
+    generation: int | None = None,
+    label: bytes | None = None,
+) -> tuple[etree._Element, bytes]:
+    """A wsc:DerivedKeyToken referring (by the STR ``reference``) to its derivation source.
+
+    Returns the element and the nonce. Give ``offset`` or ``generation`` (not both).
+    """
+    if (offset is None) == (generation is None):
+        raise ValueError("give exactly one of offset and generation")
+    nonce = nonce if nonce is not None else os.urandom(16)
+    dkt = etree.Element(DKT, nsmap={"sc": ns.WSC, "u": ns.WSU})
+    ensure_id(dkt, prefix="DK-")
+    dkt.append(reference)
+    if generation is not None:
+        sub(dkt, ns.qname(ns.WSC, "Generation"), text=str(generation))
+    else:
+        sub(dkt, ns.qname(ns.WSC, "Offset"), text=str(offset))
+    sub(dkt, ns.qname(ns.WSC, "Length"), text=str(length))
+    if label is not None:
+        sub(dkt, ns.qname(ns.WSC, "Label"), text=label.decode("utf-8"))
+    sub(dkt, ns.qname(ns.WSC, "Nonce"), text=b64(nonce))
+    return dkt, nonce
+
+
+def _int(dkt, local: str, what: str) -> int | None:
+    text = text_of(dkt, ns.qname(ns.WSC, local), what, required=False)
+    if text is None:
+        return None
+    if not text.isdigit():
+        raise InvalidSecurityToken(f"{what} must be a non-negative integer")
+    return int(text)
+
+
+def read_dkt(dkt: etree._Element) -> DerivedKeyToken:
+    if dkt.tag != DKT:
+        raise InvalidSecurityToken(f"expected wsc:DerivedKeyToken, got {dkt.tag}")
+    reference = read_str(one_child(dkt, STR, "wsse:SecurityTokenReference"))
+    offset = _int(dkt, "Offset", "wsc:Offset")
+    generation = _int(dkt, "Generation", "wsc:Generation")
+    if offset is not None and generation is not None:
+        raise InvalidSecurityToken("wsc:Offset and wsc:Generation are exclusive")
+    length = _int(dkt, "Length", "wsc:Length")
+    length = 32 if length is None else length
+    if not 1 <= length <= MAX_DKT_LENGTH:
+        raise InvalidSecurityToken(f"wsc:Length must be 1..{MAX_DKT_LENGTH}")
+    label = text_of(dkt, ns.qname(ns.WSC, "Label"), "wsc:Label", required=False)
+    nonce = unb64(text_of(dkt, ns.qname(ns.WSC, "Nonce"), "wsc:Nonce"), "wsc:Nonce")
+    if not 1 <= len(nonce) <= 128:
+        raise InvalidSecurityToken("wsc:Nonce must hold 1 to 128 bytes")
+    return DerivedKeyToken(
+        reference,
+        nonce,
+        length,
+        offset,
+        generation,
+        label.encode("utf-8") if label is not None else None,
+        dkt,
+    )
+
+
+def derive(dkt: DerivedKeyToken, secret: bytes, ledger: Ledger | None = None) -> bytes:
+    """The key a DerivedKeyToken names, from its source's ``secret``."""
+    if ledger is not None:
+        ledger.record(Op.P_SHA1, dkt.length)
+    return crypto.derive_key(
+        secret,
+        nonce=dkt.nonce,
+        length=dkt.length,
+        offset=dkt.offset or 0,
+        generation=dkt.generation,
+        label=dkt.label if dkt.label is not None else ns.DKT_LABEL,
+    )
