@@ -12,7 +12,16 @@ from sim.errors import InvalidSecurityToken
 from sim.wire import ns
 from sim.wire.ledger import Ledger, Op
 from sim.wire.wss import STR, TokenReference, read_str
-from sim.wire.xmlutil import b64, ensure_id, new_uuid_urn, one_child, sub, text_of, unb64
+from sim.wire.xmlutil import (
+    b64,
+    ensure_id,
+    faults_as,
+    new_uuid_urn,
+    one_child,
+    sub,
+    text_of,
+    unb64,
+)
 
 SCT = ns.qname(ns.WSC, "SecurityContextToken")
 DKT = ns.qname(ns.WSC, "DerivedKeyToken")
@@ -36,6 +45,7 @@ def build_sct(identifier: str | None = None, instance: str | None = None) -> etr
     return sct
 
 
+@faults_as(InvalidSecurityToken)
 def read_sct(sct: etree._Element) -> SecurityContextToken:
     if sct.tag != SCT:
         raise InvalidSecurityToken(f"expected wsc:SecurityContextToken, got {sct.tag}")
@@ -100,6 +110,7 @@ def _int(dkt, local: str, what: str) -> int | None:
     return int(text)
 
 
+@faults_as(InvalidSecurityToken)
 def read_dkt(dkt: etree._Element) -> DerivedKeyToken:
     if dkt.tag != DKT:
         raise InvalidSecurityToken(f"expected wsc:DerivedKeyToken, got {dkt.tag}")

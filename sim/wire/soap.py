@@ -112,7 +112,7 @@ def add_addressing(
 
 
 def read_addressing(envelope: Envelope) -> Addressing:
-    """The WS-Addressing headers (Action and MessageID required, each at most once)."""
+    """The WS-Addressing headers (Action required; each header at most once)."""
     header = envelope.header
 
     def value(local: str, required: bool) -> str | None:
@@ -126,7 +126,7 @@ def read_addressing(envelope: Envelope) -> Addressing:
         reply_to = (address.text or "").strip()
     return Addressing(
         action=value("Action", True) or "",
-        message_id=value("MessageID", True) or "",
+        message_id=value("MessageID", False) or "",
         to=value("To", False),
         relates_to=value("RelatesTo", False),
         reply_to=reply_to,

@@ -13,7 +13,16 @@ from sim.errors import InvalidRequest
 from sim.wire import ns
 from sim.wire.ns import BinarySecretType, EncodingType, KeyType, RequestType
 from sim.wire.wss import STR, TokenReference, read_str
-from sim.wire.xmlutil import b64, format_time, one_child, parse_time, sub, text_of, unb64
+from sim.wire.xmlutil import (
+    b64,
+    faults_as,
+    format_time,
+    one_child,
+    parse_time,
+    sub,
+    text_of,
+    unb64,
+)
 
 WST = ns.WST
 RST = ns.qname(WST, "RequestSecurityToken")
@@ -158,6 +167,7 @@ def build_rst(
     return rst
 
 
+@faults_as(InvalidRequest)
 def read_rst(rst: etree._Element) -> RequestSecurityToken:
     """Parse a wst:RequestSecurityToken; anything malformed is wst:InvalidRequest."""
     if rst.tag != RST:
@@ -304,6 +314,7 @@ def build_rstr_collection(responses: Sequence[etree._Element]) -> etree._Element
     return collection
 
 
+@faults_as(InvalidRequest)
 def read_rstr(rstr: etree._Element) -> RequestSecurityTokenResponse:
     """Parse a wst:RequestSecurityTokenResponse (the issued token kept as an opaque element)."""
     if rstr.tag != RSTR:
@@ -374,6 +385,7 @@ def read_rstr(rstr: etree._Element) -> RequestSecurityTokenResponse:
     )
 
 
+@faults_as(InvalidRequest)
 def read_rstr_collection(el: etree._Element) -> list[RequestSecurityTokenResponse]:
     """The responses of an RSTR collection, or the single RSTR given directly."""
     if el.tag == RSTR:

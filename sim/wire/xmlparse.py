@@ -38,7 +38,8 @@ def parse(
 ) -> etree._Element:
     """Parse ``data`` into the root element, refusing anything a SOAP peer has no business sending.
 
-    Refused with :class:`MalformedMessage`: more than ``max_bytes``, any DOCTYPE (so no entity
+    Refused with :class:`MalformedMessage`: more than ``max_bytes``, anything but UTF-8
+    (so that the DOCTYPE scan cannot be evaded by another encoding), any DOCTYPE (so no entity
     declarations: billion laughs and external entities never get to the parser), text that is
     not well-formed UTF-8 XML, nesting deeper than ``max_depth``, more than ``max_elements``
     elements or ``max_attributes`` attributes on one element.
@@ -47,6 +48,8 @@ def parse(
         raise MalformedMessage(f"a message must be bytes, not {type(data).__name__}")
     if len(data) > limits.max_bytes:
         raise MalformedMessage(f"message of {len(data)} bytes exceeds {limits.max_bytes}")
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data:
+        raise MalformedMessage("only UTF-8 messages are accepted")
     if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
         raise MalformedMessage("document type declarations are not allowed")
     if ledger is not None:

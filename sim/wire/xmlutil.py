@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import os
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -124,3 +125,22 @@ def text_of(el, tag: str, what: str, *, required: bool = True) -> str | None:
     if child is None:
         return None
     return (child.text or "").strip()
+
+
+def faults_as(fault: type[InvalidSecurity]):
+    """Decorator: a generic InvalidSecurity raised while reading a structure becomes ``fault``
+    (wst:InvalidRequest for WS-Trust messages, InvalidSecurityToken for tokens)."""
+
+    def decorate(function):
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            try:
+                return function(*args, **kwargs)
+            except InvalidSecurity as exc:
+                if type(exc) is InvalidSecurity:
+                    raise fault(exc.reason, check=exc.check) from None
+                raise
+
+        return wrapper
+
+    return decorate

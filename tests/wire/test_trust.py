@@ -1,0 +1,142 @@
+"""WS-Trust 1.3 messages, the ADFS RSTR of seed 001, and the TLSNego authenticator."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+import sim.crypto as crypto
+from sim.errors import InvalidRequest
+from sim.wire import ns, sc, soap, trust, wss
+from sim.wire.ns import KeyType, RequestType
+from sim.wire.xmlutil import parse_time
+
+SEED_001 = Path(__file__).parent.parent / "data" / "wire" / "tokens" / "adfs_rstr_seed001.xml"
+
+
+def test_seed_001_adfs_rstr_is_parsed():
+    env = soap.read_envelope(SEED_001.read_bytes())
+    assert soap.read_addressing(env).action == ns.Action.RSTRC_ISSUE_FINAL.value
+    [response] = trust.read_rstr_collection(env.body[0])
+    assert response.lifetime == (
+        parse_time("2016-12-14T18:09:37.156Z", "t"),
+        parse_time("2016-12-14T19:09:37.156Z", "t"),
+    )
+    assert response.lifetime[1] - response.lifetime[0] == 3600.0
+    assert response.applies_to == "https://crmdemo.demo.local:444/"
+    assert response.proof_secret == base64.b64decode("Y5nHZ23McFNLVYKi4yUy1PB1IZ4FH1osfnFX0mhusqg=")
+    assert len(response.proof_secret) == 32
+    assert response.token_type == ns.TokenType.SAML10_ASSERTION.value
+    assert response.key_type is KeyType.SYMMETRIC
+    assert response.request_type is RequestType.ISSUE
+    for reference in (response.attached_reference, response.unattached_reference):
+        assert reference.value_type == ns.ValueType.SAML_ASSERTION_ID.value
+        assert reference.key_identifier == "_aef152ff-f14b-4df5-bda8-bea51ad77d28"
+    assert etree.QName(response.requested_token).localname == "EncryptedData"  # opaque
+
+
+def test_rst_round_trip_with_every_field(keystore):
+    client = keystore.identity("client-0")
+    request = trust.RequestSecurityToken(
+        request_type=RequestType.ISSUE,
+        token_type=ns.TokenType.SAML20.value,
+        applies_to="https://provider/",
+        key_type=KeyType.SYMMETRIC,
+        key_size=256,
+        entropy=os.urandom(32),
+        computed_key_algorithm=ns.ComputedKeyAlg.PSHA1.value,
+        use_key=wss.build_binary_security_token(client),
+        lifetime=(0.0, 3600.0),
+        on_behalf_of=wss.build_username_token("alice", password="pw"),
+        act_as=wss.build_username_token("bob", password="pw"),
+        binary_exchange=(b"\x16\x03\x01", ns.TLSNEGO_VALUE_TYPE),
+        context="ctx-1",
+    )
+    parsed = trust.read_rst(etree.fromstring(etree.tostring(trust.build_rst(request))))
+    for field in (
+        "request_type",
+        "token_type",
+        "applies_to",
+        "key_type",
+        "key_size",
+        "entropy",
+        "computed_key_algorithm",
+        "lifetime",
+        "binary_exchange",
+        "context",
+    ):
+        assert getattr(parsed, field) == getattr(request, field), field
+    assert etree.QName(parsed.on_behalf_of).localname == "UsernameToken"
+    assert etree.QName(parsed.use_key).localname == "BinarySecurityToken"
+
+
+@pytest.mark.parametrize(
+    "request_type", [RequestType.RENEW, RequestType.CANCEL, RequestType.VALIDATE]
+)
+def test_renew_cancel_validate_carry_their_target(request_type):
+    target = wss.str_reference("urn:uuid:ctx", ns.ValueType.SCT.value)
+    rst = trust.build_rst(trust.RequestSecurityToken(request_type=request_type), target=target)
+    parsed = trust.read_rst(etree.fromstring(etree.tostring(rst)))
+    assert parsed.target.uri == "urn:uuid:ctx"
+
+
+def test_rstr_collection_round_trip():
+    token = sc.build_sct()
+    first = trust.build_rstr(
+        token_type=ns.TokenType.SCT.value,
+        request_type=RequestType.ISSUE,
+        requested_token=token,
+        proof_computed_key=ns.ComputedKeyAlg.PSHA1.value,
+        entropy=b"e" * 32,
+        lifetime=(0.0, 600.0),
+        applies_to="https://provider/",
+        key_size=256,
+        attached_reference=wss.str_reference("#" + token.get(ns.qname(ns.WSU, "Id"))),
+        unattached_reference=wss.str_reference("urn:uuid:x", ns.ValueType.SCT.value),
+    )
+    second = trust.build_rstr(authenticator=b"a" * 32, context="c")
+    third = trust.build_rstr(cancelled=True, binary_exchange=(b"blob", ns.TLSNEGO_VALUE_TYPE))
+    collection = trust.build_rstr_collection([first, second, third])
+    one, two, three = trust.read_rstr_collection(etree.fromstring(etree.tostring(collection)))
+    assert one.proof_computed_key == ns.ComputedKeyAlg.PSHA1.value and one.entropy == b"e" * 32
+    assert sc.read_sct(one.requested_token).identifier.startswith("urn:uuid:")
+    assert two.authenticator == b"a" * 32 and two.context == "c"
+    assert three.cancelled and three.binary_exchange == (b"blob", ns.TLSNEGO_VALUE_TYPE)
+
+
+@pytest.mark.parametrize(
+    "mutation",
+    [
+        lambda r: r.find(f"{{{ns.WST}}}RequestType").__setattr__("text", "urn:nonsense"),
+        lambda r: r.remove(r.find(f"{{{ns.WST}}}RequestType")),
+        lambda r: r.find(f"{{{ns.WST}}}KeySize").__setattr__("text", "-5"),
+    ],
+)
+def test_malformed_rst_is_invalid_request(mutation):
+    rst = trust.build_rst(trust.RequestSecurityToken(request_type=RequestType.ISSUE, key_size=256))
+    mutation(rst)
+    with pytest.raises(InvalidRequest):
+        trust.read_rst(rst)
+
+
+def test_combined_hash_matches_an_independent_computation():
+    key = os.urandom(32)
+    messages = [etree.fromstring(b"<a xmlns='urn:x'><b/></a>"), etree.fromstring(b"<c/>")]
+    canonical = b'<a xmlns="urn:x"><b></b></a><c></c>'
+    seed = b"AUTH-HASH" + hashlib.sha1(canonical).digest()
+    out, a = b"", seed
+    while len(out) < 32:
+        a = hmac.new(key, a, hashlib.sha1).digest()
+        out += hmac.new(key, a + seed, hashlib.sha1).digest()
+    assert trust.combined_hash(key, messages) == out[:32]
+
+
+def test_computed_key_from_both_entropies():
+    requestor, issuer = os.urandom(32), os.urandom(32)
+    assert crypto.computed_key(requestor, issuer, 256) == crypto.p_sha1(requestor, issuer, 32)
