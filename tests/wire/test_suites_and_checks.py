@@ -51,7 +51,7 @@ def test_certificates_from_another_ca_are_not_trusted(keystore, tmp_path):
 
     stranger = KeyStore(tmp_path / "other").identity("mallory")
     keystore.verify_trusted(keystore.identity("client-0").certificate, now=0.0)
-    with pytest.raises(InvalidSecurityToken, match="trusted CA|signature invalid"):
+    with pytest.raises(InvalidSecurityToken, match=r"trusted CA|signature invalid"):
         keystore.verify_trusted(stranger.certificate, now=0.0)
     with pytest.raises(InvalidSecurityToken, match="validity"):
         keystore.verify_trusted(keystore.identity("client-0").certificate, now=4000 * 86400.0)
