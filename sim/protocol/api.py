@@ -7,9 +7,12 @@ time except the ``now`` it is given (simulated seconds, plus the node's clock sk
 nothing sleeps, blocks or touches a socket; the engine moves the bytes and charges the
 ledger (h11's style).
 
-Routing: a :class:`Send` with ``reply=True`` answers the message being handled and goes
-back to the node that sent it; otherwise it is a new request to the role ``to``, and the
-engine picks a node of that role (load balancer).
+Routing: engines are told the *node name* of each message's sender (``client-3``,
+``intermediary-0``; a node's role is the part before the last ``-``). A :class:`Send` with
+``reply=True`` goes to the node named in ``to`` (the sender of the message being answered,
+or of an earlier one, as an intermediary answers its client once the provider has
+answered); otherwise ``to`` is a role and the engine picks a node of that role (load
+balancer).
 """
 
 from __future__ import annotations
@@ -79,6 +82,12 @@ class SessionClosed:
     """Client side: ``close()`` has finished (e.g. the SCT Cancel was answered)."""
 
 
+def role_of(node: str) -> str:
+    """The role of a node name (``sts-2`` -> ``sts``); a bare role is its own role."""
+    head, sep, tail = node.rpartition("-")
+    return head if sep and tail.isdigit() else node
+
+
 Event = Send | AppDone | SessionClosed
 
 
@@ -97,7 +106,7 @@ class ActorEngine(Protocol):
     role: str
 
     def receive(self, data: bytes, *, sender: str, now: float) -> Step:
-        """Handle one incoming message from role ``sender``."""
+        """Handle one incoming message from the node named ``sender``."""
         ...
 
 

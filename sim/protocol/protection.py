@@ -1,0 +1,381 @@
+"""Message protection shared by the strategies: asymmetric (X.509 sign + EncryptedKey) and
+symmetric (DerivedKeyTokens, HMAC, AES) on the sending side, and the strict receiving side.
+
+Everything here does the real work through the wire layer and records it in a ledger.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from lxml import etree
+
+from sim.errors import InvalidSecurity, InvalidSecurityToken, UnknownDerivationSource
+from sim.wire import checks, dsig, ns, sc, soap, wss, xenc
+from sim.wire.keys import Identity, KeyStore, load_certificate_der
+from sim.wire.ledger import Ledger
+from sim.wire.ns import EncryptionAlg, SignatureAlg, ValueType
+from sim.wire.soap import Envelope
+from sim.wire.suites import AlgorithmSuite, suite
+from sim.wire.xmlutil import WSU_ID, b64, unb64
+
+DEFAULT_SUITE = suite("Basic256")
+
+
+@dataclass(frozen=True)
+class CertificateRecipient:
+    """A peer known only by its certificate (learned from a BinarySecurityToken)."""
+
+    certificate: object
+
+    @property
+    def public_key(self):
+        return self.certificate.public_key()
+
+    @property
+    def thumbprint_sha1(self) -> bytes:
+        import hashlib
+
+        from cryptography.hazmat.primitives import serialization
+
+        return hashlib.sha1(self.certificate.public_bytes(serialization.Encoding.DER)).digest()
+
+    @property
+    def common_name(self) -> str:
+        from cryptography.x509.oid import NameOID
+
+        names = self.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        return names[0].value if names else ""
+PAYLOAD = ns.qname(ns.APP, "Payload")
+
+
+def put_payload(envelope: Envelope, payload: bytes, local: str = "Request") -> etree._Element:
+    """The application payload, base64 in an app element of the Body."""
+    holder = etree.SubElement(envelope.body, ns.qname(ns.APP, local), nsmap={"app": ns.APP})
+    etree.SubElement(holder, PAYLOAD).text = b64(payload)
+    return holder
+
+
+def get_payload(envelope: Envelope) -> bytes:
+    payload = envelope.body.find(f"*/{PAYLOAD}")
+    if payload is None:
+        raise InvalidSecurity("the Body carries no application payload")
+    return unb64(payload.text, "app:Payload")
+
+
+def security_header(envelope: Envelope, now: float, ttl: float = 300.0):
+    """Add a Security header with a Timestamp; returns (security, timestamp)."""
+    security = wss.add_security_header(envelope)
+    return security, wss.add_timestamp(security, now, ttl)
+
+
+def _signed_parts(envelope: Envelope, timestamp, extra: Sequence[etree._Element]):
+    action = envelope.header.find(ns.qname(ns.WSA, "Action"))
+    parts = [envelope.body, timestamp, *extra]
+    if action is not None:
+        parts.append(action)
+    return parts
+
+
+# --- asymmetric ------------------------------------------------------------------------
+
+
+def protect_asymmetric(
+    envelope: Envelope,
+    *,
+    sender: Identity,
+    recipient: Identity | CertificateRecipient | None,
+    now: float,
+    ledger: Ledger,
+    suite_: AlgorithmSuite = DEFAULT_SUITE,
+    extra_signed: Sequence[etree._Element] = (),
+    tokens: Sequence[etree._Element] = (),
+    signing_key=None,
+    key_info: etree._Element | None = None,
+) -> bytes:
+    """Sign Body, Timestamp, Action (and ``extra_signed``) with the sender's RSA key, and
+    encrypt the Body content for ``recipient`` with a per-message EncryptedKey.
+
+    ``signing_key``/``key_info`` override the sender's certificate (an ephemeral key whose
+    KeyInfo points at a SAML assertion, for holder-of-key public key)."""
+    security, timestamp = security_header(envelope, now)
+    for token in tokens:
+        security.append(token)
+    if key_info is None:
+        bst = wss.build_binary_security_token(sender)
+        security.append(bst)
+        key_info = wss.str_reference(f"#{bst.get(WSU_ID)}", ValueType.X509V3.value)
+    signature = dsig.sign(
+        _signed_parts(envelope, timestamp, extra_signed),
+        signing_key or sender.private_key,
+        algorithm=suite_.asymmetric_signature,
+        digest=suite_.digest,
+        key_info=key_info,
+        ledger=ledger,
+    )
+    if recipient is not None:
+        session_key = os.urandom(suite_.encryption_key_bytes)
+        data = xenc.encrypt_element(envelope.body, session_key, algorithm=suite_.encryption,
+                                    content=True, ledger=ledger)
+        security.append(xenc.build_encrypted_key(
+            session_key, recipient.public_key,
+            key_info=wss.str_key_identifier(recipient.thumbprint_sha1,
+                                            ValueType.THUMBPRINT_SHA1.value),
+            algorithm=suite_.asymmetric_key_wrap,
+            data_references=[data.get("Id")],
+            ledger=ledger,
+        ))
+    security.append(signature)
+    return envelope.to_bytes(ledger)
+
+
+@dataclass(frozen=True)
+class Unprotected:
+    """What a receiver established about a message."""
+
+    envelope: Envelope
+    addressing: soap.Addressing
+    security: etree._Element
+    verified: dsig.VerifiedSignature
+    signer: Identity | None = None
+    certificate: object | None = None
+
+
+def _decrypt_body_with(envelope: Envelope, security, key_for: Callable, ledger, policy) -> None:
+    """Decrypt every EncryptedData listed by ReferenceLists in the Security header."""
+    data_ids: list[tuple[str, etree._Element]] = []
+    for child in security:
+        if child.tag == xenc.ENCRYPTED_KEY:
+            data_ids += [(i, child) for i in xenc.read_data_references(child)]
+        elif child.tag == xenc.REFERENCE_LIST:
+            data_ids += [(i, child) for i in xenc.read_data_references(security)]
+            break
+    ids = {el.get("Id"): el for el in envelope.root.iter(xenc.ENCRYPTED_DATA)}
+    for data_id, holder in data_ids:
+        data = ids.get(data_id)
+        if data is None:
+            raise InvalidSecurity(f"encrypted data #{data_id} not found", check="reference")
+        info = xenc.read_encrypted_data(data, policy)
+        xenc.decrypt_element(info, key_for(holder, info), ledger=ledger)
+    if envelope.body.find(f".//{xenc.ENCRYPTED_DATA}") is not None:
+        raise InvalidSecurity("the Body holds encrypted data no ReferenceList names")
+
+
+def unprotect_asymmetric(
+    envelope: Envelope,
+    *,
+    receiver: Identity | None,
+    trust: KeyStore,
+    now: float,
+    ledger: Ledger,
+    replay: checks.ReplayCache,
+    suite_: AlgorithmSuite = DEFAULT_SUITE,
+    key_resolver: Callable | None = None,
+) -> Unprotected:
+    """Check freshness, decrypt with the receiver's key, verify the sender's signature over
+    Body, Timestamp and Action, refuse replays. ``key_resolver`` resolves a KeyInfo other than
+    a BinarySecurityToken reference (returns a public key)."""
+    addressing = soap.read_addressing(envelope)
+    security = wss.find_security_header(envelope)
+    timestamp = wss.read_timestamp(security)
+    wss.check_freshness(timestamp, now)
+    policy = xenc.EncryptionPolicy(data_algorithms=frozenset({suite_.encryption}),
+                                   key_transport=frozenset({suite_.asymmetric_key_wrap}))
+    if receiver is not None:
+
+        def key_for(holder, info):
+            ek = xenc.read_encrypted_key(holder, policy)
+            return xenc.decrypt_key(ek, receiver.private_key, expected_bytes=suite_.encryption_key_bytes,
+                                    policy=policy, ledger=ledger)
+
+        _decrypt_body_with(envelope, security, key_for, ledger, policy)
+    signature = _one_signature(security)
+    ids = dsig.index_ids(envelope.root)
+    certificate = None
+
+    def resolve(key_info):
+        nonlocal certificate
+        if key_info is None or len(key_info) != 1:
+            raise InvalidSecurityToken("signature KeyInfo must hold one token reference")
+        reference = wss.read_str(key_info[0])
+        if reference.uri is None or not reference.uri.startswith("#"):
+            if key_resolver is not None:
+                return key_resolver(reference)
+            raise InvalidSecurityToken("unsupported signature key reference")
+        token = ids.get(reference.uri[1:])
+        if token is None or token.tag != wss.BINARY_SECURITY_TOKEN or token.getparent() is not security:
+            raise InvalidSecurityToken("signature key is not a BinarySecurityToken of this header")
+        certificate = load_certificate_der(wss.read_binary_security_token(token))
+        trust.verify_trusted(certificate, now)
+        return certificate.public_key()
+
+    verified = dsig.verify(signature, key=resolve, ids=ids, ledger=ledger,
+                           policy=dsig.SignaturePolicy.from_suite(suite_))
+    _require_standard_parts(envelope, security, timestamp, verified)
+    replay.check_and_add(verified.value, now)
+    return Unprotected(envelope, addressing, security, verified, certificate=certificate)
+
+
+def _one_signature(security):
+    signatures = security.findall(ns.qname(ns.DS, "Signature"))
+    if len(signatures) != 1:
+        raise InvalidSecurity(f"expected one signature in the header, found {len(signatures)}")
+    return signatures[0]
+
+
+def _require_standard_parts(envelope, security, timestamp, verified) -> None:
+    checks.require_body_signed(envelope, verified)
+    checks.require_in_security_header(envelope, timestamp.element, "the Timestamp")
+    checks.require_signed(verified, timestamp.element, "the Timestamp")
+    action = envelope.header.find(ns.qname(ns.WSA, "Action"))
+    if action is not None:
+        checks.require_signed(verified, action, "wsa:Action")
+
+
+# --- symmetric (derived keys) ------------------------------------------------------------
+
+
+def protect_symmetric(
+    envelope: Envelope,
+    *,
+    secret: bytes,
+    source_reference: Callable[[], etree._Element],
+    now: float,
+    ledger: Ledger,
+    suite_: AlgorithmSuite = DEFAULT_SUITE,
+    derive: bool = True,
+    encrypt: bool = True,
+    tokens: Sequence[etree._Element] = (),
+    extra_signed: Sequence[etree._Element] = (),
+    encrypt_headers: Sequence[etree._Element] = (),
+    keylog: Callable[[str, str, bytes], None] | None = None,
+) -> bytes:
+    """Sign with HMAC-SHA1 and encrypt with AES under keys derived from ``secret``
+    (a fresh DerivedKeyToken each for signature and encryption, pointing at the source
+    through ``source_reference()``); with ``derive=False`` the secret is used directly."""
+    security, timestamp = security_header(envelope, now)
+    for token in tokens:
+        security.append(token)
+    if derive:
+        sig_dkt, _ = sc.build_dkt(source_reference(), length=suite_.signature_derived_key_bits // 8)
+        security.append(sig_dkt)
+        sig_key = sc.derive(sc.read_dkt(sig_dkt), secret, ledger)
+        sig_info = wss.str_reference(f"#{sig_dkt.get(WSU_ID)}", ValueType.DKT.value)
+        if keylog:
+            keylog("derived-key", sig_dkt.get(WSU_ID), sig_key)
+    else:
+        sig_key, sig_info = secret, source_reference()
+    for block in encrypt_headers:
+        extra_signed = [*extra_signed, block]
+    signature = dsig.sign(_signed_parts(envelope, timestamp, extra_signed), sig_key,
+                          algorithm=suite_.symmetric_signature, digest=suite_.digest,
+                          key_info=sig_info, ledger=ledger)
+    if encrypt:
+        if derive:
+            enc_dkt, _ = sc.build_dkt(source_reference(), length=suite_.encryption_key_bytes)
+            security.append(enc_dkt)
+            enc_key = sc.derive(sc.read_dkt(enc_dkt), secret, ledger)
+            if keylog:
+                keylog("derived-key", enc_dkt.get(WSU_ID), enc_key)
+
+            def enc_info():
+                return wss.str_reference(f"#{enc_dkt.get(WSU_ID)}", ValueType.DKT.value)
+        else:
+            enc_key = secret[: suite_.encryption_key_bytes]
+            enc_info = source_reference
+        data_ids = []
+        for block in encrypt_headers:
+            wrapper = xenc.encrypt_header(block, enc_key, algorithm=suite_.encryption,
+                                          key_info=enc_info(), ledger=ledger)
+            data_ids.append(wrapper[0].get("Id"))
+        data = xenc.encrypt_element(envelope.body, enc_key, algorithm=suite_.encryption,
+                                    content=True, key_info=enc_info(), ledger=ledger)
+        data_ids.append(data.get("Id"))
+        xenc.add_data_references(security, data_ids)
+    security.append(signature)
+    return envelope.to_bytes(ledger)
+
+
+def unprotect_symmetric(
+    envelope: Envelope,
+    *,
+    secret_for: Callable[[wss.TokenReference], bytes],
+    now: float,
+    ledger: Ledger,
+    replay: checks.ReplayCache,
+    suite_: AlgorithmSuite = DEFAULT_SUITE,
+) -> Unprotected:
+    """Receiving side of :func:`protect_symmetric`. ``secret_for`` maps the source reference
+    (SCT identifier, UsernameToken, assertion id) to its secret or raises the protocol's
+    fault (wsc:BadContextToken, ...)."""
+    addressing = soap.read_addressing(envelope)
+    security = wss.find_security_header(envelope)
+    timestamp = wss.read_timestamp(security)
+    wss.check_freshness(timestamp, now)
+    dkts = {el.get(WSU_ID): el for el in security if el.tag == sc.DKT}
+    derived: dict[str, bytes] = {}
+
+    def key_from(reference: wss.TokenReference, expected_bytes: int) -> bytes:
+        if reference.uri and reference.uri.startswith("#") and reference.uri[1:] in dkts:
+            dkt_id = reference.uri[1:]
+            if dkt_id not in derived:
+                dkt = sc.read_dkt(dkts[dkt_id])
+                if dkt.length != expected_bytes:
+                    raise InvalidSecurity("derived key length does not fit the algorithm")
+                derived[dkt_id] = sc.derive(dkt, secret_for(dkt.reference), ledger)
+            return derived[dkt_id]
+        if reference.value_type == ValueType.DKT.value:
+            raise UnknownDerivationSource("reference to an unknown DerivedKeyToken")
+        return secret_for(reference)  # the source key itself (no derivation)
+
+    policy = xenc.EncryptionPolicy(data_algorithms=frozenset({suite_.encryption}))
+    # Encrypted headers come back first so that the signature covers them in place.
+    for wrapper in list(envelope.header.iter(xenc.ENCRYPTED_HEADER)):
+        data = wrapper.find(xenc.ENCRYPTED_DATA)
+        info = xenc.read_encrypted_data(data, policy)
+        if info.key_info is None:
+            raise InvalidSecurity("encrypted header without key information")
+        key = key_from(wss.read_str(info.key_info), suite_.encryption_key_bytes)
+        xenc.decrypt_header(wrapper, key[: suite_.encryption_key_bytes], policy, ledger)
+
+    def key_for(holder, info):
+        if info.key_info is None:
+            raise InvalidSecurity("encrypted data without key information")
+        key = key_from(wss.read_str(info.key_info), suite_.encryption_key_bytes)
+        return key[: suite_.encryption_key_bytes]
+
+    _decrypt_body_with(envelope, security, key_for, ledger, policy)
+    signature = _one_signature(security)
+    ids = dsig.index_ids(envelope.root)
+
+    def resolve(key_info):
+        if key_info is None or len(key_info) != 1:
+            raise InvalidSecurityToken("signature KeyInfo must hold one token reference")
+        return key_from(wss.read_str(key_info[0]), suite_.signature_derived_key_bits // 8)
+
+    verified = dsig.verify(signature, key=resolve, ids=ids, ledger=ledger,
+                           policy=dsig.SignaturePolicy.from_suite(suite_))
+    _require_standard_parts(envelope, security, timestamp, verified)
+    replay.check_and_add(verified.value, now)
+    return Unprotected(envelope, addressing, security, verified)
+
+
+def signature_value_b64(unprotected: Unprotected) -> str:
+    return base64.b64encode(unprotected.verified.value).decode()
+
+
+__all__ = [
+    "DEFAULT_SUITE",
+    "EncryptionAlg",
+    "SignatureAlg",
+    "Unprotected",
+    "get_payload",
+    "protect_asymmetric",
+    "protect_symmetric",
+    "put_payload",
+    "unprotect_asymmetric",
+    "unprotect_symmetric",
+]

@@ -1,0 +1,343 @@
+"""``sct``: WS-SecureConversation (seed 002). An RST/RSTR under the asymmetric bootstrap
+policy establishes a SecurityContextToken with entropy from both sides (CK/PSHA1); each
+application message is then signed and encrypted with fresh DerivedKeyTokens. Renew before
+expiry, Cancel at session end; the provider keeps contexts in a bounded cache and answers
+wsc:BadContextToken for one it does not know, after which the client establishes anew."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import sim.crypto as crypto
+from sim.errors import (
+    BadContextToken,
+    FailedCheck,
+    InvalidRequest,
+    RenewNeeded,
+    SecurityFault,
+    UnknownDerivationSource,
+)
+from sim.protocol import protection as p
+from sim.protocol.api import PROVIDER, SessionClosed, Send
+from sim.protocol.base import (
+    APP_ACTION,
+    APP_RESPONSE_ACTION,
+    PROVIDER_ADDRESS,
+    Client,
+    ContextCache,
+    Server,
+    Setup,
+    option,
+)
+from sim.wire import ns, sc, soap, trust, wss
+from sim.wire.checks import ReplayCache
+from sim.wire.ledger import Op
+from sim.wire.ns import Action, RequestType, ValueType
+
+OPTIONS = {"sct_lifetime_s", "renew_at", "cache_capacity", "cache_idle_timeout_s", "cancel",
+           "derived_keys"}
+
+
+@dataclass
+class Context:
+    identifier: str
+    secret: bytes
+    expires: float
+
+
+def context_reference(identifier: str):
+    """The unattached reference to an SCT: its Identifier URI."""
+    return wss.str_reference(identifier, ValueType.SCT.value)
+
+
+class SctOptions:
+    def __init__(self, options) -> None:
+        self.lifetime = option(options, "sct_lifetime_s", 3600.0, float, low=1.0, high=1e7)
+        self.renew_at = option(options, "renew_at", 0.8, float, low=0.05, high=0.99)
+        self.capacity = option(options, "cache_capacity", 10_000, int, low=1, high=10**8)
+        self.idle_timeout = option(options, "cache_idle_timeout_s", 900.0, float, low=1.0)
+        self.cancel = option(options, "cancel", True, bool)
+        self.derived_keys = option(options, "derived_keys", True, bool)
+
+
+class ContextClient(Client):
+    """Client side of an established context: application messages, Renew, Cancel.
+
+    Subclasses establish the context (``establish``) and call ``established``."""
+
+    def __init__(self, setup: Setup, client_id: str) -> None:
+        super().__init__(setup, client_id)
+        self.opts = SctOptions(setup.options)
+        self.context: Context | None = None
+        self.renew_due = 0.0
+        self.replay = ReplayCache()
+
+    def state_key(self) -> str:
+        if self.context is None:
+            return "no-context"
+        return "context"
+
+    def establish(self, now: float):
+        raise NotImplementedError
+
+    def established(self, identifier: str, secret: bytes, expires: float, now: float):
+        self.context = Context(identifier, secret, expires)
+        self.renew_due = now + (expires - now) * self.opts.renew_at
+        self.setup.log_key("sct-secret", identifier, secret)
+        return self.start(now)
+
+    def start(self, now):
+        if self.context is None:
+            return self.establish(now)
+        if now >= self.renew_due:
+            return self._renew(now)
+        envelope = soap.new_envelope()
+        soap.add_addressing(envelope, action=APP_ACTION, to=PROVIDER_ADDRESS)
+        p.put_payload(envelope, self.payload)
+        self.awaiting = "app"
+        data = self._protect(envelope, now, headers=self.app_headers(now))
+        return [Send(PROVIDER, data, APP_ACTION, "app-request")]
+
+    def app_headers(self, now: float) -> list:
+        """Header blocks sent encrypted with each application request (none here)."""
+        return []
+
+    def _protect(self, envelope, now, headers=()):
+        context = self.context
+        return p.protect_symmetric(
+            envelope, secret=context.secret,
+            source_reference=lambda: context_reference(context.identifier),
+            now=now, ledger=self.ledger, suite_=self.setup.suite,
+            derive=self.opts.derived_keys, encrypt_headers=list(headers),
+            keylog=self.setup.log_key,
+        )
+
+    def _renew(self, now):
+        envelope = soap.new_envelope()
+        soap.add_addressing(envelope, action=Action.SCT_RENEW.value, to=PROVIDER_ADDRESS)
+        request = trust.RequestSecurityToken(request_type=RequestType.RENEW,
+                                             token_type=ns.TokenType.SCT.value)
+        envelope.body.append(trust.build_rst(request,
+                                             target=context_reference(self.context.identifier)))
+        self.awaiting = "renew"
+        return [Send(PROVIDER, self._protect(envelope, now), Action.SCT_RENEW.value, "rst-renew",
+                     token_service=True)]
+
+    def _unprotect(self, envelope, now):
+        context = self.context
+
+        def secret_for(reference):
+            if reference.uri != context.identifier:
+                raise UnknownDerivationSource("reply derived from another context")
+            return context.secret
+
+        return p.unprotect_symmetric(envelope, secret_for=secret_for, now=now,
+                                     ledger=self.ledger, replay=self.replay,
+                                     suite_=self.setup.suite)
+
+    def on_reply(self, envelope, sender, now):
+        if self.awaiting in ("app", "renew", "cancel"):
+            self._unprotect(envelope, now)
+        if self.awaiting == "app":
+            return [self.done(p.get_payload(envelope))]
+        if self.awaiting == "renew":
+            response = trust.read_rstr_collection(envelope.body[0])[0]
+            if response.lifetime is None:
+                raise InvalidRequest("renewal response without a lifetime")
+            self.context.expires = response.lifetime[1]
+            self.renew_due = now + (response.lifetime[1] - now) * self.opts.renew_at
+            return self.start(now)
+        if self.awaiting == "cancel":
+            response = trust.read_rstr_collection(envelope.body[0])[0]
+            if not response.cancelled:
+                raise InvalidRequest("cancel response without RequestedTokenCancelled")
+            self.context = None
+            self.awaiting = None
+            return [SessionClosed()]
+        return self.on_establishment_reply(envelope, sender, now)
+
+    def on_establishment_reply(self, envelope, sender, now):
+        raise NotImplementedError
+
+    def forget(self, fault: SecurityFault) -> bool:
+        if isinstance(fault, (BadContextToken, UnknownDerivationSource, RenewNeeded)):
+            self.context = None
+            return True
+        return False
+
+    def close_session(self, now):
+        if self.context is None or not self.opts.cancel:
+            return [SessionClosed()]
+        envelope = soap.new_envelope()
+        soap.add_addressing(envelope, action=Action.SCT_CANCEL.value, to=PROVIDER_ADDRESS)
+        envelope.body.append(trust.build_rst(
+            trust.RequestSecurityToken(request_type=RequestType.CANCEL),
+            target=context_reference(self.context.identifier)))
+        self.awaiting = "cancel"
+        return [Send(PROVIDER, self._protect(envelope, now), Action.SCT_CANCEL.value,
+                     "rst-cancel", token_service=True)]
+
+
+class SctClient(ContextClient):
+    """Establishes the context with an RST/RSTR signed and encrypted with X.509 (bootstrap)."""
+
+    def __init__(self, setup: Setup, client_id: str) -> None:
+        super().__init__(setup, client_id)
+        self.identity_name, self.identity = setup.client_identity(client_id)
+        self.provider = setup.identity("provider")
+        self.entropy: bytes | None = None
+
+    def establish(self, now):
+        self.entropy = os.urandom(32)
+        envelope = soap.new_envelope()
+        soap.add_addressing(envelope, action=Action.SCT_ISSUE.value, to=PROVIDER_ADDRESS)
+        envelope.body.append(trust.build_rst(trust.RequestSecurityToken(
+            request_type=RequestType.ISSUE, token_type=ns.TokenType.SCT.value, key_size=256,
+            entropy=self.entropy, computed_key_algorithm=ns.ComputedKeyAlg.PSHA1.value)))
+        data = p.protect_asymmetric(envelope, sender=self.identity, recipient=self.provider,
+                                    now=now, ledger=self.ledger, suite_=self.setup.suite)
+        self.awaiting = "issue"
+        return [Send(PROVIDER, data, Action.SCT_ISSUE.value, "rst-sct", token_service=True)]
+
+    def on_establishment_reply(self, envelope, sender, now):
+        checked = p.unprotect_asymmetric(envelope, receiver=self.identity,
+                                         trust=self.setup.keystore, now=now, ledger=self.ledger,
+                                         replay=self.replay, suite_=self.setup.suite)
+        if p.CertificateRecipient(checked.certificate).common_name != "provider":
+            raise FailedCheck("the RSTR is not signed by the context issuer", check="signer")
+        response = trust.read_rstr_collection(envelope.body[0])[0]
+        if response.requested_token is None or response.entropy is None or \
+                response.proof_computed_key != ns.ComputedKeyAlg.PSHA1.value:
+            raise InvalidRequest("RSTR lacks the token, the issuer entropy or the computed key")
+        token = sc.read_sct(response.requested_token)
+        self.ledger.record(Op.P_SHA1, 32)
+        secret = crypto.computed_key(self.entropy, response.entropy, 256)
+        expires = response.lifetime[1] if response.lifetime else now + self.opts.lifetime
+        return self.established(token.identifier, secret, expires, now)
+
+
+class ContextProvider(Server):
+    """The provider side of a context: application messages, Renew and Cancel. Subclasses
+    add how contexts are issued (``issue``)."""
+
+    role = PROVIDER
+
+    def __init__(self, setup: Setup, node_id: str, shared: ContextCache | None = None) -> None:
+        super().__init__(setup)
+        self.opts = SctOptions(setup.options)
+        self.identity = setup.identity("provider")
+        self.contexts = shared if shared is not None else ContextCache(
+            self.opts.capacity, self.opts.idle_timeout)
+        self.replay = ReplayCache()
+
+    def _context(self, identifier: str, now: float) -> Context:
+        context = self.contexts.get(identifier, now, self.ledger)
+        if now > context.expires:
+            raise RenewNeeded("the security context has expired", check="context")
+        return context
+
+    def _unprotect(self, envelope, now):
+        used: list[Context] = []
+
+        def secret_for(reference):
+            if reference.uri is None or reference.value_type not in (None, ValueType.SCT.value):
+                raise UnknownDerivationSource("keys must derive from a security context")
+            context = self._context(reference.uri, now)
+            used.append(context)
+            return context.secret
+
+        checked = p.unprotect_symmetric(envelope, secret_for=secret_for, now=now,
+                                        ledger=self.ledger, replay=self.replay,
+                                        suite_=self.setup.suite)
+        self.check_app_headers(checked, now)
+        return checked, used[0]
+
+    def check_app_headers(self, checked, now: float) -> None:
+        """Check header blocks a subclass requires in protected requests (none here)."""
+
+    def _reply(self, sender, envelope, context, now, action, kind):
+        data = p.protect_symmetric(
+            envelope, secret=context.secret,
+            source_reference=lambda: context_reference(context.identifier),
+            now=now, ledger=self.ledger, suite_=self.setup.suite,
+            derive=self.opts.derived_keys, keylog=self.setup.log_key)
+        return [Send(sender, data, action, kind, reply=True,
+                     token_service=kind != "app-response")]
+
+    def handle(self, data, sender, now):
+        envelope = soap.read_envelope(data, ledger=self.ledger)
+        action = soap.read_addressing(envelope).action
+        if action == APP_ACTION:
+            checked, context = self._unprotect(envelope, now)
+            response = soap.new_envelope()
+            soap.add_addressing(response, action=APP_RESPONSE_ACTION,
+                                relates_to=checked.addressing.message_id)
+            p.put_payload(response, p.get_payload(envelope), "Response")
+            return self._reply(sender, response, context, now, APP_RESPONSE_ACTION,
+                               "app-response")
+        if action in (Action.SCT_RENEW.value, Action.SCT_CANCEL.value):
+            checked, context = self._unprotect(envelope, now)
+            request = trust.read_rst(envelope.body[0])
+            if request.target is None or request.target.uri != context.identifier:
+                raise InvalidRequest("the target is not the context that protects the request")
+            response = soap.new_envelope()
+            if action == Action.SCT_RENEW.value:
+                context.expires = now + self.opts.lifetime
+                body = trust.build_rstr(token_type=ns.TokenType.SCT.value,
+                                        request_type=RequestType.RENEW,
+                                        lifetime=(now, context.expires))
+                reply_action, kind = Action.SCTR_RENEW.value, "rstr-renew"
+            else:
+                self.contexts.remove(context.identifier)
+                body = trust.build_rstr(cancelled=True, request_type=RequestType.CANCEL)
+                reply_action, kind = Action.SCTR_CANCEL.value, "rstr-cancel"
+            soap.add_addressing(response, action=reply_action,
+                                relates_to=checked.addressing.message_id)
+            response.body.append(body)
+            return self._reply(sender, response, context, now, reply_action, kind)
+        return self.issue(envelope, action, sender, now)
+
+    def issue(self, envelope, action, sender, now):
+        raise InvalidRequest(f"unsupported action {action}")
+
+    def new_context(self, secret: bytes, now: float):
+        token = sc.build_sct()
+        identifier = sc.read_sct(token).identifier
+        context = Context(identifier, secret, now + self.opts.lifetime)
+        self.contexts.put(identifier, context, now)
+        self.setup.log_key("sct-secret", identifier, secret)
+        return token, context
+
+
+class SctProvider(ContextProvider):
+    def issue(self, envelope, action, sender, now):
+        if action != Action.SCT_ISSUE.value:
+            raise InvalidRequest(f"unsupported action {action}")
+        checked = p.unprotect_asymmetric(envelope, receiver=self.identity,
+                                         trust=self.setup.keystore, now=now, ledger=self.ledger,
+                                         replay=self.replay, suite_=self.setup.suite)
+        request = trust.read_rst(envelope.body[0])
+        if request.token_type != ns.TokenType.SCT.value or request.entropy is None:
+            raise InvalidRequest("an SCT request needs the SCT token type and client entropy")
+        if len(request.entropy) < 16:
+            raise InvalidRequest("client entropy too short")
+        issuer_entropy = os.urandom(32)
+        self.ledger.record(Op.P_SHA1, 32)
+        secret = crypto.computed_key(request.entropy, issuer_entropy, 256)
+        token, context = self.new_context(secret, now)
+        response = soap.new_envelope()
+        soap.add_addressing(response, action=Action.SCTR_ISSUE.value,
+                            relates_to=checked.addressing.message_id)
+        response.body.append(trust.build_rstr_collection([trust.build_rstr(
+            token_type=ns.TokenType.SCT.value, request_type=RequestType.ISSUE,
+            requested_token=token, entropy=issuer_entropy,
+            proof_computed_key=ns.ComputedKeyAlg.PSHA1.value, key_size=256,
+            lifetime=(now, context.expires),
+            attached_reference=wss.str_reference(f"#{token.get(ns.qname(ns.WSU, 'Id'))}"),
+            unattached_reference=context_reference(context.identifier))]))
+        data = p.protect_asymmetric(response, sender=self.identity,
+                                    recipient=p.CertificateRecipient(checked.certificate),
+                                    now=now, ledger=self.ledger, suite_=self.setup.suite)
+        return [Send(sender, data, Action.SCTR_ISSUE.value, "rstr-sct", reply=True,
+                     token_service=True)]

@@ -1,0 +1,68 @@
+"""``x509``: mutual certificates, every request and response signed with RSA and encrypted
+with a per-message EncryptedKey. The baseline."""
+
+from __future__ import annotations
+
+from sim.errors import FailedCheck
+from sim.protocol import protection as p
+from sim.protocol.api import PROVIDER, Send
+from sim.protocol.base import (
+    APP_ACTION,
+    APP_RESPONSE_ACTION,
+    PROVIDER_ADDRESS,
+    Client,
+    Server,
+    Setup,
+)
+from sim.wire import soap
+from sim.wire.checks import ReplayCache
+
+OPTIONS: set[str] = set()
+
+
+class X509Client(Client):
+    def __init__(self, setup: Setup, client_id: str) -> None:
+        super().__init__(setup, client_id)
+        self.identity_name, self.identity = setup.client_identity(client_id)
+        self.provider = setup.identity("provider")
+        self.replay = ReplayCache()
+
+    def start(self, now):
+        envelope = soap.new_envelope()
+        soap.add_addressing(envelope, action=APP_ACTION, to=PROVIDER_ADDRESS)
+        p.put_payload(envelope, self.payload)
+        data = p.protect_asymmetric(envelope, sender=self.identity, recipient=self.provider,
+                                    now=now, ledger=self.ledger, suite_=self.setup.suite)
+        self.awaiting = "app"
+        return [Send(PROVIDER, data, APP_ACTION, "app-request")]
+
+    def on_reply(self, envelope, sender, now):
+        checked = p.unprotect_asymmetric(envelope, receiver=self.identity,
+                                         trust=self.setup.keystore, now=now, ledger=self.ledger,
+                                         replay=self.replay, suite_=self.setup.suite)
+        if p.CertificateRecipient(checked.certificate).common_name != "provider":
+            raise FailedCheck("the response is not signed by the provider", check="signer")
+        return [self.done(p.get_payload(envelope))]
+
+
+class X509Provider(Server):
+    role = PROVIDER
+
+    def __init__(self, setup: Setup, node_id: str, shared=None) -> None:
+        super().__init__(setup)
+        self.identity = setup.identity("provider")
+        self.replay = ReplayCache()
+
+    def handle(self, data, sender, now):
+        envelope = soap.read_envelope(data, ledger=self.ledger)
+        checked = p.unprotect_asymmetric(envelope, receiver=self.identity,
+                                         trust=self.setup.keystore, now=now, ledger=self.ledger,
+                                         replay=self.replay, suite_=self.setup.suite)
+        response = soap.new_envelope()
+        soap.add_addressing(response, action=APP_RESPONSE_ACTION,
+                            relates_to=checked.addressing.message_id)
+        p.put_payload(response, p.get_payload(envelope), "Response")
+        out = p.protect_asymmetric(response, sender=self.identity,
+                                   recipient=p.CertificateRecipient(checked.certificate),
+                                   now=now, ledger=self.ledger, suite_=self.setup.suite)
+        return [Send(sender, out, APP_RESPONSE_ACTION, "app-response", reply=True)]
