@@ -40,6 +40,8 @@ class Setup:
     keylog: KeyLog | None = None
     rsa_bits: int = DEFAULT_BITS
     passwords: dict[str, str] = field(default_factory=dict)
+    #: objects built once per strategy and shared by its actors (TLS contexts)
+    shared: dict[str, object] = field(default_factory=dict)
 
     def identity(self, actor: str) -> Identity:
         return self.keystore.identity(actor, self.rsa_bits)

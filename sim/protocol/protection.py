@@ -160,8 +160,8 @@ def _decrypt_body_with(envelope: Envelope, security, key_for: Callable, ledger, 
             raise InvalidSecurity(f"encrypted data #{data_id} not found", check="reference")
         info = xenc.read_encrypted_data(data, policy)
         xenc.decrypt_element(info, key_for(holder, info), ledger=ledger)
-    if envelope.body.find(f".//{xenc.ENCRYPTED_DATA}") is not None:
-        raise InvalidSecurity("the Body holds encrypted data no ReferenceList names")
+    if envelope.root.find(f".//{xenc.ENCRYPTED_DATA}") is not None:
+        raise InvalidSecurity("the message holds encrypted data no ReferenceList names")
 
 
 def unprotect_asymmetric(
@@ -250,14 +250,17 @@ def protect_symmetric(
     encrypt: bool = True,
     tokens: Sequence[etree._Element] = (),
     extra_signed: Sequence[etree._Element] = (),
-    encrypt_headers: Sequence[etree._Element] = (),
+    encrypt_tokens: Sequence[etree._Element] = (),
     keylog: Callable[[str, str, bytes], None] | None = None,
 ) -> bytes:
     """Sign with HMAC-SHA1 and encrypt with AES under keys derived from ``secret``
     (a fresh DerivedKeyToken each for signature and encryption, pointing at the source
-    through ``source_reference()``); with ``derive=False`` the secret is used directly."""
+    through ``source_reference()``); with ``derive=False`` the secret is used directly.
+
+    ``encrypt_tokens`` (a UsernameToken sent inside the protected traffic) go into the
+    Security header, are signed, and are encrypted in place like the Body."""
     security, timestamp = security_header(envelope, now)
-    for token in tokens:
+    for token in (*tokens, *encrypt_tokens):
         security.append(token)
     if derive:
         sig_dkt, _ = sc.build_dkt(source_reference(), length=suite_.signature_derived_key_bits // 8)
@@ -268,8 +271,7 @@ def protect_symmetric(
             keylog("derived-key", sig_dkt.get(WSU_ID), sig_key)
     else:
         sig_key, sig_info = secret, source_reference()
-    for block in encrypt_headers:
-        extra_signed = [*extra_signed, block]
+    extra_signed = [*extra_signed, *encrypt_tokens]
     signature = dsig.sign(_signed_parts(envelope, timestamp, extra_signed), sig_key,
                           algorithm=suite_.symmetric_signature, digest=suite_.digest,
                           key_info=sig_info, ledger=ledger)
@@ -286,11 +288,11 @@ def protect_symmetric(
         else:
             enc_key = secret[: suite_.encryption_key_bytes]
             enc_info = source_reference
-        data_ids = []
-        for block in encrypt_headers:
-            wrapper = xenc.encrypt_header(block, enc_key, algorithm=suite_.encryption,
-                                          key_info=enc_info(), ledger=ledger)
-            data_ids.append(wrapper[0].get("Id"))
+        data_ids = [
+            xenc.encrypt_element(token, enc_key, algorithm=suite_.encryption,
+                                 key_info=enc_info(), ledger=ledger).get("Id")
+            for token in encrypt_tokens
+        ]
         data = xenc.encrypt_element(envelope.body, enc_key, algorithm=suite_.encryption,
                                     content=True, key_info=enc_info(), ledger=ledger)
         data_ids.append(data.get("Id"))
@@ -332,15 +334,6 @@ def unprotect_symmetric(
         return secret_for(reference)  # the source key itself (no derivation)
 
     policy = xenc.EncryptionPolicy(data_algorithms=frozenset({suite_.encryption}))
-    # Encrypted headers come back first so that the signature covers them in place.
-    for wrapper in list(envelope.header.iter(xenc.ENCRYPTED_HEADER)):
-        data = wrapper.find(xenc.ENCRYPTED_DATA)
-        info = xenc.read_encrypted_data(data, policy)
-        if info.key_info is None:
-            raise InvalidSecurity("encrypted header without key information")
-        key = key_from(wss.read_str(info.key_info), suite_.encryption_key_bytes)
-        xenc.decrypt_header(wrapper, key[: suite_.encryption_key_bytes], policy, ledger)
-
     def key_for(holder, info):
         if info.key_info is None:
             raise InvalidSecurity("encrypted data without key information")

@@ -1,0 +1,339 @@
+"""``sct-tlsnego`` (seed 000): the security context negotiated by a real TLS handshake
+tunneled in RST/RSTR BinaryExchange blobs (Python's ``ssl`` over memory BIOs). RST (#1,
+ClientHello), RSTR (#2, server flight), RSTR (#3, client key exchange and Finished), then an
+RSTR collection (#4) whose first RSTR carries the SCT and the TLS-protected key and whose
+second carries the Authenticator (CombinedHash). Application messages then use derived keys
+as in ``sct``, with the UsernameToken sent inside the protected (encrypted) traffic.
+
+Option ``tlsnego = false`` is the seed's preset-certificate variant: the client already
+knows the provider's certificate and establishes the context with an RST protected by an
+ephemeral key wrapped for that certificate (WCF's UserNameForCertificate bootstrap)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import ssl
+import tempfile
+from collections import OrderedDict
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from lxml import etree
+
+import sim.crypto as crypto
+from sim.errors import (
+    FailedAuthentication,
+    FailedCheck,
+    InvalidRequest,
+    InvalidSecurity,
+    UnknownDerivationSource,
+)
+from sim.protocol import protection as p
+from sim.protocol.api import PROVIDER, Send
+from sim.protocol.base import PROVIDER_ADDRESS, Setup, option
+from sim.protocol.strategies.sct import ContextClient, ContextProvider, context_reference
+from sim.wire import ns, sc, soap, trust, wss, xenc
+from sim.wire.ledger import Op
+from sim.wire.ns import Action, RequestType, ValueType
+from sim.wire.xmlutil import WSU_ID, new_id
+
+OPTIONS = {"sct_lifetime_s", "renew_at", "cache_capacity", "cache_idle_timeout_s", "cancel",
+           "derived_keys", "tlsnego"}
+TLSNEGO = ns.TLSNEGO_VALUE_TYPE
+MAX_NEGOTIATIONS = 10_000
+
+
+def _contexts(setup: Setup) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(client, server) TLS 1.2 contexts with the provider's certificate, built once."""
+    if "tls" not in setup.shared:
+        provider, ca = setup.identity("provider"), setup.keystore.ca
+        directory = Path(tempfile.mkdtemp(prefix="wssim-tls-"))
+        (directory / "provider.pem").write_bytes(provider.pem)
+        (directory / "provider.key").write_bytes(provider.private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()))
+        server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server.load_cert_chain(directory / "provider.pem", directory / "provider.key")
+        client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        client.check_hostname = False
+        client.load_verify_locations(cadata=ca.pem.decode())
+        for context in (server, client):
+            context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1_2
+        setup.shared["tls"] = (client, server)
+    return setup.shared["tls"]
+
+
+class _Tunnel:
+    """One end of a TLS connection over memory BIOs."""
+
+    def __init__(self, context: ssl.SSLContext, server_side: bool) -> None:
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = context.wrap_bio(self.incoming, self.outgoing, server_side=server_side)
+
+    def step(self, data: bytes = b"") -> tuple[bytes, bool]:
+        """Feed ``data``; return what to send and whether the handshake is complete."""
+        if data:
+            self.incoming.write(data)
+        try:
+            self.tls.do_handshake()
+            complete = True
+        except ssl.SSLWantReadError:
+            complete = False
+        except ssl.SSLError as exc:
+            raise FailedCheck(f"TLS negotiation failed: {exc.reason}", check="tls") from None
+        return self.outgoing.read(), complete
+
+
+def _combined(key: bytes, elements: list[etree._Element], ledger) -> bytes:
+    for el in elements:
+        ledger.record(Op.C14N, len(crypto.exc_c14n(el)))
+    ledger.record(Op.P_SHA1, 32)
+    return trust.combined_hash(key, elements)
+
+
+def _copy(el: etree._Element) -> etree._Element:
+    return etree.fromstring(etree.tostring(el))
+
+
+class TlsNegoClient(ContextClient):
+    def __init__(self, setup: Setup, client_id: str) -> None:
+        super().__init__(setup, client_id)
+        self.tlsnego = option(setup.options, "tlsnego", True, bool)
+        self.user, self.password = setup.username(client_id)
+        self.provider = setup.identity("provider")
+        self.tunnel: _Tunnel | None = None
+        self.negotiation: list[etree._Element] = []
+        self.context_attr: str | None = None
+        self.ephemeral: bytes | None = None
+        self.ek_sha1: bytes | None = None
+        self.entropy: bytes | None = None
+
+    def app_headers(self, now):
+        return [wss.build_username_token(self.user, password=self.password)]
+
+    def establish(self, now):
+        if not self.tlsnego:
+            return self._establish_preset(now)
+        self.tunnel = _Tunnel(_contexts(self.setup)[0], server_side=False)
+        hello, _ = self.tunnel.step()
+        self.context_attr = new_id("ctx-")
+        rst = trust.build_rst(trust.RequestSecurityToken(
+            request_type=RequestType.ISSUE, token_type=ns.TokenType.SCT.value,
+            binary_exchange=(hello, TLSNEGO), context=self.context_attr))
+        self.negotiation = [_copy(rst)]
+        envelope = soap.new_envelope()
+        soap.add_addressing(envelope, action=Action.SCT_ISSUE.value, to=PROVIDER_ADDRESS)
+        envelope.body.append(rst)
+        self.awaiting = "tls-server-flight"
+        return [Send(PROVIDER, envelope.to_bytes(self.ledger), Action.SCT_ISSUE.value,
+                     "rst-tlsnego", token_service=True)]
+
+    def on_establishment_reply(self, envelope, sender, now):
+        if self.awaiting == "preset":
+            return self._preset_reply(envelope, now)
+        responses = trust.read_rstr_collection(envelope.body[0])
+        if self.awaiting == "tls-server-flight":
+            blob = self._exchange(responses[0])
+            self.negotiation.append(_copy(responses[0].element))
+            flight, _ = self.tunnel.step(blob)
+            rstr = trust.build_rstr(binary_exchange=(flight, TLSNEGO), context=self.context_attr)
+            self.negotiation.append(_copy(rstr))
+            out = soap.new_envelope()
+            soap.add_addressing(out, action=Action.RSTR_ISSUE.value, to=PROVIDER_ADDRESS)
+            out.body.append(rstr)
+            self.awaiting = "tls-final"
+            return [Send(PROVIDER, out.to_bytes(self.ledger), Action.RSTR_ISSUE.value,
+                         "rstr-tlsnego", token_service=True)]
+        if self.awaiting == "tls-final":
+            if len(responses) != 2 or responses[0].requested_token is None:
+                raise InvalidRequest("the final TLSNego response is a collection of token "
+                                     "and authenticator")
+            _, complete = self.tunnel.step(self._exchange(responses[0]))
+            if not complete:
+                raise FailedCheck("TLS handshake did not complete", check="tls")
+            self.ledger.record(Op.TLS_HANDSHAKE, self.setup.rsa_bits)
+            try:
+                secret = self.tunnel.tls.read(64)
+            except ssl.SSLError:
+                raise FailedCheck("the TLS-protected key does not decrypt", check="tls") from None
+            if len(secret) != 32 or responses[1].authenticator is None:
+                raise InvalidRequest("the negotiation gave no 256-bit key or no authenticator")
+            expected = _combined(secret, self.negotiation, self.ledger)
+            if not hmac.compare_digest(expected, responses[1].authenticator):
+                raise FailedCheck("the TLSNego authenticator does not match", check="authenticator")
+            token = sc.read_sct(responses[0].requested_token)
+            expires = responses[0].lifetime[1] if responses[0].lifetime else now + self.opts.lifetime
+            self.tunnel = None
+            return self.established(token.identifier, secret, expires, now)
+        raise InvalidRequest("unexpected negotiation message")
+
+    def _exchange(self, response) -> bytes:
+        if response.binary_exchange is None or response.binary_exchange[1] != TLSNEGO:
+            raise InvalidRequest("expected a TLSNego BinaryExchange")
+        if response.context != self.context_attr:
+            raise InvalidRequest("negotiation message for another context")
+        return response.binary_exchange[0]
+
+    def _establish_preset(self, now):
+        self.ephemeral, self.entropy = os.urandom(32), os.urandom(32)
+        ek = xenc.build_encrypted_key(
+            self.ephemeral, self.provider.public_key,
+            key_info=wss.str_key_identifier(self.provider.thumbprint_sha1,
+                                            ValueType.THUMBPRINT_SHA1.value),
+            ledger=self.ledger)
+        self.ek_sha1 = wss.encrypted_key_sha1(
+            p.unb64(ek.findtext(f".//{{{ns.XENC}}}CipherValue"), "CipherValue"))
+        self.setup.log_key("session-key", ek.get("Id"), self.ephemeral)
+        envelope = soap.new_envelope()
+        soap.add_addressing(envelope, action=Action.SCT_ISSUE.value, to=PROVIDER_ADDRESS)
+        envelope.body.append(trust.build_rst(trust.RequestSecurityToken(
+            request_type=RequestType.ISSUE, token_type=ns.TokenType.SCT.value, key_size=256,
+            entropy=self.entropy, computed_key_algorithm=ns.ComputedKeyAlg.PSHA1.value)))
+        ek_id = ek.get("Id")
+        data = p.protect_symmetric(
+            envelope, secret=self.ephemeral,
+            source_reference=lambda: wss.str_reference(f"#{ek_id}", ValueType.ENCRYPTED_KEY.value),
+            now=now, ledger=self.ledger, suite_=self.setup.suite, tokens=[ek],
+            encrypt_tokens=self.app_headers(now), keylog=self.setup.log_key)
+        self.awaiting = "preset"
+        return [Send(PROVIDER, data, Action.SCT_ISSUE.value, "rst-sct", token_service=True)]
+
+    def _preset_reply(self, envelope, now):
+        def secret_for(reference):
+            if reference.key_identifier != self.ek_sha1:
+                raise UnknownDerivationSource("reply keys derive from another key")
+            return self.ephemeral
+
+        p.unprotect_symmetric(envelope, secret_for=secret_for, now=now, ledger=self.ledger,
+                              replay=self.replay, suite_=self.setup.suite)
+        response = trust.read_rstr_collection(envelope.body[0])[0]
+        if response.requested_token is None or response.entropy is None:
+            raise InvalidRequest("RSTR lacks the token or the issuer entropy")
+        self.ledger.record(Op.P_SHA1, 32)
+        secret = crypto.computed_key(self.entropy, response.entropy, 256)
+        token = sc.read_sct(response.requested_token)
+        expires = response.lifetime[1] if response.lifetime else now + self.opts.lifetime
+        return self.established(token.identifier, secret, expires, now)
+
+
+class TlsNegoProvider(ContextProvider):
+    def __init__(self, setup: Setup, node_id: str, shared=None) -> None:
+        super().__init__(setup, node_id, shared)
+        self.negotiations: OrderedDict[str, tuple[_Tunnel, list]] = OrderedDict()
+
+    def check_app_headers(self, checked, now):
+        tokens = [t for t in checked.security if t.tag == wss.USERNAME_TOKEN]
+        if len(tokens) != 1:
+            raise FailedAuthentication("a UsernameToken must travel in the protected request")
+        token = tokens[0]
+        if token.getparent() is not checked.security:
+            raise FailedAuthentication("the UsernameToken is not in the security header")
+        from sim.wire.checks import require_signed
+
+        require_signed(checked.verified, token, "the UsernameToken")
+        wss.authenticate_username_token(wss.read_username_token(token), self.setup.passwords)
+
+    def issue(self, envelope, action, sender, now):
+        if action == Action.SCT_ISSUE.value:
+            if envelope.body.find(xenc.ENCRYPTED_DATA) is not None:
+                return self._issue_preset(envelope, sender, now)
+            return self._server_flight(trust.read_rst(envelope.body[0]), envelope, sender, now)
+        if action == Action.RSTR_ISSUE.value:
+            return self._finish(envelope, sender, now)
+        raise InvalidRequest(f"unsupported action {action}")
+
+    def _server_flight(self, request, envelope, sender, now):
+        if request.binary_exchange[1] != TLSNEGO or not request.context:
+            raise InvalidRequest("TLSNego needs a BinaryExchange and a Context")
+        tunnel = _Tunnel(_contexts(self.setup)[1], server_side=True)
+        flight, _ = tunnel.step(request.binary_exchange[0])
+        rstr = trust.build_rstr(binary_exchange=(flight, TLSNEGO), context=request.context)
+        self.negotiations[request.context] = (tunnel, [_copy(request.element), _copy(rstr)])
+        while len(self.negotiations) > MAX_NEGOTIATIONS:
+            self.negotiations.popitem(last=False)
+        reply = soap.new_envelope()
+        soap.add_addressing(reply, action=Action.RSTR_ISSUE.value,
+                            relates_to=soap.read_addressing(envelope).message_id)
+        reply.body.append(rstr)
+        return [Send(sender, reply.to_bytes(self.ledger), Action.RSTR_ISSUE.value,
+                     "rstr-tlsnego", reply=True, token_service=True)]
+
+    def _finish(self, envelope, sender, now):
+        response = trust.read_rstr_collection(envelope.body[0])[0]
+        negotiation = self.negotiations.pop(response.context or "", None)
+        if negotiation is None or response.binary_exchange is None:
+            raise InvalidRequest("no negotiation in progress for this context")
+        tunnel, elements = negotiation
+        flight, complete = tunnel.step(response.binary_exchange[0])
+        if not complete:
+            raise FailedCheck("TLS handshake did not complete", check="tls")
+        self.ledger.record(Op.TLS_HANDSHAKE, self.setup.rsa_bits)
+        elements.append(_copy(response.element))
+        secret = os.urandom(32)
+        tunnel.tls.write(secret)
+        flight += tunnel.outgoing.read()
+        token, context = self.new_context(secret, now)
+        collection = trust.build_rstr_collection([
+            trust.build_rstr(token_type=ns.TokenType.SCT.value, request_type=RequestType.ISSUE,
+                             requested_token=token, binary_exchange=(flight, TLSNEGO),
+                             lifetime=(now, context.expires), context=response.context,
+                             attached_reference=wss.str_reference(f"#{token.get(WSU_ID)}"),
+                             unattached_reference=context_reference(context.identifier)),
+            trust.build_rstr(authenticator=_combined(secret, elements, self.ledger),
+                             context=response.context),
+        ])
+        reply = soap.new_envelope()
+        soap.add_addressing(reply, action=Action.RSTRC_ISSUE_FINAL.value,
+                            relates_to=soap.read_addressing(envelope).message_id)
+        reply.body.append(collection)
+        return [Send(sender, reply.to_bytes(self.ledger), Action.RSTRC_ISSUE_FINAL.value,
+                     "rstrc-tlsnego", reply=True, token_service=True)]
+
+    def _issue_preset(self, envelope, sender, now):
+        security = wss.find_security_header(envelope)
+        found: dict[str, tuple[bytes, bytes]] = {}
+
+        def secret_for(reference):
+            ek = next((e for e in security if e.tag == xenc.ENCRYPTED_KEY
+                       and reference.uri == f"#{e.get('Id')}"), None)
+            if ek is None:
+                raise UnknownDerivationSource("keys must derive from this request's EncryptedKey")
+            info = xenc.read_encrypted_key(ek, xenc.EncryptionPolicy())
+            key = xenc.decrypt_key(info, self.identity.private_key, expected_bytes=32,
+                                   ledger=self.ledger)
+            found["ek"] = (key, wss.encrypted_key_sha1(info.cipher))
+            return key
+
+        checked = p.unprotect_symmetric(envelope, secret_for=secret_for, now=now,
+                                        ledger=self.ledger, replay=self.replay,
+                                        suite_=self.setup.suite)
+        self.check_app_headers(checked, now)
+        request = trust.read_rst(envelope.body[0])
+        if request.entropy is None or len(request.entropy) < 16:
+            raise InvalidRequest("client entropy missing or too short")
+        ephemeral, ek_sha1 = found["ek"]
+        issuer_entropy = os.urandom(32)
+        self.ledger.record(Op.P_SHA1, 32)
+        token, context = self.new_context(
+            crypto.computed_key(request.entropy, issuer_entropy, 256), now)
+        reply = soap.new_envelope()
+        soap.add_addressing(reply, action=Action.SCTR_ISSUE.value,
+                            relates_to=checked.addressing.message_id)
+        reply.body.append(trust.build_rstr_collection([trust.build_rstr(
+            token_type=ns.TokenType.SCT.value, request_type=RequestType.ISSUE,
+            requested_token=token, entropy=issuer_entropy,
+            proof_computed_key=ns.ComputedKeyAlg.PSHA1.value, key_size=256,
+            lifetime=(now, context.expires),
+            unattached_reference=context_reference(context.identifier))]))
+        data = p.protect_symmetric(
+            reply, secret=ephemeral,
+            source_reference=lambda: wss.str_key_identifier(ek_sha1,
+                                                            ValueType.ENCRYPTED_KEY_SHA1.value),
+            now=now, ledger=self.ledger, suite_=self.setup.suite)
+        return [Send(sender, data, Action.SCTR_ISSUE.value, "rstr-sct", reply=True,
+                     token_service=True)]
+
+
+__all__ = ["OPTIONS", "TlsNegoClient", "TlsNegoProvider", "hashlib", "InvalidSecurity"]
