@@ -78,7 +78,7 @@ def option(options: Mapping, name: str, default, kind, *, choices=None, low=None
         raise ScenarioError(key, f"must be {kind.__name__}, got {value!r}")
     if choices is not None and value not in choices:
         raise ScenarioError(key, f"must be one of {', '.join(map(str, choices))}, got {value!r}")
-    if low is not None and value < low or high is not None and value > high:
+    if (low is not None and value < low) or (high is not None and value > high):
         raise ScenarioError(key, f"must be between {low} and {high}, got {value!r}")
     return value
 
@@ -89,8 +89,9 @@ def make_setup(name: str, options: Mapping | None, keylog, key_dir, known: set[s
     unknown = sorted(set(options) - known - common)
     if unknown:
         allowed = ", ".join(sorted(known | common))
-        raise ScenarioError(f"strategy_options.{unknown[0]}",
-                            f"unknown option for {name}; allowed: {allowed}")
+        raise ScenarioError(
+            f"strategy_options.{unknown[0]}", f"unknown option for {name}; allowed: {allowed}"
+        )
     suite_name = option(options, "suite", "Basic256", str)
     try:
         chosen = suite(suite_name)
@@ -120,19 +121,36 @@ class Server(Actor):
         try:
             events = self.handle(data, sender, now)
         except SecurityFault as fault:
-            events = [self._fault(fault, sender)]
+            events = [self._fault(fault, sender, data)]
         except (ValueError, TypeError, KeyError, IndexError, etree.LxmlError) as exc:
             # A malformed message that slipped past a check: refuse it, never crash.
-            events = [self._fault(InvalidSecurity(f"malformed message: {exc!r}"[:200]), sender)]
+            refusal = InvalidSecurity(f"malformed message: {exc!r}"[:200])
+            events = [self._fault(refusal, sender, data)]
         return self._step(events)
 
     def handle(self, data: bytes, sender: str, now: float) -> list[Event]:
         raise NotImplementedError
 
-    def _fault(self, fault: SecurityFault, sender: str) -> Send:
-        data = soap.build_fault(fault, ledger=self.ledger)
-        return Send(to=sender, data=data, action=ns.Action.FAULT.value, kind="fault", reply=True,
-                    fault=fault.code)
+    def _fault(self, fault: SecurityFault, sender: str, request: bytes | None = None) -> Send:
+        data = soap.build_fault(fault, relates_to=_message_id(request), ledger=self.ledger)
+        return Send(
+            to=sender,
+            data=data,
+            action=ns.Action.FAULT.value,
+            kind="fault",
+            reply=True,
+            fault=fault.code,
+        )
+
+
+def _message_id(request: bytes | None) -> str | None:
+    """The MessageID of a refused request, when it can be read, for the fault's RelatesTo."""
+    if not request:
+        return None
+    try:
+        return soap.read_addressing(soap.read_envelope(request)).message_id or None
+    except (SecurityFault, ValueError):
+        return None
 
 
 def read_reply(data: bytes, ledger: Ledger) -> soap.Envelope:

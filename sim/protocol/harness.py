@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sim.protocol.api import AppDone, SessionClosed, Send, Step, role_of
+from sim.protocol.api import AppDone, Send, SessionClosed, Step, role_of
 from sim.protocol.registry import Strategy
 
 
@@ -20,6 +20,8 @@ class Delivery:
     sender: str
     receiver: str
     send: Send
+    #: the ledger of the receiver's step that handled this message (and built any reply)
+    handled_ops: tuple = ()
 
 
 @dataclass
@@ -33,15 +35,21 @@ class Outcome:
 class Harness:
     """One client and one node per server role, talking through a router."""
 
-    def __init__(self, strategy: Strategy, client_id: str = "client-0", *,
-                 tamper: Callable[[Delivery], bytes | None] | None = None,
-                 clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        strategy: Strategy,
+        client_id: str = "client-0",
+        *,
+        tamper: Callable[[Delivery], bytes | None] | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self.strategy = strategy
         self.client_name = client_id
         self.client = strategy.client(client_id)
-        self.servers = {f"{role}-0": strategy.server(role, f"{role}-0",
-                                                     shared=strategy.shared_state(role))
-                        for role in strategy.roles}
+        self.servers = {
+            f"{role}-0": strategy.server(role, f"{role}-0", shared=strategy.shared_state(role))
+            for role in strategy.roles
+        }
         self.tamper = tamper
         self.now = 0.0
         self.seq = 0
@@ -68,12 +76,10 @@ class Harness:
                     replaced = self.tamper(delivery)
                     if replaced is not None:
                         data = replaced
-                if target == self.client_name:
-                    self._run(target, self.client.receive(data, sender=origin, now=now),
-                              outcome, now)
-                else:
-                    server = self.servers[target]
-                    self._run(target, server.receive(data, sender=origin, now=now), outcome, now)
+                receiver = self.client if target == self.client_name else self.servers[target]
+                handled = receiver.receive(data, sender=origin, now=now)
+                delivery.handled_ops = handled.ops
+                self._run(target, handled, outcome, now)
 
     def request(self, payload: bytes, now: float, outcome: Outcome | None = None) -> Outcome:
         outcome = outcome or Outcome()

@@ -49,6 +49,8 @@ class CertificateRecipient:
 
         names = self.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         return names[0].value if names else ""
+
+
 PAYLOAD = ns.qname(ns.APP, "Payload")
 
 
@@ -118,16 +120,21 @@ def protect_asymmetric(
     )
     if recipient is not None:
         session_key = os.urandom(suite_.encryption_key_bytes)
-        data = xenc.encrypt_element(envelope.body, session_key, algorithm=suite_.encryption,
-                                    content=True, ledger=ledger)
-        security.append(xenc.build_encrypted_key(
-            session_key, recipient.public_key,
-            key_info=wss.str_key_identifier(recipient.thumbprint_sha1,
-                                            ValueType.THUMBPRINT_SHA1.value),
-            algorithm=suite_.asymmetric_key_wrap,
-            data_references=[data.get("Id")],
-            ledger=ledger,
-        ))
+        data = xenc.encrypt_element(
+            envelope.body, session_key, algorithm=suite_.encryption, content=True, ledger=ledger
+        )
+        security.append(
+            xenc.build_encrypted_key(
+                session_key,
+                recipient.public_key,
+                key_info=wss.str_key_identifier(
+                    recipient.thumbprint_sha1, ValueType.THUMBPRINT_SHA1.value
+                ),
+                algorithm=suite_.asymmetric_key_wrap,
+                data_references=[data.get("Id")],
+                ledger=ledger,
+            )
+        )
     security.append(signature)
     return envelope.to_bytes(ledger)
 
@@ -182,14 +189,21 @@ def unprotect_asymmetric(
     security = wss.find_security_header(envelope)
     timestamp = wss.read_timestamp(security)
     wss.check_freshness(timestamp, now)
-    policy = xenc.EncryptionPolicy(data_algorithms=frozenset({suite_.encryption}),
-                                   key_transport=frozenset({suite_.asymmetric_key_wrap}))
+    policy = xenc.EncryptionPolicy(
+        data_algorithms=frozenset({suite_.encryption}),
+        key_transport=frozenset({suite_.asymmetric_key_wrap}),
+    )
     if receiver is not None:
 
         def key_for(holder, info):
             ek = xenc.read_encrypted_key(holder, policy)
-            return xenc.decrypt_key(ek, receiver.private_key, expected_bytes=suite_.encryption_key_bytes,
-                                    policy=policy, ledger=ledger)
+            return xenc.decrypt_key(
+                ek,
+                receiver.private_key,
+                expected_bytes=suite_.encryption_key_bytes,
+                policy=policy,
+                ledger=ledger,
+            )
 
         _decrypt_body_with(envelope, security, key_for, ledger, policy)
     signature = _one_signature(security)
@@ -206,14 +220,23 @@ def unprotect_asymmetric(
                 return key_resolver(reference)
             raise InvalidSecurityToken("unsupported signature key reference")
         token = ids.get(reference.uri[1:])
-        if token is None or token.tag != wss.BINARY_SECURITY_TOKEN or token.getparent() is not security:
+        if (
+            token is None
+            or token.tag != wss.BINARY_SECURITY_TOKEN
+            or token.getparent() is not security
+        ):
             raise InvalidSecurityToken("signature key is not a BinarySecurityToken of this header")
         certificate = load_certificate_der(wss.read_binary_security_token(token))
         trust.verify_trusted(certificate, now)
         return certificate.public_key()
 
-    verified = dsig.verify(signature, key=resolve, ids=ids, ledger=ledger,
-                           policy=dsig.SignaturePolicy.from_suite(suite_))
+    verified = dsig.verify(
+        signature,
+        key=resolve,
+        ids=ids,
+        ledger=ledger,
+        policy=dsig.SignaturePolicy.from_suite(suite_),
+    )
     _require_standard_parts(envelope, security, timestamp, verified)
     replay.check_and_add(verified.value, now)
     return Unprotected(envelope, addressing, security, verified, certificate=certificate)
@@ -272,9 +295,14 @@ def protect_symmetric(
     else:
         sig_key, sig_info = secret, source_reference()
     extra_signed = [*extra_signed, *encrypt_tokens]
-    signature = dsig.sign(_signed_parts(envelope, timestamp, extra_signed), sig_key,
-                          algorithm=suite_.symmetric_signature, digest=suite_.digest,
-                          key_info=sig_info, ledger=ledger)
+    signature = dsig.sign(
+        _signed_parts(envelope, timestamp, extra_signed),
+        sig_key,
+        algorithm=suite_.symmetric_signature,
+        digest=suite_.digest,
+        key_info=sig_info,
+        ledger=ledger,
+    )
     if encrypt:
         if derive:
             enc_dkt, _ = sc.build_dkt(source_reference(), length=suite_.encryption_key_bytes)
@@ -289,12 +317,19 @@ def protect_symmetric(
             enc_key = secret[: suite_.encryption_key_bytes]
             enc_info = source_reference
         data_ids = [
-            xenc.encrypt_element(token, enc_key, algorithm=suite_.encryption,
-                                 key_info=enc_info(), ledger=ledger).get("Id")
+            xenc.encrypt_element(
+                token, enc_key, algorithm=suite_.encryption, key_info=enc_info(), ledger=ledger
+            ).get("Id")
             for token in encrypt_tokens
         ]
-        data = xenc.encrypt_element(envelope.body, enc_key, algorithm=suite_.encryption,
-                                    content=True, key_info=enc_info(), ledger=ledger)
+        data = xenc.encrypt_element(
+            envelope.body,
+            enc_key,
+            algorithm=suite_.encryption,
+            content=True,
+            key_info=enc_info(),
+            ledger=ledger,
+        )
         data_ids.append(data.get("Id"))
         xenc.add_data_references(security, data_ids)
     security.append(signature)
@@ -334,6 +369,7 @@ def unprotect_symmetric(
         return secret_for(reference)  # the source key itself (no derivation)
 
     policy = xenc.EncryptionPolicy(data_algorithms=frozenset({suite_.encryption}))
+
     def key_for(holder, info):
         if info.key_info is None:
             raise InvalidSecurity("encrypted data without key information")
@@ -349,8 +385,13 @@ def unprotect_symmetric(
             raise InvalidSecurityToken("signature KeyInfo must hold one token reference")
         return key_from(wss.read_str(key_info[0]), suite_.signature_derived_key_bits // 8)
 
-    verified = dsig.verify(signature, key=resolve, ids=ids, ledger=ledger,
-                           policy=dsig.SignaturePolicy.from_suite(suite_))
+    verified = dsig.verify(
+        signature,
+        key=resolve,
+        ids=ids,
+        ledger=ledger,
+        policy=dsig.SignaturePolicy.from_suite(suite_),
+    )
     _require_standard_parts(envelope, security, timestamp, verified)
     replay.check_and_add(verified.value, now)
     return Unprotected(envelope, addressing, security, verified)

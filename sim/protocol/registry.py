@@ -53,20 +53,41 @@ def _context_cache(setup: Setup) -> Callable[[], ContextCache]:
 _TABLE = {
     # name: (options module, client, servers)
     "x509": (x509.OPTIONS, x509.X509Client, {PROVIDER: x509.X509Provider}),
-    "bearer": (saml_tokens.OPTIONS, saml_tokens.BearerClient,
-               {STS: saml_tokens.TokenSts, PROVIDER: saml_tokens.BearerProvider}),
-    "bearer-per-message": (saml_tokens.OPTIONS, saml_tokens.BearerPerMessageClient,
-                           {STS: saml_tokens.TokenSts, PROVIDER: saml_tokens.BearerProvider}),
-    "hok-symmetric": (saml_tokens.OPTIONS, saml_tokens.HokSymmetricClient,
-                      {STS: saml_tokens.TokenSts, PROVIDER: saml_tokens.HokSymmetricProvider}),
-    "hok-public": (saml_tokens.OPTIONS, saml_tokens.HokPublicClient,
-                   {STS: saml_tokens.TokenSts, PROVIDER: saml_tokens.HokPublicProvider}),
-    "sender-vouches": (sender_vouches.OPTIONS, sender_vouches.SvClient,
-                       {INTERMEDIARY: sender_vouches.SvIntermediary, STS: sender_vouches.SvSts,
-                        PROVIDER: sender_vouches.SvProvider}),
+    "bearer": (
+        saml_tokens.OPTIONS,
+        saml_tokens.BearerClient,
+        {STS: saml_tokens.TokenSts, PROVIDER: saml_tokens.BearerProvider},
+    ),
+    "bearer-per-message": (
+        saml_tokens.OPTIONS,
+        saml_tokens.BearerPerMessageClient,
+        {STS: saml_tokens.TokenSts, PROVIDER: saml_tokens.BearerProvider},
+    ),
+    "hok-symmetric": (
+        saml_tokens.OPTIONS,
+        saml_tokens.HokSymmetricClient,
+        {STS: saml_tokens.TokenSts, PROVIDER: saml_tokens.HokSymmetricProvider},
+    ),
+    "hok-public": (
+        saml_tokens.OPTIONS,
+        saml_tokens.HokPublicClient,
+        {STS: saml_tokens.TokenSts, PROVIDER: saml_tokens.HokPublicProvider},
+    ),
+    "sender-vouches": (
+        sender_vouches.OPTIONS,
+        sender_vouches.SvClient,
+        {
+            INTERMEDIARY: sender_vouches.SvIntermediary,
+            STS: sender_vouches.SvSts,
+            PROVIDER: sender_vouches.SvProvider,
+        },
+    ),
     "sct": (sct.OPTIONS, sct.SctClient, {PROVIDER: sct.SctProvider}),
-    "sct-tlsnego": (sct_tlsnego.OPTIONS, sct_tlsnego.TlsNegoClient,
-                    {PROVIDER: sct_tlsnego.TlsNegoProvider}),
+    "sct-tlsnego": (
+        sct_tlsnego.OPTIONS,
+        sct_tlsnego.TlsNegoClient,
+        {PROVIDER: sct_tlsnego.TlsNegoProvider},
+    ),
     "ut-derived": (ut_derived.OPTIONS, ut_derived.UtClient, {PROVIDER: ut_derived.UtProvider}),
 }
 assert set(_TABLE) == set(STRATEGY_NAMES)
@@ -81,8 +102,9 @@ def build_strategy(
 ) -> Strategy:
     """The strategy ``name`` (one of ``STRATEGY_NAMES``) configured by ``options``."""
     if name not in _TABLE:
-        raise ScenarioError("strategies", f"unknown strategy {name!r}; known: "
-                            + ", ".join(STRATEGY_NAMES))
+        raise ScenarioError(
+            "strategies", f"unknown strategy {name!r}; known: " + ", ".join(STRATEGY_NAMES)
+        )
     known, client_class, servers = _TABLE[name]
     setup = make_setup(name, options, keylog, key_dir, known)
     shared = {PROVIDER: _context_cache(setup)} if name in ("sct", "sct-tlsnego") else {}

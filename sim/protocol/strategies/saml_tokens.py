@@ -42,7 +42,10 @@ from sim.wire.ns import Action, Confirmation, KeyType, RequestType, ValueType
 from sim.wire.saml import SamlVersion, SubjectKey
 
 OPTIONS = {"token_lifetime_s", "renew_at", "saml_version", "proof", "derived_keys"}
-_TOKEN_TYPES = {SamlVersion.V20: ns.TokenType.SAML20.value, SamlVersion.V11: ns.TokenType.SAML11.value}
+_TOKEN_TYPES = {
+    SamlVersion.V20: ns.TokenType.SAML20.value,
+    SamlVersion.V11: ns.TokenType.SAML11.value,
+}
 
 
 class TokenOptions:
@@ -51,14 +54,16 @@ class TokenOptions:
         self.renew_at = option(options, "renew_at", 0.8, float, low=0.05, high=0.99)
         version = option(options, "saml_version", "2.0", str, choices=("1.1", "2.0"))
         self.version = SamlVersion(version)
-        self.proof = option(options, "proof", "binary-secret", str,
-                            choices=("binary-secret", "computed-key"))
+        self.proof = option(
+            options, "proof", "binary-secret", str, choices=("binary-secret", "computed-key")
+        )
         self.derived_keys = option(options, "derived_keys", True, bool)
 
 
 def _assertion_reference(assertion_id: str, version: SamlVersion):
-    value_type = (ValueType.SAML2_ID if version is SamlVersion.V20
-                  else ValueType.SAML_ASSERTION_ID).value
+    value_type = (
+        ValueType.SAML2_ID if version is SamlVersion.V20 else ValueType.SAML_ASSERTION_ID
+    ).value
     return wss.str_key_identifier(assertion_id, value_type, token_type=_TOKEN_TYPES[version])
 
 
@@ -110,15 +115,18 @@ class TokenClient(Client):
         envelope, security = _plain_message(Action.RST_ISSUE.value, now, to=STS_ADDRESS)
         security.append(wss.build_username_token(self.user, password=self.password))
         request = trust.RequestSecurityToken(
-            request_type=RequestType.ISSUE, token_type=_TOKEN_TYPES[self.opts.version],
-            applies_to=PROVIDER_ADDRESS, key_type=self.key_type,
-            lifetime=(now, now + self.opts.lifetime), **self.rst_extras())
+            request_type=RequestType.ISSUE,
+            token_type=_TOKEN_TYPES[self.opts.version],
+            applies_to=PROVIDER_ADDRESS,
+            key_type=self.key_type,
+            lifetime=(now, now + self.opts.lifetime),
+            **self.rst_extras(),
+        )
         envelope.body.append(trust.build_rst(request))
         data = envelope.to_bytes(self.ledger)
         record_tls(self.ledger, data)
         self.awaiting = "issue"
-        return [Send(STS, data, Action.RST_ISSUE.value, "rst-issue", tls=True,
-                     token_service=True)]
+        return [Send(STS, data, Action.RST_ISSUE.value, "rst-issue", tls=True, token_service=True)]
 
     def on_reply(self, envelope, sender, now):
         if self.awaiting == "issue":
@@ -196,35 +204,67 @@ class TokenSts(Server):
         if addressing.action != Action.RST_ISSUE.value:
             raise InvalidRequest(f"unsupported action {addressing.action}")
         token = wss.read_username_token(
-            security.find(wss.USERNAME_TOKEN) if security.find(wss.USERNAME_TOKEN) is not None
-            else etree.Element(wss.USERNAME_TOKEN))
+            security.find(wss.USERNAME_TOKEN)
+            if security.find(wss.USERNAME_TOKEN) is not None
+            else etree.Element(wss.USERNAME_TOKEN)
+        )
         wss.authenticate_username_token(token, self.setup.passwords)
         request = trust.read_rst(envelope.body[0])
         if request.applies_to != PROVIDER_ADDRESS:
             raise InvalidRequest("no token for that AppliesTo")
         lifetime = self.opts.lifetime
         subject_key, extras = self._proof(request)
-        confirmation = (Confirmation.BEARER if request.key_type in (None, KeyType.BEARER)
-                        else Confirmation.HOLDER_OF_KEY)
+        confirmation = (
+            Confirmation.BEARER
+            if request.key_type in (None, KeyType.BEARER)
+            else Confirmation.HOLDER_OF_KEY
+        )
         assertion = saml.build_assertion(
-            issuer=STS_ADDRESS, subject=token.username, audience=PROVIDER_ADDRESS, now=now,
-            lifetime=lifetime, confirmation=confirmation, version=self.opts.version,
-            subject_key=subject_key, ledger=self.ledger)
+            issuer=STS_ADDRESS,
+            subject=token.username,
+            audience=PROVIDER_ADDRESS,
+            now=now,
+            lifetime=lifetime,
+            confirmation=confirmation,
+            version=self.opts.version,
+            subject_key=subject_key,
+            ledger=self.ledger,
+        )
         saml.sign_assertion(assertion, self.identity, ledger=self.ledger)
         assertion_id = saml.assertion_id(assertion)
-        response, _ = _plain_message(Action.RSTRC_ISSUE_FINAL.value, now,
-                                     relates_to=addressing.message_id)
-        response.body.append(trust.build_rstr_collection([trust.build_rstr(
-            token_type=_TOKEN_TYPES[self.opts.version], request_type=RequestType.ISSUE,
-            key_type=request.key_type or KeyType.BEARER, requested_token=assertion,
-            lifetime=(now, now + lifetime), applies_to=PROVIDER_ADDRESS,
-            attached_reference=_assertion_reference(assertion_id, self.opts.version),
-            unattached_reference=_assertion_reference(assertion_id, self.opts.version),
-            **extras)]))
+        response, _ = _plain_message(
+            Action.RSTRC_ISSUE_FINAL.value, now, relates_to=addressing.message_id
+        )
+        response.body.append(
+            trust.build_rstr_collection(
+                [
+                    trust.build_rstr(
+                        token_type=_TOKEN_TYPES[self.opts.version],
+                        request_type=RequestType.ISSUE,
+                        key_type=request.key_type or KeyType.BEARER,
+                        requested_token=assertion,
+                        lifetime=(now, now + lifetime),
+                        applies_to=PROVIDER_ADDRESS,
+                        attached_reference=_assertion_reference(assertion_id, self.opts.version),
+                        unattached_reference=_assertion_reference(assertion_id, self.opts.version),
+                        **extras,
+                    )
+                ]
+            )
+        )
         out = response.to_bytes(self.ledger)
         record_tls(self.ledger, out)
-        return [Send(sender, out, Action.RSTRC_ISSUE_FINAL.value, "rstr-issue", reply=True,
-                     tls=True, token_service=True)]
+        return [
+            Send(
+                sender,
+                out,
+                Action.RSTRC_ISSUE_FINAL.value,
+                "rstr-issue",
+                reply=True,
+                tls=True,
+                token_service=True,
+            )
+        ]
 
     def _proof(self, request) -> tuple[SubjectKey | None, dict]:
         if request.key_type == KeyType.SYMMETRIC:
@@ -232,8 +272,11 @@ class TokenSts(Server):
                 issuer_entropy = os.urandom(32)
                 self.ledger.record(Op.P_SHA1, 32)
                 key = crypto.computed_key(request.entropy, issuer_entropy, 256)
-                extras = {"entropy": issuer_entropy,
-                          "proof_computed_key": ns.ComputedKeyAlg.PSHA1.value, "key_size": 256}
+                extras = {
+                    "entropy": issuer_entropy,
+                    "proof_computed_key": ns.ComputedKeyAlg.PSHA1.value,
+                    "key_size": 256,
+                }
             else:
                 key = os.urandom(32)
                 extras = {"proof_secret": key, "key_size": 256}
@@ -257,9 +300,15 @@ class BearerProvider(Server):
         self.replay = ReplayCache()
 
     def validate(self, assertion, now):
-        return saml.validate_assertion(assertion, sts_key=self.sts_key, audience=PROVIDER_ADDRESS,
-                                       now=now, expected=self.confirmations,
-                                       recipient=self.identity, ledger=self.ledger)
+        return saml.validate_assertion(
+            assertion,
+            sts_key=self.sts_key,
+            audience=PROVIDER_ADDRESS,
+            now=now,
+            expected=self.confirmations,
+            recipient=self.identity,
+            ledger=self.ledger,
+        )
 
     def handle(self, data, sender, now):
         record_tls(self.ledger, data)
@@ -285,8 +334,11 @@ class HokSymmetricClient(TokenClient):
     def rst_extras(self) -> dict:
         if self.opts.proof == "computed-key":
             self.entropy = os.urandom(32)
-            return {"entropy": self.entropy, "key_size": 256,
-                    "computed_key_algorithm": ns.ComputedKeyAlg.PSHA1.value}
+            return {
+                "entropy": self.entropy,
+                "key_size": 256,
+                "computed_key_algorithm": ns.ComputedKeyAlg.PSHA1.value,
+            }
         return {"key_size": 256}
 
     def accept_proof(self, response) -> None:
@@ -307,10 +359,16 @@ class HokSymmetricClient(TokenClient):
         assertion = self._token_element()
         token_id, version = self.token_id, self.opts.version
         data = p.protect_symmetric(
-            envelope, secret=self.proof_key,
+            envelope,
+            secret=self.proof_key,
             source_reference=lambda: _assertion_reference(token_id, version),
-            now=now, ledger=self.ledger, suite_=self.setup.suite, tokens=[assertion],
-            derive=self.opts.derived_keys, keylog=self.setup.log_key)
+            now=now,
+            ledger=self.ledger,
+            suite_=self.setup.suite,
+            tokens=[assertion],
+            derive=self.opts.derived_keys,
+            keylog=self.setup.log_key,
+        )
         self.awaiting = "app"
         return [Send(PROVIDER, data, APP_ACTION, "app-request")]
 
@@ -320,8 +378,14 @@ class HokSymmetricClient(TokenClient):
                 raise FailedCheck("response keys derive from another token", check="key")
             return self.proof_key
 
-        p.unprotect_symmetric(envelope, secret_for=secret_for, now=now, ledger=self.ledger,
-                              replay=self.replay, suite_=self.setup.suite)
+        p.unprotect_symmetric(
+            envelope,
+            secret_for=secret_for,
+            now=now,
+            ledger=self.ledger,
+            replay=self.replay,
+            suite_=self.setup.suite,
+        )
         return [self.done(p.get_payload(envelope))]
 
 
@@ -336,9 +400,15 @@ class HokSymmetricProvider(BearerProvider):
         def secret_for(reference):
             key_id = reference.key_identifier
             if key_id not in keys:
-                assertion = next((a for a in security
-                                  if a.tag in (saml.ASSERTION1, saml.ASSERTION2)
-                                  and a.get("ID", a.get("AssertionID")) == key_id), None)
+                assertion = next(
+                    (
+                        a
+                        for a in security
+                        if a.tag in (saml.ASSERTION1, saml.ASSERTION2)
+                        and a.get("ID", a.get("AssertionID")) == key_id
+                    ),
+                    None,
+                )
                 if assertion is None:
                     raise InvalidSecurityToken("the key names no assertion of this message")
                 checked = self.validate(assertion, now)
@@ -347,19 +417,30 @@ class HokSymmetricProvider(BearerProvider):
                 keys[key_id] = checked.symmetric_key
             return keys[key_id]
 
-        checked = p.unprotect_symmetric(envelope, secret_for=secret_for, now=now,
-                                        ledger=self.ledger, replay=self.replay,
-                                        suite_=self.setup.suite)
-        (key_id, key), = keys.items()
+        checked = p.unprotect_symmetric(
+            envelope,
+            secret_for=secret_for,
+            now=now,
+            ledger=self.ledger,
+            replay=self.replay,
+            suite_=self.setup.suite,
+        )
+        ((key_id, key),) = keys.items()
         version = SamlVersion.V20 if security.find(saml.ASSERTION2) is not None else SamlVersion.V11
         response = soap.new_envelope()
-        soap.add_addressing(response, action=APP_RESPONSE_ACTION,
-                            relates_to=checked.addressing.message_id)
+        soap.add_addressing(
+            response, action=APP_RESPONSE_ACTION, relates_to=checked.addressing.message_id
+        )
         p.put_payload(response, p.get_payload(envelope), "Response")
-        out = p.protect_symmetric(response, secret=key,
-                                  source_reference=lambda: _assertion_reference(key_id, version),
-                                  now=now, ledger=self.ledger, suite_=self.setup.suite,
-                                  derive=TokenOptions(self.setup.options).derived_keys)
+        out = p.protect_symmetric(
+            response,
+            secret=key,
+            source_reference=lambda: _assertion_reference(key_id, version),
+            now=now,
+            ledger=self.ledger,
+            suite_=self.setup.suite,
+            derive=TokenOptions(self.setup.options).derived_keys,
+        )
         return [Send(sender, out, APP_RESPONSE_ACTION, "app-response", reply=True)]
 
 
@@ -371,9 +452,11 @@ def _key_value(public_key: rsa.RSAPublicKey) -> etree._Element:
     value = etree.Element(ns.qname(ns.DS, "KeyValue"), nsmap={"ds": ns.DS})
     rsa_el = etree.SubElement(value, ns.qname(ns.DS, "RSAKeyValue"))
     etree.SubElement(rsa_el, ns.qname(ns.DS, "Modulus")).text = p.b64(
-        numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big"))
+        numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")
+    )
     etree.SubElement(rsa_el, ns.qname(ns.DS, "Exponent")).text = p.b64(
-        numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big"))
+        numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big")
+    )
     return value
 
 
@@ -381,8 +464,10 @@ def _read_key_value(value: etree._Element) -> rsa.RSAPublicKey:
     modulus = value.findtext(f"{{{ns.DS}}}RSAKeyValue/{{{ns.DS}}}Modulus")
     exponent = value.findtext(f"{{{ns.DS}}}RSAKeyValue/{{{ns.DS}}}Exponent")
     try:
-        key = rsa.RSAPublicNumbers(int.from_bytes(p.unb64(exponent, "Exponent"), "big"),
-                                   int.from_bytes(p.unb64(modulus, "Modulus"), "big")).public_key()
+        key = rsa.RSAPublicNumbers(
+            int.from_bytes(p.unb64(exponent, "Exponent"), "big"),
+            int.from_bytes(p.unb64(modulus, "Modulus"), "big"),
+        ).public_key()
     except (ValueError, InvalidSecurity):
         raise InvalidRequest("UseKey does not hold a valid RSA key") from None
     if not 1024 <= key.key_size <= 4096:
@@ -402,8 +487,9 @@ class HokPublicClient(TokenClient):
         if self.ephemeral is None:
             # A fresh, non-persistent key pair per client (seed 004, step 1).
             self.ledger.record(Op.RSA_KEYGEN, self.setup.rsa_bits)
-            self.ephemeral = rsa.generate_private_key(public_exponent=65537,
-                                                      key_size=self.setup.rsa_bits)
+            self.ephemeral = rsa.generate_private_key(
+                public_exponent=65537, key_size=self.setup.rsa_bits
+            )
         return {"use_key": _key_value(self.ephemeral.public_key())}
 
     def send_app(self, now):
@@ -411,9 +497,16 @@ class HokPublicClient(TokenClient):
         soap.add_addressing(envelope, action=APP_ACTION, to=PROVIDER_ADDRESS)
         p.put_payload(envelope, self.payload)
         data = p.protect_asymmetric(
-            envelope, sender=self.identity, recipient=None, now=now, ledger=self.ledger,
-            suite_=self.setup.suite, tokens=[self._token_element()], signing_key=self.ephemeral,
-            key_info=_assertion_reference(self.token_id, self.opts.version))
+            envelope,
+            sender=self.identity,
+            recipient=None,
+            now=now,
+            ledger=self.ledger,
+            suite_=self.setup.suite,
+            tokens=[self._token_element()],
+            signing_key=self.ephemeral,
+            key_info=_assertion_reference(self.token_id, self.opts.version),
+        )
         record_tls(self.ledger, data)
         self.awaiting = "app"
         return [Send(PROVIDER, data, APP_ACTION, "app-request", tls=True)]
@@ -428,9 +521,15 @@ class HokPublicProvider(BearerProvider):
         security = wss.find_security_header(envelope)
 
         def key_resolver(reference):
-            assertion = next((a for a in security if a.tag in (saml.ASSERTION1, saml.ASSERTION2)
-                              and a.get("ID", a.get("AssertionID")) == reference.key_identifier),
-                             None)
+            assertion = next(
+                (
+                    a
+                    for a in security
+                    if a.tag in (saml.ASSERTION1, saml.ASSERTION2)
+                    and a.get("ID", a.get("AssertionID")) == reference.key_identifier
+                ),
+                None,
+            )
             if assertion is None:
                 raise InvalidSecurityToken("the signing key names no assertion of this message")
             checked = self.validate(assertion, now)
@@ -438,11 +537,19 @@ class HokPublicProvider(BearerProvider):
                 raise InvalidSecurityToken("the assertion holds no public key")
             return checked.public_key
 
-        checked = p.unprotect_asymmetric(envelope, receiver=None, trust=self.setup.keystore,
-                                         now=now, ledger=self.ledger, replay=self.replay,
-                                         suite_=self.setup.suite, key_resolver=key_resolver)
-        response, _ = _plain_message(APP_RESPONSE_ACTION, now,
-                                     relates_to=checked.addressing.message_id)
+        checked = p.unprotect_asymmetric(
+            envelope,
+            receiver=None,
+            trust=self.setup.keystore,
+            now=now,
+            ledger=self.ledger,
+            replay=self.replay,
+            suite_=self.setup.suite,
+            key_resolver=key_resolver,
+        )
+        response, _ = _plain_message(
+            APP_RESPONSE_ACTION, now, relates_to=checked.addressing.message_id
+        )
         p.put_payload(response, p.get_payload(envelope), "Response")
         out = response.to_bytes(self.ledger)
         record_tls(self.ledger, out)

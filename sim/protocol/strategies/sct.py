@@ -19,7 +19,7 @@ from sim.errors import (
     UnknownDerivationSource,
 )
 from sim.protocol import protection as p
-from sim.protocol.api import PROVIDER, SessionClosed, Send
+from sim.protocol.api import PROVIDER, Send, SessionClosed
 from sim.protocol.base import (
     APP_ACTION,
     APP_RESPONSE_ACTION,
@@ -35,8 +35,14 @@ from sim.wire.checks import ReplayCache
 from sim.wire.ledger import Op
 from sim.wire.ns import Action, RequestType, ValueType
 
-OPTIONS = {"sct_lifetime_s", "renew_at", "cache_capacity", "cache_idle_timeout_s", "cancel",
-           "derived_keys"}
+OPTIONS = {
+    "sct_lifetime_s",
+    "renew_at",
+    "cache_capacity",
+    "cache_idle_timeout_s",
+    "cancel",
+    "derived_keys",
+}
 
 
 @dataclass
@@ -106,23 +112,36 @@ class ContextClient(Client):
     def _protect(self, envelope, now, headers=()):
         context = self.context
         return p.protect_symmetric(
-            envelope, secret=context.secret,
+            envelope,
+            secret=context.secret,
             source_reference=lambda: context_reference(context.identifier),
-            now=now, ledger=self.ledger, suite_=self.setup.suite,
-            derive=self.opts.derived_keys, encrypt_tokens=list(headers),
+            now=now,
+            ledger=self.ledger,
+            suite_=self.setup.suite,
+            derive=self.opts.derived_keys,
+            encrypt_tokens=list(headers),
             keylog=self.setup.log_key,
         )
 
     def _renew(self, now):
         envelope = soap.new_envelope()
         soap.add_addressing(envelope, action=Action.SCT_RENEW.value, to=PROVIDER_ADDRESS)
-        request = trust.RequestSecurityToken(request_type=RequestType.RENEW,
-                                             token_type=ns.TokenType.SCT.value)
-        envelope.body.append(trust.build_rst(request,
-                                             target=context_reference(self.context.identifier)))
+        request = trust.RequestSecurityToken(
+            request_type=RequestType.RENEW, token_type=ns.TokenType.SCT.value
+        )
+        envelope.body.append(
+            trust.build_rst(request, target=context_reference(self.context.identifier))
+        )
         self.awaiting = "renew"
-        return [Send(PROVIDER, self._protect(envelope, now), Action.SCT_RENEW.value, "rst-renew",
-                     token_service=True)]
+        return [
+            Send(
+                PROVIDER,
+                self._protect(envelope, now),
+                Action.SCT_RENEW.value,
+                "rst-renew",
+                token_service=True,
+            )
+        ]
 
     def _unprotect(self, envelope, now):
         context = self.context
@@ -132,9 +151,14 @@ class ContextClient(Client):
                 raise UnknownDerivationSource("reply derived from another context")
             return context.secret
 
-        return p.unprotect_symmetric(envelope, secret_for=secret_for, now=now,
-                                     ledger=self.ledger, replay=self.replay,
-                                     suite_=self.setup.suite)
+        return p.unprotect_symmetric(
+            envelope,
+            secret_for=secret_for,
+            now=now,
+            ledger=self.ledger,
+            replay=self.replay,
+            suite_=self.setup.suite,
+        )
 
     def on_reply(self, envelope, sender, now):
         if self.awaiting in ("app", "renew", "cancel"):
@@ -171,12 +195,22 @@ class ContextClient(Client):
             return [SessionClosed()]
         envelope = soap.new_envelope()
         soap.add_addressing(envelope, action=Action.SCT_CANCEL.value, to=PROVIDER_ADDRESS)
-        envelope.body.append(trust.build_rst(
-            trust.RequestSecurityToken(request_type=RequestType.CANCEL),
-            target=context_reference(self.context.identifier)))
+        envelope.body.append(
+            trust.build_rst(
+                trust.RequestSecurityToken(request_type=RequestType.CANCEL),
+                target=context_reference(self.context.identifier),
+            )
+        )
         self.awaiting = "cancel"
-        return [Send(PROVIDER, self._protect(envelope, now), Action.SCT_CANCEL.value,
-                     "rst-cancel", token_service=True)]
+        return [
+            Send(
+                PROVIDER,
+                self._protect(envelope, now),
+                Action.SCT_CANCEL.value,
+                "rst-cancel",
+                token_service=True,
+            )
+        ]
 
 
 class SctClient(ContextClient):
@@ -192,23 +226,46 @@ class SctClient(ContextClient):
         self.entropy = os.urandom(32)
         envelope = soap.new_envelope()
         soap.add_addressing(envelope, action=Action.SCT_ISSUE.value, to=PROVIDER_ADDRESS)
-        envelope.body.append(trust.build_rst(trust.RequestSecurityToken(
-            request_type=RequestType.ISSUE, token_type=ns.TokenType.SCT.value, key_size=256,
-            entropy=self.entropy, computed_key_algorithm=ns.ComputedKeyAlg.PSHA1.value)))
-        data = p.protect_asymmetric(envelope, sender=self.identity, recipient=self.provider,
-                                    now=now, ledger=self.ledger, suite_=self.setup.suite)
+        envelope.body.append(
+            trust.build_rst(
+                trust.RequestSecurityToken(
+                    request_type=RequestType.ISSUE,
+                    token_type=ns.TokenType.SCT.value,
+                    key_size=256,
+                    entropy=self.entropy,
+                    computed_key_algorithm=ns.ComputedKeyAlg.PSHA1.value,
+                )
+            )
+        )
+        data = p.protect_asymmetric(
+            envelope,
+            sender=self.identity,
+            recipient=self.provider,
+            now=now,
+            ledger=self.ledger,
+            suite_=self.setup.suite,
+        )
         self.awaiting = "issue"
         return [Send(PROVIDER, data, Action.SCT_ISSUE.value, "rst-sct", token_service=True)]
 
     def on_establishment_reply(self, envelope, sender, now):
-        checked = p.unprotect_asymmetric(envelope, receiver=self.identity,
-                                         trust=self.setup.keystore, now=now, ledger=self.ledger,
-                                         replay=self.replay, suite_=self.setup.suite)
+        checked = p.unprotect_asymmetric(
+            envelope,
+            receiver=self.identity,
+            trust=self.setup.keystore,
+            now=now,
+            ledger=self.ledger,
+            replay=self.replay,
+            suite_=self.setup.suite,
+        )
         if p.CertificateRecipient(checked.certificate).common_name != "provider":
             raise FailedCheck("the RSTR is not signed by the context issuer", check="signer")
         response = trust.read_rstr_collection(envelope.body[0])[0]
-        if response.requested_token is None or response.entropy is None or \
-                response.proof_computed_key != ns.ComputedKeyAlg.PSHA1.value:
+        if (
+            response.requested_token is None
+            or response.entropy is None
+            or response.proof_computed_key != ns.ComputedKeyAlg.PSHA1.value
+        ):
             raise InvalidRequest("RSTR lacks the token, the issuer entropy or the computed key")
         token = sc.read_sct(response.requested_token)
         self.ledger.record(Op.P_SHA1, 32)
@@ -227,8 +284,11 @@ class ContextProvider(Server):
         super().__init__(setup)
         self.opts = SctOptions(setup.options)
         self.identity = setup.identity("provider")
-        self.contexts = shared if shared is not None else ContextCache(
-            self.opts.capacity, self.opts.idle_timeout)
+        self.contexts = (
+            shared
+            if shared is not None
+            else ContextCache(self.opts.capacity, self.opts.idle_timeout)
+        )
         self.replay = ReplayCache()
 
     def _context(self, identifier: str, now: float) -> Context:
@@ -247,9 +307,14 @@ class ContextProvider(Server):
             used.append(context)
             return context.secret
 
-        checked = p.unprotect_symmetric(envelope, secret_for=secret_for, now=now,
-                                        ledger=self.ledger, replay=self.replay,
-                                        suite_=self.setup.suite)
+        checked = p.unprotect_symmetric(
+            envelope,
+            secret_for=secret_for,
+            now=now,
+            ledger=self.ledger,
+            replay=self.replay,
+            suite_=self.setup.suite,
+        )
         if app:
             self.check_app_headers(checked, now)
         return checked, used[0]
@@ -259,12 +324,16 @@ class ContextProvider(Server):
 
     def _reply(self, sender, envelope, context, now, action, kind):
         data = p.protect_symmetric(
-            envelope, secret=context.secret,
+            envelope,
+            secret=context.secret,
             source_reference=lambda: context_reference(context.identifier),
-            now=now, ledger=self.ledger, suite_=self.setup.suite,
-            derive=self.opts.derived_keys, keylog=self.setup.log_key)
-        return [Send(sender, data, action, kind, reply=True,
-                     token_service=kind != "app-response")]
+            now=now,
+            ledger=self.ledger,
+            suite_=self.setup.suite,
+            derive=self.opts.derived_keys,
+            keylog=self.setup.log_key,
+        )
+        return [Send(sender, data, action, kind, reply=True, token_service=kind != "app-response")]
 
     def handle(self, data, sender, now):
         envelope = soap.read_envelope(data, ledger=self.ledger)
@@ -272,11 +341,11 @@ class ContextProvider(Server):
         if action == APP_ACTION:
             checked, context = self._unprotect(envelope, now, app=True)
             response = soap.new_envelope()
-            soap.add_addressing(response, action=APP_RESPONSE_ACTION,
-                                relates_to=checked.addressing.message_id)
+            soap.add_addressing(
+                response, action=APP_RESPONSE_ACTION, relates_to=checked.addressing.message_id
+            )
             p.put_payload(response, p.get_payload(envelope), "Response")
-            return self._reply(sender, response, context, now, APP_RESPONSE_ACTION,
-                               "app-response")
+            return self._reply(sender, response, context, now, APP_RESPONSE_ACTION, "app-response")
         if action in (Action.SCT_RENEW.value, Action.SCT_CANCEL.value):
             checked, context = self._unprotect(envelope, now)
             request = trust.read_rst(envelope.body[0])
@@ -285,16 +354,19 @@ class ContextProvider(Server):
             response = soap.new_envelope()
             if action == Action.SCT_RENEW.value:
                 context.expires = now + self.opts.lifetime
-                body = trust.build_rstr(token_type=ns.TokenType.SCT.value,
-                                        request_type=RequestType.RENEW,
-                                        lifetime=(now, context.expires))
+                body = trust.build_rstr(
+                    token_type=ns.TokenType.SCT.value,
+                    request_type=RequestType.RENEW,
+                    lifetime=(now, context.expires),
+                )
                 reply_action, kind = Action.SCTR_RENEW.value, "rstr-renew"
             else:
                 self.contexts.remove(context.identifier)
                 body = trust.build_rstr(cancelled=True, request_type=RequestType.CANCEL)
                 reply_action, kind = Action.SCTR_CANCEL.value, "rstr-cancel"
-            soap.add_addressing(response, action=reply_action,
-                                relates_to=checked.addressing.message_id)
+            soap.add_addressing(
+                response, action=reply_action, relates_to=checked.addressing.message_id
+            )
             response.body.append(body)
             return self._reply(sender, response, context, now, reply_action, kind)
         return self.issue(envelope, action, sender, now)
@@ -315,9 +387,15 @@ class SctProvider(ContextProvider):
     def issue(self, envelope, action, sender, now):
         if action != Action.SCT_ISSUE.value:
             raise InvalidRequest(f"unsupported action {action}")
-        checked = p.unprotect_asymmetric(envelope, receiver=self.identity,
-                                         trust=self.setup.keystore, now=now, ledger=self.ledger,
-                                         replay=self.replay, suite_=self.setup.suite)
+        checked = p.unprotect_asymmetric(
+            envelope,
+            receiver=self.identity,
+            trust=self.setup.keystore,
+            now=now,
+            ledger=self.ledger,
+            replay=self.replay,
+            suite_=self.setup.suite,
+        )
         request = trust.read_rst(envelope.body[0])
         if request.token_type != ns.TokenType.SCT.value or request.entropy is None:
             raise InvalidRequest("an SCT request needs the SCT token type and client entropy")
@@ -328,17 +406,36 @@ class SctProvider(ContextProvider):
         secret = crypto.computed_key(request.entropy, issuer_entropy, 256)
         token, context = self.new_context(secret, now)
         response = soap.new_envelope()
-        soap.add_addressing(response, action=Action.SCTR_ISSUE.value,
-                            relates_to=checked.addressing.message_id)
-        response.body.append(trust.build_rstr_collection([trust.build_rstr(
-            token_type=ns.TokenType.SCT.value, request_type=RequestType.ISSUE,
-            requested_token=token, entropy=issuer_entropy,
-            proof_computed_key=ns.ComputedKeyAlg.PSHA1.value, key_size=256,
-            lifetime=(now, context.expires),
-            attached_reference=wss.str_reference(f"#{token.get(ns.qname(ns.WSU, 'Id'))}"),
-            unattached_reference=context_reference(context.identifier))]))
-        data = p.protect_asymmetric(response, sender=self.identity,
-                                    recipient=p.CertificateRecipient(checked.certificate),
-                                    now=now, ledger=self.ledger, suite_=self.setup.suite)
-        return [Send(sender, data, Action.SCTR_ISSUE.value, "rstr-sct", reply=True,
-                     token_service=True)]
+        soap.add_addressing(
+            response, action=Action.SCTR_ISSUE.value, relates_to=checked.addressing.message_id
+        )
+        response.body.append(
+            trust.build_rstr_collection(
+                [
+                    trust.build_rstr(
+                        token_type=ns.TokenType.SCT.value,
+                        request_type=RequestType.ISSUE,
+                        requested_token=token,
+                        entropy=issuer_entropy,
+                        proof_computed_key=ns.ComputedKeyAlg.PSHA1.value,
+                        key_size=256,
+                        lifetime=(now, context.expires),
+                        attached_reference=wss.str_reference(
+                            f"#{token.get(ns.qname(ns.WSU, 'Id'))}"
+                        ),
+                        unattached_reference=context_reference(context.identifier),
+                    )
+                ]
+            )
+        )
+        data = p.protect_asymmetric(
+            response,
+            sender=self.identity,
+            recipient=p.CertificateRecipient(checked.certificate),
+            now=now,
+            ledger=self.ledger,
+            suite_=self.setup.suite,
+        )
+        return [
+            Send(sender, data, Action.SCTR_ISSUE.value, "rstr-sct", reply=True, token_service=True)
+        ]

@@ -39,8 +39,15 @@ from sim.wire.ledger import Op
 from sim.wire.ns import Action, RequestType, ValueType
 from sim.wire.xmlutil import WSU_ID, new_id
 
-OPTIONS = {"sct_lifetime_s", "renew_at", "cache_capacity", "cache_idle_timeout_s", "cancel",
-           "derived_keys", "tlsnego"}
+OPTIONS = {
+    "sct_lifetime_s",
+    "renew_at",
+    "cache_capacity",
+    "cache_idle_timeout_s",
+    "cancel",
+    "derived_keys",
+    "tlsnego",
+}
 TLSNEGO = ns.TLSNEGO_VALUE_TYPE
 MAX_NEGOTIATIONS = 10_000
 
@@ -51,9 +58,13 @@ def _contexts(setup: Setup) -> tuple[ssl.SSLContext, ssl.SSLContext]:
         provider, ca = setup.identity("provider"), setup.keystore.ca
         directory = Path(tempfile.mkdtemp(prefix="wssim-tls-"))
         (directory / "provider.pem").write_bytes(provider.pem)
-        (directory / "provider.key").write_bytes(provider.private_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption()))
+        (directory / "provider.key").write_bytes(
+            provider.private_key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
         server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         server.load_cert_chain(directory / "provider.pem", directory / "provider.key")
         client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -119,16 +130,28 @@ class TlsNegoClient(ContextClient):
         self.tunnel = _Tunnel(_contexts(self.setup)[0], server_side=False)
         hello, _ = self.tunnel.step()
         self.context_attr = new_id("ctx-")
-        rst = trust.build_rst(trust.RequestSecurityToken(
-            request_type=RequestType.ISSUE, token_type=ns.TokenType.SCT.value,
-            binary_exchange=(hello, TLSNEGO), context=self.context_attr))
+        rst = trust.build_rst(
+            trust.RequestSecurityToken(
+                request_type=RequestType.ISSUE,
+                token_type=ns.TokenType.SCT.value,
+                binary_exchange=(hello, TLSNEGO),
+                context=self.context_attr,
+            )
+        )
         self.negotiation = [_copy(rst)]
         envelope = soap.new_envelope()
         soap.add_addressing(envelope, action=Action.SCT_ISSUE.value, to=PROVIDER_ADDRESS)
         envelope.body.append(rst)
         self.awaiting = "tls-server-flight"
-        return [Send(PROVIDER, envelope.to_bytes(self.ledger), Action.SCT_ISSUE.value,
-                     "rst-tlsnego", token_service=True)]
+        return [
+            Send(
+                PROVIDER,
+                envelope.to_bytes(self.ledger),
+                Action.SCT_ISSUE.value,
+                "rst-tlsnego",
+                token_service=True,
+            )
+        ]
 
     def on_establishment_reply(self, envelope, sender, now):
         if self.awaiting == "preset":
@@ -144,12 +167,20 @@ class TlsNegoClient(ContextClient):
             soap.add_addressing(out, action=Action.RSTR_ISSUE.value, to=PROVIDER_ADDRESS)
             out.body.append(rstr)
             self.awaiting = "tls-final"
-            return [Send(PROVIDER, out.to_bytes(self.ledger), Action.RSTR_ISSUE.value,
-                         "rstr-tlsnego", token_service=True)]
+            return [
+                Send(
+                    PROVIDER,
+                    out.to_bytes(self.ledger),
+                    Action.RSTR_ISSUE.value,
+                    "rstr-tlsnego",
+                    token_service=True,
+                )
+            ]
         if self.awaiting == "tls-final":
             if len(responses) != 2 or responses[0].requested_token is None:
-                raise InvalidRequest("the final TLSNego response is a collection of token "
-                                     "and authenticator")
+                raise InvalidRequest(
+                    "the final TLSNego response is a collection of token and authenticator"
+                )
             _, complete = self.tunnel.step(self._exchange(responses[0]))
             if not complete:
                 raise FailedCheck("TLS handshake did not complete", check="tls")
@@ -164,7 +195,9 @@ class TlsNegoClient(ContextClient):
             if not hmac.compare_digest(expected, responses[1].authenticator):
                 raise FailedCheck("the TLSNego authenticator does not match", check="authenticator")
             token = sc.read_sct(responses[0].requested_token)
-            expires = responses[0].lifetime[1] if responses[0].lifetime else now + self.opts.lifetime
+            expires = (
+                responses[0].lifetime[1] if responses[0].lifetime else now + self.opts.lifetime
+            )
             self.tunnel = None
             return self.established(token.identifier, secret, expires, now)
         raise InvalidRequest("unexpected negotiation message")
@@ -179,24 +212,42 @@ class TlsNegoClient(ContextClient):
     def _establish_preset(self, now):
         self.ephemeral, self.entropy = os.urandom(32), os.urandom(32)
         ek = xenc.build_encrypted_key(
-            self.ephemeral, self.provider.public_key,
-            key_info=wss.str_key_identifier(self.provider.thumbprint_sha1,
-                                            ValueType.THUMBPRINT_SHA1.value),
-            ledger=self.ledger)
+            self.ephemeral,
+            self.provider.public_key,
+            key_info=wss.str_key_identifier(
+                self.provider.thumbprint_sha1, ValueType.THUMBPRINT_SHA1.value
+            ),
+            ledger=self.ledger,
+        )
         self.ek_sha1 = wss.encrypted_key_sha1(
-            p.unb64(ek.findtext(f".//{{{ns.XENC}}}CipherValue"), "CipherValue"))
+            p.unb64(ek.findtext(f".//{{{ns.XENC}}}CipherValue"), "CipherValue")
+        )
         self.setup.log_key("session-key", ek.get("Id"), self.ephemeral)
         envelope = soap.new_envelope()
         soap.add_addressing(envelope, action=Action.SCT_ISSUE.value, to=PROVIDER_ADDRESS)
-        envelope.body.append(trust.build_rst(trust.RequestSecurityToken(
-            request_type=RequestType.ISSUE, token_type=ns.TokenType.SCT.value, key_size=256,
-            entropy=self.entropy, computed_key_algorithm=ns.ComputedKeyAlg.PSHA1.value)))
+        envelope.body.append(
+            trust.build_rst(
+                trust.RequestSecurityToken(
+                    request_type=RequestType.ISSUE,
+                    token_type=ns.TokenType.SCT.value,
+                    key_size=256,
+                    entropy=self.entropy,
+                    computed_key_algorithm=ns.ComputedKeyAlg.PSHA1.value,
+                )
+            )
+        )
         ek_id = ek.get("Id")
         data = p.protect_symmetric(
-            envelope, secret=self.ephemeral,
+            envelope,
+            secret=self.ephemeral,
             source_reference=lambda: wss.str_reference(f"#{ek_id}", ValueType.ENCRYPTED_KEY.value),
-            now=now, ledger=self.ledger, suite_=self.setup.suite, tokens=[ek],
-            encrypt_tokens=self.app_headers(now), keylog=self.setup.log_key)
+            now=now,
+            ledger=self.ledger,
+            suite_=self.setup.suite,
+            tokens=[ek],
+            encrypt_tokens=self.app_headers(now),
+            keylog=self.setup.log_key,
+        )
         self.awaiting = "preset"
         return [Send(PROVIDER, data, Action.SCT_ISSUE.value, "rst-sct", token_service=True)]
 
@@ -206,8 +257,14 @@ class TlsNegoClient(ContextClient):
                 raise UnknownDerivationSource("reply keys derive from another key")
             return self.ephemeral
 
-        p.unprotect_symmetric(envelope, secret_for=secret_for, now=now, ledger=self.ledger,
-                              replay=self.replay, suite_=self.setup.suite)
+        p.unprotect_symmetric(
+            envelope,
+            secret_for=secret_for,
+            now=now,
+            ledger=self.ledger,
+            replay=self.replay,
+            suite_=self.setup.suite,
+        )
         response = trust.read_rstr_collection(envelope.body[0])[0]
         if response.requested_token is None or response.entropy is None:
             raise InvalidRequest("RSTR lacks the token or the issuer entropy")
@@ -254,11 +311,22 @@ class TlsNegoProvider(ContextProvider):
         while len(self.negotiations) > MAX_NEGOTIATIONS:
             self.negotiations.popitem(last=False)
         reply = soap.new_envelope()
-        soap.add_addressing(reply, action=Action.RSTR_ISSUE.value,
-                            relates_to=soap.read_addressing(envelope).message_id)
+        soap.add_addressing(
+            reply,
+            action=Action.RSTR_ISSUE.value,
+            relates_to=soap.read_addressing(envelope).message_id,
+        )
         reply.body.append(rstr)
-        return [Send(sender, reply.to_bytes(self.ledger), Action.RSTR_ISSUE.value,
-                     "rstr-tlsnego", reply=True, token_service=True)]
+        return [
+            Send(
+                sender,
+                reply.to_bytes(self.ledger),
+                Action.RSTR_ISSUE.value,
+                "rstr-tlsnego",
+                reply=True,
+                token_service=True,
+            )
+        ]
 
     def _finish(self, envelope, sender, now):
         response = trust.read_rstr_collection(envelope.body[0])[0]
@@ -275,40 +343,71 @@ class TlsNegoProvider(ContextProvider):
         tunnel.tls.write(secret)
         flight += tunnel.outgoing.read()
         token, context = self.new_context(secret, now)
-        collection = trust.build_rstr_collection([
-            trust.build_rstr(token_type=ns.TokenType.SCT.value, request_type=RequestType.ISSUE,
-                             requested_token=token, binary_exchange=(flight, TLSNEGO),
-                             lifetime=(now, context.expires), context=response.context,
-                             attached_reference=wss.str_reference(f"#{token.get(WSU_ID)}"),
-                             unattached_reference=context_reference(context.identifier)),
-            trust.build_rstr(authenticator=_combined(secret, elements, self.ledger),
-                             context=response.context),
-        ])
+        collection = trust.build_rstr_collection(
+            [
+                trust.build_rstr(
+                    token_type=ns.TokenType.SCT.value,
+                    request_type=RequestType.ISSUE,
+                    requested_token=token,
+                    binary_exchange=(flight, TLSNEGO),
+                    lifetime=(now, context.expires),
+                    context=response.context,
+                    attached_reference=wss.str_reference(f"#{token.get(WSU_ID)}"),
+                    unattached_reference=context_reference(context.identifier),
+                ),
+                trust.build_rstr(
+                    authenticator=_combined(secret, elements, self.ledger), context=response.context
+                ),
+            ]
+        )
         reply = soap.new_envelope()
-        soap.add_addressing(reply, action=Action.RSTRC_ISSUE_FINAL.value,
-                            relates_to=soap.read_addressing(envelope).message_id)
+        soap.add_addressing(
+            reply,
+            action=Action.RSTRC_ISSUE_FINAL.value,
+            relates_to=soap.read_addressing(envelope).message_id,
+        )
         reply.body.append(collection)
-        return [Send(sender, reply.to_bytes(self.ledger), Action.RSTRC_ISSUE_FINAL.value,
-                     "rstrc-tlsnego", reply=True, token_service=True)]
+        return [
+            Send(
+                sender,
+                reply.to_bytes(self.ledger),
+                Action.RSTRC_ISSUE_FINAL.value,
+                "rstrc-tlsnego",
+                reply=True,
+                token_service=True,
+            )
+        ]
 
     def _issue_preset(self, envelope, sender, now):
         security = wss.find_security_header(envelope)
         found: dict[str, tuple[bytes, bytes]] = {}
 
         def secret_for(reference):
-            ek = next((e for e in security if e.tag == xenc.ENCRYPTED_KEY
-                       and reference.uri == f"#{e.get('Id')}"), None)
+            ek = next(
+                (
+                    e
+                    for e in security
+                    if e.tag == xenc.ENCRYPTED_KEY and reference.uri == f"#{e.get('Id')}"
+                ),
+                None,
+            )
             if ek is None:
                 raise UnknownDerivationSource("keys must derive from this request's EncryptedKey")
             info = xenc.read_encrypted_key(ek, xenc.EncryptionPolicy())
-            key = xenc.decrypt_key(info, self.identity.private_key, expected_bytes=32,
-                                   ledger=self.ledger)
+            key = xenc.decrypt_key(
+                info, self.identity.private_key, expected_bytes=32, ledger=self.ledger
+            )
             found["ek"] = (key, wss.encrypted_key_sha1(info.cipher))
             return key
 
-        checked = p.unprotect_symmetric(envelope, secret_for=secret_for, now=now,
-                                        ledger=self.ledger, replay=self.replay,
-                                        suite_=self.setup.suite)
+        checked = p.unprotect_symmetric(
+            envelope,
+            secret_for=secret_for,
+            now=now,
+            ledger=self.ledger,
+            replay=self.replay,
+            suite_=self.setup.suite,
+        )
         self.check_app_headers(checked, now)
         request = trust.read_rst(envelope.body[0])
         if request.entropy is None or len(request.entropy) < 16:
@@ -317,23 +416,41 @@ class TlsNegoProvider(ContextProvider):
         issuer_entropy = os.urandom(32)
         self.ledger.record(Op.P_SHA1, 32)
         token, context = self.new_context(
-            crypto.computed_key(request.entropy, issuer_entropy, 256), now)
+            crypto.computed_key(request.entropy, issuer_entropy, 256), now
+        )
         reply = soap.new_envelope()
-        soap.add_addressing(reply, action=Action.SCTR_ISSUE.value,
-                            relates_to=checked.addressing.message_id)
-        reply.body.append(trust.build_rstr_collection([trust.build_rstr(
-            token_type=ns.TokenType.SCT.value, request_type=RequestType.ISSUE,
-            requested_token=token, entropy=issuer_entropy,
-            proof_computed_key=ns.ComputedKeyAlg.PSHA1.value, key_size=256,
-            lifetime=(now, context.expires),
-            unattached_reference=context_reference(context.identifier))]))
+        soap.add_addressing(
+            reply, action=Action.SCTR_ISSUE.value, relates_to=checked.addressing.message_id
+        )
+        reply.body.append(
+            trust.build_rstr_collection(
+                [
+                    trust.build_rstr(
+                        token_type=ns.TokenType.SCT.value,
+                        request_type=RequestType.ISSUE,
+                        requested_token=token,
+                        entropy=issuer_entropy,
+                        proof_computed_key=ns.ComputedKeyAlg.PSHA1.value,
+                        key_size=256,
+                        lifetime=(now, context.expires),
+                        unattached_reference=context_reference(context.identifier),
+                    )
+                ]
+            )
+        )
         data = p.protect_symmetric(
-            reply, secret=ephemeral,
-            source_reference=lambda: wss.str_key_identifier(ek_sha1,
-                                                            ValueType.ENCRYPTED_KEY_SHA1.value),
-            now=now, ledger=self.ledger, suite_=self.setup.suite)
-        return [Send(sender, data, Action.SCTR_ISSUE.value, "rstr-sct", reply=True,
-                     token_service=True)]
+            reply,
+            secret=ephemeral,
+            source_reference=lambda: wss.str_key_identifier(
+                ek_sha1, ValueType.ENCRYPTED_KEY_SHA1.value
+            ),
+            now=now,
+            ledger=self.ledger,
+            suite_=self.setup.suite,
+        )
+        return [
+            Send(sender, data, Action.SCTR_ISSUE.value, "rstr-sct", reply=True, token_service=True)
+        ]
 
 
-__all__ = ["OPTIONS", "TlsNegoClient", "TlsNegoProvider", "hashlib", "InvalidSecurity"]
+__all__ = ["OPTIONS", "InvalidSecurity", "TlsNegoClient", "TlsNegoProvider", "hashlib"]

@@ -29,7 +29,7 @@ from sim.protocol.base import (
     Setup,
     record_tls,
 )
-from sim.protocol.strategies.saml_tokens import TokenOptions, _TOKEN_TYPES
+from sim.protocol.strategies.saml_tokens import _TOKEN_TYPES, TokenOptions
 from sim.wire import saml, soap, trust, wss
 from sim.wire.checks import ReplayCache, require_signed
 from sim.wire.ns import Action, Confirmation, KeyType, RequestType
@@ -47,8 +47,9 @@ class SvClient(Client):
         envelope = soap.new_envelope()
         soap.add_addressing(envelope, action=APP_ACTION, to=INTERMEDIARY_ADDRESS)
         security, _ = p.security_header(envelope, now)
-        security.append(wss.build_username_token(self.user, password=self.password, digest=True,
-                                                 now=now))
+        security.append(
+            wss.build_username_token(self.user, password=self.password, digest=True, now=now)
+        )
         p.put_payload(envelope, self.payload)
         data = envelope.to_bytes(self.ledger)
         record_tls(self.ledger, data)
@@ -88,10 +89,12 @@ class SvIntermediary(Server):
         relates_to = soap.read_addressing(envelope).relates_to
         pending = self.pending.pop(relates_to or "", None)
         if pending is None:
+            if soap.read_fault(envelope) is not None:
+                return []  # a fault about nothing pending: never answer a fault with a fault
             raise InvalidRequest("a reply to no request of this intermediary")
         peer_fault = soap.read_fault(envelope)
         if peer_fault is not None:  # the STS or provider refused: tell the client
-            return [self._fault(peer_fault, pending.client_node)]
+            return [self._fault(peer_fault, pending.client_node)]  # relates to the client later
         try:
             if pending.stage == "sts":
                 return self._from_sts(envelope, pending, now)
@@ -114,20 +117,40 @@ class SvIntermediary(Server):
         request = soap.new_envelope()
         sent = soap.add_addressing(request, action=Action.RST_ISSUE.value, to=STS_ADDRESS)
         opts = TokenOptions(self.setup.options)
-        request.body.append(trust.build_rst(trust.RequestSecurityToken(
-            request_type=RequestType.ISSUE, token_type=_TOKEN_TYPES[opts.version],
-            applies_to=PROVIDER_ADDRESS, key_type=KeyType.BEARER,
-            on_behalf_of=wss.build_username_token(token.username))))
-        out = p.protect_asymmetric(request, sender=self.identity, recipient=self.sts, now=now,
-                                   ledger=self.ledger, suite_=self.setup.suite)
-        self.pending[sent.message_id] = Pending(sender, addressing.message_id,
-                                                token.username, p.get_payload(envelope), "sts")
+        request.body.append(
+            trust.build_rst(
+                trust.RequestSecurityToken(
+                    request_type=RequestType.ISSUE,
+                    token_type=_TOKEN_TYPES[opts.version],
+                    applies_to=PROVIDER_ADDRESS,
+                    key_type=KeyType.BEARER,
+                    on_behalf_of=wss.build_username_token(token.username),
+                )
+            )
+        )
+        out = p.protect_asymmetric(
+            request,
+            sender=self.identity,
+            recipient=self.sts,
+            now=now,
+            ledger=self.ledger,
+            suite_=self.setup.suite,
+        )
+        self.pending[sent.message_id] = Pending(
+            sender, addressing.message_id, token.username, p.get_payload(envelope), "sts"
+        )
         return [Send(STS, out, Action.RST_ISSUE.value, "rst-issue", token_service=True)]
 
     def _from_sts(self, envelope, pending: Pending, now):
-        checked = p.unprotect_asymmetric(envelope, receiver=self.identity,
-                                         trust=self.setup.keystore, now=now, ledger=self.ledger,
-                                         replay=self.replay, suite_=self.setup.suite)
+        checked = p.unprotect_asymmetric(
+            envelope,
+            receiver=self.identity,
+            trust=self.setup.keystore,
+            now=now,
+            ledger=self.ledger,
+            replay=self.replay,
+            suite_=self.setup.suite,
+        )
         if p.CertificateRecipient(checked.certificate).common_name != "sts":
             raise FailedCheck("the RSTR is not signed by the STS", check="signer")
         response = trust.read_rstr_collection(envelope.body[0])[0]
@@ -137,28 +160,43 @@ class SvIntermediary(Server):
         sent = soap.add_addressing(request, action=APP_ACTION, to=PROVIDER_ADDRESS)
         p.put_payload(request, pending.payload)
         assertion = etree.fromstring(etree.tostring(response.requested_token))
-        out = p.protect_asymmetric(request, sender=self.identity, recipient=self.provider,
-                                   now=now, ledger=self.ledger, suite_=self.setup.suite,
-                                   tokens=[assertion], extra_signed=[assertion])
+        out = p.protect_asymmetric(
+            request,
+            sender=self.identity,
+            recipient=self.provider,
+            now=now,
+            ledger=self.ledger,
+            suite_=self.setup.suite,
+            tokens=[assertion],
+            extra_signed=[assertion],
+        )
         pending.stage = "provider"
         self.pending[sent.message_id] = pending
         return [Send(PROVIDER, out, APP_ACTION, "app-request")]
 
     def _from_provider(self, envelope, pending: Pending, now):
-        checked = p.unprotect_asymmetric(envelope, receiver=self.identity,
-                                         trust=self.setup.keystore, now=now, ledger=self.ledger,
-                                         replay=self.replay, suite_=self.setup.suite)
+        checked = p.unprotect_asymmetric(
+            envelope,
+            receiver=self.identity,
+            trust=self.setup.keystore,
+            now=now,
+            ledger=self.ledger,
+            replay=self.replay,
+            suite_=self.setup.suite,
+        )
         if p.CertificateRecipient(checked.certificate).common_name != "provider":
             raise FailedCheck("the response is not signed by the provider", check="signer")
         reply = soap.new_envelope()
-        soap.add_addressing(reply, action=APP_RESPONSE_ACTION,
-                            relates_to=pending.client_message_id)
+        soap.add_addressing(reply, action=APP_RESPONSE_ACTION, relates_to=pending.client_message_id)
         p.security_header(reply, now)
         p.put_payload(reply, p.get_payload(envelope), "Response")
         out = reply.to_bytes(self.ledger)
         record_tls(self.ledger, out)
-        return [Send(pending.client_node, out, APP_RESPONSE_ACTION, "app-response", reply=True,
-                     tls=True)]
+        return [
+            Send(
+                pending.client_node, out, APP_RESPONSE_ACTION, "app-response", reply=True, tls=True
+            )
+        ]
 
 
 class SvSts(Server):
@@ -175,9 +213,15 @@ class SvSts(Server):
 
     def handle(self, data, sender, now):
         envelope = soap.read_envelope(data, ledger=self.ledger)
-        checked = p.unprotect_asymmetric(envelope, receiver=self.identity,
-                                         trust=self.setup.keystore, now=now, ledger=self.ledger,
-                                         replay=self.replay, suite_=self.setup.suite)
+        checked = p.unprotect_asymmetric(
+            envelope,
+            receiver=self.identity,
+            trust=self.setup.keystore,
+            now=now,
+            ledger=self.ledger,
+            replay=self.replay,
+            suite_=self.setup.suite,
+        )
         requester = p.CertificateRecipient(checked.certificate)
         if requester.common_name not in self.trusted:
             raise FailedAuthentication("the requester may not vouch for users", check="trust")
@@ -186,22 +230,52 @@ class SvSts(Server):
             raise InvalidRequest("sender-vouches needs OnBehalfOf and a known AppliesTo")
         user = wss.read_username_token(request.on_behalf_of).username
         assertion = saml.build_assertion(
-            issuer=STS_ADDRESS, subject=user, audience=PROVIDER_ADDRESS, now=now,
-            lifetime=self.opts.lifetime, confirmation=Confirmation.SENDER_VOUCHES,
-            version=self.opts.version)
+            issuer=STS_ADDRESS,
+            subject=user,
+            audience=PROVIDER_ADDRESS,
+            now=now,
+            lifetime=self.opts.lifetime,
+            confirmation=Confirmation.SENDER_VOUCHES,
+            version=self.opts.version,
+        )
         saml.sign_assertion(assertion, self.identity, ledger=self.ledger)
         response = soap.new_envelope()
-        soap.add_addressing(response, action=Action.RSTRC_ISSUE_FINAL.value,
-                            relates_to=checked.addressing.message_id)
-        response.body.append(trust.build_rstr_collection([trust.build_rstr(
-            token_type=_TOKEN_TYPES[self.opts.version], request_type=RequestType.ISSUE,
-            requested_token=assertion, lifetime=(now, now + self.opts.lifetime),
-            applies_to=PROVIDER_ADDRESS)]))
-        out = p.protect_asymmetric(response, sender=self.identity,
-                                   recipient=p.CertificateRecipient(checked.certificate),
-                                   now=now, ledger=self.ledger, suite_=self.setup.suite)
-        return [Send(sender, out, Action.RSTRC_ISSUE_FINAL.value, "rstr-issue", reply=True,
-                     token_service=True)]
+        soap.add_addressing(
+            response,
+            action=Action.RSTRC_ISSUE_FINAL.value,
+            relates_to=checked.addressing.message_id,
+        )
+        response.body.append(
+            trust.build_rstr_collection(
+                [
+                    trust.build_rstr(
+                        token_type=_TOKEN_TYPES[self.opts.version],
+                        request_type=RequestType.ISSUE,
+                        requested_token=assertion,
+                        lifetime=(now, now + self.opts.lifetime),
+                        applies_to=PROVIDER_ADDRESS,
+                    )
+                ]
+            )
+        )
+        out = p.protect_asymmetric(
+            response,
+            sender=self.identity,
+            recipient=p.CertificateRecipient(checked.certificate),
+            now=now,
+            ledger=self.ledger,
+            suite_=self.setup.suite,
+        )
+        return [
+            Send(
+                sender,
+                out,
+                Action.RSTRC_ISSUE_FINAL.value,
+                "rstr-issue",
+                reply=True,
+                token_service=True,
+            )
+        ]
 
 
 class SvProvider(Server):
@@ -216,24 +290,41 @@ class SvProvider(Server):
 
     def handle(self, data, sender, now):
         envelope = soap.read_envelope(data, ledger=self.ledger)
-        checked = p.unprotect_asymmetric(envelope, receiver=self.identity,
-                                         trust=self.setup.keystore, now=now, ledger=self.ledger,
-                                         replay=self.replay, suite_=self.setup.suite)
+        checked = p.unprotect_asymmetric(
+            envelope,
+            receiver=self.identity,
+            trust=self.setup.keystore,
+            now=now,
+            ledger=self.ledger,
+            replay=self.replay,
+            suite_=self.setup.suite,
+        )
         intermediary = p.CertificateRecipient(checked.certificate)
         if intermediary.common_name not in self.trusted:
             raise FailedAuthentication("no trust relation with this sender", check="trust")
-        assertions = [el for el in checked.security
-                      if el.tag in (saml.ASSERTION1, saml.ASSERTION2)]
+        assertions = [el for el in checked.security if el.tag in (saml.ASSERTION1, saml.ASSERTION2)]
         if len(assertions) != 1:
             raise InvalidSecurityToken("expected one SAML assertion")
         require_signed(checked.verified, assertions[0], "the vouched-for assertion")
-        saml.validate_assertion(assertions[0], sts_key=self.sts_key, audience=PROVIDER_ADDRESS,
-                                now=now, expected=frozenset({Confirmation.SENDER_VOUCHES}),
-                                ledger=self.ledger)
+        saml.validate_assertion(
+            assertions[0],
+            sts_key=self.sts_key,
+            audience=PROVIDER_ADDRESS,
+            now=now,
+            expected=frozenset({Confirmation.SENDER_VOUCHES}),
+            ledger=self.ledger,
+        )
         response = soap.new_envelope()
-        soap.add_addressing(response, action=APP_RESPONSE_ACTION,
-                            relates_to=checked.addressing.message_id)
+        soap.add_addressing(
+            response, action=APP_RESPONSE_ACTION, relates_to=checked.addressing.message_id
+        )
         p.put_payload(response, p.get_payload(envelope), "Response")
-        out = p.protect_asymmetric(response, sender=self.identity, recipient=intermediary,
-                                   now=now, ledger=self.ledger, suite_=self.setup.suite)
+        out = p.protect_asymmetric(
+            response,
+            sender=self.identity,
+            recipient=intermediary,
+            now=now,
+            ledger=self.ledger,
+            suite_=self.setup.suite,
+        )
         return [Send(sender, out, APP_RESPONSE_ACTION, "app-response", reply=True)]

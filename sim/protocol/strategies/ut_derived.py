@@ -54,10 +54,16 @@ class UtClient(Client):
         soap.add_addressing(envelope, action=APP_ACTION, to=PROVIDER_ADDRESS)
         p.put_payload(envelope, self.payload)
         token_id = self.token_id
-        data = p.protect_symmetric(envelope, secret=self.key,
-                                   source_reference=lambda: ut_reference(token_id),
-                                   now=now, ledger=self.ledger, suite_=self.setup.suite,
-                                   tokens=[token], keylog=self.setup.log_key)
+        data = p.protect_symmetric(
+            envelope,
+            secret=self.key,
+            source_reference=lambda: ut_reference(token_id),
+            now=now,
+            ledger=self.ledger,
+            suite_=self.setup.suite,
+            tokens=[token],
+            keylog=self.setup.log_key,
+        )
         self.awaiting = "app"
         return [Send(PROVIDER, data, APP_ACTION, "app-request")]
 
@@ -67,8 +73,14 @@ class UtClient(Client):
                 raise UnknownDerivationSource("response keys derive from another token")
             return self.key
 
-        p.unprotect_symmetric(envelope, secret_for=secret_for, now=now, ledger=self.ledger,
-                              replay=self.replay, suite_=self.setup.suite)
+        p.unprotect_symmetric(
+            envelope,
+            secret_for=secret_for,
+            now=now,
+            ledger=self.ledger,
+            replay=self.replay,
+            suite_=self.setup.suite,
+        )
         return [self.done(p.get_payload(envelope))]
 
 
@@ -86,14 +98,21 @@ class UtProvider(Server):
         found: dict[str, bytes] = {}
 
         def secret_for(reference):
-            token_el = next((t for t in security if t.tag == wss.USERNAME_TOKEN
-                             and reference.uri == f"#{t.get(WSU_ID)}"), None)
+            token_el = next(
+                (
+                    t
+                    for t in security
+                    if t.tag == wss.USERNAME_TOKEN and reference.uri == f"#{t.get(WSU_ID)}"
+                ),
+                None,
+            )
             if token_el is None:
                 raise UnknownDerivationSource("keys must derive from this message's UsernameToken")
             token = wss.read_username_token(token_el)
             if token.salt is None or token.iteration is None or token.password is not None:
-                raise InvalidSecurityToken("a key-derivation UsernameToken has Salt, Iteration "
-                                           "and no password")
+                raise InvalidSecurityToken(
+                    "a key-derivation UsernameToken has Salt, Iteration and no password"
+                )
             if len(token.salt) != 16 or token.salt[0] != 1 or token.iteration < 1000:
                 raise InvalidSecurityToken("salt must be 16 bytes for MAC use; iteration >= 1000")
             password = self.setup.passwords.get(token.username)
@@ -101,22 +120,34 @@ class UtProvider(Server):
                 raise FailedAuthentication("unknown user", check="authentication")
             if reference.uri not in found:
                 self.ledger.record(Op.UT_DERIVE, token.iteration)
-                found[reference.uri] = crypto.ut_derive_key(password.encode(), token.salt,
-                                                             token.iteration)
+                found[reference.uri] = crypto.ut_derive_key(
+                    password.encode(), token.salt, token.iteration
+                )
             return found[reference.uri]
 
-        checked = p.unprotect_symmetric(envelope, secret_for=secret_for, now=now,
-                                        ledger=self.ledger, replay=self.replay,
-                                        suite_=self.setup.suite)
-        (uri, key), = found.items()
+        checked = p.unprotect_symmetric(
+            envelope,
+            secret_for=secret_for,
+            now=now,
+            ledger=self.ledger,
+            replay=self.replay,
+            suite_=self.setup.suite,
+        )
+        ((uri, key),) = found.items()
         response = soap.new_envelope()
-        soap.add_addressing(response, action=APP_RESPONSE_ACTION,
-                            relates_to=checked.addressing.message_id)
+        soap.add_addressing(
+            response, action=APP_RESPONSE_ACTION, relates_to=checked.addressing.message_id
+        )
         p.put_payload(response, p.get_payload(envelope), "Response")
         out = p.protect_symmetric(
-            response, secret=key,
+            response,
+            secret=key,
             source_reference=lambda: wss.str_reference(uri, ValueType.USERNAME_TOKEN.value),
-            now=now, ledger=self.ledger, suite_=self.setup.suite, keylog=self.setup.log_key)
+            now=now,
+            ledger=self.ledger,
+            suite_=self.setup.suite,
+            keylog=self.setup.log_key,
+        )
         return [Send(sender, out, APP_RESPONSE_ACTION, "app-response", reply=True)]
 
 
