@@ -20,8 +20,12 @@ class Delivery:
     sender: str
     receiver: str
     send: Send
-    #: the ledger of the receiver's step that handled this message (and built any reply)
-    handled_ops: tuple = ()
+    #: the receiver's step that handled this message (and built any reply)
+    handled: Step | None = None
+
+    @property
+    def handled_ops(self) -> tuple:
+        return self.handled.ops if self.handled is not None else ()
 
 
 @dataclass
@@ -30,6 +34,8 @@ class Outcome:
     deliveries: list[Delivery] = field(default_factory=list)
     ops: dict[str, list[tuple[str, tuple]]] = field(default_factory=dict)
     closed: bool = False
+    #: the client's first step of each request() / close(), in order
+    origins: list[Step] = field(default_factory=list)
 
 
 class Harness:
@@ -78,17 +84,21 @@ class Harness:
                         data = replaced
                 receiver = self.client if target == self.client_name else self.servers[target]
                 handled = receiver.receive(data, sender=origin, now=now)
-                delivery.handled_ops = handled.ops
+                delivery.handled = handled
                 self._run(target, handled, outcome, now)
 
     def request(self, payload: bytes, now: float, outcome: Outcome | None = None) -> Outcome:
         outcome = outcome or Outcome()
-        self._run(self.client_name, self.client.request(payload, now=now), outcome, now)
+        step = self.client.request(payload, now=now)
+        outcome.origins.append(step)
+        self._run(self.client_name, step, outcome, now)
         return outcome
 
     def close(self, now: float, outcome: Outcome | None = None) -> Outcome:
         outcome = outcome or Outcome()
-        self._run(self.client_name, self.client.close(now=now), outcome, now)
+        step = self.client.close(now=now)
+        outcome.origins.append(step)
+        self._run(self.client_name, step, outcome, now)
         return outcome
 
     def session(self, payloads: list[bytes], start: float = 0.0, gap: float = 1.0) -> Outcome:

@@ -139,7 +139,7 @@ class TokenClient(Client):
             token = response.requested_token
             self.token = etree.tostring(token)
             self.token_id = saml.assertion_id(token)
-            created, expires = response.lifetime
+            _, expires = response.lifetime
             self.renew_due = now + (expires - now) * self.opts.renew_at
             return self.send_app(now)
         return self.on_app_reply(envelope, now)

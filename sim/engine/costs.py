@@ -1,0 +1,348 @@
+"""Cost profiles: how much CPU time each ledger operation takes, measured on a machine.
+
+A profile maps each op of the ledger vocabulary to a fixed cost (microseconds) plus a cost
+per unit of size (nanoseconds per byte; per iteration for ``ut_derive``); RSA operations,
+``rsa_keygen`` and ``tls_handshake`` carry a cost per key size instead, interpolated between
+the measured sizes. :func:`calibrate` measures every op with the real implementations.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import ssl
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from sim.errors import ScenarioError
+from sim.wire.ledger import OPS
+
+BY_BITS = ("rsa_sign", "rsa_verify", "rsa_encrypt", "rsa_decrypt", "rsa_keygen", "tls_handshake")
+
+
+@dataclass(frozen=True)
+class OpCost:
+    fixed_us: float = 0.0
+    per_byte_ns: float = 0.0
+    by_bits: tuple[tuple[int, float], ...] = ()  # (bits, microseconds), sorted
+
+    def seconds(self, size: int) -> float:
+        if self.by_bits:
+            return _interpolate(self.by_bits, size) * 1e-6
+        return (self.fixed_us * 1e3 + self.per_byte_ns * size) * 1e-9
+
+
+def _interpolate(points: tuple[tuple[int, float], ...], bits: int) -> float:
+    """Log-log interpolation (RSA private-key cost grows like bits^3)."""
+    if len(points) == 1 or bits <= points[0][0]:
+        return points[0][1] * (bits / points[0][0]) ** 3 if bits < points[0][0] else points[0][1]
+    for (b0, c0), (b1, c1) in zip(points, points[1:], strict=False):
+        if bits <= b1:
+            slope = math.log(c1 / c0) / math.log(b1 / b0)
+            return c0 * (bits / b0) ** slope
+    (b0, c0), (b1, c1) = points[-2], points[-1]
+    slope = math.log(c1 / c0) / math.log(b1 / b0)
+    return c1 * (bits / b1) ** slope
+
+
+class CostProfile:
+    """Turns ledgers into CPU seconds."""
+
+    def __init__(
+        self,
+        ops: Mapping[str, OpCost],
+        *,
+        name: str = "custom",
+        scale: float = 1.0,
+        meta: Mapping | None = None,
+    ) -> None:
+        missing = OPS - set(ops)
+        if missing:
+            raise ValueError(f"profile lacks ops: {', '.join(sorted(missing))}")
+        self.ops = dict(ops)
+        self.name = name
+        self.scale = scale
+        self.meta = dict(meta or {})
+        self._memo: dict[tuple, float] = {}
+
+    def cost(self, ledger: Iterable[tuple[str, int]]) -> float:
+        """CPU seconds for a ledger (memoized: ledgers repeat message after message)."""
+        key = tuple(ledger)
+        value = self._memo.get(key)
+        if value is None:
+            value = sum(self.ops[op].seconds(size) for op, size in key) * self.scale
+            if len(self._memo) < 100_000:
+                self._memo[key] = value
+        return value
+
+    def with_overrides(self, scale: float, overrides: Mapping[str, Mapping]) -> CostProfile:
+        ops = dict(self.ops)
+        for op, change in overrides.items():
+            if op not in OPS:
+                raise ScenarioError(
+                    f"profile.overrides.{op}", f"unknown op; known: {', '.join(sorted(OPS))}"
+                )
+            base = ops[op]
+            fixed = change.get("fixed_us")
+            per_byte = change.get("per_byte_ns")
+            ops[op] = OpCost(
+                fixed_us=base.fixed_us if fixed is None else fixed,
+                per_byte_ns=base.per_byte_ns if per_byte is None else per_byte,
+                by_bits=() if fixed is not None else base.by_bits,
+            )
+        return CostProfile(ops, name=self.name, scale=self.scale * scale, meta=self.meta)
+
+    def to_json(self) -> dict:
+        ops = {}
+        for op, cost in sorted(self.ops.items()):
+            if cost.by_bits:
+                ops[op] = {"by_bits_us": {str(b): round(c, 3) for b, c in cost.by_bits}}
+            else:
+                ops[op] = {
+                    "fixed_us": round(cost.fixed_us, 4),
+                    "per_byte_ns": round(cost.per_byte_ns, 4),
+                }
+        return {"name": self.name, "meta": self.meta, "ops": ops}
+
+    @classmethod
+    def from_json(cls, data: Mapping, source: str = "profile") -> CostProfile:
+        try:
+            ops = {}
+            for op, spec in data["ops"].items():
+                if "by_bits_us" in spec:
+                    points = tuple(
+                        sorted((int(b), float(c)) for b, c in spec["by_bits_us"].items())
+                    )
+                    ops[op] = OpCost(by_bits=points)
+                else:
+                    ops[op] = OpCost(float(spec["fixed_us"]), float(spec["per_byte_ns"]))
+            return cls(ops, name=str(data.get("name", source)), meta=data.get("meta", {}))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ScenarioError("profile.name", f"{source} is not a cost profile: {exc}") from None
+
+
+def load_profile(name_or_path: str = "default") -> CostProfile:
+    """The shipped default profile, or a JSON profile file written by ``wssim calibrate``."""
+    if name_or_path == "default":
+        text = resources.files("sim").joinpath("data/default_profile.json").read_text()
+        return CostProfile.from_json(json.loads(text), "default")
+    path = Path(name_or_path)
+    if not path.is_file():
+        raise ScenarioError("profile.name", f"'default' or a profile file; no file {path}")
+    try:
+        return CostProfile.from_json(json.loads(path.read_text()), str(path))
+    except json.JSONDecodeError as exc:
+        raise ScenarioError("profile.name", f"{path} is not JSON: {exc}") from None
+
+
+# --- calibration ------------------------------------------------------------------------
+
+
+def _median_seconds(function: Callable[[], object], repetitions: int, inner: int = 1) -> float:
+    samples = []
+    for _ in range(repetitions):
+        start = time.perf_counter()
+        for _ in range(inner):
+            function()
+        samples.append((time.perf_counter() - start) / inner)
+    return float(np.median(samples))
+
+
+def _linear(measure: Callable[[int], float], sizes: tuple[int, ...]) -> OpCost:
+    """Least-squares fixed + per-byte cost over several sizes."""
+    times = np.array([measure(size) for size in sizes])
+    slope, intercept = np.polyfit(np.array(sizes, dtype=float), times, 1)
+    return OpCost(fixed_us=max(intercept, 0.0) * 1e6, per_byte_ns=max(slope, 0.0) * 1e9)
+
+
+def calibrate(*, repetitions: int = 15, quick: bool = False) -> dict:
+    """Measure every ledger op on this machine with the real code; returns a profile dict."""
+    import hashlib
+    import hmac as hmac_module
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from lxml import etree
+
+    import sim.crypto as crypto
+
+    reps = max(3, repetitions // 3) if quick else repetitions
+    sizes = (256, 4096, 32768)
+    key = os.urandom(32)
+    ops: dict[str, OpCost] = {}
+    ops["digest"] = _linear(
+        lambda n: _median_seconds(lambda: hashlib.sha1(b"x" * n).digest(), reps, 20), sizes
+    )
+    ops["hmac"] = _linear(
+        lambda n: _median_seconds(
+            lambda: hmac_module.new(key, b"x" * n, hashlib.sha1).digest(), reps, 20
+        ),
+        sizes,
+    )
+
+    def aes(n: int) -> float:
+        def run():
+            encryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
+            encryptor.update(b"x" * n)
+            encryptor.finalize()
+
+        return _median_seconds(run, reps, 20)
+
+    ops["aes_encrypt"] = ops["aes_decrypt"] = ops["tls_record"] = _linear(aes, sizes)
+
+    def document(n: int):
+        item = b'<app:Item xmlns:app="urn:app" n="1">' + b"x" * 40 + b"</app:Item>"
+        return b"<root>" + item * max(1, n // len(item)) + b"</root>"
+
+    ops["xml_parse"] = _linear(
+        lambda n: _median_seconds(lambda data=document(n): etree.fromstring(data), reps, 5), sizes
+    )
+    ops["xml_serialize"] = _linear(
+        lambda n: _median_seconds(
+            lambda el=etree.fromstring(document(n)): etree.tostring(el), reps, 5
+        ),
+        sizes,
+    )
+    ops["c14n"] = _linear(
+        lambda n: _median_seconds(
+            lambda el=etree.fromstring(document(n)): crypto.exc_c14n(el), reps, 5
+        ),
+        sizes,
+    )
+    ops["p_sha1"] = _linear(
+        lambda n: _median_seconds(lambda: crypto.p_sha1(key, b"seed" * 10, n), reps, 20),
+        (32, 256, 1024),
+    )
+    per_iteration = (
+        _median_seconds(lambda: crypto.ut_derive_key(b"pw", key[:16], 1000), reps) / 1000
+    )
+    ops["ut_derive"] = OpCost(fixed_us=0.5, per_byte_ns=per_iteration * 1e9)
+    ops["cache_lookup"] = OpCost(
+        fixed_us=_median_seconds(lambda: {}.get("k"), reps, 1000) * 1e6 + 0.2
+    )
+
+    bits_list = (1024, 2048) if quick else (1024, 2048, 3072, 4096)
+    table: dict[str, list[tuple[int, float]]] = {op: [] for op in BY_BITS}
+    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
+    for bits in bits_list:
+        start = time.perf_counter()
+        private = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+        keygen = time.perf_counter() - start
+        public = private.public_key()
+        signature = private.sign(b"data", padding.PKCS1v15(), hashes.SHA1())
+        cipher = public.encrypt(key, oaep)
+        table["rsa_sign"].append(
+            (
+                bits,
+                _median_seconds(
+                    lambda: private.sign(b"data", padding.PKCS1v15(), hashes.SHA1()), reps
+                )
+                * 1e6,
+            )
+        )
+        table["rsa_verify"].append(
+            (
+                bits,
+                _median_seconds(
+                    lambda: public.verify(signature, b"data", padding.PKCS1v15(), hashes.SHA1()),
+                    reps,
+                    10,
+                )
+                * 1e6,
+            )
+        )
+        table["rsa_encrypt"].append(
+            (bits, _median_seconds(lambda: public.encrypt(key, oaep), reps, 10) * 1e6)
+        )
+        table["rsa_decrypt"].append(
+            (bits, _median_seconds(lambda: private.decrypt(cipher, oaep), reps) * 1e6)
+        )
+        table["rsa_keygen"].append((bits, keygen * 1e6))
+        handshake = _tls_handshake_seconds(private, reps)
+        table["tls_handshake"].append((bits, handshake / 2 * 1e6))  # per side
+    for op, points in table.items():
+        ops[op] = OpCost(by_bits=tuple(points))
+    profile = CostProfile(
+        ops,
+        name="calibrated",
+        meta={
+            "machine": platform.machine(),
+            "processor": platform.processor(),
+            "python": platform.python_version(),
+            "crypto_backend": crypto.BACKEND,
+            "openssl": ssl.OPENSSL_VERSION,
+            "repetitions": reps,
+            "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        },
+    )
+    return profile.to_json()
+
+
+def _tls_handshake_seconds(private, repetitions: int) -> float:
+    """Wall time of a full TLS 1.2 handshake, both ends, over memory BIOs."""
+    import datetime
+    import tempfile
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "calibration")])
+    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(private.public_key())
+        .serial_number(1)
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .sign(private, hashes.SHA256())
+    )
+    with tempfile.TemporaryDirectory() as directory:
+        cert_path, key_path = Path(directory, "c.pem"), Path(directory, "k.pem")
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(
+            private.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server_ctx.set_ciphers("DEFAULT:@SECLEVEL=0")  # allow the 1024-bit measurement
+        server_ctx.load_cert_chain(cert_path, key_path)
+    client_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    client_ctx.check_hostname = False
+    client_ctx.verify_mode = ssl.CERT_NONE
+    client_ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    for context in (server_ctx, client_ctx):
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
+
+    def handshake():
+        c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
+        client = client_ctx.wrap_bio(c_in, c_out)
+        server = server_ctx.wrap_bio(s_in, s_out, server_side=True)
+        done = [False, False]
+        for _ in range(10):
+            for index, (end, out, peer_in) in enumerate(
+                ((client, c_out, s_in), (server, s_out, c_in))
+            ):
+                try:
+                    end.do_handshake()
+                    done[index] = True
+                except ssl.SSLWantReadError:
+                    pass
+                peer_in.write(out.read())
+            if all(done):
+                return
+
+    return _median_seconds(handshake, max(3, repetitions // 3))

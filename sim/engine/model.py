@@ -1,0 +1,304 @@
+"""The SimPy model: nodes with CPU cores, links, farms behind balancers, and the sessions
+that drive protocol engines (``full`` fidelity) or recorded scripts (``replay``) through
+them. Protocol engines never see SimPy: they get bytes and ``now`` and return Steps."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import simpy
+
+from sim.engine.costs import CostProfile
+from sim.engine.scenario import Link, Scenario
+from sim.protocol.api import CLIENT, AppDone, Send, SessionClosed, Step, role_of
+
+
+class Node:
+    """A machine: ``cores`` as a SimPy resource, with busy-time and queue accounting."""
+
+    def __init__(
+        self, env: simpy.Environment, name: str, role: str, cores: int, contended: bool = True
+    ) -> None:
+        self.env = env
+        self.name = name
+        self.role = role
+        self.cores = cores
+        self.resource = simpy.Resource(env, capacity=cores) if contended else None
+        self.busy = 0.0  # core-seconds after warm-up
+        self.requests = 0  # steps after warm-up
+        self.service = 0.0  # service seconds after warm-up
+        self.queue_area = 0.0  # integral of the waiting line after warm-up
+        self._queue_since = 0.0
+        self.down_until = -1.0
+        self.engine = None  # full fidelity: the protocol engine of this node
+        self.connections = 0  # for least-connections balancing
+        self.skew = 0.0
+
+    def _track_queue(self, warmup: float) -> None:
+        if self.resource is None:
+            return
+        now = self.env.now
+        start = max(self._queue_since, warmup)
+        if now > start:
+            self.queue_area += len(self.resource.queue) * (now - start)
+        self._queue_since = now
+
+    def work(self, seconds: float, warmup: float):
+        """Occupy one core for ``seconds`` of CPU time (queueing first when all are busy)."""
+        if self.resource is None:
+            yield self.env.timeout(seconds)
+            self._account(seconds, warmup)
+            return
+        self._track_queue(warmup)
+        with self.resource.request() as request:
+            yield request
+            self._track_queue(warmup)
+            yield self.env.timeout(seconds)
+        self._account(seconds, warmup)
+
+    def _account(self, seconds: float, warmup: float) -> None:
+        end = self.env.now
+        start = end - seconds
+        if end > warmup:
+            self.busy += end - max(start, warmup)
+            self.requests += 1
+            self.service += seconds
+
+
+class Wire:
+    """One direction of a link: sender-side FIFO transmitter, then propagation (ns-3's
+    point-to-point model), with loss handled by timeout and retransmission."""
+
+    def __init__(self, env: simpy.Environment, name: str, link: Link, rng: np.random.Generator):
+        self.env = env
+        self.name = name
+        self.link = link
+        self.rng = rng
+        self.transmitter = simpy.Resource(env, capacity=1)
+        self.bytes = 0
+        self.busy = 0.0
+        self.down_until = -1.0
+
+    def send(self, size: int, warmup: float):
+        """Generator: deliver ``size`` bytes; returns False when every attempt was lost."""
+        link = self.link
+        total = size + link.overhead_bytes
+        transmit = total * 8 / (link.bandwidth_mbps * 1e6)
+        for _attempt in range(link.retries + 1):
+            with self.transmitter.request() as request:
+                yield request
+                yield self.env.timeout(transmit)
+            if self.env.now > warmup:
+                self.bytes += total
+                self.busy += transmit
+            lost = self.env.now < self.down_until or (
+                link.loss > 0 and self.rng.random() < link.loss
+            )
+            if not lost:
+                delay = link.latency_ms / 1000
+                if link.jitter_ms:
+                    delay += abs(self.rng.normal(0.0, link.jitter_ms / 1000))
+                yield self.env.timeout(delay)
+                return True
+            yield self.env.timeout(link.timeout_s)
+        return False
+
+
+class Farm:
+    """The nodes of one role behind a load balancer."""
+
+    def __init__(self, role: str, nodes: list[Node], balancer: str, rng: np.random.Generator):
+        self.role = role
+        self.nodes = nodes
+        self.balancer = balancer
+        self.rng = rng
+        self._next = itertools.cycle(range(len(nodes)))
+
+    def pick(self, session_key: int) -> Node:
+        up = [n for n in self.nodes if n.down_until <= n.env.now] or self.nodes
+        if self.balancer == "sticky":
+            return up[session_key % len(up)]
+        if self.balancer == "random":
+            return up[int(self.rng.integers(len(up)))]
+        if self.balancer == "least_connections":
+            return min(up, key=lambda n: (n.connections, n.name))
+        for _ in range(len(self.nodes)):
+            node = self.nodes[next(self._next)]
+            if node in up:
+                return node
+        return up[0]
+
+
+@dataclass
+class MessageRecord:
+    """One application message, for messages.csv and the summary."""
+
+    session: int
+    seq: int
+    start: float
+    end: float = 0.0
+    ok: bool = False
+    fault: str | None = None
+    request_bytes: int = 0
+    response_bytes: int = 0
+    token_bytes: int = 0
+    sts_exchanges: int = 0
+    retries: int = 0
+    recoveries: int = 0
+    ops: dict[str, int] = field(default_factory=dict)
+
+
+class Network:
+    """Nodes, farms and wires of one simulated replication."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        scenario: Scenario,
+        roles: tuple[str, ...],
+        rng: np.random.Generator,
+        profile: CostProfile,
+    ) -> None:
+        self.env = env
+        self.scenario = scenario
+        self.rng = rng
+        self.profile = profile
+        self.warmup = scenario.run.warmup_s
+        self.farms: dict[str, Farm] = {}
+        self.nodes: dict[str, Node] = {}
+        for role in roles:
+            spec = getattr(scenario.topology, role)
+            nodes = [Node(env, f"{role}-{i}", role, spec.cores) for i in range(spec.nodes)]
+            self.farms[role] = Farm(role, nodes, spec.balancer, rng)
+            self.nodes.update({n.name: n for n in nodes})
+        self.client_spec = scenario.topology.client
+        self.wires: dict[tuple[str, str], Wire] = {}
+        variability = scenario.profile.variability
+        cv = scenario.profile.cv
+        if variability == "deterministic":
+            self.jitter: Callable[[], float] = lambda: 1.0
+        elif variability == "exponential":
+            self.jitter = lambda: float(rng.exponential(1.0))
+        else:
+            sigma2 = np.log(1 + cv * cv)
+            mu = -sigma2 / 2
+            self.jitter = lambda: float(rng.lognormal(mu, np.sqrt(sigma2)))
+
+    def client_node(self, index: int) -> Node:
+        name = f"client-{index}"
+        node = self.nodes.get(name)
+        if node is None:
+            node = Node(self.env, name, CLIENT, 1, contended=False)
+            self.nodes[name] = node
+        return node
+
+    def wire(self, a: str, b: str) -> Wire:
+        key = (a, b)
+        if key not in self.wires:
+            self.wires[key] = Wire(self.env, f"{a}-{b}", self.scenario.link(a, b), self.rng)
+        return self.wires[key]
+
+    def cpu(self, node: Node, ops) -> float:
+        return self.profile.cost(ops) * self.jitter()
+
+
+class Chain:
+    """Runs one application message (or a close) from its first Step to its AppDone,
+    moving each Send over the network to the node that handles it."""
+
+    def __init__(
+        self,
+        network: Network,
+        session_key: int,
+        client: Node,
+        handle: Callable[[Node, Send, str, float], Step],
+        record: MessageRecord | None,
+    ):
+        self.network = network
+        self.session_key = session_key
+        self.client = client
+        self.handle = handle
+        self.record = record
+        self.bound: dict[str, Node] = {CLIENT: client}
+        self.tls_open: set[str] = set()
+        self.result: AppDone | SessionClosed | None = None
+
+    def _count(self, ops) -> None:
+        if self.record is not None:
+            for op, _ in ops:
+                self.record.ops[op] = self.record.ops.get(op, 0) + 1
+
+    def run(self, node: Node, step: Step):
+        """Generator: charge ``step`` on ``node`` and follow its events to the end."""
+        network = self.network
+        while True:
+            self._count(step.ops)
+            yield from node.work(network.cpu(node, step.ops), network.warmup)
+            sends = [e for e in step.events if isinstance(e, Send)]
+            for event in step.events:
+                if isinstance(event, (AppDone, SessionClosed)):
+                    self.result = event
+            if not sends:
+                return
+            send = sends[0]  # every strategy keeps one message in flight per chain
+            target = self._target(send)
+            if target.down_until > network.env.now:
+                self.result = AppDone(ok=False, fault="wssim:NodeDown")
+                return
+            delivered = yield from self._transfer(node, target, send)
+            if not delivered:
+                self.result = AppDone(ok=False, fault="wssim:Timeout")
+                return
+            self._account(send)
+            sender = node.name
+            node = target
+            node.connections += 1
+            try:
+                step = self.handle(node, send, sender, network.env.now + node.skew)
+            finally:
+                node.connections -= 1
+
+    def _target(self, send: Send) -> Node:
+        role = role_of(send.to)
+        if send.reply:
+            return self.bound[role]  # the node of that role in this exchange
+        if role not in self.bound:
+            self.bound[role] = self.network.farms[role].pick(self.session_key)
+        return self.bound[role]
+
+    def _transfer(self, source: Node, target: Node, send: Send):
+        network = self.network
+        wire = network.wire(source.role, target.role)
+        if send.tls and target.name not in self.tls_open and not send.reply:
+            # TLS connection set-up on first use: a round trip of handshake records, and the
+            # handshake's CPU work on both ends (then the connection is reused).
+            self.tls_open.add(target.name)
+            bits = 2048
+            ops = (("tls_handshake", bits),)
+            back = network.wire(target.role, source.role)
+            size = wire.link.tls_handshake_bytes
+            if not (yield from wire.send(size // 2, network.warmup)):
+                return False
+            yield from target.work(network.cpu(target, ops), network.warmup)
+            if not (yield from back.send(size // 2, network.warmup)):
+                return False
+            yield from source.work(network.cpu(source, ops), network.warmup)
+            self._count(ops + ops)
+        return (yield from wire.send(len(send.data), network.warmup))
+
+    def _account(self, send: Send) -> None:
+        record = self.record
+        if record is None:
+            return
+        size = len(send.data)
+        if send.token_service:
+            record.token_bytes += size
+            if not send.reply:
+                record.sts_exchanges += 1
+        elif send.kind == "app-request" and role_of(send.to) != CLIENT:
+            record.request_bytes = max(record.request_bytes, size)
+        elif send.kind == "app-response":
+            record.response_bytes = max(record.response_bytes, size)

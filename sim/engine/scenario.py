@@ -1,0 +1,206 @@
+"""Scenario files: the pydantic schema, loading with errors that name the key, and
+``--set dotted.key=value`` overrides."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Literal
+
+import tomllib
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sim.errors import ScenarioError
+from sim.protocol.api import STRATEGY_NAMES
+
+LINK_ENDS = ("client", "intermediary", "sts", "provider")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Workload(_Strict):
+    """Open (``rate`` sessions/s, Poisson arrivals) or closed (``users`` with think time)."""
+
+    rate: float | None = Field(None, gt=0, description="sessions per second (open workload)")
+    users: int | None = Field(None, gt=0, le=1_000_000, description="closed workload users")
+    think_time_s: float = Field(1.0, ge=0, description="closed workload: pause between sessions")
+    messages_per_session: int = Field(1, ge=1, le=100_000)
+    message_gap_s: float = Field(0.0, ge=0, description="pause between messages of a session")
+    payload_bytes: int = Field(1024, ge=1, le=10_000_000)
+
+    @model_validator(mode="after")
+    def _open_or_closed(self):
+        if (self.rate is None) == (self.users is None):
+            raise ValueError("give exactly one of workload.rate (open) or workload.users (closed)")
+        return self
+
+
+class Role(_Strict):
+    nodes: int = Field(1, ge=1, le=10_000)
+    cores: int = Field(2, ge=1, le=1024)
+    balancer: Literal["round_robin", "least_connections", "random", "sticky"] = "round_robin"
+    shared_cache: bool = Field(False, description="one security-context cache for the farm")
+
+
+class Topology(_Strict):
+    client: Role = Role(nodes=1, cores=1024)
+    intermediary: Role = Role()
+    sts: Role = Role()
+    provider: Role = Role()
+
+
+class Link(_Strict):
+    latency_ms: float = Field(1.0, ge=0, le=60_000)
+    bandwidth_mbps: float = Field(1000.0, gt=0, le=1_000_000)
+    jitter_ms: float = Field(0.0, ge=0)
+    loss: float = Field(0.0, ge=0, lt=1, description="probability that a message is lost")
+    overhead_bytes: int = Field(350, ge=0, description="HTTP and TCP framing per message")
+    timeout_s: float = Field(2.0, gt=0, description="sender's retransmission timeout")
+    retries: int = Field(2, ge=0, le=10)
+    tls_handshake_bytes: int = Field(4500, ge=0)
+
+
+class Run(_Strict):
+    duration_s: float = Field(60.0, gt=0, le=1e7)
+    warmup_s: float = Field(5.0, ge=0)
+    max_messages: int | None = Field(None, gt=0)
+    replications: int = Field(1, ge=1, le=1000)
+    seed: int = Field(1, ge=0)
+    fidelity: Literal["full", "replay"] = "replay"
+
+    @model_validator(mode="after")
+    def _warmup_within_run(self):
+        if self.warmup_s >= self.duration_s:
+            raise ValueError("run.warmup_s must be shorter than run.duration_s")
+        return self
+
+
+class OpOverride(_Strict):
+    fixed_us: float | None = Field(None, ge=0)
+    per_byte_ns: float | None = Field(None, ge=0)
+
+
+class Profile(_Strict):
+    name: str = Field("default", description="'default' or a path to a calibrated JSON profile")
+    scale: float = Field(1.0, gt=0, description="CPU speed factor: 2 = twice as slow")
+    overrides: dict[str, OpOverride] = Field(default_factory=dict)
+    variability: Literal["deterministic", "exponential", "lognormal"] = "deterministic"
+    cv: float = Field(0.5, ge=0, le=10, description="coefficient of variation (lognormal)")
+
+
+class Fault(_Strict):
+    kind: Literal["sts_crash", "provider_restart", "link_outage", "clock_skew"]
+    at_s: float = Field(ge=0)
+    duration_s: float = Field(0.0, ge=0)
+    node: str | None = None
+    link: str | None = None
+    skew_s: float = 0.0
+
+
+class Scenario(_Strict):
+    name: str = "scenario"
+    description: str = ""
+    strategies: list[str] = Field(min_length=1)
+    strategy_options: dict[str, dict] = Field(default_factory=dict)
+    workload: Workload
+    topology: Topology = Topology()
+    links: dict[str, Link] = Field(default_factory=dict)
+    run: Run = Run()
+    profile: Profile = Profile()
+    faults: list[Fault] = Field(default_factory=list)
+
+    @field_validator("strategies")
+    @classmethod
+    def _known_strategies(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if name not in STRATEGY_NAMES:
+                raise ValueError(f"unknown strategy {name!r}; allowed: {', '.join(STRATEGY_NAMES)}")
+        if len(set(value)) != len(value):
+            raise ValueError("a strategy is listed twice")
+        return value
+
+    @field_validator("strategy_options")
+    @classmethod
+    def _options_for_known(cls, value: dict) -> dict:
+        for name in value:
+            if name not in STRATEGY_NAMES:
+                raise ValueError(f"options for unknown strategy {name!r}")
+        return value
+
+    @field_validator("links")
+    @classmethod
+    def _link_names(cls, value: dict) -> dict:
+        for name in value:
+            ends = name.split("-")
+            if name != "default" and (len(ends) != 2 or not set(ends) <= set(LINK_ENDS)):
+                raise ValueError(
+                    f"link {name!r} must be 'default' or '<a>-<b>' with a, b in "
+                    + ", ".join(LINK_ENDS)
+                )
+        return value
+
+    def link(self, a: str, b: str) -> Link:
+        """The link between roles ``a`` and ``b`` (either order), else ``links.default``."""
+        return (
+            self.links.get(f"{a}-{b}")
+            or self.links.get(f"{b}-{a}")
+            or self.links.get("default")
+            or Link()
+        )
+
+
+def _dotted(location: tuple) -> str:
+    return ".".join(str(part) for part in location if part not in ("function-after",)) or "scenario"
+
+
+def load_scenario(data: Mapping) -> Scenario:
+    """Validate a parsed scenario; any problem is a ScenarioError naming the dotted key."""
+    try:
+        return Scenario.model_validate(dict(data))
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = _dotted(error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif "input" in error and error["type"] not in ("missing",):
+            message = f"{message} (got {error['input']!r})"[:300]
+        raise ScenarioError(key, message) from None
+
+
+def read_scenario_file(path) -> dict:
+    """The TOML of a scenario file; unreadable or invalid TOML is a ScenarioError."""
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ScenarioError("SCENARIO", f"no such file: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError("SCENARIO", f"{path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ScenarioError("SCENARIO", f"cannot read {path}: {exc.strerror}") from None
+
+
+def apply_overrides(data: Mapping, sets: list[str]) -> dict:
+    """Apply ``dotted.key=value`` strings; the value is read as TOML, a bare word as a string."""
+    result = copy.deepcopy(dict(data))
+    for item in sets:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key or any(not part for part in key.split(".")):
+            raise ScenarioError(key or item, "--set takes dotted.key=value")
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw.strip()
+        node = result
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ScenarioError(key, f"{part} is not a table")
+            node = child
+        node[parts[-1]] = value
+    return result
