@@ -23,6 +23,7 @@ import numpy as np
 
 from sim.errors import ScenarioError
 from sim.wire.ledger import OPS
+import itertools
 
 BY_BITS = ("rsa_sign", "rsa_verify", "rsa_encrypt", "rsa_decrypt", "rsa_keygen", "tls_handshake")
 
@@ -43,7 +44,7 @@ def _interpolate(points: tuple[tuple[int, float], ...], bits: int) -> float:
     """Log-log interpolation (RSA private-key cost grows like bits^3)."""
     if len(points) == 1 or bits <= points[0][0]:
         return points[0][1] * (bits / points[0][0]) ** 3 if bits < points[0][0] else points[0][1]
-    for (b0, c0), (b1, c1) in zip(points, points[1:], strict=False):
+    for (b0, c0), (b1, c1) in itertools.pairwise(points):
         if bits <= b1:
             slope = math.log(c1 / c0) / math.log(b1 / b0)
             return c0 * (bits / b0) ** slope

@@ -374,7 +374,7 @@ def _combine(replications: list[dict]) -> dict:
     samples = np.array([r["throughput_per_s"] for r in replications])
     combined["throughput_per_s_ci95"] = float(_t95(n - 1) * samples.std(ddof=1) / math.sqrt(n))
     for key in ("app_messages", "completed", "failed", "sts_requests"):
-        combined[key] = int(round(combined[key] * n))  # totals over replications
+        combined[key] = round(combined[key] * n)  # totals over replications
     return combined
 
 
