@@ -8,6 +8,7 @@ the measured sizes. :func:`calibrate` measures every op with the real implementa
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -23,7 +24,6 @@ import numpy as np
 
 from sim.errors import ScenarioError
 from sim.wire.ledger import OPS
-import itertools
 
 BY_BITS = ("rsa_sign", "rsa_verify", "rsa_encrypt", "rsa_decrypt", "rsa_keygen", "tls_handshake")
 
