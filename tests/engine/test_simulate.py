@@ -1,0 +1,120 @@
+"""simulate() on real strategies: full == replay, determinism, accounting, recoveries,
+the crossover practitioners report, and the utilization law."""
+
+from __future__ import annotations
+
+import pytest
+
+from sim.engine import load_scenario, simulate
+from sim.errors import ScenarioError
+
+
+def scenario(strategies, *, messages=2, rate=5.0, duration=12.0, **sections):
+    data = {
+        "name": "test",
+        "strategies": strategies,
+        "workload": {"rate": rate, "messages_per_session": messages, "payload_bytes": 600},
+        "run": {"duration_s": duration, "warmup_s": 2.0},
+    }
+    data.update(sections)
+    return load_scenario(data)
+
+
+@pytest.fixture(scope="module")
+def key_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("engine-keys")
+
+
+def test_full_and_replay_fidelity_give_the_same_summary(key_dir):
+    s = scenario(["sct", "x509", "hok-symmetric"], rate=4.0, duration=8.0)
+    full = simulate(s, fidelity="full", key_dir=key_dir).summary
+    replay = simulate(s, fidelity="replay", key_dir=key_dir).summary
+    full.pop("fidelity"), replay.pop("fidelity")
+    assert full == replay
+    assert full["strategies"]["sct"]["completed"] > 20
+
+
+def test_same_seed_same_summary_and_another_seed_differs(key_dir):
+    s = scenario(["sct"], rate=20.0)
+    first = simulate(s, key_dir=key_dir).summary
+    assert simulate(s, key_dir=key_dir).summary == first
+    assert simulate(s, seed=2, key_dir=key_dir).summary != first
+
+
+def test_every_application_message_is_accounted_for_under_faults(key_dir):
+    s = scenario(
+        ["sct", "bearer"], rate=10.0, duration=20.0,
+        topology={"sts": {"nodes": 2}, "provider": {"nodes": 2, "balancer": "sticky"}},
+        links={"default": {"loss": 0.05, "timeout_s": 0.5, "retries": 1}},
+        faults=[{"kind": "sts_crash", "at_s": 5.0, "duration_s": 3.0, "node": "sts-0"},
+                {"kind": "provider_restart", "at_s": 10.0, "duration_s": 0.5}],
+    )
+    result = simulate(s, fidelity="full", key_dir=key_dir)
+    for name, stats in result.summary["strategies"].items():
+        assert stats["app_messages"] == stats["completed"] + stats["failed"], name
+        assert stats["failed"] > 0 and stats["faults"], name
+    assert all(m["ok"] or m["fault"] for m in result.messages)
+
+
+def test_non_sticky_balancer_over_per_node_caches_forces_context_recoveries(key_dir):
+    common = dict(rate=5.0, messages=4)
+    spread = scenario(["sct"], topology={"provider": {"nodes": 2, "balancer": "round_robin"}},
+                      **common)
+    stats = simulate(spread, fidelity="full", key_dir=key_dir).summary["strategies"]["sct"]
+    assert stats["faults"].get("recovered", 0) > 0
+    assert stats["failed"] == 0
+    shared = scenario(["sct"], topology={"provider": {"nodes": 2, "balancer": "round_robin",
+                                                      "shared_cache": True}}, **common)
+    stats = simulate(shared, fidelity="full", key_dir=key_dir).summary["strategies"]["sct"]
+    assert stats["faults"].get("recovered", 0) == 0
+
+
+def _per_message(summary, name):
+    stats = summary["strategies"][name]
+    cpu = sum(role["utilization"] * role["cores"] for role in stats["roles"].values())
+    return stats["latency_ms"]["mean"], cpu / stats["throughput_per_s"] * 1000
+
+
+def test_sct_crossover_slower_for_one_call_cheaper_for_twenty(key_dir):
+    one = simulate(scenario(["sct", "x509", "bearer-per-message"], messages=1, rate=10.0),
+                   key_dir=key_dir).summary
+    twenty = simulate(scenario(["sct", "x509", "bearer-per-message"], messages=20, rate=1.0,
+                               duration=30.0), key_dir=key_dir).summary
+    sct_one, x509_one = _per_message(one, "sct"), _per_message(one, "x509")
+    sct_twenty, x509_twenty = _per_message(twenty, "sct"), _per_message(twenty, "x509")
+    per_msg_twenty = _per_message(twenty, "bearer-per-message")
+    assert sct_one[0] > x509_one[0]          # one call: the extra round trip costs latency
+    assert sct_twenty[0] < x509_twenty[0]    # many calls: faster
+    assert sct_twenty[1] * 3 < x509_twenty[1]  # and several times cheaper in server CPU
+    assert sct_twenty[1] * 3 < per_msg_twenty[1]
+
+
+def test_utilization_law_holds_on_a_protocol_run(key_dir):
+    result = simulate(scenario(["x509"], rate=30.0, duration=20.0), key_dir=key_dir)
+    provider = result.summary["strategies"]["x509"]["roles"]["provider"]
+    measured = result.summary["measured_s"]
+    expected = provider["requests"] / measured * provider["mean_service_ms"] / 1000 / \
+        provider["cores"]
+    assert provider["utilization"] == pytest.approx(expected, rel=0.02)
+
+
+def test_replications_report_confidence_intervals(key_dir):
+    stats = simulate(scenario(["sct"], rate=20.0), replications=3,
+                     key_dir=key_dir).summary["strategies"]["sct"]
+    assert set(stats["latency_ms"]["ci95"]) == {"mean", "p50", "p95", "p99", "max"}
+
+
+@pytest.mark.parametrize(("change", "key"), [
+    ({"strategies": ["nope"]}, "strategies"),
+    ({"workload": {"rate": -3}}, "workload.rate"),
+    ({"run": {"fidelity": "exact"}}, "run.fidelity"),
+    ({"topology": {"sts": {"nodes": 0}}}, "topology.sts.nodes"),
+    ({"links": {"moon-earth": {}}}, "links"),
+    ({"extra": 1}, "extra"),
+])
+def test_invalid_scenarios_name_the_key(change, key):
+    data = {"strategies": ["sct"], "workload": {"rate": 1.0}}
+    data.update(change)
+    with pytest.raises(ScenarioError) as error:
+        load_scenario(data)
+    assert error.value.key == key
