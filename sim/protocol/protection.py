@@ -97,6 +97,7 @@ def protect_asymmetric(
     tokens: Sequence[etree._Element] = (),
     signing_key=None,
     key_info: etree._Element | None = None,
+    keylog: Callable[[str, str, bytes], None] | None = None,
 ) -> bytes:
     """Sign Body, Timestamp, Action (and ``extra_signed``) with the sender's RSA key, and
     encrypt the Body content for ``recipient`` with a per-message EncryptedKey.

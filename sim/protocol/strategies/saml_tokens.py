@@ -506,6 +506,7 @@ class HokPublicClient(TokenClient):
             tokens=[self._token_element()],
             signing_key=self.ephemeral,
             key_info=_assertion_reference(self.token_id, self.opts.version),
+            keylog=self.setup.log_key,
         )
         record_tls(self.ledger, data)
         self.awaiting = "app"

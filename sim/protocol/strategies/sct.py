@@ -244,6 +244,7 @@ class SctClient(ContextClient):
             now=now,
             ledger=self.ledger,
             suite_=self.setup.suite,
+            keylog=self.setup.log_key,
         )
         self.awaiting = "issue"
         return [Send(PROVIDER, data, Action.SCT_ISSUE.value, "rst-sct", token_service=True)]
@@ -435,6 +436,7 @@ class SctProvider(ContextProvider):
             now=now,
             ledger=self.ledger,
             suite_=self.setup.suite,
+            keylog=self.setup.log_key,
         )
         return [
             Send(sender, data, Action.SCTR_ISSUE.value, "rstr-sct", reply=True, token_service=True)

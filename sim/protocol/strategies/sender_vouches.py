@@ -135,6 +135,7 @@ class SvIntermediary(Server):
             now=now,
             ledger=self.ledger,
             suite_=self.setup.suite,
+            keylog=self.setup.log_key,
         )
         self.pending[sent.message_id] = Pending(
             sender, addressing.message_id, token.username, p.get_payload(envelope), "sts"
@@ -169,6 +170,7 @@ class SvIntermediary(Server):
             suite_=self.setup.suite,
             tokens=[assertion],
             extra_signed=[assertion],
+            keylog=self.setup.log_key,
         )
         pending.stage = "provider"
         self.pending[sent.message_id] = pending
@@ -265,6 +267,7 @@ class SvSts(Server):
             now=now,
             ledger=self.ledger,
             suite_=self.setup.suite,
+            keylog=self.setup.log_key,
         )
         return [
             Send(
@@ -326,5 +329,6 @@ class SvProvider(Server):
             now=now,
             ledger=self.ledger,
             suite_=self.setup.suite,
+            keylog=self.setup.log_key,
         )
         return [Send(sender, out, APP_RESPONSE_ACTION, "app-response", reply=True)]

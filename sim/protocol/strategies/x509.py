@@ -38,6 +38,7 @@ class X509Client(Client):
             now=now,
             ledger=self.ledger,
             suite_=self.setup.suite,
+            keylog=self.setup.log_key,
         )
         self.awaiting = "app"
         return [Send(PROVIDER, data, APP_ACTION, "app-request")]
@@ -88,5 +89,6 @@ class X509Provider(Server):
             now=now,
             ledger=self.ledger,
             suite_=self.setup.suite,
+            keylog=self.setup.log_key,
         )
         return [Send(sender, out, APP_RESPONSE_ACTION, "app-response", reply=True)]

@@ -1,0 +1,110 @@
+"""Message traces: the exact bytes of every message, ``trace.jsonl``, a key log like
+SSLKEYLOGFILE (``keylog.jsonl``), every actor's certificate, and sequence diagrams."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from rich.console import Console  # noqa: E402
+
+from sim.protocol.api import role_of  # noqa: E402
+
+
+class TraceWriter:
+    """A Tracer and a KeyLog that write into one trace directory."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = Path(out)
+        (self.out / "messages").mkdir(parents=True, exist_ok=True)
+        self._trace = (self.out / "trace.jsonl").open("w")
+        self._keys = (self.out / "keylog.jsonl").open("w")
+        self.seq = 0
+        self.entries: list[dict] = []
+        self.seen_keys: set[tuple[str, str]] = set()
+
+    def on_message(self, seq, t, sender, receiver, action, data, fault) -> None:
+        self.seq = seq
+        name = f"{seq:04d}-{sender}-to-{receiver}.xml"
+        (self.out / "messages" / name).write_bytes(data)
+        entry = {"seq": seq, "t": round(t, 6), "from": sender, "to": receiver,
+                 "action": action, "bytes": len(data), "file": f"messages/{name}"}
+        if fault:
+            entry["fault"] = fault
+        self.entries.append(entry)
+        self._trace.write(json.dumps(entry) + "\n")
+
+    def log(self, kind: str, key_id: str, key: bytes) -> None:
+        if (kind, key_id) in self.seen_keys:
+            return
+        self.seen_keys.add((kind, key_id))
+        self._keys.write(json.dumps({"kind": kind, "id": key_id,
+                                     "key": base64.b64encode(key).decode(),
+                                     "seq": self.seq + 1}) + "\n")
+
+    def close(self) -> None:
+        self._trace.close()
+        self._keys.close()
+
+    def write_certificates(self, certificates: dict[str, bytes], client_names) -> None:
+        """``certs/<node>.pem`` for every node that appears in the trace."""
+        certs = self.out / "certs"
+        certs.mkdir(exist_ok=True)
+        nodes = {e["from"] for e in self.entries} | {e["to"] for e in self.entries}
+        for node in sorted(nodes):
+            role = role_of(node)
+            actor = client_names(node) if role == "client" else role
+            if actor in certificates:
+                (certs / f"{node}.pem").write_bytes(certificates[actor])
+
+    def print_diagram(self, console: Console | None = None) -> None:
+        console = console or Console()
+        nodes = _lanes(self.entries)
+        width = 18
+        console.print("".join(f"{n:^{width}}" for n in nodes), style="bold")
+        for entry in self.entries:
+            a, b = nodes.index(entry["from"]), nodes.index(entry["to"])
+            left, right = min(a, b), max(a, b)
+            line = [" " * width for _ in nodes]
+            for i in range(len(nodes)):
+                line[i] = f"{'|':^{width}}"
+            span = (right - left) * width
+            label = f" {entry['action'].rsplit('/', 1)[-1]} {entry['bytes']} B "
+            arrow = (label.center(span - 1, "-") + ">") if a < b else ("<" + label.center(span - 1, "-"))
+            text = "".join(line[:left]) + " " * (width // 2) + arrow[: span] + \
+                "".join(line[right:])[width // 2:]
+            style = "red" if entry.get("fault") else None
+            console.print(text, style=style)
+
+    def plot_diagram(self, path: Path) -> None:
+        nodes = _lanes(self.entries)
+        height = max(3, 0.45 * len(self.entries) + 1.5)
+        fig, ax = plt.subplots(figsize=(2.6 * len(nodes) + 2, height))
+        for i, node in enumerate(nodes):
+            ax.axvline(i, color="0.6", lw=1)
+            ax.text(i, 0.2, node, ha="center", va="bottom", fontsize=9, weight="bold")
+        for row, entry in enumerate(self.entries, start=1):
+            a, b = nodes.index(entry["from"]), nodes.index(entry["to"])
+            color = "crimson" if entry.get("fault") else "tab:blue"
+            ax.annotate("", xy=(b, -row), xytext=(a, -row),
+                        arrowprops={"arrowstyle": "->", "color": color})
+            label = f"{entry['seq']}. {entry['action'].rsplit('/', 1)[-1]} ({entry['bytes']} B)"
+            ax.text((a + b) / 2, -row + 0.12, label, ha="center", fontsize=8, color=color)
+        ax.set_ylim(-len(self.entries) - 0.8, 0.8)
+        ax.set_xlim(-0.6, len(nodes) - 0.4)
+        ax.axis("off")
+        ax.set_title("Message sequence (exact bytes on the wire)")
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+
+
+def _lanes(entries: list[dict]) -> list[str]:
+    order = {"client": 0, "intermediary": 1, "sts": 2, "provider": 3}
+    nodes = {e["from"] for e in entries} | {e["to"] for e in entries}
+    return sorted(nodes, key=lambda n: (order.get(role_of(n), 9), n))
