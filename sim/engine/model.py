@@ -216,6 +216,7 @@ class Chain:
         client: Node,
         handle: Callable[[Node, Send, str, float], Step],
         record: MessageRecord | None,
+        tls_open: set[str] | None = None,
     ):
         self.network = network
         self.session_key = session_key
@@ -223,7 +224,8 @@ class Chain:
         self.handle = handle
         self.record = record
         self.bound: dict[str, Node] = {CLIENT: client}
-        self.tls_open: set[str] = set()
+        #: TLS connections this session has open (reused across its messages)
+        self.tls_open = tls_open if tls_open is not None else set()
         self.result: AppDone | SessionClosed | None = None
 
     def _count(self, ops) -> None:

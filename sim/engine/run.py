@@ -140,16 +140,17 @@ class Replication:
         workload = self.scenario.workload
         client_node = self.network.client_node(key % self.scenario.topology.client.nodes)
         engine = self.strategy.client(f"client-{key}") if self.fidelity == "full" else None
+        tls_open: set[str] = set()
         for index in range(workload.messages_per_session):
             if self._stop():
                 break
             self.started += 1
             record = MessageRecord(session=key, seq=index, start=self.env.now)
             self.records.append(record)
-            yield from self._chain(key, client_node, engine, record, index)
+            yield from self._chain(key, client_node, engine, record, index, tls_open)
             if index + 1 < workload.messages_per_session and workload.message_gap_s:
                 yield self.env.timeout(workload.message_gap_s)
-        yield from self._chain(key, client_node, engine, None, -1)
+        yield from self._chain(key, client_node, engine, None, -1, tls_open)
 
     def _stop(self) -> bool:
         run = self.scenario.run
@@ -157,7 +158,7 @@ class Replication:
             return True
         return run.max_messages is not None and self.started >= run.max_messages
 
-    def _chain(self, key: int, client_node: Node, engine, record, index: int):
+    def _chain(self, key: int, client_node: Node, engine, record, index: int, tls_open: set):
         now = self.env.now
         if self.fidelity == "full":
             payload = _payload(self.scenario.workload.payload_bytes, key, index)
@@ -177,7 +178,7 @@ class Replication:
                 self._trace(sender, node.name, send)
                 return next(steps)
 
-        chain = Chain(self.network, key, client_node, handle, record)
+        chain = Chain(self.network, key, client_node, handle, record, tls_open)
         yield from chain.run(client_node, first)
         if record is not None:
             record.end = self.env.now

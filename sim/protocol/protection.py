@@ -124,18 +124,19 @@ def protect_asymmetric(
         data = xenc.encrypt_element(
             envelope.body, session_key, algorithm=suite_.encryption, content=True, ledger=ledger
         )
-        security.append(
-            xenc.build_encrypted_key(
-                session_key,
-                recipient.public_key,
-                key_info=wss.str_key_identifier(
-                    recipient.thumbprint_sha1, ValueType.THUMBPRINT_SHA1.value
-                ),
-                algorithm=suite_.asymmetric_key_wrap,
-                data_references=[data.get("Id")],
-                ledger=ledger,
-            )
+        encrypted_key = xenc.build_encrypted_key(
+            session_key,
+            recipient.public_key,
+            key_info=wss.str_key_identifier(
+                recipient.thumbprint_sha1, ValueType.THUMBPRINT_SHA1.value
+            ),
+            algorithm=suite_.asymmetric_key_wrap,
+            data_references=[data.get("Id")],
+            ledger=ledger,
         )
+        security.append(encrypted_key)
+        if keylog is not None:
+            keylog("session-key", encrypted_key.get("Id"), session_key)
     security.append(signature)
     return envelope.to_bytes(ledger)
 

@@ -63,23 +63,10 @@ class TraceWriter:
                 (certs / f"{node}.pem").write_bytes(certificates[actor])
 
     def print_diagram(self, console: Console | None = None) -> None:
+        """The session as a sequence diagram in the terminal, one arrow per message."""
         console = console or Console()
-        nodes = _lanes(self.entries)
-        width = 18
-        console.print("".join(f"{n:^{width}}" for n in nodes), style="bold")
-        for entry in self.entries:
-            a, b = nodes.index(entry["from"]), nodes.index(entry["to"])
-            left, right = min(a, b), max(a, b)
-            line = [" " * width for _ in nodes]
-            for i in range(len(nodes)):
-                line[i] = f"{'|':^{width}}"
-            span = (right - left) * width
-            label = f" {entry['action'].rsplit('/', 1)[-1]} {entry['bytes']} B "
-            arrow = (label.center(span - 1, "-") + ">") if a < b else ("<" + label.center(span - 1, "-"))
-            text = "".join(line[:left]) + " " * (width // 2) + arrow[: span] + \
-                "".join(line[right:])[width // 2:]
-            style = "red" if entry.get("fault") else None
-            console.print(text, style=style)
+        for line, style in diagram_lines(self.entries):
+            console.print(line, style=style, highlight=False, soft_wrap=True)
 
     def plot_diagram(self, path: Path) -> None:
         nodes = _lanes(self.entries)
@@ -93,7 +80,7 @@ class TraceWriter:
             color = "crimson" if entry.get("fault") else "tab:blue"
             ax.annotate("", xy=(b, -row), xytext=(a, -row),
                         arrowprops={"arrowstyle": "->", "color": color})
-            label = f"{entry['seq']}. {entry['action'].rsplit('/', 1)[-1]} ({entry['bytes']} B)"
+            label = _label(entry)
             ax.text((a + b) / 2, -row + 0.12, label, ha="center", fontsize=8, color=color)
         ax.set_ylim(-len(self.entries) - 0.8, 0.8)
         ax.set_xlim(-0.6, len(nodes) - 0.4)
@@ -108,3 +95,57 @@ def _lanes(entries: list[dict]) -> list[str]:
     order = {"client": 0, "intermediary": 1, "sts": 2, "provider": 3}
     nodes = {e["from"] for e in entries} | {e["to"] for e in entries}
     return sorted(nodes, key=lambda n: (order.get(role_of(n), 9), n))
+
+
+def short_action(action: str) -> str:
+    """``.../ws-trust/200512/RSTR/SCT`` -> ``RSTR/SCT``; ``urn:wssim:app:Process`` -> ``Process``."""
+    parts = action.split("/")
+    versions = [i for i, part in enumerate(parts) if part.isdigit()]
+    if versions and versions[-1] + 1 < len(parts):
+        return "/".join(parts[versions[-1] + 1 :])
+    return action.replace(":", "/").rstrip("/").rsplit("/", 1)[-1] or action
+
+
+def _label(entry: dict) -> str:
+    text = f"{entry['seq']}. {short_action(entry['action'])} ({entry['bytes']} B)"
+    return f"{text} FAULT {entry['fault']}" if entry.get("fault") else text
+
+
+def diagram_lines(entries: list[dict]) -> list[tuple[str, str | None]]:
+    """Text lines (and a rich style) of a sequence diagram: lanes, then one arrow a message."""
+    nodes = _lanes(entries)
+    if not nodes:
+        return [("(no messages)", None)]
+    width = max([16, *(len(n) + 4 for n in nodes), *(len(_label(e)) + 6 for e in entries)])
+    centers = [i * width + width // 2 for i in range(len(nodes))]
+    total = width * len(nodes)
+
+    def lifelines() -> list[str]:
+        row = [" "] * total
+        for c in centers:
+            row[c] = "|"
+        return row
+
+    lines: list[tuple[str, str | None]] = [
+        ("".join(f"{n:^{width}}" for n in nodes).rstrip(), "bold")
+    ]
+    for entry in entries:
+        a, b = centers[nodes.index(entry["from"])], centers[nodes.index(entry["to"])]
+        left, right = min(a, b), max(a, b)
+        label_row, arrow_row = lifelines(), lifelines()
+        label = _label(entry)
+        if a == b:  # a node sending to itself: a short loop
+            text = f"{label} (self)"
+            label_row[a + 2 : a + 2 + len(text)] = text
+        else:
+            start = left + 1 + max(0, (right - left - 1 - len(label)) // 2)
+            label_row[start : start + len(label)] = label
+            arrow_row[left + 1 : right] = "-" * (right - left - 1)
+            if a < b:
+                arrow_row[right - 1] = ">"
+            else:
+                arrow_row[left + 1] = "<"
+        style = "red" if entry.get("fault") else None
+        lines.append(("".join(label_row).rstrip(), style))
+        lines.append(("".join(arrow_row).rstrip(), style))
+    return lines
