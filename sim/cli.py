@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 import time
-
 from pathlib import Path
 
 from rich.console import Console
@@ -20,7 +19,7 @@ EXAMPLES = {
     "compare": "wssim compare scenarios/sct-vs-per-message.toml --set run.duration_s=30",
     "sweep": "wssim sweep scenarios/sts-farm.toml --param workload.rate=10,20,40 --out sweep/",
     "plan": "wssim plan scenarios/sts-farm.toml --target 'p99_ms<=200' "
-            "--vary topology.sts.nodes --out plan/",
+    "--vary topology.sts.nodes --out plan/",
     "calibrate": "wssim calibrate --out my-machine.json",
     "trace": "wssim trace scenarios/sct.toml --strategy sct --sessions 1 --out trace/",
 }
@@ -40,39 +39,55 @@ class Parser(argparse.ArgumentParser):
 
 def _scenario_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", metavar="SCENARIO", help="scenario file (TOML)")
-    parser.add_argument("--set", dest="sets", action="append", default=[],
-                        metavar="dotted.key=value",
-                        help="override a scenario value, read as TOML (repeatable), e.g. "
-                             "--set run.duration_s=60 --set 'strategies=[\"x509\",\"sct\"]'")
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="dotted.key=value",
+        help="override a scenario value, read as TOML (repeatable), e.g. "
+        '--set run.duration_s=60 --set \'strategies=["x509","sct"]\'',
+    )
 
 
 def _run_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="random seed (default: run.seed)")
-    parser.add_argument("--fidelity", choices=("full", "replay"),
-                        help="full: every message built and verified for real; replay: "
-                             "recorded ledgers and sizes replayed (default: run.fidelity)")
+    parser.add_argument(
+        "--fidelity",
+        choices=("full", "replay"),
+        help="full: every message built and verified for real; replay: "
+        "recorded ledgers and sizes replayed (default: run.fidelity)",
+    )
     parser.add_argument("--replications", type=int, help="independent replications (95%% CIs)")
 
 
 def build_parser() -> Parser:
-    parser = Parser(prog="wssim", description="Simulate WS-Trust / WS-SecureConversation / "
-                    "WS-Security session strategies with real SOAP messages.")
+    parser = Parser(
+        prog="wssim",
+        description="Simulate WS-Trust / WS-SecureConversation / "
+        "WS-Security session strategies with real SOAP messages.",
+    )
     commands = parser.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
     commands.required = True
 
     def command(name: str, text: str) -> argparse.ArgumentParser:
-        return commands.add_parser(name, help=text, description=text,
-                                   epilog=f"example: {EXAMPLES[name]}")
+        return commands.add_parser(
+            name, help=text, description=text, epilog=f"example: {EXAMPLES[name]}"
+        )
 
-    run = command("run", "run a scenario and write summary.json, messages.csv, nodes.csv, "
-                         "manifest.json and plots/ into --out")
+    run = command(
+        "run",
+        "run a scenario and write summary.json, messages.csv, nodes.csv, "
+        "manifest.json and plots/ into --out",
+    )
     _scenario_args(run)
     _run_args(run)
     run.add_argument("--out", required=True, metavar="DIR", help="results directory")
     run.add_argument("--force", action="store_true", help="overwrite results already in DIR")
 
-    compare = command("compare", "run a scenario and print the side-by-side table of its "
-                                 "strategies")
+    compare = command(
+        "compare", "run a scenario and print the side-by-side table of its strategies"
+    )
     _scenario_args(compare)
     _run_args(compare)
     compare.add_argument("--out", metavar="DIR", help="also write the results there")
@@ -80,34 +95,58 @@ def build_parser() -> Parser:
 
     sweep = command("sweep", "run a grid over scenario keys; write sweep.csv and plots")
     _scenario_args(sweep)
-    sweep.add_argument("--param", action="append", required=True, metavar="key=v1,v2,...",
-                       help="a swept key and its values (repeatable: the grid is the product)")
-    sweep.add_argument("--out", required=True, metavar="DIR",
-                       help="results directory (a sweep resumes: done points are kept)")
-    sweep.add_argument("--backend", choices=("local", "dask"), default="local",
-                       help="local: a process pool, one process per core; dask: Dask "
-                            "distributed (a LocalCluster, or the cluster at --scheduler)")
+    sweep.add_argument(
+        "--param",
+        action="append",
+        required=True,
+        metavar="key=v1,v2,...",
+        help="a swept key and its values (repeatable: the grid is the product)",
+    )
+    sweep.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="results directory (a sweep resumes: done points are kept)",
+    )
+    sweep.add_argument(
+        "--backend",
+        choices=("local", "dask"),
+        default="local",
+        help="local: a process pool, one process per core; dask: Dask "
+        "distributed (a LocalCluster, or the cluster at --scheduler)",
+    )
     sweep.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler address")
     sweep.add_argument("--fidelity", choices=("full", "replay"))
 
-    plan = command("plan", "find the smallest value of a key (e.g. STS nodes) that meets a "
-                           "target at the scenario's load")
+    plan = command(
+        "plan",
+        "find the smallest value of a key (e.g. STS nodes) that meets a "
+        "target at the scenario's load",
+    )
     _scenario_args(plan)
-    plan.add_argument("--target", required=True, metavar="METRIC<=VALUE",
-                      help="e.g. 'p99_ms<=200' (metrics: p50_ms p95_ms p99_ms mean_ms max_ms "
-                           "throughput_per_s failed)")
+    plan.add_argument(
+        "--target",
+        required=True,
+        metavar="METRIC<=VALUE",
+        help="e.g. 'p99_ms<=200' (metrics: p50_ms p95_ms p99_ms mean_ms max_ms "
+        "throughput_per_s failed)",
+    )
     plan.add_argument("--vary", required=True, metavar="KEY", help="e.g. topology.sts.nodes")
     plan.add_argument("--max", type=int, default=256, help="largest value tried (default 256)")
     plan.add_argument("--out", required=True, metavar="DIR")
     plan.add_argument("--fidelity", choices=("full", "replay"))
 
-    calibrate = command("calibrate", "measure a cost profile on this machine with the real "
-                                     "implementations")
+    calibrate = command(
+        "calibrate", "measure a cost profile on this machine with the real implementations"
+    )
     calibrate.add_argument("--out", required=True, metavar="PROFILE.json")
     calibrate.add_argument("--quick", action="store_true", help="fewer repetitions and sizes")
 
-    trace = command("trace", "write the exact bytes of every message of N sessions, a key "
-                             "log and the certificates, and print the sequence diagram")
+    trace = command(
+        "trace",
+        "write the exact bytes of every message of N sessions, a key "
+        "log and the certificates, and print the sequence diagram",
+    )
     _scenario_args(trace)
     trace.add_argument("--strategy", required=True, metavar="NAME")
     trace.add_argument("--sessions", type=int, default=1, metavar="N")
@@ -128,9 +167,14 @@ def load(args) -> tuple[dict, bytes, object]:
 def _simulate(scenario, args, **kwargs):
     from sim.engine import simulate
 
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                        TextColumn("{task.fields[detail]}"), TimeRemainingColumn(),
-                        console=console, transient=True)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
     started = time.monotonic()
     task = None
 
@@ -141,16 +185,22 @@ def _simulate(scenario, args, **kwargs):
         if task is None:
             progress.start()
             task = progress.add_task("simulating", total=info.end_time_s, detail="")
-        progress.update(task, completed=info.sim_time_s,
-                        description=f"{info.strategy} rep {info.replication}/{info.replications}",
-                        detail=f"t={info.sim_time_s:.0f}/{info.end_time_s:.0f} s  "
-                               f"{info.app_messages} msgs")
+        progress.update(
+            task,
+            completed=info.sim_time_s,
+            description=f"{info.strategy} rep {info.replication}/{info.replications}",
+            detail=f"t={info.sim_time_s:.0f}/{info.end_time_s:.0f} s  {info.app_messages} msgs",
+        )
 
     try:
-        return simulate(scenario, seed=getattr(args, "seed", None),
-                        fidelity=getattr(args, "fidelity", None),
-                        replications=getattr(args, "replications", None), progress=on_progress,
-                        **kwargs)
+        return simulate(
+            scenario,
+            seed=getattr(args, "seed", None),
+            fidelity=getattr(args, "fidelity", None),
+            replications=getattr(args, "replications", None),
+            progress=on_progress,
+            **kwargs,
+        )
     finally:
         if task is not None:
             progress.stop()
@@ -170,8 +220,10 @@ def cmd_run(args, compare: bool = False) -> int:
     if compare or out is None:
         print_comparison(result.summary, Console())
     if out is not None:
-        console.print(f"results in {out}/ (summary.json, messages.csv, nodes.csv, "
-                      f"manifest.json, plots/)" + (" [partial]" if result.partial else ""))
+        console.print(
+            f"results in {out}/ (summary.json, messages.csv, nodes.csv, "
+            f"manifest.json, plots/)" + (" [partial]" if result.partial else "")
+        )
     return 130 if result.partial else 0
 
 
@@ -186,9 +238,15 @@ def cmd_sweep(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     if args.scheduler and args.backend != "dask":
         raise ScenarioError("--scheduler", "goes with --backend dask")
-    rows = run_sweep(data, params, out, backend=args.backend, scheduler=args.scheduler,
-                     fidelity=args.fidelity,
-                     on_point=lambda done, total: console.print(f"point {done}/{total} done"))
+    rows = run_sweep(
+        data,
+        params,
+        out,
+        backend=args.backend,
+        scheduler=args.scheduler,
+        fidelity=args.fidelity,
+        on_point=lambda done, total: console.print(f"point {done}/{total} done"),
+    )
     columns = list(dict.fromkeys(k for row in rows for k in row))
     write_csv(out / "sweep.csv", rows, columns)
     sweep_plots(out, rows, params[0][0])
@@ -196,9 +254,18 @@ def cmd_sweep(args) -> int:
     for column in [*[k for k, _ in params], "strategy", "throughput_per_s", "p99_ms", "failed"]:
         table.add_column(column)
     for row in rows:
-        table.add_row(*[f"{row[c]:.2f}" if isinstance(row[c], float) else str(row[c])
-                        for c in [*[k for k, _ in params], "strategy", "throughput_per_s",
-                                  "p99_ms", "failed"]])
+        table.add_row(
+            *[
+                f"{row[c]:.2f}" if isinstance(row[c], float) else str(row[c])
+                for c in [
+                    *[k for k, _ in params],
+                    "strategy",
+                    "throughput_per_s",
+                    "p99_ms",
+                    "failed",
+                ]
+            ]
+        )
     Console().print(table)
     console.print(f"sweep table in {out}/sweep.csv, plots in {out}/plots/")
     return 0
@@ -212,8 +279,14 @@ def cmd_plan(args) -> int:
     parse_target(args.target)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    result = plan(data, args.target, args.vary, high=args.max, fidelity=args.fidelity,
-                  on_run=lambda n: console.print(f"run {n} done"))
+    result = plan(
+        data,
+        args.target,
+        args.vary,
+        high=args.max,
+        fidelity=args.fidelity,
+        on_run=lambda n: console.print(f"run {n} done"),
+    )
     write_json(out / "plan.json", result)
     if result["evidence"]:
         write_csv(out / "plan.csv", result["evidence"], list(result["evidence"][0]))
@@ -224,8 +297,11 @@ def cmd_plan(args) -> int:
         table.add_row(*[f"{v:.2f}" if isinstance(v, float) else str(v) for v in row.values()])
     Console().print(table)
     answer = result["answer"]
-    Console().print(f"{args.vary} = {answer} meets {result['target']} ({result['runs']} runs; "
-                    f"{result['note']})" if answer is not None else result["note"])
+    Console().print(
+        f"{args.vary} = {answer} meets {result['target']} ({result['runs']} runs; {result['note']})"
+        if answer is not None
+        else result["note"]
+    )
     return 0 if answer is not None else 1
 
 
@@ -258,12 +334,17 @@ def cmd_trace(args) -> int:
     from sim.report.trace import TraceWriter
 
     if args.strategy not in STRATEGY_NAMES:
-        raise ScenarioError("--strategy", f"unknown strategy {args.strategy!r}; allowed: "
-                            + ", ".join(STRATEGY_NAMES))
+        raise ScenarioError(
+            "--strategy",
+            f"unknown strategy {args.strategy!r}; allowed: " + ", ".join(STRATEGY_NAMES),
+        )
     if not 1 <= args.sessions <= 1000:
         raise ScenarioError("--sessions", "must be between 1 and 1000")
-    args.sets = [*args.sets, f'strategies=["{args.strategy}"]',
-                 f"topology.client.nodes={max(args.sessions, 1)}"]
+    args.sets = [
+        *args.sets,
+        f'strategies=["{args.strategy}"]',
+        f"topology.client.nodes={max(args.sessions, 1)}",
+    ]
     data, _, scenario = load(args)
     out = Path(args.out)
     if (out / "trace.jsonl").exists() and not args.force:
@@ -273,19 +354,26 @@ def cmd_trace(args) -> int:
     from sim.engine import simulate
 
     try:
-        result = simulate(scenario, fidelity="full", replications=1, tracer=writer,
-                          keylog=writer, max_sessions=args.sessions)
+        result = simulate(
+            scenario,
+            fidelity="full",
+            replications=1,
+            tracer=writer,
+            keylog=writer,
+            max_sessions=args.sessions,
+        )
     finally:
         writer.close()
     strategy = build_strategy(args.strategy, scenario.strategy_options.get(args.strategy, {}))
     setup = strategy.setup
-    writer.write_certificates(strategy.certificates(),
-                              lambda node: setup.client_identity(node)[0])
+    writer.write_certificates(strategy.certificates(), lambda node: setup.client_identity(node)[0])
     (out / "summary.json").write_text(json.dumps(result.summary, indent=2) + "\n")
     writer.print_diagram(Console())
     writer.plot_diagram(out / "sequence.png")
-    console.print(f"{len(writer.entries)} messages in {out}/messages, trace.jsonl, "
-                  f"keylog.jsonl, certs/, sequence.png")
+    console.print(
+        f"{len(writer.entries)} messages in {out}/messages, trace.jsonl, "
+        f"keylog.jsonl, certs/, sequence.png"
+    )
     return 0
 
 
@@ -293,9 +381,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        handlers = {"run": cmd_run, "compare": lambda a: cmd_run(a, compare=True),
-                    "sweep": cmd_sweep, "plan": cmd_plan, "calibrate": cmd_calibrate,
-                    "trace": cmd_trace}
+        handlers = {
+            "run": cmd_run,
+            "compare": lambda a: cmd_run(a, compare=True),
+            "sweep": cmd_sweep,
+            "plan": cmd_plan,
+            "calibrate": cmd_calibrate,
+            "trace": cmd_trace,
+        }
         return handlers[args.command](args)
     except ArgumentError as exc:
         print(f"wssim: {exc} (see wssim --help)", file=sys.stderr)

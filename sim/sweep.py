@@ -56,14 +56,20 @@ def point_rows(data: Mapping, assignments: dict[str, str], fidelity: str | None)
     rows = []
     for strategy, stats in summary["strategies"].items():
         row = {key: _value(value) for key, value in assignments.items()}
-        row.update({
-            "strategy": strategy,
-            "throughput_per_s": stats["throughput_per_s"],
-            "mean_ms": stats["latency_ms"]["mean"], "p50_ms": stats["latency_ms"]["p50"],
-            "p95_ms": stats["latency_ms"]["p95"], "p99_ms": stats["latency_ms"]["p99"],
-            "max_ms": stats["latency_ms"]["max"], "completed": stats["completed"],
-            "failed": stats["failed"], "sts_requests": stats["sts_requests"],
-        })
+        row.update(
+            {
+                "strategy": strategy,
+                "throughput_per_s": stats["throughput_per_s"],
+                "mean_ms": stats["latency_ms"]["mean"],
+                "p50_ms": stats["latency_ms"]["p50"],
+                "p95_ms": stats["latency_ms"]["p95"],
+                "p99_ms": stats["latency_ms"]["p99"],
+                "max_ms": stats["latency_ms"]["max"],
+                "completed": stats["completed"],
+                "failed": stats["failed"],
+                "sts_requests": stats["sts_requests"],
+            }
+        )
         for role, role_stats in stats["roles"].items():
             row[f"utilization_{role}"] = role_stats["utilization"]
         rows.append(row)
@@ -75,7 +81,7 @@ def _value(text: str):
         import tomllib
 
         return tomllib.loads(f"v = {text}")["v"]
-    except Exception:  # noqa: BLE001 - a bare word is a string, as in --set
+    except Exception:
         return text
 
 
@@ -83,16 +89,24 @@ def _point_id(assignments: Mapping[str, str]) -> str:
     return hashlib.sha256(json.dumps(sorted(assignments.items())).encode()).hexdigest()[:16]
 
 
-def run_sweep(data: Mapping, params: list[tuple[str, list[str]]], out: Path, *,
-              backend: str = "local", scheduler: str | None = None,
-              fidelity: str | None = None, on_point: Callable[[int, int], None] | None = None
-              ) -> list[dict]:
+def run_sweep(
+    data: Mapping,
+    params: list[tuple[str, list[str]]],
+    out: Path,
+    *,
+    backend: str = "local",
+    scheduler: str | None = None,
+    fidelity: str | None = None,
+    on_point: Callable[[int, int], None] | None = None,
+) -> list[dict]:
     """Every grid point (resuming: points already in ``out/points`` are not run again)."""
     points_dir = out / "points"
     points_dir.mkdir(parents=True, exist_ok=True)
     keys = [k for k, _ in params]
-    grid = [dict(zip(keys, combo, strict=True))
-            for combo in itertools.product(*[values for _, values in params])]
+    grid = [
+        dict(zip(keys, combo, strict=True))
+        for combo in itertools.product(*[values for _, values in params])
+    ]
     for point in grid:  # validate every point before running any
         load_scenario(apply_overrides(data, [f"{k}={v}" for k, v in point.items()]))
     todo = [p for p in grid if not (points_dir / f"{_point_id(p)}.json").exists()]
@@ -116,11 +130,19 @@ def _execute(data, todo, backend, scheduler, fidelity):
         if scheduler:
             client = Client(scheduler)
         else:
-            client = Client(LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1,
-                                         processes=True, dashboard_address=None))
+            client = Client(
+                LocalCluster(
+                    n_workers=os.cpu_count() or 1,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                )
+            )
         with client:
-            futures = {client.submit(point_rows, data, point, fidelity, pure=False): point
-                       for point in todo}
+            futures = {
+                client.submit(point_rows, data, point, fidelity, pure=False): point
+                for point in todo
+            }
             for future in as_completed(futures):
                 yield futures[future], future.result()
         return
@@ -141,13 +163,23 @@ def _execute(data, todo, backend, scheduler, fidelity):
 def parse_target(text: str) -> tuple[str, Callable[[float, float], bool], float, str]:
     match = re.fullmatch(r"\s*([a-z0-9_]+)\s*(<=|>=|<|>)\s*([0-9.eE+-]+)\s*", text)
     if not match or match.group(1) not in METRICS:
-        raise ScenarioError("--target", f"expected METRIC<=VALUE with METRIC one of "
-                            f"{', '.join(METRICS)}; got {text!r}")
+        raise ScenarioError(
+            "--target",
+            f"expected METRIC<=VALUE with METRIC one of {', '.join(METRICS)}; got {text!r}",
+        )
     return match.group(1), _OPERATORS[match.group(2)], float(match.group(3)), match.group(2)
 
 
-def plan(data: Mapping, target: str, vary: str, *, low: int = 1, high: int = 1024,
-         fidelity: str | None = None, on_run: Callable[[int], None] | None = None) -> dict:
+def plan(
+    data: Mapping,
+    target: str,
+    vary: str,
+    *,
+    low: int = 1,
+    high: int = 1024,
+    fidelity: str | None = None,
+    on_run: Callable[[int], None] | None = None,
+) -> dict:
     """The smallest integer value of ``vary`` meeting ``target`` for every strategy.
 
     Assumes the metric improves monotonically with the varied key (more nodes, more cores):
@@ -161,9 +193,15 @@ def plan(data: Mapping, target: str, vary: str, *, low: int = 1, high: int = 102
             rows = point_rows(data, {vary: str(value)}, fidelity)
             ok = all(compare(row[metric], threshold) and row["completed"] > 0 for row in rows)
             for row in rows:
-                evidence.append({vary: value, "strategy": row["strategy"], metric: row[metric],
-                                 "completed": row["completed"], "meets": compare(row[metric],
-                                                                                 threshold)})
+                evidence.append(
+                    {
+                        vary: value,
+                        "strategy": row["strategy"],
+                        metric: row[metric],
+                        "completed": row["completed"],
+                        "meets": compare(row[metric], threshold),
+                    }
+                )
             cache[value] = ok
             if on_run:
                 on_run(len(cache))
@@ -172,8 +210,14 @@ def plan(data: Mapping, target: str, vary: str, *, low: int = 1, high: int = 102
     value, previous = low, low - 1
     while not meets(value):
         if value >= high:
-            return {"target": target, "vary": vary, "answer": None, "runs": len(cache),
-                    "evidence": evidence, "note": f"not met up to {vary}={high}"}
+            return {
+                "target": target,
+                "vary": vary,
+                "answer": None,
+                "runs": len(cache),
+                "evidence": evidence,
+                "note": f"not met up to {vary}={high}",
+            }
         previous, value = value, min(value * 2, high)
     lo, hi = previous + 1, value
     while lo < hi:
@@ -182,7 +226,11 @@ def plan(data: Mapping, target: str, vary: str, *, low: int = 1, high: int = 102
             hi = middle
         else:
             lo = middle + 1
-    return {"target": f"{metric}{symbol}{threshold:g}", "vary": vary, "answer": lo,
-            "runs": len(cache), "evidence": sorted(evidence, key=lambda r: (r[vary],
-                                                                             r["strategy"])),
-            "note": "assumes the metric improves monotonically with the varied key"}
+    return {
+        "target": f"{metric}{symbol}{threshold:g}",
+        "vary": vary,
+        "answer": lo,
+        "runs": len(cache),
+        "evidence": sorted(evidence, key=lambda r: (r[vary], r["strategy"])),
+        "note": "assumes the metric improves monotonically with the varied key",
+    }

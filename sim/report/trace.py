@@ -10,10 +10,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from rich.console import Console  # noqa: E402
+import matplotlib.pyplot as plt
+from rich.console import Console
 
-from sim.protocol.api import role_of  # noqa: E402
+from sim.protocol.api import role_of
 
 
 class TraceWriter:
@@ -32,8 +32,15 @@ class TraceWriter:
         self.seq = seq
         name = f"{seq:04d}-{sender}-to-{receiver}.xml"
         (self.out / "messages" / name).write_bytes(data)
-        entry = {"seq": seq, "t": round(t, 6), "from": sender, "to": receiver,
-                 "action": action, "bytes": len(data), "file": f"messages/{name}"}
+        entry = {
+            "seq": seq,
+            "t": round(t, 6),
+            "from": sender,
+            "to": receiver,
+            "action": action,
+            "bytes": len(data),
+            "file": f"messages/{name}",
+        }
         if fault:
             entry["fault"] = fault
         self.entries.append(entry)
@@ -43,9 +50,17 @@ class TraceWriter:
         if (kind, key_id) in self.seen_keys:
             return
         self.seen_keys.add((kind, key_id))
-        self._keys.write(json.dumps({"kind": kind, "id": key_id,
-                                     "key": base64.b64encode(key).decode(),
-                                     "seq": self.seq + 1}) + "\n")
+        self._keys.write(
+            json.dumps(
+                {
+                    "kind": kind,
+                    "id": key_id,
+                    "key": base64.b64encode(key).decode(),
+                    "seq": self.seq + 1,
+                }
+            )
+            + "\n"
+        )
 
     def close(self) -> None:
         self._trace.close()
@@ -78,8 +93,9 @@ class TraceWriter:
         for row, entry in enumerate(self.entries, start=1):
             a, b = nodes.index(entry["from"]), nodes.index(entry["to"])
             color = "crimson" if entry.get("fault") else "tab:blue"
-            ax.annotate("", xy=(b, -row), xytext=(a, -row),
-                        arrowprops={"arrowstyle": "->", "color": color})
+            ax.annotate(
+                "", xy=(b, -row), xytext=(a, -row), arrowprops={"arrowstyle": "->", "color": color}
+            )
             label = _label(entry)
             ax.text((a + b) / 2, -row + 0.12, label, ha="center", fontsize=8, color=color)
         ax.set_ylim(-len(self.entries) - 0.8, 0.8)
@@ -116,7 +132,14 @@ def diagram_lines(entries: list[dict]) -> list[tuple[str, str | None]]:
     nodes = _lanes(entries)
     if not nodes:
         return [("(no messages)", None)]
-    width = max([16, *(len(n) + 4 for n in nodes), *(len(_label(e)) + 6 for e in entries)])
+
+    def span(entry: dict) -> int:
+        return max(1, abs(nodes.index(entry["from"]) - nodes.index(entry["to"])))
+
+    # wide enough for every node name, and for every label over the lanes its arrow spans
+    width = max(
+        [14, *(len(n) + 3 for n in nodes), *(-(-(len(_label(e)) + 4) // span(e)) for e in entries)]
+    )
     centers = [i * width + width // 2 for i in range(len(nodes))]
     total = width * len(nodes)
 

@@ -19,22 +19,39 @@ SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
 
 def wssim(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sim.cli", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "sim.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 def _trace(tmp_path: Path, strategy: str) -> Path:
     out = tmp_path / strategy
-    result = wssim("trace", str(SCENARIOS / f"{strategy}.toml"), "--strategy", strategy,
-                   "--sessions", "1", "--out", str(out), "--set",
-                   "workload.messages_per_session=2", cwd=tmp_path)
+    result = wssim(
+        "trace",
+        str(SCENARIOS / f"{strategy}.toml"),
+        "--strategy",
+        strategy,
+        "--sessions",
+        "1",
+        "--out",
+        str(out),
+        "--set",
+        "workload.messages_per_session=2",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     return out
 
 
 def _keys(out: Path) -> dict[str, bytes]:
-    return {entry["id"]: base64.b64decode(entry["key"])
-            for entry in map(json.loads, (out / "keylog.jsonl").read_text().splitlines())}
+    return {
+        entry["id"]: base64.b64decode(entry["key"])
+        for entry in map(json.loads, (out / "keylog.jsonl").read_text().splitlines())
+    }
 
 
 def _decrypt_all(root, key_for) -> None:

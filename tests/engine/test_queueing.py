@@ -42,7 +42,7 @@ def simulate_queue(rate: float, service, cores: int, seed: int) -> float:
 
     env.process(arrivals())
     env.run()
-    return float(np.mean(times[CUSTOMERS // 10:]))  # warm-up removed
+    return float(np.mean(times[CUSTOMERS // 10 :]))  # warm-up removed
 
 
 def confidence_interval(samples: list[float]) -> tuple[float, float]:
@@ -55,10 +55,13 @@ CASES = {
     # name: (rate, service sampler, cores, analytic mean time in system)
     "M/M/1 rho=0.3": (0.3, lambda rng: rng.exponential(1.0), 1, 1 / (1 - 0.3)),
     "M/M/1 rho=0.85": (0.85, lambda rng: rng.exponential(1.0), 1, 1 / (1 - 0.85)),
-    "M/M/2 rho=0.3": (0.6, lambda rng: rng.exponential(1.0), 2,
-                      erlang_c(2, 0.6) / (2 - 0.6) + 1.0),
-    "M/M/2 rho=0.85": (1.7, lambda rng: rng.exponential(1.0), 2,
-                       erlang_c(2, 1.7) / (2 - 1.7) + 1.0),
+    "M/M/2 rho=0.3": (0.6, lambda rng: rng.exponential(1.0), 2, erlang_c(2, 0.6) / (2 - 0.6) + 1.0),
+    "M/M/2 rho=0.85": (
+        1.7,
+        lambda rng: rng.exponential(1.0),
+        2,
+        erlang_c(2, 1.7) / (2 - 1.7) + 1.0,
+    ),
     "M/D/1 rho=0.3": (0.3, lambda rng: 1.0, 1, 0.3 / (2 * (1 - 0.3)) + 1.0),
     "M/D/1 rho=0.85": (0.85, lambda rng: 1.0, 1, 0.85 / (2 * (1 - 0.85)) + 1.0),
 }

@@ -43,11 +43,15 @@ def test_same_seed_same_summary_and_another_seed_differs(key_dir):
 
 def test_every_application_message_is_accounted_for_under_faults(key_dir):
     s = scenario(
-        ["sct", "bearer"], rate=10.0, duration=20.0,
+        ["sct", "bearer"],
+        rate=10.0,
+        duration=20.0,
         topology={"sts": {"nodes": 2}, "provider": {"nodes": 2, "balancer": "sticky"}},
         links={"default": {"loss": 0.05, "timeout_s": 0.5, "retries": 1}},
-        faults=[{"kind": "sts_crash", "at_s": 5.0, "duration_s": 3.0, "node": "sts-0"},
-                {"kind": "provider_restart", "at_s": 10.0, "duration_s": 0.5}],
+        faults=[
+            {"kind": "sts_crash", "at_s": 5.0, "duration_s": 3.0, "node": "sts-0"},
+            {"kind": "provider_restart", "at_s": 10.0, "duration_s": 0.5},
+        ],
     )
     result = simulate(s, fidelity="full", key_dir=key_dir)
     for name, stats in result.summary["strategies"].items():
@@ -58,13 +62,17 @@ def test_every_application_message_is_accounted_for_under_faults(key_dir):
 
 def test_non_sticky_balancer_over_per_node_caches_forces_context_recoveries(key_dir):
     common = dict(rate=5.0, messages=4)
-    spread = scenario(["sct"], topology={"provider": {"nodes": 2, "balancer": "round_robin"}},
-                      **common)
+    spread = scenario(
+        ["sct"], topology={"provider": {"nodes": 2, "balancer": "round_robin"}}, **common
+    )
     stats = simulate(spread, fidelity="full", key_dir=key_dir).summary["strategies"]["sct"]
     assert stats["faults"].get("recovered", 0) > 0
     assert stats["failed"] == 0
-    shared = scenario(["sct"], topology={"provider": {"nodes": 2, "balancer": "round_robin",
-                                                      "shared_cache": True}}, **common)
+    shared = scenario(
+        ["sct"],
+        topology={"provider": {"nodes": 2, "balancer": "round_robin", "shared_cache": True}},
+        **common,
+    )
     stats = simulate(shared, fidelity="full", key_dir=key_dir).summary["strategies"]["sct"]
     assert stats["faults"].get("recovered", 0) == 0
 
@@ -76,15 +84,18 @@ def _per_message(summary, name):
 
 
 def test_sct_crossover_slower_for_one_call_cheaper_for_twenty(key_dir):
-    one = simulate(scenario(["sct", "x509", "bearer-per-message"], messages=1, rate=10.0),
-                   key_dir=key_dir).summary
-    twenty = simulate(scenario(["sct", "x509", "bearer-per-message"], messages=20, rate=1.0,
-                               duration=30.0), key_dir=key_dir).summary
+    one = simulate(
+        scenario(["sct", "x509", "bearer-per-message"], messages=1, rate=10.0), key_dir=key_dir
+    ).summary
+    twenty = simulate(
+        scenario(["sct", "x509", "bearer-per-message"], messages=20, rate=1.0, duration=30.0),
+        key_dir=key_dir,
+    ).summary
     sct_one, x509_one = _per_message(one, "sct"), _per_message(one, "x509")
     sct_twenty, x509_twenty = _per_message(twenty, "sct"), _per_message(twenty, "x509")
     per_msg_twenty = _per_message(twenty, "bearer-per-message")
-    assert sct_one[0] > x509_one[0]          # one call: the extra round trip costs latency
-    assert sct_twenty[0] < x509_twenty[0]    # many calls: faster
+    assert sct_one[0] > x509_one[0]  # one call: the extra round trip costs latency
+    assert sct_twenty[0] < x509_twenty[0]  # many calls: faster
     assert sct_twenty[1] * 3 < x509_twenty[1]  # and several times cheaper in server CPU
     assert sct_twenty[1] * 3 < per_msg_twenty[1]
 
@@ -93,25 +104,30 @@ def test_utilization_law_holds_on_a_protocol_run(key_dir):
     result = simulate(scenario(["x509"], rate=30.0, duration=20.0), key_dir=key_dir)
     provider = result.summary["strategies"]["x509"]["roles"]["provider"]
     measured = result.summary["measured_s"]
-    expected = provider["requests"] / measured * provider["mean_service_ms"] / 1000 / \
-        provider["cores"]
+    expected = (
+        provider["requests"] / measured * provider["mean_service_ms"] / 1000 / provider["cores"]
+    )
     assert provider["utilization"] == pytest.approx(expected, rel=0.02)
 
 
 def test_replications_report_confidence_intervals(key_dir):
-    stats = simulate(scenario(["sct"], rate=20.0), replications=3,
-                     key_dir=key_dir).summary["strategies"]["sct"]
+    stats = simulate(scenario(["sct"], rate=20.0), replications=3, key_dir=key_dir).summary[
+        "strategies"
+    ]["sct"]
     assert set(stats["latency_ms"]["ci95"]) == {"mean", "p50", "p95", "p99", "max"}
 
 
-@pytest.mark.parametrize(("change", "key"), [
-    ({"strategies": ["nope"]}, "strategies"),
-    ({"workload": {"rate": -3}}, "workload.rate"),
-    ({"run": {"fidelity": "exact"}}, "run.fidelity"),
-    ({"topology": {"sts": {"nodes": 0}}}, "topology.sts.nodes"),
-    ({"links": {"moon-earth": {}}}, "links"),
-    ({"extra": 1}, "extra"),
-])
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"strategies": ["nope"]}, "strategies"),
+        ({"workload": {"rate": -3}}, "workload.rate"),
+        ({"run": {"fidelity": "exact"}}, "run.fidelity"),
+        ({"topology": {"sts": {"nodes": 0}}}, "topology.sts.nodes"),
+        ({"links": {"moon-earth": {}}}, "links"),
+        ({"extra": 1}, "extra"),
+    ],
+)
 def test_invalid_scenarios_name_the_key(change, key):
     data = {"strategies": ["sct"], "workload": {"rate": 1.0}}
     data.update(change)
