@@ -345,7 +345,7 @@ def cmd_trace(args) -> int:
         f'strategies=["{args.strategy}"]',
         f"topology.client.nodes={max(args.sessions, 1)}",
     ]
-    data, _, scenario = load(args)
+    _, _, scenario = load(args)
     out = Path(args.out)
     if (out / "trace.jsonl").exists() and not args.force:
         raise ScenarioError("--out", f"{out} already holds a trace; pass --force to replace it")

@@ -97,7 +97,7 @@ def test_sct_crossover_slower_for_one_call_cheaper_for_twenty(key_dir):
     assert sct_one[0] > x509_one[0]  # one call: the extra round trip costs latency
     assert sct_twenty[0] < x509_twenty[0]  # many calls: faster
     assert sct_twenty[1] * 3 < x509_twenty[1]  # and several times cheaper in server CPU
-    assert sct_twenty[1] * 3 < per_msg_twenty[1]
+    assert sct_twenty[1] * 2 < per_msg_twenty[1]  # an STS signature per message costs more
 
 
 def test_utilization_law_holds_on_a_protocol_run(key_dir):
