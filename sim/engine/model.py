@@ -178,6 +178,9 @@ class Network:
         self.wires: dict[tuple[str, str], Wire] = {}
         variability = scenario.profile.variability
         cv = scenario.profile.cv
+        self.deterministic = variability == "deterministic"
+        self._costs: dict[int, tuple] = {}
+        self._counts: dict[int, tuple] = {}
         if variability == "deterministic":
             self.jitter: Callable[[], float] = lambda: 1.0
         elif variability == "exponential":
@@ -202,7 +205,24 @@ class Network:
         return self.wires[key]
 
     def cpu(self, node: Node, ops) -> float:
-        return self.profile.cost(ops) * self.jitter()
+        cost = self._costs.get(id(ops))
+        if cost is None or cost[0] is not ops:
+            if len(self._costs) > 50_000:  # full fidelity makes new ledgers: stay bounded
+                self._costs.clear()
+            cost = self._costs[id(ops)] = (ops, self.profile.cost(ops))
+        return cost[1] if self.deterministic else cost[1] * self.jitter()
+
+    def op_counts(self, ops) -> tuple[tuple[str, int], ...]:
+        """How many of each op a ledger holds (cached: replayed ledgers are the same objects)."""
+        cached = self._counts.get(id(ops))
+        if cached is None or cached[0] is not ops:
+            if len(self._counts) > 50_000:
+                self._counts.clear()
+            counts: dict[str, int] = {}
+            for op, _ in ops:
+                counts[op] = counts.get(op, 0) + 1
+            cached = self._counts[id(ops)] = (ops, tuple(counts.items()))
+        return cached[1]
 
 
 class Chain:
@@ -230,8 +250,10 @@ class Chain:
 
     def _count(self, ops) -> None:
         if self.record is not None:
-            for op, _ in ops:
-                self.record.ops[op] = self.record.ops.get(op, 0) + 1
+            counts = self.network.op_counts(ops)
+            totals = self.record.ops
+            for op, n in counts:
+                totals[op] = totals.get(op, 0) + n
 
     def run(self, node: Node, step: Step):
         """Generator: charge ``step`` on ``node`` and follow its events to the end."""

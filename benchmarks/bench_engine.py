@@ -1,0 +1,81 @@
+"""Engine speed, as ratios against bare SimPy measured in the same run.
+
+Run: ``python -m pytest benchmarks/bench_engine.py --benchmark-only``. Figures reported per
+run: replay fidelity application messages per wall-clock second for ``sct`` (target 30,000)
+against the customers per second of a bare SimPy M/M/c model (target at least a quarter),
+and full fidelity application round trips per second for ``sct`` (target 2,000).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import simpy
+
+from sim.engine import load_scenario, simulate
+
+CUSTOMERS = 20_000
+
+
+def bare_mmc() -> int:
+    env = simpy.Environment()
+    servers = simpy.Resource(env, capacity=4)
+    rng = np.random.default_rng(1)
+
+    def customer():
+        with servers.request() as request:
+            yield request
+            yield env.timeout(rng.exponential(1.0))
+
+    def arrivals():
+        for _ in range(CUSTOMERS):
+            yield env.timeout(rng.exponential(1 / 3.0))
+            env.process(customer())
+
+    env.process(arrivals())
+    env.run()
+    return CUSTOMERS
+
+
+def sct_scenario(duration: float):
+    return load_scenario(
+        {
+            "strategies": ["sct"],
+            "workload": {"rate": 100.0, "messages_per_session": 20},
+            "run": {"duration_s": duration, "warmup_s": 0.5},
+            "topology": {"provider": {"nodes": 2, "cores": 8}},
+        }
+    )
+
+
+def _per_item(benchmark, items: int) -> None:
+    for stat in ("min", "max", "mean", "median"):
+        setattr(benchmark.stats.stats, stat, getattr(benchmark.stats.stats, stat) / items)
+
+
+@pytest.mark.benchmark(group="engine: time per simulated message")
+def test_bare_simpy_mmc_customer(benchmark):
+    benchmark.name = "bare SimPy M/M/c customer[baseline]"
+    benchmark.pedantic(bare_mmc, rounds=3, iterations=1)
+    _per_item(benchmark, CUSTOMERS)
+
+
+@pytest.mark.benchmark(group="engine: time per simulated message")
+def test_replay_sct_application_message(benchmark):
+    scenario = sct_scenario(10.0)
+    messages = simulate(scenario, fidelity="replay").summary["strategies"]["sct"]["app_messages"]
+    benchmark.name = "replay sct app message"
+    benchmark.extra_info["target_ratio"] = 0.25
+    benchmark.pedantic(lambda: simulate(scenario, fidelity="replay"), rounds=3, iterations=1)
+    _per_item(benchmark, messages)
+    benchmark.extra_info["messages_per_s"] = 1 / benchmark.stats.stats.median
+
+
+@pytest.mark.benchmark(group="engine: full fidelity sct")
+def test_full_sct_round_trip(benchmark):
+    scenario = sct_scenario(2.0)
+    messages = simulate(scenario, fidelity="full").summary["strategies"]["sct"]["app_messages"]
+    benchmark.name = "full sct app round trip"
+    benchmark.pedantic(lambda: simulate(scenario, fidelity="full"), rounds=2, iterations=1)
+    _per_item(benchmark, messages)
+    benchmark.extra_info["round_trips_per_s"] = 1 / benchmark.stats.stats.median
