@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -377,7 +378,15 @@ def cmd_trace(args) -> int:
     return 0
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``wssim``; returns the exit status (2: bad input, 130: interrupted)."""
+    # Ctrl-C (and a polite SIGTERM) stop the run: what is done is written, marked partial.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

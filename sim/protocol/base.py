@@ -101,6 +101,10 @@ def make_setup(name: str, options: Mapping | None, keylog, key_dir, known: set[s
     return Setup(name, KeyStore(key_dir), chosen, options, keylog, bits)
 
 
+#: Exceptions a malformed peer message can raise below the typed checks (lxml, base64...).
+MALFORMED = (ValueError, TypeError, KeyError, IndexError, etree.LxmlError)
+
+
 class Actor:
     """An engine with a ledger; ``_step`` hands its events and drained ops to the engine."""
 
@@ -122,7 +126,7 @@ class Server(Actor):
             events = self.handle(data, sender, now)
         except SecurityFault as fault:
             events = [self._fault(fault, sender, data)]
-        except (ValueError, TypeError, KeyError, IndexError, etree.LxmlError) as exc:
+        except MALFORMED as exc:
             # A malformed message that slipped past a check: refuse it, never crash.
             refusal = InvalidSecurity(f"malformed message: {exc!r}"[:200])
             events = [self._fault(refusal, sender, data)]
@@ -219,7 +223,7 @@ class Client(Actor):
             events = action()
         except SecurityFault as fault:
             events = self._on_fault(fault, now)
-        except (ValueError, TypeError, KeyError, IndexError, etree.LxmlError) as exc:
+        except MALFORMED as exc:
             events = self._on_fault(InvalidSecurity(f"malformed reply: {exc!r}"[:200]), now)
         return self._step(events)
 

@@ -254,3 +254,35 @@ def test_help_of_every_command_has_an_example():
     for command in ("run", "compare", "sweep", "plan", "calibrate", "trace"):
         result = wssim(command, "--help")
         assert result.returncode == 0 and "example: wssim" in result.stdout
+
+
+def test_ctrl_c_writes_what_is_done_marked_partial(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "interrupted"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sim.cli",
+            "run",
+            str(SCENARIOS / "sct-vs-per-message.toml"),
+            "--out",
+            str(out),
+            "--set",
+            "run.duration_s=100000",
+            "--set",
+            "workload.rate=50",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(6)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    summary = json.loads((out / "summary.json").read_text())
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert summary["partial"] is True and manifest["partial"] is True

@@ -138,3 +138,46 @@ def test_faults_are_soap_faults_with_standard_codes(make):
     root = etree.fromstring(step.events[0].data)
     assert b"wsse:InvalidSecurity" in etree.tostring(root)
     assert base64
+
+
+MESSAGE_PROTECTED = ["x509", "sct", "ut-derived", "hok-symmetric", "sender-vouches", "sct-tlsnego"]
+
+
+def _protected_values(data: bytes) -> list[int]:
+    """Offsets inside CipherValue / SignatureValue / DigestValue texts of a message."""
+    offsets = []
+    for marker in (b"CipherValue>", b"SignatureValue>", b"DigestValue>"):
+        start = 0
+        while (index := data.find(marker, start)) >= 0:
+            opening = data.rfind(b"<", 0, index)
+            if data[opening + 1 : opening + 2] != b"/":  # an opening tag: its text follows
+                offsets.append(index + len(marker) + 2)
+            start = index + 1
+    return offsets
+
+
+@pytest.mark.parametrize("name", MESSAGE_PROTECTED)
+def test_tampering_with_any_protected_part_of_any_message_is_detected(make, name):
+    """Flip a byte in each protected value of each message of a session, one at a time: the
+    receiver refuses it with a fault, and the application never gets a wrong payload."""
+    clean = Harness(make(name)).request(b"payload", 0.0)
+    targets = [
+        (d.seq, offset) for d in clean.deliveries for offset in _protected_values(d.send.data)[:3]
+    ]
+    assert targets
+    for seq, offset in targets:
+
+        def tamper(delivery, seq=seq, offset=offset):
+            if delivery.seq != seq:
+                return None
+            data = bytearray(delivery.send.data)
+            data[offset] = ord("A") if data[offset] != ord("A") else ord("B")
+            return bytes(data)
+
+        outcome = Harness(make(name), tamper=tamper).request(b"payload", 0.0)
+        [result] = outcome.results
+        faults = [d.send.fault for d in outcome.deliveries if d.send.fault]
+        if result.ok:  # only after the protocol recovered from a detected fault
+            assert result.payload == b"payload" and faults, (seq, offset)
+        else:
+            assert result.fault, (seq, offset)

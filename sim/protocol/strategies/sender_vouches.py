@@ -14,14 +14,16 @@ from sim.errors import (
     FailedAuthentication,
     FailedCheck,
     InvalidRequest,
+    InvalidSecurity,
     InvalidSecurityToken,
     SecurityFault,
 )
 from sim.protocol import protection as p
-from sim.protocol.api import INTERMEDIARY, PROVIDER, STS, Send
+from sim.protocol.api import INTERMEDIARY, PROVIDER, STS, Send, role_of
 from sim.protocol.base import (
     APP_ACTION,
     APP_RESPONSE_ACTION,
+    MALFORMED,
     PROVIDER_ADDRESS,
     STS_ADDRESS,
     Client,
@@ -87,7 +89,7 @@ class SvIntermediary(Server):
             return self._from_client(data, sender, now)
         envelope = soap.read_envelope(data, ledger=self.ledger)
         relates_to = soap.read_addressing(envelope).relates_to
-        pending = self.pending.pop(relates_to or "", None)
+        pending = self.pending.pop(relates_to or "", None) or self._by_connection(sender)
         if pending is None:
             if soap.read_fault(envelope) is not None:
                 return []  # a fault about nothing pending: never answer a fault with a fault
@@ -101,6 +103,18 @@ class SvIntermediary(Server):
             return self._from_provider(envelope, pending, now)
         except SecurityFault as fault:  # a refusal goes back to the client
             return [self._fault(fault, pending.client_node)]
+        except MALFORMED as exc:
+            refusal = InvalidSecurity(f"malformed message: {exc!r}"[:200])
+            return [self._fault(refusal, pending.client_node)]
+
+    def _by_connection(self, sender: str) -> Pending | None:
+        """A reply that names no request (a fault about an unreadable message) belongs, as on
+        an HTTP connection, to the oldest exchange pending with that role."""
+        stage = role_of(sender)
+        for key, pending in self.pending.items():
+            if pending.stage == stage:
+                return self.pending.pop(key)
+        return None
 
     def _from_client(self, data, sender, now):
         record_tls(self.ledger, data)
