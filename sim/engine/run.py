@@ -8,7 +8,6 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -516,4 +515,4 @@ def _collect(result: SimulationResult, rep: Replication, index: int, name: str) 
         )
 
 
-__all__ = ["Path", "ProgressInfo", "SimulationResult", "Tracer", "simulate"]
+__all__ = ["ProgressInfo", "SimulationResult", "Tracer", "simulate"]

@@ -117,6 +117,45 @@ class Actor:
     def _step(self, events: list[Event]) -> Step:
         return Step(tuple(events), self.ledger.drain())
 
+    # Asymmetric (X.509) protection with this actor's identity, trust store and replay cache.
+    def open_asymmetric(self, envelope, now: float, *, signer: str | None = None, **extra):
+        """Decrypt and verify a message signed with a certificate; ``signer`` is the common
+        name the signing certificate must carry."""
+        from sim.errors import FailedCheck
+        from sim.protocol import protection
+
+        checked = protection.unprotect_asymmetric(
+            envelope,
+            receiver=extra.pop("receiver", self.identity),
+            trust=self.setup.keystore,
+            now=now,
+            ledger=self.ledger,
+            replay=self.replay,
+            suite_=self.setup.suite,
+            **extra,
+        )
+        if (
+            signer is not None
+            and protection.CertificateRecipient(checked.certificate).common_name != signer
+        ):
+            raise FailedCheck(f"the message is not signed by the {signer}", check="signer")
+        return checked
+
+    def seal_asymmetric(self, envelope, now: float, recipient, **extra) -> bytes:
+        """Sign with this actor's certificate and encrypt for ``recipient`` (None: sign only)."""
+        from sim.protocol import protection
+
+        return protection.protect_asymmetric(
+            envelope,
+            sender=self.identity,
+            recipient=recipient,
+            now=now,
+            ledger=self.ledger,
+            suite_=self.setup.suite,
+            keylog=self.setup.log_key,
+            **extra,
+        )
+
 
 class Server(Actor):
     """Server side: ``handle`` does the work; any fault becomes a SOAP fault reply."""

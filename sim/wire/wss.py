@@ -132,13 +132,12 @@ def build_username_token(
     if password is not None and digest:
         nonce = os.urandom(16)
         created = format_time(now or 0.0)
-        pw = sub(
+        sub(
             token,
             ns.qname(ns.WSSE, "Password"),
             {"Type": PasswordType.DIGEST.value},
             text=b64(password_digest(nonce, created, password)),
         )
-        del pw
         sub(
             token,
             ns.qname(ns.WSSE, "Nonce"),

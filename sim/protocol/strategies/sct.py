@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import sim.crypto as crypto
 from sim.errors import (
     BadContextToken,
-    FailedCheck,
     InvalidRequest,
     RenewNeeded,
     SecurityFault,
@@ -237,30 +236,12 @@ class SctClient(ContextClient):
                 )
             )
         )
-        data = p.protect_asymmetric(
-            envelope,
-            sender=self.identity,
-            recipient=self.provider,
-            now=now,
-            ledger=self.ledger,
-            suite_=self.setup.suite,
-            keylog=self.setup.log_key,
-        )
+        data = self.seal_asymmetric(envelope, now, self.provider)
         self.awaiting = "issue"
         return [Send(PROVIDER, data, Action.SCT_ISSUE.value, "rst-sct", token_service=True)]
 
     def on_establishment_reply(self, envelope, sender, now):
-        checked = p.unprotect_asymmetric(
-            envelope,
-            receiver=self.identity,
-            trust=self.setup.keystore,
-            now=now,
-            ledger=self.ledger,
-            replay=self.replay,
-            suite_=self.setup.suite,
-        )
-        if p.CertificateRecipient(checked.certificate).common_name != "provider":
-            raise FailedCheck("the RSTR is not signed by the context issuer", check="signer")
+        self.open_asymmetric(envelope, now, signer="provider")
         response = trust.read_rstr_collection(envelope.body[0])[0]
         if (
             response.requested_token is None
@@ -388,15 +369,7 @@ class SctProvider(ContextProvider):
     def issue(self, envelope, action, sender, now):
         if action != Action.SCT_ISSUE.value:
             raise InvalidRequest(f"unsupported action {action}")
-        checked = p.unprotect_asymmetric(
-            envelope,
-            receiver=self.identity,
-            trust=self.setup.keystore,
-            now=now,
-            ledger=self.ledger,
-            replay=self.replay,
-            suite_=self.setup.suite,
-        )
+        checked = self.open_asymmetric(envelope, now)
         request = trust.read_rst(envelope.body[0])
         if request.token_type != ns.TokenType.SCT.value or request.entropy is None:
             raise InvalidRequest("an SCT request needs the SCT token type and client entropy")
@@ -429,15 +402,7 @@ class SctProvider(ContextProvider):
                 ]
             )
         )
-        data = p.protect_asymmetric(
-            response,
-            sender=self.identity,
-            recipient=p.CertificateRecipient(checked.certificate),
-            now=now,
-            ledger=self.ledger,
-            suite_=self.setup.suite,
-            keylog=self.setup.log_key,
-        )
+        data = self.seal_asymmetric(response, now, p.CertificateRecipient(checked.certificate))
         return [
             Send(sender, data, Action.SCTR_ISSUE.value, "rstr-sct", reply=True, token_service=True)
         ]

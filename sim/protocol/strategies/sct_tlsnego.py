@@ -11,7 +11,6 @@ ephemeral key wrapped for that certificate (WCF's UserNameForCertificate bootstr
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import ssl
@@ -27,7 +26,6 @@ from sim.errors import (
     FailedAuthentication,
     FailedCheck,
     InvalidRequest,
-    InvalidSecurity,
     UnknownDerivationSource,
 )
 from sim.protocol import protection as p
@@ -453,6 +451,3 @@ class TlsNegoProvider(ContextProvider):
         return [
             Send(sender, data, Action.SCTR_ISSUE.value, "rstr-sct", reply=True, token_service=True)
         ]
-
-
-__all__ = ["OPTIONS", "InvalidSecurity", "TlsNegoClient", "TlsNegoProvider", "hashlib"]

@@ -12,7 +12,6 @@ from lxml import etree
 
 from sim.errors import (
     FailedAuthentication,
-    FailedCheck,
     InvalidRequest,
     InvalidSecurity,
     InvalidSecurityToken,
@@ -142,32 +141,14 @@ class SvIntermediary(Server):
                 )
             )
         )
-        out = p.protect_asymmetric(
-            request,
-            sender=self.identity,
-            recipient=self.sts,
-            now=now,
-            ledger=self.ledger,
-            suite_=self.setup.suite,
-            keylog=self.setup.log_key,
-        )
+        out = self.seal_asymmetric(request, now, self.sts)
         self.pending[sent.message_id] = Pending(
             sender, addressing.message_id, token.username, p.get_payload(envelope), "sts"
         )
         return [Send(STS, out, Action.RST_ISSUE.value, "rst-issue", token_service=True)]
 
     def _from_sts(self, envelope, pending: Pending, now):
-        checked = p.unprotect_asymmetric(
-            envelope,
-            receiver=self.identity,
-            trust=self.setup.keystore,
-            now=now,
-            ledger=self.ledger,
-            replay=self.replay,
-            suite_=self.setup.suite,
-        )
-        if p.CertificateRecipient(checked.certificate).common_name != "sts":
-            raise FailedCheck("the RSTR is not signed by the STS", check="signer")
+        self.open_asymmetric(envelope, now, signer="sts")
         response = trust.read_rstr_collection(envelope.body[0])[0]
         if response.requested_token is None:
             raise InvalidRequest("RSTR without a token")
@@ -175,33 +156,15 @@ class SvIntermediary(Server):
         sent = soap.add_addressing(request, action=APP_ACTION, to=PROVIDER_ADDRESS)
         p.put_payload(request, pending.payload)
         assertion = etree.fromstring(etree.tostring(response.requested_token))
-        out = p.protect_asymmetric(
-            request,
-            sender=self.identity,
-            recipient=self.provider,
-            now=now,
-            ledger=self.ledger,
-            suite_=self.setup.suite,
-            tokens=[assertion],
-            extra_signed=[assertion],
-            keylog=self.setup.log_key,
+        out = self.seal_asymmetric(
+            request, now, self.provider, tokens=[assertion], extra_signed=[assertion]
         )
         pending.stage = "provider"
         self.pending[sent.message_id] = pending
         return [Send(PROVIDER, out, APP_ACTION, "app-request")]
 
     def _from_provider(self, envelope, pending: Pending, now):
-        checked = p.unprotect_asymmetric(
-            envelope,
-            receiver=self.identity,
-            trust=self.setup.keystore,
-            now=now,
-            ledger=self.ledger,
-            replay=self.replay,
-            suite_=self.setup.suite,
-        )
-        if p.CertificateRecipient(checked.certificate).common_name != "provider":
-            raise FailedCheck("the response is not signed by the provider", check="signer")
+        self.open_asymmetric(envelope, now, signer="provider")
         reply = soap.new_envelope()
         soap.add_addressing(reply, action=APP_RESPONSE_ACTION, relates_to=pending.client_message_id)
         p.security_header(reply, now)
@@ -229,15 +192,7 @@ class SvSts(Server):
 
     def handle(self, data, sender, now):
         envelope = soap.read_envelope(data, ledger=self.ledger)
-        checked = p.unprotect_asymmetric(
-            envelope,
-            receiver=self.identity,
-            trust=self.setup.keystore,
-            now=now,
-            ledger=self.ledger,
-            replay=self.replay,
-            suite_=self.setup.suite,
-        )
+        checked = self.open_asymmetric(envelope, now)
         requester = p.CertificateRecipient(checked.certificate)
         if requester.common_name not in self.trusted:
             raise FailedAuthentication("the requester may not vouch for users", check="trust")
@@ -274,15 +229,7 @@ class SvSts(Server):
                 ]
             )
         )
-        out = p.protect_asymmetric(
-            response,
-            sender=self.identity,
-            recipient=p.CertificateRecipient(checked.certificate),
-            now=now,
-            ledger=self.ledger,
-            suite_=self.setup.suite,
-            keylog=self.setup.log_key,
-        )
+        out = self.seal_asymmetric(response, now, p.CertificateRecipient(checked.certificate))
         return [
             Send(
                 sender,
@@ -307,15 +254,7 @@ class SvProvider(Server):
 
     def handle(self, data, sender, now):
         envelope = soap.read_envelope(data, ledger=self.ledger)
-        checked = p.unprotect_asymmetric(
-            envelope,
-            receiver=self.identity,
-            trust=self.setup.keystore,
-            now=now,
-            ledger=self.ledger,
-            replay=self.replay,
-            suite_=self.setup.suite,
-        )
+        checked = self.open_asymmetric(envelope, now)
         intermediary = p.CertificateRecipient(checked.certificate)
         if intermediary.common_name not in self.trusted:
             raise FailedAuthentication("no trust relation with this sender", check="trust")
@@ -336,13 +275,5 @@ class SvProvider(Server):
             response, action=APP_RESPONSE_ACTION, relates_to=checked.addressing.message_id
         )
         p.put_payload(response, p.get_payload(envelope), "Response")
-        out = p.protect_asymmetric(
-            response,
-            sender=self.identity,
-            recipient=intermediary,
-            now=now,
-            ledger=self.ledger,
-            suite_=self.setup.suite,
-            keylog=self.setup.log_key,
-        )
+        out = self.seal_asymmetric(response, now, intermediary)
         return [Send(sender, out, APP_RESPONSE_ACTION, "app-response", reply=True)]

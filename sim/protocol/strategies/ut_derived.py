@@ -21,7 +21,7 @@ from sim.protocol.base import (
     Setup,
     option,
 )
-from sim.wire import ns, soap, wss
+from sim.wire import soap, wss
 from sim.wire.checks import ReplayCache
 from sim.wire.ledger import Op
 from sim.wire.ns import ValueType
@@ -149,6 +149,3 @@ class UtProvider(Server):
             keylog=self.setup.log_key,
         )
         return [Send(sender, out, APP_RESPONSE_ACTION, "app-response", reply=True)]
-
-
-__all__ = ["OPTIONS", "UtClient", "UtProvider", "ns"]

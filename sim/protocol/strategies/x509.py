@@ -3,7 +3,6 @@ with a per-message EncryptedKey. The baseline."""
 
 from __future__ import annotations
 
-from sim.errors import FailedCheck
 from sim.protocol import protection as p
 from sim.protocol.api import PROVIDER, Send
 from sim.protocol.base import (
@@ -31,30 +30,12 @@ class X509Client(Client):
         envelope = soap.new_envelope()
         soap.add_addressing(envelope, action=APP_ACTION, to=PROVIDER_ADDRESS)
         p.put_payload(envelope, self.payload)
-        data = p.protect_asymmetric(
-            envelope,
-            sender=self.identity,
-            recipient=self.provider,
-            now=now,
-            ledger=self.ledger,
-            suite_=self.setup.suite,
-            keylog=self.setup.log_key,
-        )
+        data = self.seal_asymmetric(envelope, now, self.provider)
         self.awaiting = "app"
         return [Send(PROVIDER, data, APP_ACTION, "app-request")]
 
     def on_reply(self, envelope, sender, now):
-        checked = p.unprotect_asymmetric(
-            envelope,
-            receiver=self.identity,
-            trust=self.setup.keystore,
-            now=now,
-            ledger=self.ledger,
-            replay=self.replay,
-            suite_=self.setup.suite,
-        )
-        if p.CertificateRecipient(checked.certificate).common_name != "provider":
-            raise FailedCheck("the response is not signed by the provider", check="signer")
+        self.open_asymmetric(envelope, now, signer="provider")
         return [self.done(p.get_payload(envelope))]
 
 
@@ -68,27 +49,11 @@ class X509Provider(Server):
 
     def handle(self, data, sender, now):
         envelope = soap.read_envelope(data, ledger=self.ledger)
-        checked = p.unprotect_asymmetric(
-            envelope,
-            receiver=self.identity,
-            trust=self.setup.keystore,
-            now=now,
-            ledger=self.ledger,
-            replay=self.replay,
-            suite_=self.setup.suite,
-        )
+        checked = self.open_asymmetric(envelope, now)
         response = soap.new_envelope()
         soap.add_addressing(
             response, action=APP_RESPONSE_ACTION, relates_to=checked.addressing.message_id
         )
         p.put_payload(response, p.get_payload(envelope), "Response")
-        out = p.protect_asymmetric(
-            response,
-            sender=self.identity,
-            recipient=p.CertificateRecipient(checked.certificate),
-            now=now,
-            ledger=self.ledger,
-            suite_=self.setup.suite,
-            keylog=self.setup.log_key,
-        )
+        out = self.seal_asymmetric(response, now, p.CertificateRecipient(checked.certificate))
         return [Send(sender, out, APP_RESPONSE_ACTION, "app-response", reply=True)]
