@@ -18,6 +18,8 @@ import tomllib
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import contextlib
+
 import atheris
 
 with atheris.instrument_imports():
@@ -41,10 +43,8 @@ def one_input(data: bytes) -> None:
         for _ in range(provider.ConsumeIntInRange(0, 8)):
             if text:
                 text[provider.ConsumeIntInRange(0, len(text) - 1)] = provider.ConsumeInt(1) & 0x7F
-        try:
+        with contextlib.suppress(ScenarioError, tomllib.TOMLDecodeError):
             load_scenario(tomllib.loads(text.decode("utf-8", "replace")))
-        except (ScenarioError, tomllib.TOMLDecodeError):
-            pass
         return
     name, role, message = SEEDS[choice]
     body = bytearray(message)
