@@ -20,7 +20,14 @@ class Node:
     """A machine: ``cores`` as a SimPy resource, with busy-time and queue accounting."""
 
     def __init__(
-        self, env: simpy.Environment, name: str, role: str, cores: int, contended: bool = True
+        self,
+        env: simpy.Environment,
+        name: str,
+        role: str,
+        cores: int,
+        contended: bool = True,
+        hsm_units: int = 0,
+        hsm_op_s: float = 0.0,
     ) -> None:
         self.env = env
         self.name = name
@@ -36,6 +43,10 @@ class Node:
         self.engine = None  # full fidelity: the protocol engine of this node
         self.connections = 0  # for least-connections balancing
         self.skew = 0.0
+        # optional dedicated crypto hardware for RSA private-key operations
+        self.hsm = simpy.Resource(env, capacity=hsm_units) if hsm_units else None
+        self.hsm_op_s = hsm_op_s
+        self.hsm_busy = 0.0
 
     def _track_queue(self, warmup: float) -> None:
         if self.resource is None:
@@ -58,6 +69,15 @@ class Node:
             self._track_queue(warmup)
             yield self.env.timeout(seconds)
         self._account(seconds, warmup)
+
+    def hsm_work(self, operations: int, warmup: float):
+        """RSA private-key operations on the HSM, one unit each, queueing when all are busy."""
+        for _ in range(operations):
+            with self.hsm.request() as request:
+                yield request
+                yield self.env.timeout(self.hsm_op_s)
+            if self.env.now > warmup:
+                self.hsm_busy += min(self.hsm_op_s, self.env.now - warmup)
 
     def _account(self, seconds: float, warmup: float) -> None:
         end = self.env.now
@@ -171,7 +191,17 @@ class Network:
         self.nodes: dict[str, Node] = {}
         for role in roles:
             spec = getattr(scenario.topology, role)
-            nodes = [Node(env, f"{role}-{i}", role, spec.cores) for i in range(spec.nodes)]
+            nodes = [
+                Node(
+                    env,
+                    f"{role}-{i}",
+                    role,
+                    spec.cores,
+                    hsm_units=spec.hsm_units,
+                    hsm_op_s=spec.hsm_op_ms / 1000,
+                )
+                for i in range(spec.nodes)
+            ]
             self.farms[role] = Farm(role, nodes, spec.balancer, rng)
             self.nodes.update({n.name: n for n in nodes})
         self.client_spec = scenario.topology.client
@@ -181,6 +211,7 @@ class Network:
         self.deterministic = variability == "deterministic"
         self._costs: dict[int, tuple] = {}
         self._counts: dict[int, tuple] = {}
+        self._hsm: dict[int, tuple] = {}
         if variability == "deterministic":
             self.jitter: Callable[[], float] = lambda: 1.0
         elif variability == "exponential":
@@ -211,6 +242,17 @@ class Network:
                 self._costs.clear()
             cost = self._costs[id(ops)] = (ops, self.profile.cost(ops))
         return cost[1] if self.deterministic else cost[1] * self.jitter()
+
+    def hsm_split(self, ops) -> tuple[tuple, int]:
+        """The ops left to the CPU and the number of RSA private-key ops an HSM takes."""
+        cached = self._hsm.get(id(ops))
+        if cached is None or cached[0] is not ops:
+            if len(self._hsm) > 50_000:
+                self._hsm.clear()
+            private = sum(1 for op, _ in ops if op in ("rsa_sign", "rsa_decrypt"))
+            rest = tuple((op, size) for op, size in ops if op not in ("rsa_sign", "rsa_decrypt"))
+            cached = self._hsm[id(ops)] = (ops, (rest, private))
+        return cached[1]
 
     def op_counts(self, ops) -> tuple[tuple[str, int], ...]:
         """How many of each op a ledger holds (cached: replayed ledgers are the same objects)."""
@@ -260,7 +302,13 @@ class Chain:
         network = self.network
         while True:
             self._count(step.ops)
-            yield from node.work(network.cpu(node, step.ops), network.warmup)
+            if node.hsm is not None:
+                cpu_ops, private = network.hsm_split(step.ops)
+                yield from node.work(network.cpu(node, cpu_ops), network.warmup)
+                if private:
+                    yield from node.hsm_work(private, network.warmup)
+            else:
+                yield from node.work(network.cpu(node, step.ops), network.warmup)
             sends = [e for e in step.events if isinstance(e, Send)]
             for event in step.events:
                 if isinstance(event, (AppDone, SessionClosed)):

@@ -140,14 +140,17 @@ class Replication:
         client_node = self.network.client_node(key % self.scenario.topology.client.nodes)
         engine = self.strategy.client(f"client-{key}") if self.fidelity == "full" else None
         tls_open: set[str] = set()
-        for index in range(workload.messages_per_session):
+        length = workload.messages_per_session
+        if workload.session_length == "geometric":
+            length = int(self.arrivals.geometric(1.0 / workload.messages_per_session))
+        for index in range(length):
             if self._stop():
                 break
             self.started += 1
             record = MessageRecord(session=key, seq=index, start=self.env.now)
             self.records.append(record)
             yield from self._chain(key, client_node, engine, record, index, tls_open)
-            if index + 1 < workload.messages_per_session and workload.message_gap_s:
+            if index + 1 < length and workload.message_gap_s:
                 yield self.env.timeout(workload.message_gap_s)
         yield from self._chain(key, client_node, engine, None, -1, tls_open)
 
@@ -328,6 +331,11 @@ def _summarize_replication(rep: Replication) -> dict:
             "requests": requests,
             "mean_service_ms": service / requests * 1000 if requests else 0.0,
         }
+        units = sum(n.hsm.capacity for n in farm.nodes if n.hsm is not None)
+        if units:
+            roles[farm.role]["hsm_utilization"] = sum(n.hsm_busy for n in farm.nodes) / (
+                units * measured
+            )
     return {
         "app_messages": len(window),
         "completed": len(done),
@@ -350,6 +358,12 @@ def _summarize_replication(rep: Replication) -> dict:
         "crypto_ops_per_app_message": {op: n / count for op, n in sorted(ops.items())},
         "faults": dict(sorted(faults.items())),
     }
+
+
+def _half_width(replications: list[dict]) -> float:
+    """95% confidence half-width of the mean latency over replications."""
+    samples = np.array([r["latency_ms"]["mean"] for r in replications])
+    return float(_t95(len(samples) - 1) * samples.std(ddof=1) / math.sqrt(len(samples)))
 
 
 def _combine(replications: list[dict]) -> dict:
@@ -415,7 +429,10 @@ def simulate(
     }
     result = SimulationResult(summary, seed_entropy=root.entropy)
     names = strategies or scenario.strategies
-    rep_seeds = root.spawn(replications)
+    target = scenario.run.target_ci95_ms
+    limit = scenario.run.max_replications if target is not None else replications
+    # Replication i always gets the same stream, however many replications end up running.
+    rep_seeds = [np.random.SeedSequence(root.entropy, spawn_key=(i,)) for i in range(limit)]
     try:
         for name in names:
             strategy = build_strategy(
@@ -423,13 +440,16 @@ def simulate(
             )
             scripts = None
             if fidelity == "replay":
+                geometric = scenario.workload.session_length == "geometric"
                 scripts = record_session(
                     strategy,
-                    scenario.workload.messages_per_session,
+                    SCRIPTED_MESSAGES if geometric else scenario.workload.messages_per_session,
                     _payload(scenario.workload.payload_bytes, 0, 0),
                 )
-            per_rep = []
+            per_rep: list[dict] = []
             for index, rep_seed in enumerate(rep_seeds):
+                if target is not None and index >= 3 and _half_width(per_rep) <= target:
+                    break
                 tick = None
                 if progress is not None:
 
@@ -457,6 +477,9 @@ def simulate(
                 per_rep.append(_summarize_replication(rep))
                 _collect(result, rep, index, name)
             summary["strategies"][name] = _combine(per_rep)
+            summary["replications"] = (
+                max(summary["replications"], len(per_rep)) if target is None else len(per_rep)
+            )
     except KeyboardInterrupt:
         result.partial = True
     result.wall_s = time.perf_counter() - started

@@ -27,6 +27,9 @@ class Workload(_Strict):
     users: int | None = Field(None, gt=0, le=1_000_000, description="closed workload users")
     think_time_s: float = Field(1.0, ge=0, description="closed workload: pause between sessions")
     messages_per_session: int = Field(1, ge=1, le=100_000)
+    session_length: Literal["fixed", "geometric"] = Field(
+        "fixed", description="geometric: each session draws its length, mean messages_per_session"
+    )
     message_gap_s: float = Field(0.0, ge=0, description="pause between messages of a session")
     payload_bytes: int = Field(1024, ge=1, le=10_000_000)
 
@@ -42,6 +45,8 @@ class Role(_Strict):
     cores: int = Field(2, ge=1, le=1024)
     balancer: Literal["round_robin", "least_connections", "random", "sticky"] = "round_robin"
     shared_cache: bool = Field(False, description="one security-context cache for the farm")
+    hsm_units: int = Field(0, ge=0, le=64, description="HSM units per node (0: none)")
+    hsm_op_ms: float = Field(2.0, gt=0, description="HSM time per RSA private-key operation")
 
 
 class Topology(_Strict):
@@ -69,6 +74,13 @@ class Run(_Strict):
     replications: int = Field(1, ge=1, le=1000)
     seed: int = Field(1, ge=0)
     fidelity: Literal["full", "replay"] = "replay"
+    target_ci95_ms: float | None = Field(
+        None,
+        gt=0,
+        description="add replications until the 95% CI half-width of the mean "
+        "latency of every strategy is at most this (at least 3, at most max_replications)",
+    )
+    max_replications: int = Field(30, ge=3, le=1000)
 
     @model_validator(mode="after")
     def _warmup_within_run(self):

@@ -9,13 +9,24 @@ from sim.engine import load_scenario, simulate
 from sim.errors import ScenarioError
 
 
-def scenario(strategies, *, messages=2, rate=5.0, duration=12.0, **sections):
+def scenario(
+    strategies,
+    *,
+    messages=2,
+    rate=5.0,
+    duration=12.0,
+    workload_extra=False,
+    run_extra=None,
+    **sections,
+):
     data = {
         "name": "test",
         "strategies": strategies,
         "workload": {"rate": rate, "messages_per_session": messages, "payload_bytes": 600},
-        "run": {"duration_s": duration, "warmup_s": 2.0},
+        "run": {"duration_s": duration, "warmup_s": 2.0, **(run_extra or {})},
     }
+    if workload_extra:
+        data["workload"]["session_length"] = "geometric"
     data.update(sections)
     return load_scenario(data)
 
@@ -134,3 +145,41 @@ def test_invalid_scenarios_name_the_key(change, key):
     with pytest.raises(ScenarioError) as error:
         load_scenario(data)
     assert error.value.key == key
+
+
+def test_an_hsm_takes_the_private_key_operations_off_the_cpu(key_dir):
+    plain = scenario(["x509"], rate=20.0)
+    with_hsm = scenario(
+        ["x509"], rate=20.0, topology={"provider": {"hsm_units": 1, "hsm_op_ms": 5.0}}
+    )
+    cpu_only = simulate(plain, key_dir=key_dir).summary["strategies"]["x509"]
+    offloaded = simulate(with_hsm, key_dir=key_dir).summary["strategies"]["x509"]
+    provider = offloaded["roles"]["provider"]
+    assert provider["utilization"] < cpu_only["roles"]["provider"]["utilization"]
+    # two private-key operations (unwrap the request key, sign the response) of 5 ms each
+    busy_per_message = 2 * 5.0 / 1000
+    assert provider["hsm_utilization"] == pytest.approx(
+        offloaded["throughput_per_s"] * busy_per_message, rel=0.1
+    )
+    assert offloaded["latency_ms"]["mean"] > cpu_only["latency_ms"]["mean"] + 9.0
+
+
+def test_geometric_session_lengths_vary_with_the_requested_mean(key_dir):
+    result = simulate(
+        scenario(["sct"], messages=4, rate=10.0, duration=30.0, workload_extra=True),
+        key_dir=key_dir,
+    )
+    sessions = {}
+    for m in result.messages:
+        sessions[m["session"]] = sessions.get(m["session"], 0) + 1
+    lengths = list(sessions.values())
+    assert len(set(lengths)) > 3
+    assert 3.0 < sum(lengths) / len(lengths) < 5.0
+
+
+def test_replications_are_added_until_the_ci_target_is_met(key_dir):
+    s = scenario(["sct"], rate=20.0, run_extra={"target_ci95_ms": 0.5, "max_replications": 6})
+    result = simulate(s, key_dir=key_dir)
+    stats = result.summary["strategies"]["sct"]
+    assert 3 <= result.summary["replications"] <= 6
+    assert stats["latency_ms"]["ci95"]["mean"] <= 0.5 or result.summary["replications"] == 6
