@@ -183,3 +183,42 @@ def test_replications_are_added_until_the_ci_target_is_met(key_dir):
     stats = result.summary["strategies"]["sct"]
     assert 3 <= result.summary["replications"] <= 6
     assert stats["latency_ms"]["ci95"]["mean"] <= 0.5 or result.summary["replications"] == 6
+
+
+def test_littles_law_holds_on_a_full_protocol_run(key_dir):
+    """Time-average number of application messages in flight, sampled independently,
+    equals throughput times mean time in system (L = lambda W)."""
+    import numpy as np
+
+    from sim.engine.costs import load_profile
+    from sim.engine.run import Replication
+    from sim.protocol import build_strategy
+
+    s = scenario(["x509"], rate=25.0, messages=3, duration=12.0)
+    rep = Replication(
+        s,
+        "x509",
+        build_strategy("x509", key_dir=key_dir),
+        load_profile(),
+        np.random.SeedSequence(5),
+        "full",
+        None,
+        None,
+        None,
+        None,
+    )
+    samples = []
+
+    def monitor():
+        while rep.env.now < s.run.duration_s:
+            yield rep.env.timeout(0.01)
+            if rep.env.now >= s.run.warmup_s:
+                samples.append(sum(1 for r in rep.records if r.end == 0.0))
+
+    rep.env.process(monitor())
+    rep.run()
+    window = [r for r in rep.records if s.run.warmup_s <= r.start < s.run.duration_s]
+    measured = s.run.duration_s - s.run.warmup_s
+    arrival_rate = len(window) / measured
+    mean_time = sum(r.end - r.start for r in window) / len(window)
+    assert np.mean(samples) == pytest.approx(arrival_rate * mean_time, rel=0.08)
