@@ -17,12 +17,15 @@ import sim
 from sim.engine.costs import CostProfile, load_profile
 from sim.engine.model import Chain, MessageRecord, Network, Node
 from sim.engine.scenario import Scenario
+from sim.engine.stats import MessageStats
 from sim.protocol import build_strategy
 from sim.protocol.api import CLIENT, AppDone, KeyLog, Send, Step
 from sim.protocol.harness import Harness
 from sim.wire.keys import default_key_dir
 
 SCRIPTED_MESSAGES = 3
+#: messages kept for messages.csv per replication and strategy (the summary sees them all)
+MAX_RECORDED = 200_000
 DRAIN_S = 120.0
 
 
@@ -124,7 +127,9 @@ class Replication:
         self.network = Network(
             self.env, scenario, strategy.roles, np.random.default_rng(streams[1]), profile
         )
+        #: messages kept for messages.csv (at most MAX_RECORDED; the statistics see them all)
         self.records: list[MessageRecord] = []
+        self.stats = MessageStats(scenario.run.warmup_s, scenario.run.duration_s)
         self.started = 0
         self.trace_seq = 0
         if fidelity == "full":
@@ -148,7 +153,9 @@ class Replication:
                 break
             self.started += 1
             record = MessageRecord(session=key, seq=index, start=self.env.now)
-            self.records.append(record)
+            self.stats.start(record)
+            if len(self.records) < MAX_RECORDED:
+                self.records.append(record)
             yield from self._chain(key, client_node, engine, record, index, tls_open)
             if index + 1 < length and workload.message_gap_s:
                 yield self.env.timeout(workload.message_gap_s)
@@ -193,6 +200,7 @@ class Replication:
                 )
             else:
                 record.fault = "wssim:NoResult"
+            self.stats.finish(record)
 
     def _trace(self, sender: str, receiver: str, send: Send) -> None:
         if self.tracer is not None:
@@ -252,7 +260,7 @@ class Replication:
         step = max(run.duration_s / 50, 0.001)
         while self.env.now < run.duration_s:
             yield self.env.timeout(step)
-            self.progress(self.env.now, len(self.records))
+            self.progress(self.env.now, self.started)
 
     def run(self) -> None:
         workload = self.scenario.workload
@@ -303,21 +311,6 @@ def _t95(n: int) -> float:
 def _summarize_replication(rep: Replication) -> dict:
     run = rep.scenario.run
     measured = run.duration_s - run.warmup_s
-    window = [r for r in rep.records if run.warmup_s <= r.start < run.duration_s]
-    done = [r for r in window if r.ok]
-    latencies = np.array([(r.end - r.start) * 1000 for r in done]) if done else np.zeros(0)
-    faults: dict[str, int] = {}
-    for r in window:
-        if not r.ok:
-            code = r.fault or "wssim:Unfinished"
-            faults[code] = faults.get(code, 0) + 1
-        for _ in range(r.recoveries):
-            faults["recovered"] = faults.get("recovered", 0) + 1
-    ops: dict[str, int] = {}
-    for r in window:
-        for op, n in r.ops.items():
-            ops[op] = ops.get(op, 0) + n
-    count = max(len(window), 1)
     roles = {}
     for farm in rep.network.farms.values():
         busy = sum(n.busy for n in farm.nodes)
@@ -336,28 +329,9 @@ def _summarize_replication(rep: Replication) -> dict:
             roles[farm.role]["hsm_utilization"] = sum(n.hsm_busy for n in farm.nodes) / (
                 units * measured
             )
-    return {
-        "app_messages": len(window),
-        "completed": len(done),
-        "failed": len(window) - len(done),
-        "throughput_per_s": len(done) / measured,
-        "latency_ms": {
-            "mean": float(latencies.mean()) if done else 0.0,
-            "p50": float(np.percentile(latencies, 50)) if done else 0.0,
-            "p95": float(np.percentile(latencies, 95)) if done else 0.0,
-            "p99": float(np.percentile(latencies, 99)) if done else 0.0,
-            "max": float(latencies.max()) if done else 0.0,
-        },
-        "bytes_per_app_message": {
-            "request": sum(r.request_bytes for r in window) / count,
-            "response": sum(r.response_bytes for r in window) / count,
-            "token_service": sum(r.token_bytes for r in window) / count,
-        },
-        "sts_requests": sum(r.sts_exchanges for r in window),
-        "roles": roles,
-        "crypto_ops_per_app_message": {op: n / count for op, n in sorted(ops.items())},
-        "faults": dict(sorted(faults.items())),
-    }
+    summary = rep.stats.summary(measured)
+    summary["roles"] = roles
+    return summary
 
 
 def _half_width(replications: list[dict]) -> float:
