@@ -212,6 +212,9 @@ class Network:
         self._costs: dict[int, tuple] = {}
         self._counts: dict[int, tuple] = {}
         self._hsm: dict[int, tuple] = {}
+        self.adversary = scenario.adversary
+        #: per attack: attempts, accepted, refused {check: count} (measured window only)
+        self.attacks: dict[str, dict] = {}
         if variability == "deterministic":
             self.jitter: Callable[[], float] = lambda: 1.0
         elif variability == "exponential":
@@ -242,6 +245,47 @@ class Network:
                 self._costs.clear()
             cost = self._costs[id(ops)] = (ops, self.profile.cost(ops))
         return cost[1] if self.deterministic else cost[1] * self.jitter()
+
+    def intercepts(self, send: Send, source: Node, target: Node) -> bool:
+        """Whether the adversary attacks this request (on its link, drawn with its odds)."""
+        adversary = self.adversary
+        return (
+            adversary is not None
+            and not send.reply
+            and send.kind == "app-request"
+            and adversary.link == f"{source.role}-{target.role}"
+            and self.rng.random() < adversary.probability
+        )
+
+    def attack(self, attack: str, send: Send, source: Node, target: Node):
+        """Generator: forge the attack from the captured request, deliver it to the target,
+        and count whether the target accepted it or which check refused it."""
+        from sim.protocol.adversary import forge
+
+        counted = self.env.now >= self.warmup
+        stats = self.attacks.setdefault(attack, {"attempts": 0, "accepted": 0, "refused": {}})
+        if send.tls and not self.adversary.sees_tls:
+            if counted:
+                stats["attempts"] += 1
+                stats["refused"]["tls"] = stats["refused"].get("tls", 0) + 1
+            return
+        forged = forge(attack, send.data, self.env.now)
+        if forged is None or target.engine is None:
+            return  # nothing to steal in this message
+        yield self.env.timeout(0.001)  # just after the original
+        if not (yield from self.wire(source.role, target.role).send(len(forged), self.warmup)):
+            return
+        step = target.engine.receive(forged, sender="mallory-0", now=self.env.now + target.skew)
+        refusal = getattr(target.engine, "last_refusal", None)  # before another receive runs
+        yield from target.work(self.cpu(target, step.ops), self.warmup)
+        if counted:
+            stats["attempts"] += 1
+            faults = [e.fault for e in step.events if isinstance(e, Send) and e.fault]
+            if refusal is None and not faults:
+                stats["accepted"] += 1
+            else:
+                check = refusal or faults[0]
+                stats["refused"][check] = stats["refused"].get(check, 0) + 1
 
     def hsm_split(self, ops) -> tuple[tuple, int]:
         """The ops left to the CPU and the number of RSA private-key ops an HSM takes."""
@@ -325,6 +369,9 @@ class Chain:
                 self.result = AppDone(ok=False, fault="wssim:Timeout")
                 return
             self._account(send)
+            if network.intercepts(send, node, target):
+                for attack in network.adversary.attacks:
+                    network.env.process(network.attack(attack, send, node, target))
             sender = node.name
             node = target
             node.connections += 1
@@ -337,9 +384,10 @@ class Chain:
         role = role_of(send.to)
         if send.reply:
             return self.bound[role]  # the node of that role in this exchange
-        if role not in self.bound:
-            self.bound[role] = self.network.farms[role].pick(self.session_key)
-        return self.bound[role]
+        bound = self.bound.get(role)
+        if bound is None or bound.down_until > self.network.env.now:
+            bound = self.bound[role] = self.network.farms[role].pick(self.session_key)
+        return bound
 
     def _transfer(self, source: Node, target: Node, send: Send):
         network = self.network

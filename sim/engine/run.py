@@ -18,6 +18,7 @@ from sim.engine.costs import CostProfile, load_profile
 from sim.engine.model import Chain, MessageRecord, Network, Node
 from sim.engine.scenario import Scenario
 from sim.engine.stats import MessageStats
+from sim.errors import ScenarioError
 from sim.protocol import build_strategy
 from sim.protocol.api import CLIENT, AppDone, KeyLog, Send, Step
 from sim.protocol.harness import Harness
@@ -331,6 +332,11 @@ def _summarize_replication(rep: Replication) -> dict:
             )
     summary = rep.stats.summary(measured)
     summary["roles"] = roles
+    if rep.scenario.adversary is not None:
+        summary["attacks"] = {
+            attack: rep.network.attacks.get(attack, {"attempts": 0, "accepted": 0, "refused": {}})
+            for attack in rep.scenario.adversary.attacks
+        }
     return summary
 
 
@@ -390,6 +396,11 @@ def simulate(
         {op: o.model_dump(exclude_none=True) for op, o in scenario.profile.overrides.items()},
     )
     key_dir = key_dir or default_key_dir()
+    if scenario.adversary is not None and fidelity != "full":
+        raise ScenarioError(
+            "adversary",
+            'attacks need real messages: set run.fidelity = "full" (or --fidelity full)',
+        )
     root = np.random.SeedSequence(seed)
     summary = {
         "scenario": scenario.name,

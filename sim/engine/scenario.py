@@ -111,6 +111,27 @@ class Fault(_Strict):
     skew_s: float = 0.0
 
 
+class Adversary(_Strict):
+    """An attacker on a link, attacking a share of the application requests crossing it."""
+
+    link: str = Field("client-provider", description="'<from>-<to>' roles, request direction")
+    attacks: list[Literal["steal-token", "replay", "wrap", "tamper"]] = Field(
+        default_factory=lambda: ["steal-token", "replay", "wrap", "tamper"], min_length=1
+    )
+    probability: float = Field(0.1, gt=0, le=1, description="share of requests attacked")
+    sees_tls: bool = Field(
+        False, description="the link has no transport protection (or the attacker terminates TLS)"
+    )
+
+    @field_validator("link")
+    @classmethod
+    def _link_roles(cls, value: str) -> str:
+        ends = value.split("-")
+        if len(ends) != 2 or not set(ends) <= set(LINK_ENDS):
+            raise ValueError(f"must be '<from>-<to>' with roles in {', '.join(LINK_ENDS)}")
+        return value
+
+
 class Scenario(_Strict):
     name: str = "scenario"
     description: str = ""
@@ -122,6 +143,7 @@ class Scenario(_Strict):
     run: Run = Run()
     profile: Profile = Profile()
     faults: list[Fault] = Field(default_factory=list)
+    adversary: Adversary | None = None
 
     @field_validator("strategies")
     @classmethod

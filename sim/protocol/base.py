@@ -160,14 +160,20 @@ class Actor:
 class Server(Actor):
     """Server side: ``handle`` does the work; any fault becomes a SOAP fault reply."""
 
+    #: the check that refused the last message received, None when it was accepted
+    last_refusal: str | None = None
+
     def receive(self, data: bytes, *, sender: str, now: float) -> Step:
+        self.last_refusal = None
         try:
             events = self.handle(data, sender, now)
         except SecurityFault as fault:
+            self.last_refusal = fault.check
             events = [self._fault(fault, sender, data)]
         except MALFORMED as exc:
             # A malformed message that slipped past a check: refuse it, never crash.
-            refusal = InvalidSecurity(f"malformed message: {exc!r}"[:200])
+            refusal = InvalidSecurity(f"malformed message: {exc!r}"[:200], check="malformed")
+            self.last_refusal = refusal.check
             events = [self._fault(refusal, sender, data)]
         return self._step(events)
 

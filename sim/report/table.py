@@ -56,8 +56,44 @@ def comparison_table(summary: dict) -> Table:
     return table
 
 
+def security_table(summary: dict) -> Table | None:
+    """Per strategy and attack: accepted / attempts, and the checks that refused the rest."""
+    rows = {
+        name: stats["attacks"]
+        for name, stats in summary["strategies"].items()
+        if "attacks" in stats
+    }
+    if not rows:
+        return None
+    attacks = sorted({attack for per in rows.values() for attack in per})
+    table = Table(
+        title="Security: attacks accepted / attempted (refusing checks)", header_style="bold"
+    )
+    table.add_column("strategy")
+    for attack in attacks:
+        table.add_column(attack)
+    for name, per in rows.items():
+        cells = []
+        for attack in attacks:
+            stats = per.get(attack)
+            if not stats or not stats["attempts"]:
+                cells.append("n/a")
+                continue
+            refused = ", ".join(f"{check} {n:g}" for check, n in sorted(stats["refused"].items()))
+            style = "red" if stats["accepted"] else "green"
+            cells.append(
+                f"[{style}]{stats['accepted']:g}/{stats['attempts']:g}[/{style}]"
+                + (f" ({refused})" if refused else "")
+            )
+        table.add_row(name, *cells)
+    return table
+
+
 def print_comparison(summary: dict, console: Console | None = None) -> None:
     console = console or Console()
     if not console.is_terminal:
         console.width = max(console.width, 180)  # a pipe or file gets the whole table
     console.print(comparison_table(summary))
+    security = security_table(summary)
+    if security is not None:
+        console.print(security)
