@@ -16,6 +16,7 @@ from lxml import etree
 import sim.crypto as crypto
 from sim.errors import (
     ExpiredData,
+    FailedAuthentication,
     FailedCheck,
     InvalidRequest,
     InvalidSecurity,
@@ -203,11 +204,10 @@ class TokenSts(Server):
         addressing, security = _fresh(envelope, now, self.replay)
         if addressing.action != Action.RST_ISSUE.value:
             raise InvalidRequest(f"unsupported action {addressing.action}")
-        token = wss.read_username_token(
-            security.find(wss.USERNAME_TOKEN)
-            if security.find(wss.USERNAME_TOKEN) is not None
-            else etree.Element(wss.USERNAME_TOKEN)
-        )
+        token_el = security.find(wss.USERNAME_TOKEN)
+        if token_el is None:
+            raise FailedAuthentication("the STS needs a UsernameToken", check="authentication")
+        token = wss.read_username_token(token_el)
         wss.authenticate_username_token(token, self.setup.passwords)
         request = trust.read_rst(envelope.body[0])
         if request.applies_to != PROVIDER_ADDRESS:
@@ -232,6 +232,8 @@ class TokenSts(Server):
         )
         saml.sign_assertion(assertion, self.identity, ledger=self.ledger)
         assertion_id = saml.assertion_id(assertion)
+        if subject_key is not None and subject_key.symmetric_key is not None:
+            self.setup.log_key("proof-key", assertion_id, subject_key.symmetric_key)
         response, _ = _plain_message(
             Action.RSTRC_ISSUE_FINAL.value, now, relates_to=addressing.message_id
         )
@@ -280,7 +282,6 @@ class TokenSts(Server):
             else:
                 key = os.urandom(32)
                 extras = {"proof_secret": key, "key_size": 256}
-            self.setup.log_key("proof-key", "issued", key)
             return SubjectKey(symmetric_key=key, recipient=self.provider), extras
         if request.key_type == KeyType.PUBLIC:
             if request.use_key is None:
