@@ -13,15 +13,18 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 HERE = Path(__file__).resolve().parent
 
 COMMON = """import os
+import sys
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-
-from sim.engine import apply_overrides, load_scenario, simulate
-from sim.engine.scenario import read_scenario_file
+from matplotlib.ticker import FuncFormatter
 
 SMALL = os.environ.get("WSSIM_NOTEBOOK_SMALL") == "1"
 ROOT = Path.cwd() if (Path.cwd() / "scenarios").is_dir() else Path.cwd().parent
+sys.path.insert(0, str(ROOT))  # this checkout's wssim, whatever else is installed
+
+from sim.engine import apply_overrides, load_scenario, simulate
+from sim.engine.scenario import read_scenario_file
 DURATION = 8.0 if SMALL else 60.0
 """
 
@@ -70,9 +73,14 @@ left.set(xscale="log", xlabel="application messages per session", ylabel="mean l
          title="Latency per message")
 right.set(xscale="log", yscale="log", xlabel="application messages per session",
           ylabel="server CPU per message (ms, all roles)", title="Server CPU per message")
+plain = FuncFormatter(lambda v, _: f"{v:g}")
 for ax in (left, right):
+    ax.xaxis.set_major_formatter(plain)
+    ax.set_xticks(sizes)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
+right.yaxis.set_major_formatter(plain)
+right.yaxis.set_minor_formatter(plain)
 fig.tight_layout()"""),
     new_code_cell("""def value(strategy, n, key):
     return next(r[key] for r in rows if r["strategy"] == strategy and r["messages"] == n)
@@ -84,69 +92,107 @@ for n in sizes:
           f"the server CPU of SCT")"""),
     new_markdown_cell("""## Reading the result
 
-* With **one call per session**, the SCT is the slowest symmetric option: the bootstrap
-  exchange adds a round trip and two RSA key transports before the first application message.
-* From a handful of messages per session the bootstrap is amortized: with twenty, SCT messages
-  cost several times less server CPU than X.509 ones, because each message only needs two
-  derived keys (P_SHA-1), one HMAC and AES on each side instead of four RSA operations.
-* Latency converges to X.509's as sessions grow. On this topology the clients sit behind a
-  20 ms WAN, so the bootstrap round trip weighs more than the CPU saved per message; on a LAN
-  (set `links.client-provider.latency_ms` low) the SCT becomes the faster one as well, as
-  the engine's tests show. CPU, not latency, is where the SCT pays for itself here.
-* `bearer-per-message` moves its public-key work to the STS (one assertion signature per
-  message), which is what STS farm sizing has to absorb: see `sts_farm_capacity.ipynb`."""),
+(The figures quoted are those of the full-size run on this machine's cost profile; the
+printed lines above are the ones to trust for the run you just made.)
+
+* With **one call per session** the SCT loses on both counts against X.509: the bootstrap
+  exchange adds a round trip (about twice X.509's latency on this 20 ms WAN) and its RSA key
+  transports and signatures cost more server CPU than X.509's single signed-and-encrypted call.
+* The server CPU crosses over at **about two messages per session**; from then on the
+  bootstrap is amortized and every further message only needs two derived keys (P_SHA-1),
+  one HMAC and AES on each side instead of four RSA operations: with twenty messages an SCT
+  message costs the servers roughly a third of an X.509 one.
+* Latency converges to X.509's as sessions grow but does not beat it here: the bootstrap
+  round trip over the WAN weighs more than the CPU saved per message. On a LAN
+  (`links.client-provider.latency_ms` low) or under load, where CPU turns into queueing, the
+  SCT's lower cost shows in latency too.
+* The token-service strategies (`bearer-per-message`, `hok-symmetric`) pay an STS round trip
+  per token and move public-key work to the STS, which is what STS farm sizing has to absorb:
+  see `sts_farm_capacity.ipynb`."""),
 ]
 
 FARM = [
     new_markdown_cell("""# How many STS nodes for this load?
 
-Per-message tokens put one signed assertion on the STS for every application message. This
-notebook sweeps the offered load for STS farms of different sizes, then asks `wssim plan` for
-the smallest farm that keeps the p99 latency under a target."""),
+Per-message tokens put one signed assertion on the STS for every application message. In
+`scenarios/sts-farm.toml` each STS node signs on one HSM that takes 4 ms a signature, so a
+node cannot issue more than 250 tokens per second whatever its CPU. This notebook sweeps the
+offered load for farms of one to four nodes, reads the STS utilization and service times off
+the runs, then asks `wssim plan` for the smallest farm that keeps the p99 latency under
+200 ms at the scenario's 600 sessions per second.
+
+Every number comes from `wssim` runs: real messages (ledgers recorded once and replayed),
+CPU costs measured on this machine, the HSM as a queue of its own on each STS node."""),
     new_code_cell(
         COMMON
         + """
 from sim.sweep import plan, point_rows
 
 base = read_scenario_file(ROOT / "scenarios" / "sts-farm.toml")
-base = apply_overrides(base, [f"run.duration_s={DURATION}", "run.warmup_s=2",
-                              "profile.scale=16"])  # an STS 16x slower than this machine
-rates = [100, 200, 300, 400] if SMALL else [100, 200, 300, 400, 500, 600]
+base = apply_overrides(base, [f"run.duration_s={4.0 if SMALL else 30.0}", "run.warmup_s=1"])
+hsm_ms = base["topology"]["sts"]["hsm_op_ms"]
+farms = (1, 2, 3) if SMALL else (1, 2, 3, 4)
+rates = [100, 300, 500] if SMALL else [100, 200, 300, 400, 500, 600, 700, 800, 900]
 rows = []
-for nodes in (1, 2, 3):
+for nodes in farms:
     for rate in rates:
-        for row in point_rows(base, {"topology.sts.nodes": str(nodes), "workload.rate": str(rate)}, None):
-            rows.append(row)
-len(rows)"""
+        rows += point_rows(base, {"topology.sts.nodes": str(nodes), "workload.rate": str(rate)}, None)
+print(f"{len(rows)} runs; HSM time per signature: {hsm_ms} ms, "
+      f"so at most {1000 / hsm_ms:.0f} tokens/s per STS node")"""
     ),
+    new_markdown_cell("""## Latency and utilization against offered load
+
+Left: the p99 latency of an application message (token request to the STS, then the call to
+the provider). Right: the CPU utilization of the STS farm; the HSM, not the CPU, is the
+bottleneck, so the knee of each curve sits at 250 tokens/s times the number of nodes (dotted
+lines) while the CPU is still far from busy."""),
     new_code_cell("""fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-for nodes in (1, 2, 3):
+for nodes in farms:
     points = [r for r in rows if r["topology.sts.nodes"] == nodes]
-    left.plot([r["workload.rate"] for r in points], [r["p99_ms"] for r in points], marker="o",
-              label=f"{nodes} STS node(s)")
+    line, = left.plot([r["workload.rate"] for r in points], [r["p99_ms"] for r in points],
+                      marker="o", label=f"{nodes} STS node(s)")
+    left.axvline(nodes * 1000 / hsm_ms, color=line.get_color(), linestyle=":", alpha=0.7)
     right.plot([r["workload.rate"] for r in points], [r["utilization_sts"] * 100 for r in points],
                marker="o", label=f"{nodes} STS node(s)")
-left.set(xlabel="offered load (sessions/s, one message each)", ylabel="p99 latency (ms)",
-         yscale="log", title="p99 latency against load")
+left.set(xlabel="offered load (sessions/s, one message each)", ylabel="p99 latency (ms, log scale)",
+         yscale="log", title="p99 latency against load (dotted: HSM capacity of the farm)")
 right.set(xlabel="offered load (sessions/s, one message each)", ylabel="STS CPU utilization (%)",
-          title="STS utilization")
+          title="STS CPU utilization (the HSM saturates first)")
+left.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+left.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if str(v)[0] in "25" else ""))
 for ax in (left, right):
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
 fig.tight_layout()"""),
+    new_code_cell("""# The highest load each farm carried with p99 under 200 ms, against its HSM capacity.
+for nodes in farms:
+    ok = [r["workload.rate"] for r in rows if r["topology.sts.nodes"] == nodes and r["p99_ms"] <= 200]
+    print(f"{nodes} node(s): p99 <= 200 ms up to {max(ok) if ok else 'none'} sessions/s "
+          f"of the loads tried; HSM capacity {nodes * 1000 / hsm_ms:.0f} tokens/s")"""),
     new_markdown_cell("""## Capacity planning
 
-`plan` searches the smallest number of STS nodes meeting the target at the scenario's load
-(exponential then binary search; it assumes more nodes never make things worse)."""),
-    new_code_cell("""target_load = apply_overrides(base, ["workload.rate=400" if SMALL else "workload.rate=600"])
-result = plan(target_load, "p99_ms<=250", "topology.sts.nodes", high=16)
-print(f"smallest STS farm: {result['answer']} node(s) after {result['runs']} runs")
+`plan` searches the smallest number of STS nodes meeting the target at the scenario's load:
+an exponential search (1, 2, 4, ...) until the target is met, then a binary search below it.
+It assumes more nodes never make the tail worse, which holds for a round-robin farm like this
+one; the evidence table lists every run so the assumption can be checked."""),
+    new_code_cell("""target_load = apply_overrides(base, ["workload.rate=300"] if SMALL else [])
+load = target_load["workload"]["rate"]
+result = plan(target_load, "p99_ms<=200", "topology.sts.nodes", high=16)
+print(f"at {load:g} sessions/s: smallest STS farm meeting p99 <= 200 ms: "
+      f"{result['answer']} node(s), found in {result['runs']} runs")
 for row in result["evidence"]:
-    print(row)"""),
-    new_markdown_cell("""The utilization curve shows why: every new client costs the STS a TLS handshake and every
-token an assertion signature, together about a millisecond of CPU on this machine (sixteen times that on the slowed-down STS modelled here: a small VM
-without an HSM), so each STS core saturates at about sixty new clients per second, and
-queueing inflates the tail well before the average moves."""),
+    print(f"  {row['topology.sts.nodes']} node(s): p99 {row['p99_ms']:9.1f} ms, "
+          f"STS CPU {row['utilization_sts']:.1%}, meets: {row['meets']}")
+print(f"Queueing estimate: the HSM load per node is {load * hsm_ms / 1000 / result['answer']:.0%} "
+      f"with {result['answer']} node(s)")"""),
+    new_markdown_cell("""## Reading the result
+
+The answer sits where the HSM utilization per node (offered tokens/s x 4 ms / nodes) falls
+clearly below one: at full load a single-server queue's waiting time grows without bound, and
+the p99 is far more sensitive than the mean. A farm sized on CPU alone would be wrong by a wide
+margin here, which is why the HSM is modelled as its own queue. Change `hsm_units` (HSMs per
+node) or `hsm_op_ms` in the scenario, or set `hsm_units = 0` to sign on the CPU, and run the
+notebook again."""),
 ]
 
 

@@ -8,11 +8,12 @@ import json
 import operator
 import os
 import re
-from collections.abc import Callable, Mapping
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from sim.engine import apply_overrides, load_scenario, simulate
+import tomllib
+
 from sim.errors import ScenarioError
 
 METRICS = ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "max_ms", "throughput_per_s", "failed")
@@ -24,7 +25,10 @@ def parse_param(text: str) -> tuple[str, list[str]]:
     key, sep, values = text.partition("=")
     if not sep or not key.strip() or not values.strip():
         raise ScenarioError("--param", f"expected key=v1,v2,... got {text!r}")
-    return key.strip(), [v.strip() for v in _split_values(values)]
+    parsed = [v.strip() for v in _split_values(values)]
+    if len(set(parsed)) != len(parsed):
+        raise ScenarioError(key.strip(), f"a value is listed twice in {values!r}")
+    return key.strip(), parsed
 
 
 def _split_values(text: str) -> list[str]:
@@ -48,45 +52,71 @@ def _split_values(text: str) -> list[str]:
     return [p for p in parts if p.strip()]
 
 
-def point_rows(data: Mapping, assignments: dict[str, str], fidelity: str | None) -> list[dict]:
-    """Run one grid point; one row per strategy."""
-    scenario_data = apply_overrides(data, [f"{k}={v}" for k, v in assignments.items()])
-    scenario = load_scenario(scenario_data)
-    summary = simulate(scenario, fidelity=fidelity).summary
+def _value(text: str):
+    """A swept value as the scenario sees it: TOML, a bare word being a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def summary_rows(summary: Mapping, assignments: Mapping[str, str]) -> list[dict]:
+    """One tidy row per strategy of a summary, prefixed with the point's assignments."""
     rows = []
     for strategy, stats in summary["strategies"].items():
+        latency = stats["latency_ms"]
+        sizes = stats["bytes_per_app_message"]
         row = {key: _value(value) for key, value in assignments.items()}
         row.update(
             {
                 "strategy": strategy,
+                "replications": summary["replications"],
                 "throughput_per_s": stats["throughput_per_s"],
-                "mean_ms": stats["latency_ms"]["mean"],
-                "p50_ms": stats["latency_ms"]["p50"],
-                "p95_ms": stats["latency_ms"]["p95"],
-                "p99_ms": stats["latency_ms"]["p99"],
-                "max_ms": stats["latency_ms"]["max"],
+                "throughput_per_s_ci95": stats.get("throughput_per_s_ci95", ""),
+                "mean_ms": latency["mean"],
+                "p50_ms": latency["p50"],
+                "p95_ms": latency["p95"],
+                "p99_ms": latency["p99"],
+                "p99_ms_ci95": latency.get("ci95", {}).get("p99", ""),
+                "max_ms": latency["max"],
+                "app_messages": stats["app_messages"],
                 "completed": stats["completed"],
                 "failed": stats["failed"],
                 "sts_requests": stats["sts_requests"],
+                "request_bytes": sizes["request"],
+                "response_bytes": sizes["response"],
+                "token_service_bytes": sizes["token_service"],
             }
         )
-        for role, role_stats in stats["roles"].items():
+        for role, role_stats in sorted(stats["roles"].items()):
             row[f"utilization_{role}"] = role_stats["utilization"]
         rows.append(row)
     return rows
 
 
-def _value(text: str):
-    try:
-        import tomllib
+def point_rows(data: Mapping, assignments: dict[str, str], fidelity: str | None) -> list[dict]:
+    """Run one grid point (with the scenario's replications); one row per strategy."""
+    from sim.engine import apply_overrides, load_scenario, simulate
 
-        return tomllib.loads(f"v = {text}")["v"]
-    except Exception:
-        return text
+    scenario = load_scenario(apply_overrides(data, [f"{k}={v}" for k, v in assignments.items()]))
+    result = simulate(scenario, fidelity=fidelity)
+    if result.partial:
+        raise KeyboardInterrupt
+    return summary_rows(result.summary, assignments)
 
 
-def _point_id(assignments: Mapping[str, str]) -> str:
-    return hashlib.sha256(json.dumps(sorted(assignments.items())).encode()).hexdigest()[:16]
+def _point_id(base: str, assignments: Mapping[str, str]) -> str:
+    text = json.dumps([base, sorted(assignments.items())])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def grid(params: list[tuple[str, list[str]]]) -> list[dict[str, str]]:
+    """Every combination of the swept values, in order."""
+    keys = [k for k, _ in params]
+    return [
+        dict(zip(keys, combo, strict=True))
+        for combo in itertools.product(*[values for _, values in params])
+    ]
 
 
 def run_sweep(
@@ -96,78 +126,104 @@ def run_sweep(
     *,
     backend: str = "local",
     scheduler: str | None = None,
+    workers: int | None = None,
     fidelity: str | None = None,
     on_point: Callable[[int, int], None] | None = None,
-) -> list[dict]:
-    """Every grid point (resuming: points already in ``out/points`` are not run again)."""
-    points_dir = out / "points"
+) -> tuple[list[dict], int]:
+    """Run every grid point not already in ``out/points`` and return (all rows, points run).
+
+    A point's file name hashes the base scenario, the fidelity and the point's values, so a
+    resumed sweep never mixes in points of a different scenario."""
+    from sim.engine import apply_overrides, load_scenario
+
+    points_dir = Path(out) / "points"
     points_dir.mkdir(parents=True, exist_ok=True)
-    keys = [k for k, _ in params]
-    grid = [
-        dict(zip(keys, combo, strict=True))
-        for combo in itertools.product(*[values for _, values in params])
-    ]
-    for point in grid:  # validate every point before running any
+    base = json.dumps([data, fidelity], sort_keys=True, default=str)
+    points = grid(params)
+    for point in points:  # validate every point before running any
         load_scenario(apply_overrides(data, [f"{k}={v}" for k, v in point.items()]))
-    todo = [p for p in grid if not (points_dir / f"{_point_id(p)}.json").exists()]
-    done = len(grid) - len(todo)
-    if todo:
-        for point, rows in _execute(data, todo, backend, scheduler, fidelity):
-            (points_dir / f"{_point_id(point)}.json").write_text(json.dumps(rows))
-            done += 1
-            if on_point:
-                on_point(done, len(grid))
-    rows = []
-    for point in grid:
-        rows += json.loads((points_dir / f"{_point_id(point)}.json").read_text())
-    return rows
+    todo = [p for p in points if not (points_dir / f"{_point_id(base, p)}.json").exists()]
+    done = len(points) - len(todo)
+    if on_point:
+        on_point(done, len(points))
+    for point, rows in _execute(data, todo, backend, scheduler, workers, fidelity):
+        path = points_dir / f"{_point_id(base, point)}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"point": point, "rows": rows}))
+        tmp.replace(path)
+        done += 1
+        if on_point:
+            on_point(done, len(points))
+    rows: list[dict] = []
+    for point in points:
+        rows += json.loads((points_dir / f"{_point_id(base, point)}.json").read_text())["rows"]
+    return rows, len(todo)
 
 
-def _execute(data, todo, backend, scheduler, fidelity):
+def _execute(data, todo, backend, scheduler, workers, fidelity) -> Iterator[tuple[dict, list]]:
+    if not todo:
+        return
+    workers = workers or os.cpu_count() or 1
     if backend == "dask":
-        from dask.distributed import Client, LocalCluster, as_completed
+        from dask.distributed import Client, LocalCluster
+        from dask.distributed import as_completed as dask_completed
 
         if scheduler:
-            client = Client(scheduler)
+            client = Client(scheduler, timeout="10s")
         else:
-            client = Client(
-                LocalCluster(
-                    n_workers=os.cpu_count() or 1,
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=None,
-                )
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
             )
-        with client:
+            client = Client(cluster)
+        try:
             futures = {
-                client.submit(point_rows, data, point, fidelity, pure=False): point
+                client.submit(point_rows, data, point, fidelity, pure=False): json.dumps(point)
                 for point in todo
             }
-            for future in as_completed(futures):
-                yield futures[future], future.result()
+            for future in dask_completed(futures):
+                yield json.loads(futures[future]), future.result()
+        finally:
+            client.close()
+            if not scheduler:
+                cluster.close()
         return
-    workers = min(len(todo), os.cpu_count() or 1)
-    if workers <= 1:
+    if min(workers, len(todo)) <= 1:
         for point in todo:
             yield point, point_rows(data, point, fidelity)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [(point, pool.submit(point_rows, data, point, fidelity)) for point in todo]
-        for point, future in futures:
-            yield point, future.result()
+    with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
+        futures = {
+            pool.submit(point_rows, data, point, fidelity): i for i, point in enumerate(todo)
+        }
+        try:
+            for future in as_completed(futures):
+                yield todo[futures[future]], future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
 
 
 # --- capacity planning ----------------------------------------------------------------------
 
 
 def parse_target(text: str) -> tuple[str, Callable[[float, float], bool], float, str]:
+    """``'p99_ms<=200'`` into (metric, comparison, threshold, operator symbol)."""
     match = re.fullmatch(r"\s*([a-z0-9_]+)\s*(<=|>=|<|>)\s*([0-9.eE+-]+)\s*", text)
     if not match or match.group(1) not in METRICS:
         raise ScenarioError(
             "--target",
-            f"expected METRIC<=VALUE with METRIC one of {', '.join(METRICS)}; got {text!r}",
+            f"expected METRIC<=VALUE with METRIC one of {', '.join(METRICS)} and an operator "
+            f"<=, <, >= or >; got {text!r}",
         )
-    return match.group(1), _OPERATORS[match.group(2)], float(match.group(3)), match.group(2)
+    try:
+        threshold = float(match.group(3))
+    except ValueError:
+        raise ScenarioError("--target", f"{match.group(3)!r} is not a number") from None
+    return match.group(1), _OPERATORS[match.group(2)], threshold, match.group(2)
 
 
 def plan(
@@ -176,50 +232,63 @@ def plan(
     vary: str,
     *,
     low: int = 1,
-    high: int = 1024,
+    high: int = 256,
     fidelity: str | None = None,
-    on_run: Callable[[int], None] | None = None,
+    on_run: Callable[[int, int, bool], None] | None = None,
+    run_point: Callable[[Mapping, dict[str, str], str | None], list[dict]] = point_rows,
 ) -> dict:
-    """The smallest integer value of ``vary`` meeting ``target`` for every strategy.
+    """The smallest integer value of ``vary`` in ``[low, high]`` meeting ``target`` for every
+    strategy of the scenario.
 
     Assumes the metric improves monotonically with the varied key (more nodes, more cores):
-    an exponential search finds a passing value, then a binary search the smallest one."""
+    an exponential search (low, 2 low, 4 low, ...) finds a passing value, then a binary search
+    between the last failing and the first passing value finds the smallest one, so the
+    answer takes about 2 log2(answer) runs."""
     metric, compare, threshold, symbol = parse_target(target)
+    if low < 1 or high < low:
+        raise ScenarioError("--max", f"must be at least {low}; got {high}")
     evidence: list[dict] = []
-    cache: dict[int, bool] = {}
+    results: dict[int, bool] = {}
 
     def meets(value: int) -> bool:
-        if value not in cache:
-            rows = point_rows(data, {vary: str(value)}, fidelity)
-            ok = all(compare(row[metric], threshold) and row["completed"] > 0 for row in rows)
+        if value not in results:
+            rows = run_point(data, {vary: str(value)}, fidelity)
+            passed = bool(rows) and all(
+                compare(row[metric], threshold) and row["completed"] > 0 for row in rows
+            )
             for row in rows:
                 evidence.append(
                     {
                         vary: value,
                         "strategy": row["strategy"],
                         metric: row[metric],
-                        "completed": row["completed"],
-                        "meets": compare(row[metric], threshold),
+                        "target": f"{metric}{symbol}{threshold:g}",
+                        "meets": compare(row[metric], threshold) and row["completed"] > 0,
+                        **{k: v for k, v in row.items() if k not in (vary, "strategy", metric)},
                     }
                 )
-            cache[value] = ok
+            results[value] = passed
             if on_run:
-                on_run(len(cache))
-        return cache[value]
+                on_run(len(results), value, passed)
+        return results[value]
 
-    value, previous = low, low - 1
+    report = {
+        "target": f"{metric}{symbol}{threshold:g}",
+        "vary": vary,
+        "assumption": f"{metric} improves monotonically as {vary} grows",
+    }
+    value, failing = low, low - 1
     while not meets(value):
         if value >= high:
             return {
-                "target": target,
-                "vary": vary,
+                **report,
                 "answer": None,
-                "runs": len(cache),
+                "runs": len(results),
                 "evidence": evidence,
-                "note": f"not met up to {vary}={high}",
+                "note": f"not met with {vary} up to {high} (raise --max?)",
             }
-        previous, value = value, min(value * 2, high)
-    lo, hi = previous + 1, value
+        failing, value = value, min(value * 2, high)
+    lo, hi = failing + 1, value
     while lo < hi:
         middle = (lo + hi) // 2
         if meets(middle):
@@ -227,10 +296,11 @@ def plan(
         else:
             lo = middle + 1
     return {
-        "target": f"{metric}{symbol}{threshold:g}",
-        "vary": vary,
+        **report,
         "answer": lo,
-        "runs": len(cache),
+        "runs": len(results),
         "evidence": sorted(evidence, key=lambda r: (r[vary], r["strategy"])),
-        "note": "assumes the metric improves monotonically with the varied key",
+        "note": f"{vary}={lo - 1} fails"
+        if lo > low
+        else f"{vary}={low} is the smallest value tried",
     }

@@ -43,6 +43,8 @@ class Node:
         self.engine = None  # full fidelity: the protocol engine of this node
         self.connections = 0  # for least-connections balancing
         self.skew = 0.0
+        #: bumped when the node restarts and loses its per-session state
+        self.epoch = 0
         # optional dedicated crypto hardware for RSA private-key operations
         self.hsm = simpy.Resource(env, capacity=hsm_units) if hsm_units else None
         self.hsm_op_s = hsm_op_s
@@ -90,40 +92,59 @@ class Node:
 
 class Wire:
     """One direction of a link: sender-side FIFO transmitter, then propagation (ns-3's
-    point-to-point model), with loss handled by timeout and retransmission."""
+    point-to-point model), with loss handled by timeout and retransmission.
+
+    The transmitter is a single FIFO server with deterministic service (bytes*8/bandwidth),
+    so a frame's departure follows Lindley's recursion (start = max(now, previous frame's
+    finish)) without a SimPy resource: one event per frame instead of four."""
 
     def __init__(self, env: simpy.Environment, name: str, link: Link, rng: np.random.Generator):
         self.env = env
         self.name = name
         self.link = link
         self.rng = rng
-        self.transmitter = simpy.Resource(env, capacity=1)
+        self.free_at = 0.0  # when the transmitter finishes the frames queued so far
         self.bytes = 0
         self.busy = 0.0
-        self.down_until = -1.0
+        #: (start, end) of outages: a frame finishing transmission inside one is lost
+        self.outages: list[tuple[float, float]] = []
+
+    def outage(self, start: float, end: float) -> None:
+        self.outages.append((start, end))
+
+    def _down_at(self, t: float) -> bool:
+        return any(start <= t < end for start, end in self.outages)
 
     def send(self, size: int, warmup: float):
         """Generator: deliver ``size`` bytes; returns False when every attempt was lost."""
         link = self.link
+        env = self.env
         total = size + link.overhead_bytes
+        loss = link.loss
+        if link.bit_error_rate:  # independent bit errors: any one loses the frame
+            loss = 1 - (1 - link.loss) * (1 - link.bit_error_rate) ** (8 * total)
         transmit = total * 8 / (link.bandwidth_mbps * 1e6)
+        latency = link.latency_ms / 1000
         for _attempt in range(link.retries + 1):
-            with self.transmitter.request() as request:
-                yield request
-                yield self.env.timeout(transmit)
-            if self.env.now > warmup:
+            now = env.now
+            finish = (self.free_at if self.free_at > now else now) + transmit
+            self.free_at = finish
+            if finish > warmup:
                 self.bytes += total
                 self.busy += transmit
-            lost = self.env.now < self.down_until or (
-                link.loss > 0 and self.rng.random() < link.loss
-            )
-            if not lost:
-                delay = link.latency_ms / 1000
-                if link.jitter_ms:
-                    delay += abs(self.rng.normal(0.0, link.jitter_ms / 1000))
-                yield self.env.timeout(delay)
+            lost = loss > 0 and self.rng.random() < loss
+            if lost:
+                yield env.timeout(finish - now + link.timeout_s)
+                continue
+            delay = latency
+            if link.jitter_ms:
+                delay += abs(self.rng.normal(0.0, link.jitter_ms / 1000))
+            yield env.timeout(finish - now + delay)
+            if not self.outages or not self._down_at(finish):
                 return True
-            yield self.env.timeout(link.timeout_s)
+            # the link was down when the frame left: the sender times out
+            if link.timeout_s > delay:
+                yield env.timeout(link.timeout_s - delay)
         return False
 
 
@@ -160,6 +181,7 @@ class MessageRecord:
     seq: int
     start: float
     end: float = 0.0
+    client_class: str = "default"
     ok: bool = False
     fault: str | None = None
     request_bytes: int = 0
@@ -212,6 +234,7 @@ class Network:
         self._costs: dict[int, tuple] = {}
         self._counts: dict[int, tuple] = {}
         self._hsm: dict[int, tuple] = {}
+        self._steps: dict[int, tuple] = {}
         self.adversary = scenario.adversary
         #: per attack: attempts, accepted, refused {check: count} (measured window only)
         self.attacks: dict[str, dict] = {}
@@ -245,6 +268,24 @@ class Network:
                 self._costs.clear()
             cost = self._costs[id(ops)] = (ops, self.profile.cost(ops))
         return cost[1] if self.deterministic else cost[1] * self.jitter()
+
+    def step_info(self, step: Step) -> tuple:
+        """(step, its first Send or None, its last AppDone/SessionClosed or None, op counts),
+        computed once per Step object: replayed steps are the same objects every time."""
+        info = self._steps.get(id(step))
+        if info is None or info[0] is not step:
+            if len(self._steps) > 50_000:  # full fidelity makes new steps: stay bounded
+                self._steps.clear()
+            send = result = None
+            for event in step.events:
+                if isinstance(event, Send):
+                    # every strategy keeps one message in flight per chain
+                    send = send or event
+                elif isinstance(event, (AppDone, SessionClosed)):
+                    result = event
+            info = (step, send, result, self.op_counts(step.ops))
+            self._steps[id(step)] = info
+        return info
 
     def intercepts(self, send: Send, source: Node, target: Node) -> bool:
         """Whether the adversary attacks this request (on its link, drawn with its odds)."""
@@ -320,9 +361,10 @@ class Chain:
         network: Network,
         session_key: int,
         client: Node,
-        handle: Callable[[Node, Send, str, float], Step],
+        handle: Callable[[Node, Send, str, float, bool], Step],
         record: MessageRecord | None,
         tls_open: set[str] | None = None,
+        history: dict[str, tuple[str, int]] | None = None,
     ):
         self.network = network
         self.session_key = session_key
@@ -332,6 +374,8 @@ class Chain:
         self.bound: dict[str, Node] = {CLIENT: client}
         #: TLS connections this session has open (reused across its messages)
         self.tls_open = tls_open if tls_open is not None else set()
+        #: per role, the node (and its epoch) that last handled this session
+        self.history = history if history is not None else {}
         self.result: AppDone | SessionClosed | None = None
 
     def _count(self, ops) -> None:
@@ -344,8 +388,14 @@ class Chain:
     def run(self, node: Node, step: Step):
         """Generator: charge ``step`` on ``node`` and follow its events to the end."""
         network = self.network
+        record = self.record
         while True:
-            self._count(step.ops)
+            _, send, result, counts = network.step_info(step)
+            if record is not None:
+                totals = record.ops
+                for op, n in counts:
+                    totals[op] = totals.get(op, 0) + n
+            epoch = node.epoch
             if node.hsm is not None:
                 cpu_ops, private = network.hsm_split(step.ops)
                 yield from node.work(network.cpu(node, cpu_ops), network.warmup)
@@ -353,13 +403,13 @@ class Chain:
                     yield from node.hsm_work(private, network.warmup)
             else:
                 yield from node.work(network.cpu(node, step.ops), network.warmup)
-            sends = [e for e in step.events if isinstance(e, Send)]
-            for event in step.events:
-                if isinstance(event, (AppDone, SessionClosed)):
-                    self.result = event
-            if not sends:
+            if node.epoch != epoch:  # the node crashed while the message was on it
+                self.result = AppDone(ok=False, fault="wssim:NodeDown")
                 return
-            send = sends[0]  # every strategy keeps one message in flight per chain
+            if result is not None:
+                self.result = result
+            if send is None:
+                return
             target = self._target(send)
             if target.down_until > network.env.now:
                 self.result = AppDone(ok=False, fault="wssim:NodeDown")
@@ -374,9 +424,15 @@ class Chain:
                     network.env.process(network.attack(attack, send, node, target))
             sender = node.name
             node = target
+            fresh = False
+            if node.role != CLIENT:
+                mark = (node.name, node.epoch)
+                previous = self.history.get(node.role)
+                fresh = previous is not None and previous != mark
+                self.history[node.role] = mark
             node.connections += 1
             try:
-                step = self.handle(node, send, sender, network.env.now + node.skew)
+                step = self.handle(node, send, sender, network.env.now + node.skew, fresh)
             finally:
                 node.connections -= 1
 

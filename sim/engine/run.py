@@ -1,5 +1,22 @@
 """``simulate``: run a scenario, each strategy on the same topology and random streams, and
-summarize it in the ``summary.json`` schema of DESIGN.md."""
+summarize it in the ``summary.json`` schema of DESIGN.md.
+
+Model choices (see also ``model.py`` and ``fidelity.py``):
+
+* Clients are many independent machines: each client charges its CPU time without
+  contention (no shared core pool), so client-side crypto adds latency but never queues.
+  Server roles (intermediary, STS, provider) queue on their cores.
+* A transport failure (the node down or crashed while the message was on it, every
+  retransmission lost) faults the client's channel, as a WCF channel faults: the client
+  drops its protocol session and retries the message (``workload.retries`` times) on a
+  new session, which the balancer places on a node that is up. Protocol faults are the
+  client engine's own business (e.g. BadContextToken -> establish anew -> ``recovered``).
+* Every application message started in the measured window ends ``completed`` or
+  ``failed`` with a fault code; one still running when the run drains is counted as
+  ``wssim:Unfinished``.
+* Per-message records for messages.csv are bounded by ``run.record_messages`` (the first
+  ones started); the summary's statistics stream over every message (``stats.py``).
+"""
 
 from __future__ import annotations
 
@@ -15,19 +32,18 @@ import simpy
 
 import sim
 from sim.engine.costs import CostProfile, load_profile
+from sim.engine.fidelity import CLOSE, SCRIPTED_MESSAGES, ScriptCursor, record_scripts
 from sim.engine.model import Chain, MessageRecord, Network, Node
 from sim.engine.scenario import Scenario
 from sim.engine.stats import MessageStats
 from sim.errors import ScenarioError
 from sim.protocol import build_strategy
-from sim.protocol.api import CLIENT, AppDone, KeyLog, Send, Step
-from sim.protocol.harness import Harness
+from sim.protocol.api import CLIENT, AppDone, KeyLog, Send
 from sim.wire.keys import default_key_dir
 
-SCRIPTED_MESSAGES = 3
-#: messages kept for messages.csv per replication and strategy (the summary sees them all)
-MAX_RECORDED = 200_000
 DRAIN_S = 120.0
+#: failures of the transport, not of the protocol: the client retries on a new session
+TRANSPORT_FAULTS = ("wssim:NodeDown", "wssim:Timeout")
 
 
 class Tracer(Protocol):
@@ -62,35 +78,6 @@ class SimulationResult:
     partial: bool = False
     wall_s: float = 0.0
     seed_entropy: int = 0
-
-
-# --- replay scripts ------------------------------------------------------------------------
-
-
-@dataclass
-class MessageScript:
-    """One application message as recorded from real engines: the client's first step and
-    the step each receiver took, in order."""
-
-    origin: Step
-    handled: list[Step]
-
-
-def record_session(strategy, messages: int, payload: bytes):
-    """Record a session of ``min(messages, 3)`` messages and its close with real engines.
-
-    Message sizes and ledgers are deterministic for a configuration, so later messages of a
-    longer session repeat the last recorded one exactly."""
-    harness = Harness(strategy)
-    scripts = [
-        _record(harness.request(payload, float(index)))
-        for index in range(min(messages, SCRIPTED_MESSAGES))
-    ]
-    return scripts, _record(harness.close(float(messages)))
-
-
-def _record(outcome) -> MessageScript:
-    return MessageScript(outcome.origins[0], [d.handled for d in outcome.deliveries])
 
 
 # --- one replication ---------------------------------------------------------------------
@@ -128,15 +115,26 @@ class Replication:
         self.network = Network(
             self.env, scenario, strategy.roles, np.random.default_rng(streams[1]), profile
         )
-        #: messages kept for messages.csv (at most MAX_RECORDED; the statistics see them all)
+        #: messages kept for messages.csv (at most run.record_messages; the statistics see all)
         self.records: list[MessageRecord] = []
         self.stats = MessageStats(scenario.run.warmup_s, scenario.run.duration_s)
         self.started = 0
         self.trace_seq = 0
+        workload = scenario.workload
+        names = [None, *sorted(workload.classes)]
+        self.lengths = {c: workload.table("messages_per_session", c) for c in names}
+        self.sizes = {c: workload.table("payload_bytes", c) for c in names}
+        self.classes = None
+        if workload.classes:
+            shares = np.array([workload.classes[c].share for c in names[1:]])
+            self.classes = (names[1:], shares / shares.sum())
+        #: farm-wide shared state per role (survives a node restart)
+        self.shared: dict[str, object] = {}
         if fidelity == "full":
             for farm in self.network.farms.values():
                 spec = getattr(scenario.topology, farm.role)
                 shared = strategy.shared_state(farm.role) if spec.shared_cache else None
+                self.shared[farm.role] = shared
                 for node in farm.nodes:
                     node.engine = strategy.server(farm.role, node.name, shared=shared)
 
@@ -144,23 +142,69 @@ class Replication:
     def _session(self, key: int):
         workload = self.scenario.workload
         client_node = self.network.client_node(key % self.scenario.topology.client.nodes)
-        engine = self.strategy.client(f"client-{key}") if self.fidelity == "full" else None
+        full = self.fidelity == "full"
+        engine = self.strategy.client(f"client-{key}") if full else None
         tls_open: set[str] = set()
-        length = workload.messages_per_session
+        history: dict[str, tuple[str, int]] = {}
+        position = 0  # messages of the current protocol session (reset on transport failure)
+        client_class = None
+        if self.classes:
+            names, shares = self.classes
+            client_class = names[int(self.arrivals.choice(len(names), p=shares))]
+        lengths, weights = self.lengths[client_class]
         if workload.session_length == "geometric":
-            length = int(self.arrivals.geometric(1.0 / workload.messages_per_session))
+            length = int(self.arrivals.geometric(1.0 / workload.mean_messages(client_class)))
+        elif len(lengths) == 1:
+            length = lengths[0]
+        else:
+            length = int(lengths[self.arrivals.choice(len(lengths), p=weights)])
+        # Drawn when the session starts, so every strategy sees the same sizes (common
+        # random numbers); a small discrete set keeps replay exact (one script set a size).
+        sizes, weights = self.sizes[client_class]
+        if len(sizes) == 1:
+            drawn = None
+            size = sizes[0]
+        else:
+            drawn = self.arrivals.choice(len(sizes), size=length, p=weights)
         for index in range(length):
             if self._stop():
                 break
             self.started += 1
-            record = MessageRecord(session=key, seq=index, start=self.env.now)
+            record = MessageRecord(key, index, self.env.now, client_class=client_class or "default")
             self.stats.start(record)
-            if len(self.records) < MAX_RECORDED:
+            if len(self.records) < self.scenario.run.record_messages:
                 self.records.append(record)
-            yield from self._chain(key, client_node, engine, record, index, tls_open)
+            if drawn is not None:
+                size = sizes[drawn[index]]
+            while True:
+                result = yield from self._chain(
+                    key, client_node, engine, record, position, index, size, tls_open, history
+                )
+                position += 1
+                if not isinstance(result, AppDone):
+                    record.ok, record.fault = False, "wssim:NoResult"
+                    break
+                record.ok, record.fault = result.ok, result.fault
+                record.recoveries += result.recoveries
+                if result.ok or result.fault not in TRANSPORT_FAULTS:
+                    break
+                # A transport failure faults the client's channel (as WCF's does): the client
+                # drops its session state and starts a new session, on any node.
+                engine = self.strategy.client(f"client-{key}") if full else None
+                tls_open.clear()
+                history.clear()
+                position = 0
+                if record.retries >= workload.retries or self._stop():
+                    break
+                record.retries += 1
+            record.end = self.env.now
+            self.stats.finish(record)
             if index + 1 < length and workload.message_gap_s:
                 yield self.env.timeout(workload.message_gap_s)
-        yield from self._chain(key, client_node, engine, None, -1, tls_open)
+        if position:
+            yield from self._chain(
+                key, client_node, engine, None, CLOSE, CLOSE, sizes[0], tls_open, history
+            )
 
     def _stop(self) -> bool:
         run = self.scenario.run
@@ -168,40 +212,42 @@ class Replication:
             return True
         return run.max_messages is not None and self.started >= run.max_messages
 
-    def _chain(self, key: int, client_node: Node, engine, record, index: int, tls_open: set):
-        now = self.env.now
+    def _chain(
+        self,
+        key: int,
+        client_node: Node,
+        engine,
+        record,
+        position: int,
+        seq: int,
+        size: int,
+        tls_open: set,
+        history: dict,
+    ):
+        """Generator: one application message (or the close) from the client's first step
+        to its end; returns the client's AppDone (or the engine's failure)."""
         if self.fidelity == "full":
-            payload = _payload(self.scenario.workload.payload_bytes, key, index)
-            first = engine.request(payload, now=now) if record else engine.close(now=now)
+            now = self.env.now + client_node.skew
+            if record is not None:
+                first = engine.request(_payload(size, key, seq), now=now)
+            else:
+                first = engine.close(now=now)
 
-            def handle(node, send, sender, t):
+            def handle(node, send, sender, t, fresh):
                 self._trace(sender, node.name, send)
                 target = engine if node.role == CLIENT else node.engine
                 return target.receive(send.data, sender=sender, now=t)
         else:
-            messages, close = self.scripts
-            script = close if record is None else messages[min(index, len(messages) - 1)]
-            steps = iter(script.handled)
-            first = script.origin
+            cursor = ScriptCursor(self.scripts[size], position)
+            first = cursor.origin
 
-            def handle(node, send, sender, t):
+            def handle(node, send, sender, t, fresh):
                 self._trace(sender, node.name, send)
-                return next(steps)
+                return cursor.next(node.role, fresh)
 
-        chain = Chain(self.network, key, client_node, handle, record, tls_open)
+        chain = Chain(self.network, key, client_node, handle, record, tls_open, history)
         yield from chain.run(client_node, first)
-        if record is not None:
-            record.end = self.env.now
-            result = chain.result
-            if isinstance(result, AppDone):
-                record.ok, record.fault, record.recoveries = (
-                    result.ok,
-                    result.fault,
-                    result.recoveries,
-                )
-            else:
-                record.fault = "wssim:NoResult"
-            self.stats.finish(record)
+        return chain.result
 
     def _trace(self, sender: str, receiver: str, send: Send) -> None:
         if self.tracer is not None:
@@ -237,24 +283,25 @@ class Replication:
             if fault.at_s > self.env.now:
                 yield self.env.timeout(fault.at_s - self.env.now)
             nodes = [n for n in self.network.nodes.values() if fault.node in (None, n.name, n.role)]
-            if fault.kind == "sts_crash":
+            if fault.kind in ("sts_crash", "provider_restart"):
+                # The node's process dies: work in flight on it fails, its in-memory state
+                # (security contexts, replay caches) is lost; a farm-wide cache survives.
+                role = "sts" if fault.kind == "sts_crash" else "provider"
                 for node in nodes:
-                    if node.role == "sts":
+                    if node.role == role:
                         node.down_until = self.env.now + fault.duration_s
-            elif fault.kind == "provider_restart":
-                for node in nodes:
-                    if node.role == "provider":
-                        node.down_until = self.env.now + fault.duration_s
-                        contexts = getattr(node.engine, "contexts", None)
-                        if contexts is not None:
-                            contexts.clear()
+                        node.epoch += 1
+                        if node.engine is not None:
+                            node.engine = self.strategy.server(
+                                node.role, node.name, shared=self.shared.get(node.role)
+                            )
             elif fault.kind == "clock_skew":
                 for node in nodes:
                     node.skew = fault.skew_s
             elif fault.kind == "link_outage":
                 a, _, b = (fault.link or "client-provider").partition("-")
                 for key in ((a, b), (b, a)):
-                    self.network.wire(*key).down_until = self.env.now + fault.duration_s
+                    self.network.wire(*key).outage(self.env.now, self.env.now + fault.duration_s)
 
     def _progress_ticks(self):
         run = self.scenario.run
@@ -340,9 +387,16 @@ def _summarize_replication(rep: Replication) -> dict:
     return summary
 
 
-def _half_width(replications: list[dict]) -> float:
-    """95% confidence half-width of the mean latency over replications."""
-    samples = np.array([r["latency_ms"]["mean"] for r in replications])
+def _half_width(replications: list[dict], metric: str = "latency_ms.mean") -> float:
+    """95% confidence half-width (Student t) of ``metric`` (a dotted summary key) over
+    replications."""
+    keys = metric.split(".")
+    values = []
+    for summary in replications:
+        for key in keys:
+            summary = summary[key]
+        values.append(summary)
+    samples = np.array(values, dtype=float)
     return float(_t95(len(samples) - 1) * samples.std(ddof=1) / math.sqrt(len(samples)))
 
 
@@ -425,15 +479,26 @@ def simulate(
             )
             scripts = None
             if fidelity == "replay":
-                geometric = scenario.workload.session_length == "geometric"
-                scripts = record_session(
-                    strategy,
-                    SCRIPTED_MESSAGES if geometric else scenario.workload.messages_per_session,
-                    _payload(scenario.workload.payload_bytes, 0, 0),
-                )
+                workload = scenario.workload
+                geometric = workload.session_length == "geometric"
+                longest = max(workload.all_values("messages_per_session"))
+                shared = {r for r in strategy.roles if getattr(scenario.topology, r).shared_cache}
+                scripts = {
+                    size: record_scripts(
+                        strategy,
+                        SCRIPTED_MESSAGES if geometric else longest,
+                        _payload(size, 0, 0),
+                        shared,
+                    )
+                    for size in workload.all_values("payload_bytes")
+                }
             per_rep: list[dict] = []
             for index, rep_seed in enumerate(rep_seeds):
-                if target is not None and index >= 3 and _half_width(per_rep) <= target:
+                if (
+                    target is not None
+                    and index >= 3
+                    and _half_width(per_rep, scenario.run.ci_metric) <= target
+                ):
                     break
                 tick = None
                 if progress is not None:
@@ -477,7 +542,7 @@ def _collect(result: SimulationResult, rep: Replication, index: int, name: str) 
             {
                 "replication": index,
                 "strategy": name,
-                "class": "default",
+                "class": r.client_class,
                 "session": r.session,
                 "seq": r.seq,
                 "start_s": round(r.start, 6),

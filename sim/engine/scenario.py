@@ -20,18 +20,94 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _check_table(value, name: str):
+    """A count or size, or a table {value = weight}; checks keys and weights."""
+    if value is None:
+        return value
+    limit = 100_000 if name == "messages_per_session" else 10_000_000
+    table = {str(value): 1.0} if isinstance(value, int) else value
+    if not table:
+        raise ValueError("an empty table")
+    for key, weight in table.items():
+        if not key.isdigit() or not 1 <= int(key) <= limit:
+            raise ValueError(f"{key!r} must be an integer from 1 to {limit}")
+        if not (isinstance(weight, (int, float)) and weight > 0):
+            raise ValueError(f"the weight of {key} must be a positive number")
+    return value
+
+
+def _table(value) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    if isinstance(value, int):
+        return (value,), (1.0,)
+    items = sorted((int(k), float(w)) for k, w in value.items())
+    total = sum(w for _, w in items)
+    return tuple(k for k, _ in items), tuple(w / total for _, w in items)
+
+
+class ClientClass(_Strict):
+    """A class of clients: its share of the sessions and its own workload values (those not
+    given are the workload's)."""
+
+    share: float = Field(1.0, gt=0, description="relative share of the sessions")
+    messages_per_session: int | dict[str, float] | None = None
+    payload_bytes: int | dict[str, float] | None = None
+
+    @field_validator("messages_per_session", "payload_bytes")
+    @classmethod
+    def _count_or_table(cls, value, info):
+        return _check_table(value, info.field_name)
+
+
 class Workload(_Strict):
     """Open (``rate`` sessions/s, Poisson arrivals) or closed (``users`` with think time)."""
 
     rate: float | None = Field(None, gt=0, description="sessions per second (open workload)")
     users: int | None = Field(None, gt=0, le=1_000_000, description="closed workload users")
     think_time_s: float = Field(1.0, ge=0, description="closed workload: pause between sessions")
-    messages_per_session: int = Field(1, ge=1, le=100_000)
+    messages_per_session: int | dict[str, float] = Field(
+        1, description="a count, or a table {count = weight, ...} each session draws from"
+    )
     session_length: Literal["fixed", "geometric"] = Field(
         "fixed", description="geometric: each session draws its length, mean messages_per_session"
     )
     message_gap_s: float = Field(0.0, ge=0, description="pause between messages of a session")
-    payload_bytes: int = Field(1024, ge=1, le=10_000_000)
+    classes: dict[str, ClientClass] = Field(
+        default_factory=dict, description="client classes; each session draws one by share"
+    )
+    payload_bytes: int | dict[str, float] = Field(
+        1024, description="a size, or a table {size = weight, ...} each message draws from"
+    )
+    retries: int = Field(
+        1,
+        ge=0,
+        le=10,
+        description="retries of a message after a transport failure "
+        "(node down, timeout), each on a new session",
+    )
+
+    @field_validator("messages_per_session", "payload_bytes")
+    @classmethod
+    def _count_or_table(cls, value, info):
+        return _check_table(value, info.field_name)
+
+    def table(
+        self, name: str, client_class: str | None = None
+    ) -> tuple[tuple[int, ...], tuple[float, ...]]:
+        """Values and probabilities of ``messages_per_session`` or ``payload_bytes`` (of a
+        client class when given, falling back on the workload's)."""
+        value = getattr(self.classes[client_class], name) if client_class else None
+        return _table(getattr(self, name) if value is None else value)
+
+    def all_values(self, name: str) -> tuple[int, ...]:
+        """Every value of ``name`` any class may draw."""
+        values = set(self.table(name)[0])
+        for client_class in self.classes:
+            values.update(self.table(name, client_class)[0])
+        return tuple(sorted(values))
+
+    def mean_messages(self, client_class: str | None = None) -> float:
+        values, probabilities = self.table("messages_per_session", client_class)
+        return sum(v * p for v, p in zip(values, probabilities, strict=True))
 
     @model_validator(mode="after")
     def _open_or_closed(self):
@@ -61,6 +137,9 @@ class Link(_Strict):
     bandwidth_mbps: float = Field(1000.0, gt=0, le=1_000_000)
     jitter_ms: float = Field(0.0, ge=0)
     loss: float = Field(0.0, ge=0, lt=1, description="probability that a message is lost")
+    bit_error_rate: float = Field(
+        0.0, ge=0, lt=1e-2, description="a message of n bytes is lost with 1-(1-ber)^(8n)"
+    )
     overhead_bytes: int = Field(350, ge=0, description="HTTP and TCP framing per message")
     timeout_s: float = Field(2.0, gt=0, description="sender's retransmission timeout")
     retries: int = Field(2, ge=0, le=10)
@@ -77,10 +156,25 @@ class Run(_Strict):
     target_ci95_ms: float | None = Field(
         None,
         gt=0,
-        description="add replications until the 95% CI half-width of the mean "
-        "latency of every strategy is at most this (at least 3, at most max_replications)",
+        description="add replications until the 95% CI half-width of run.ci_metric "
+        "(mean latency unless told) of every strategy is at most this (at least 3, at most "
+        "max_replications)",
+    )
+    ci_metric: Literal[
+        "latency_ms.mean", "latency_ms.p50", "latency_ms.p95", "latency_ms.p99", "throughput_per_s"
+    ] = Field(
+        "latency_ms.mean",
+        description="the metric whose 95% CI half-width target_ci95_ms bounds (in its own "
+        "unit: ms, or messages/s for throughput_per_s)",
     )
     max_replications: int = Field(30, ge=3, le=1000)
+    record_messages: int = Field(
+        200_000,
+        ge=0,
+        le=50_000_000,
+        description="application messages kept per replication and strategy for "
+        "messages.csv (the first ones started); the summary always sees every message",
+    )
 
     @model_validator(mode="after")
     def _warmup_within_run(self):
@@ -185,8 +279,16 @@ class Scenario(_Strict):
         )
 
 
+_TYPE_TAGS = frozenset(("int", "float", "str", "bool", "dict", "list", "function-after"))
+
+
+def _is_tag(part) -> bool:
+    """pydantic adds the member type of a union (``int``, ``dict[str,float]``) to locations."""
+    return isinstance(part, str) and (part in _TYPE_TAGS or "[" in part)
+
+
 def _dotted(location: tuple) -> str:
-    return ".".join(str(part) for part in location if part not in ("function-after",)) or "scenario"
+    return ".".join(str(part) for part in location if not _is_tag(part)) or "scenario"
 
 
 def load_scenario(data: Mapping) -> Scenario:
@@ -199,6 +301,10 @@ def load_scenario(data: Mapping) -> Scenario:
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown key"
+        elif any(_is_tag(part) for part in error["loc"]) and key.startswith("workload."):
+            message = (
+                f"must be an integer or a table {{value = weight, ...}} (got {error['input']!r})"
+            )
         elif "input" in error and error["type"] not in ("missing",):
             message = f"{message} (got {error['input']!r})"[:300]
         raise ScenarioError(key, message) from None

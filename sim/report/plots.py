@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import matplotlib
@@ -11,6 +12,8 @@ import matplotlib.pyplot as plt
 import matplotlib.ticker as ticker
 import numpy as np
 
+LINESTYLES = ("-", "--", "-.", ":")
+
 
 def _save(fig, path: Path) -> None:
     fig.tight_layout()
@@ -18,18 +21,28 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
-def latency_cdf(summary: dict, messages: list[dict], path: Path) -> None:
+def latency_cdf(summary: dict, messages: list[dict], path: Path, warmup_s: float = 0.0) -> None:
+    """Empirical CDF of the latency of completed messages started after the warm-up."""
     fig, ax = plt.subplots(figsize=(8, 5))
-    for name in summary["strategies"]:
+    for i, name in enumerate(summary["strategies"]):
         latencies = np.sort(
             [
                 m["latency_ms"]
                 for m in messages
-                if m["strategy"] == name and m["ok"] and m["replication"] == 0
+                if m["strategy"] == name
+                and m["ok"]
+                and m["replication"] == 0
+                and m["start_s"] >= warmup_s
             ]
         )
         if latencies.size:
-            ax.plot(latencies, np.arange(1, latencies.size + 1) / latencies.size, label=name)
+            ax.plot(
+                latencies,
+                np.arange(1, latencies.size + 1) / latencies.size,
+                label=name,
+                linestyle=LINESTYLES[i % len(LINESTYLES)],
+                linewidth=1.6,
+            )
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(ticker.FuncFormatter(_minor_label))
@@ -40,7 +53,8 @@ def latency_cdf(summary: dict, messages: list[dict], path: Path) -> None:
     ax.set_ylim(0, 1.02)
     ax.set_title(f"Latency CDF per strategy — {summary['scenario']} (replication 1, after warm-up)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     _save(fig, path)
 
 
@@ -165,7 +179,12 @@ def _minor_label(value: float, _pos) -> str:
     )
 
 
-def write_plots(out: Path, summary: dict, messages: list[dict]) -> list[Path]:
+def write_plots(
+    out: Path, summary: dict, messages: list[dict], warmup_s: float = 0.0
+) -> list[Path]:
+    """The run's plots under ``out/plots``; none when no strategy finished (interrupted)."""
+    if not summary["strategies"]:
+        return []
     plots = out / "plots"
     plots.mkdir(exist_ok=True)
     written = []
@@ -175,31 +194,126 @@ def write_plots(out: Path, summary: dict, messages: list[dict]) -> list[Path]:
         ("bytes_per_message.png", bytes_per_message, (summary,)),
         ("crypto_ops.png", crypto_ops, (summary,)),
     ):
-        function(*args, plots / name)
+        if function is latency_cdf:
+            function(*args, plots / name, warmup_s=warmup_s)
+        else:
+            function(*args, plots / name)
         written.append(plots / name)
     return written
 
 
-def sweep_plots(out: Path, rows: list[dict], x_key: str) -> None:
-    """Throughput and p99 latency against the first swept key, one line per strategy."""
+def _series(rows: list[dict], keys: list[str]) -> dict[str, list[dict]]:
+    """Rows grouped into one line per strategy and per value of the other swept keys."""
+    series: dict[str, list[dict]] = {}
+    for row in rows:
+        label = ", ".join([row["strategy"], *(f"{k}={row[k]}" for k in keys[1:])])
+        series.setdefault(label, []).append(row)
+    return series
+
+
+def sweep_plots(out: Path, rows: list[dict], keys: list[str]) -> list[Path]:
+    """Throughput and p99 latency against the first swept key (numeric values), one line per
+    strategy and combination of the other keys; error bars when replications give CIs."""
     plots = out / "plots"
     plots.mkdir(exist_ok=True)
+    x_key = keys[0]
+    numeric = [r for r in rows if isinstance(r[x_key], (int, float))]
+    written = []
     for metric, label, name in (
-        ("throughput_per_s", "completed messages per second", "throughput.png"),
-        ("p99_ms", "p99 latency (ms)", "p99.png"),
+        ("throughput_per_s", "completed application messages per second", "throughput.png"),
+        ("p99_ms", "99th percentile latency (ms)", "p99.png"),
     ):
-        fig, ax = plt.subplots(figsize=(8, 5))
-        for strategy in sorted({r["strategy"] for r in rows}):
-            points = sorted(
-                (r[x_key], r[metric])
-                for r in rows
-                if r["strategy"] == strategy and isinstance(r[x_key], (int, float))
+        fig, ax = plt.subplots(figsize=(9, 5.5))
+        for i, (series, points) in enumerate(sorted(_series(numeric, keys).items())):
+            points = sorted(points, key=lambda r: r[x_key])
+            errors = [r.get(f"{metric}_ci95") or 0.0 for r in points]
+            ax.errorbar(
+                [r[x_key] for r in points],
+                [r[metric] for r in points],
+                yerr=errors if any(errors) else None,
+                marker="o",
+                capsize=3,
+                linestyle=LINESTYLES[i // 10 % len(LINESTYLES)],
+                label=series,
             )
-            if points:
-                ax.plot(*zip(*points, strict=True), marker="o", label=strategy)
-        ax.set_xlabel(x_key)
+        ax.set_xlabel(_axis_label(x_key))
         ax.set_ylabel(label)
+        if metric == "p99_ms":
+            ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(ticker.FuncFormatter(_minor_label))
         ax.set_title(f"{label} against {x_key}")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.grid(True, which="both", alpha=0.3)
+        if numeric:
+            ax.legend(fontsize=8)
+        else:
+            ax.text(
+                0.5,
+                0.5,
+                f"{x_key} is not numeric: see sweep.csv",
+                transform=ax.transAxes,
+                ha="center",
+            )
         _save(fig, plots / name)
+        written.append(plots / name)
+    return written
+
+
+def _axis_label(key: str) -> str:
+    units = {
+        "workload.rate": "offered load, workload.rate (sessions/s)",
+        "workload.users": "closed workload, workload.users (users)",
+        "workload.messages_per_session": "application messages per session",
+        "workload.payload_bytes": "payload (bytes)",
+        "run.duration_s": "run.duration_s (s)",
+    }
+    if key in units:
+        return units[key]
+    if key.endswith(".nodes"):
+        return f"{key} (nodes)"
+    if key.endswith(".cores"):
+        return f"{key} (cores per node)"
+    if key.endswith("_ms"):
+        return f"{key} (ms)"
+    if key.endswith("_mbps"):
+        return f"{key} (Mbit/s)"
+    return key
+
+
+def plan_plot(path: Path, result: dict, metric: str) -> None:
+    """The evidence of a plan: the metric at every value tried, the target as a line."""
+    vary = result["vary"]
+    fig, ax = plt.subplots(figsize=(8, 5))
+    rows = result["evidence"]
+    for strategy in sorted({r["strategy"] for r in rows}):
+        points = sorted((r[vary], r[metric]) for r in rows if r["strategy"] == strategy)
+        ax.plot(*zip(*points, strict=True), marker="o", linestyle="", label=strategy)
+    threshold = float(re.split(r"[<>]=?", result["target"])[-1])
+    ax.axhline(threshold, color="crimson", linestyle="--", label=f"target {result['target']}")
+    if result["answer"] is not None:
+        ax.axvline(
+            result["answer"],
+            color="green",
+            linestyle=":",
+            label=f"answer {vary}={result['answer']}",
+        )
+    ax.set_xlabel(_axis_label(vary))
+    ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+    ylabels = {
+        "throughput_per_s": "completed messages per second",
+        "failed": "failed application messages",
+    }
+    ax.set_ylabel(ylabels.get(metric, f"{metric.removesuffix('_ms')} latency (ms, log scale)"))
+    if metric.endswith("_ms"):
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(ticker.FuncFormatter(_minor_label))
+    ax.set_title(
+        f"Capacity plan for {result['target']}: {result['runs']} runs\n"
+        "(exponential then binary search; every value tried is shown)",
+        fontsize=11,
+    )
+    ax.margins(x=0.15)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    _save(fig, path)

@@ -8,10 +8,26 @@ from rich.table import Table
 RSA_OPS = ("rsa_sign", "rsa_verify", "rsa_encrypt", "rsa_decrypt", "rsa_keygen")
 
 
+ROLE_ORDER = ("intermediary", "sts", "provider")
+
+
+def _latency(latency: dict, metric: str) -> str:
+    ci = latency.get("ci95", {}).get(metric)
+    return f"{latency[metric]:.2f}" + (f" ±{ci:.2f}" if ci else "")
+
+
 def comparison_table(summary: dict) -> Table:
+    """One row per strategy: latency, throughput, bytes, STS requests, RSA operations per
+    application message, CPU utilization of each server role, faults (± 95% CI half-widths
+    when the run had several replications)."""
+    strategies = summary["strategies"]
+    roles = [role for role in ROLE_ORDER if any(role in s["roles"] for s in strategies.values())]
+    roles += sorted({r for s in strategies.values() for r in s["roles"]} - set(roles))
     table = Table(
         title=f"{summary['scenario']}: {summary['fidelity']} fidelity, seed "
-        f"{summary['seed']}, {summary['measured_s']:.0f} s measured",
+        f"{summary['seed']}, {summary['replications']} replication(s), "
+        f"{summary['measured_s']:.0f} s measured"
+        + (" [PARTIAL]" if summary.get("partial") else ""),
         header_style="bold",
     )
     columns = [
@@ -25,32 +41,32 @@ def comparison_table(summary: dict) -> Table:
         ("STS B/msg", "right"),
         ("STS reqs", "right"),
         ("RSA ops/msg", "right"),
-        ("busiest role util", "right"),
+        *((f"{role} CPU", "right") for role in roles),
         ("faults", "left"),
     ]
     for name, justify in columns:
         table.add_column(name, justify=justify)
-    for name, stats in summary["strategies"].items():
+    for name, stats in strategies.items():
         latency = stats["latency_ms"]
         sizes = stats["bytes_per_app_message"]
         rsa = sum(stats["crypto_ops_per_app_message"].get(op, 0.0) for op in RSA_OPS)
-        busiest = max(
-            stats["roles"].items(), key=lambda kv: kv[1]["utilization"], default=(None, None)
-        )
-        util = f"{busiest[0]} {busiest[1]['utilization']:.1%}" if busiest[0] else "-"
+        utilization = [
+            f"{stats['roles'][role]['utilization']:.1%}" if role in stats["roles"] else "-"
+            for role in roles
+        ]
         faults = ", ".join(f"{code} {n:g}" for code, n in stats["faults"].items()) or "-"
         table.add_row(
             name,
             f"{stats['throughput_per_s']:.1f}",
-            f"{latency['p50']:.2f}",
-            f"{latency['p95']:.2f}",
-            f"{latency['p99']:.2f}",
+            _latency(latency, "p50"),
+            _latency(latency, "p95"),
+            _latency(latency, "p99"),
             f"{sizes['request']:.0f}",
             f"{sizes['response']:.0f}",
             f"{sizes['token_service']:.0f}",
             f"{stats['sts_requests']:g}",
             f"{rsa:.2f}",
-            util,
+            *utilization,
             faults,
         )
     return table

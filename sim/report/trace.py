@@ -15,20 +15,49 @@ from rich.console import Console
 
 from sim.protocol.api import role_of
 
+#: what a trace directory holds (an existing one is only replaced with --force)
+TRACE_OUTPUTS = ("trace.jsonl", "keylog.jsonl", "messages", "certs", "sequence.png")
+
+
+#: messages drawn in the sequence diagrams (all of them are in trace.jsonl)
+DIAGRAM_LIMIT = 200
+
 
 class TraceWriter:
     """A Tracer and a KeyLog that write into one trace directory."""
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, *, replace: bool = False) -> None:
         self.out = Path(out)
-        (self.out / "messages").mkdir(parents=True, exist_ok=True)
+        messages = self.out / "messages"
+        messages.mkdir(parents=True, exist_ok=True)
+        if replace:  # only files this writer names: NNNN-<from>-to-<to>.xml, certs/<node>.pem
+            for old in [
+                *messages.glob("[0-9][0-9][0-9][0-9]-*-to-*.xml"),
+                *(self.out / "certs").glob("*.pem"),
+            ]:
+                old.unlink()
         self._trace = (self.out / "trace.jsonl").open("w")
         self._keys = (self.out / "keylog.jsonl").open("w")
         self.seq = 0
         self.entries: list[dict] = []
         self.seen_keys: set[tuple[str, str]] = set()
 
-    def on_message(self, seq, t, sender, receiver, action, data, fault) -> None:
+    @property
+    def key_count(self) -> int:
+        """How many secrets the key log holds."""
+        return len(self.seen_keys)
+
+    def on_message(
+        self,
+        seq: int,
+        t: float,
+        sender: str,
+        receiver: str,
+        action: str,
+        data: bytes,
+        fault: str | None,
+    ) -> None:
+        """Tracer hook: write the exact bytes and one trace.jsonl line."""
         self.seq = seq
         name = f"{seq:04d}-{sender}-to-{receiver}.xml"
         (self.out / "messages" / name).write_bytes(data)
@@ -47,6 +76,8 @@ class TraceWriter:
         self._trace.write(json.dumps(entry) + "\n")
 
     def log(self, kind: str, key_id: str, key: bytes) -> None:
+        """KeyLog hook: one keylog.jsonl line per secret (the first time it appears); ``seq``
+        is the first message sent after it appeared, the one that carries or uses it."""
         if (kind, key_id) in self.seen_keys:
             return
         self.seen_keys.add((kind, key_id))
@@ -80,17 +111,24 @@ class TraceWriter:
     def print_diagram(self, console: Console | None = None) -> None:
         """The session as a sequence diagram in the terminal, one arrow per message."""
         console = console or Console()
-        for line, style in diagram_lines(self.entries):
+        for line, style in diagram_lines(self.entries[:DIAGRAM_LIMIT]):
             console.print(line, style=style, highlight=False, soft_wrap=True)
+        if len(self.entries) > DIAGRAM_LIMIT:
+            console.print(f"... {len(self.entries) - DIAGRAM_LIMIT} more messages in trace.jsonl")
 
-    def plot_diagram(self, path: Path) -> None:
-        nodes = _lanes(self.entries)
-        height = max(3, 0.45 * len(self.entries) + 1.5)
+    def plot_diagram(self, path: Path, title: str = "") -> None:
+        """The sequence diagram as a PNG: lanes per node, one arrow a message (the first
+        ``DIAGRAM_LIMIT`` messages; trace.jsonl has them all)."""
+        entries = self.entries[:DIAGRAM_LIMIT]
+        if len(self.entries) > DIAGRAM_LIMIT:
+            title = f"{title} (first {DIAGRAM_LIMIT} of {len(self.entries)} messages)"
+        nodes = _lanes(entries)
+        height = max(3, 0.45 * len(entries) + 1.5)
         fig, ax = plt.subplots(figsize=(2.6 * len(nodes) + 2, height))
         for i, node in enumerate(nodes):
             ax.axvline(i, color="0.6", lw=1)
             ax.text(i, 0.2, node, ha="center", va="bottom", fontsize=9, weight="bold")
-        for row, entry in enumerate(self.entries, start=1):
+        for row, entry in enumerate(entries, start=1):
             a, b = nodes.index(entry["from"]), nodes.index(entry["to"])
             color = "crimson" if entry.get("fault") else "tab:blue"
             ax.annotate(
@@ -98,10 +136,23 @@ class TraceWriter:
             )
             label = _label(entry)
             ax.text((a + b) / 2, -row + 0.12, label, ha="center", fontsize=8, color=color)
-        ax.set_ylim(-len(self.entries) - 0.8, 0.8)
+            ax.text(
+                -0.55,
+                -row,
+                f"{entry['t'] * 1000:.1f} ms",
+                ha="left",
+                va="center",
+                fontsize=7,
+                color="0.35",
+            )
+        ax.set_ylim(-len(entries) - 0.8, 0.8)
         ax.set_xlim(-0.6, len(nodes) - 0.4)
         ax.axis("off")
-        ax.set_title("Message sequence (exact bytes on the wire)")
+        ax.set_title(
+            (f"{title}\n" if title else "")
+            + "message sequence, exact bytes on the wire (simulated arrival time at left)",
+            fontsize=10,
+        )
         fig.tight_layout()
         fig.savefig(path, dpi=110)
         plt.close(fig)

@@ -45,6 +45,103 @@ def test_full_and_replay_fidelity_give_the_same_summary(key_dir):
     assert full["strategies"]["sct"]["completed"] > 20
 
 
+@pytest.mark.parametrize(
+    "situation",
+    [
+        "round_robin over per-node caches",
+        "crashes, restarts, loss and an outage",
+        "drawn session lengths and payload sizes",
+    ],
+)
+def test_full_and_replay_agree_when_nodes_lose_or_lack_session_state(key_dir, situation):
+    """Replay switches to the script recorded with a fresh node exactly where full fidelity
+    meets a provider that does not know the context, and restarts a session after a
+    transport failure as the real client does."""
+    if situation.startswith("round_robin"):
+        s = scenario(
+            ["sct", "x509"],
+            messages=4,
+            topology={"provider": {"nodes": 3, "balancer": "round_robin"}, "sts": {"nodes": 2}},
+        )
+    elif situation.startswith("drawn"):
+        s = scenario(["sct", "x509"], rate=6.0, messages={"1": 1, "5": 1})
+        s = s.model_copy(
+            update={
+                "workload": s.workload.model_copy(
+                    update={
+                        "payload_bytes": {"200": 2, "6000": 1, "20000": 1},
+                        "classes": load_scenario(
+                            {
+                                "strategies": ["sct"],
+                                "workload": {
+                                    "rate": 1.0,
+                                    "classes": {
+                                        "batch": {"share": 1, "messages_per_session": 8},
+                                        "web": {"share": 3},
+                                    },
+                                },
+                            }
+                        ).workload.classes,
+                    }
+                )
+            }
+        )
+    else:
+        s = scenario(
+            ["sct", "bearer"],
+            rate=10.0,
+            messages=3,
+            duration=16.0,
+            topology={"sts": {"nodes": 2}, "provider": {"nodes": 2, "balancer": "sticky"}},
+            links={"default": {"loss": 0.03, "timeout_s": 0.5, "retries": 1}},
+            faults=[
+                {"kind": "sts_crash", "at_s": 4.0, "duration_s": 3.0, "node": "sts-0"},
+                {"kind": "provider_restart", "at_s": 8.0, "duration_s": 0.3, "node": "provider-1"},
+                {"kind": "link_outage", "link": "client-provider", "at_s": 12.0, "duration_s": 0.8},
+            ],
+        )
+    full_result = simulate(s, fidelity="full", key_dir=key_dir)
+    replay_result = simulate(s, fidelity="replay", key_dir=key_dir)
+    full, replay = full_result.summary, replay_result.summary
+    full.pop("fidelity"), replay.pop("fidelity")
+    assert full == replay
+    assert full_result.messages == replay_result.messages
+    sct = full["strategies"]["sct"]
+    if situation.startswith("round_robin"):
+        assert sct["faults"]["recovered"] > 20
+    elif situation.startswith("drawn"):
+        sizes = {m["request_bytes"] for m in full_result.messages}
+        lengths = {}
+        for m in full_result.messages:
+            lengths[m["session"]] = max(lengths.get(m["session"], 0), m["seq"] + 1)
+        assert len(sizes) >= 6 and set(lengths.values()) == {1, 5, 8}
+        classes = {m["session"]: m["class"] for m in full_result.messages}
+        assert {lengths[k] for k, c in classes.items() if c == "batch"} == {8}
+        share = sum(c == "web" for c in classes.values()) / len(classes)
+        assert 0.6 < share < 0.9  # 3 of 4 sessions
+    else:
+        assert sct["faults"].get("recovered", 0) > 0  # sessions that outlived the restart
+        assert any(m["retries"] for m in full_result.messages if m["strategy"] == "bearer")
+
+
+def test_a_message_failed_by_a_crash_is_retried_on_another_node(key_dir):
+    s = scenario(
+        ["bearer"],
+        rate=20.0,
+        messages=1,
+        topology={"sts": {"nodes": 2, "balancer": "least_connections"}},
+        faults=[
+            {"kind": "sts_crash", "at_s": at, "duration_s": 0.5, "node": "sts-0"}
+            for at in (3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0)
+        ],
+        profile={"scale": 40.0},  # slow machines: requests are in flight at the crashes
+    )
+    messages = simulate(s, fidelity="full", key_dir=key_dir).messages
+    retried = [m for m in messages if m["retries"]]
+    assert retried and all(m["ok"] for m in retried)
+    assert all(m["ok"] for m in messages)
+
+
 def test_same_seed_same_summary_and_another_seed_differs(key_dir):
     s = scenario(["sct"], rate=20.0)
     first = simulate(s, key_dir=key_dir).summary
@@ -137,6 +234,14 @@ def test_replications_report_confidence_intervals(key_dir):
         ({"topology": {"sts": {"nodes": 0}}}, "topology.sts.nodes"),
         ({"links": {"moon-earth": {}}}, "links"),
         ({"extra": 1}, "extra"),
+        (
+            {"workload": {"rate": 1.0, "messages_per_session": "many"}},
+            "workload.messages_per_session",
+        ),
+        ({"workload": {"rate": 1.0, "payload_bytes": {"10": -1}}}, "workload.payload_bytes"),
+        ({"workload": {"rate": 1.0, "payload_bytes": {"big": 1}}}, "workload.payload_bytes"),
+        ({"links": {"client-sts": {"bit_error_rate": 0.5}}}, "links.client-sts.bit_error_rate"),
+        ({"run": {"warmup_s": 100.0, "duration_s": 10.0}}, "run"),
     ],
 )
 def test_invalid_scenarios_name_the_key(change, key):
@@ -183,6 +288,22 @@ def test_replications_are_added_until_the_ci_target_is_met(key_dir):
     stats = result.summary["strategies"]["sct"]
     assert 3 <= result.summary["replications"] <= 6
     assert stats["latency_ms"]["ci95"]["mean"] <= 0.5 or result.summary["replications"] == 6
+
+
+def test_replications_stop_on_the_ci_of_the_chosen_metric(key_dir):
+    s = scenario(
+        ["sct"],
+        rate=20.0,
+        run_extra={
+            "target_ci95_ms": 3.0,
+            "ci_metric": "throughput_per_s",
+            "max_replications": 8,
+        },
+    )
+    result = simulate(s, key_dir=key_dir)
+    stats = result.summary["strategies"]["sct"]
+    assert 3 <= result.summary["replications"] <= 8
+    assert stats["throughput_per_s_ci95"] <= 3.0 or result.summary["replications"] == 8
 
 
 def test_littles_law_holds_on_a_full_protocol_run(key_dir):

@@ -1,0 +1,275 @@
+"""The ``wssim`` command end to end: run, compare, sweep, plan, calibrate, trace, and how it
+refuses bad input."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+
+import pytest
+
+from tests.cli.conftest import SCENARIOS, SHORT, assert_usage_error, wssim
+
+SUBCOMMANDS = ("run", "compare", "sweep", "plan", "calibrate", "trace")
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_help_explains_every_flag_with_an_example(command):
+    result = wssim(command, "--help")
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    assert "example: wssim " + command in text
+    flags = set(re.findall(r"  (--[a-z-]+)", result.stdout)) - {"--help"}
+    assert flags, result.stdout
+    sections = re.split(r"\n  (?=-)", result.stdout)
+    for flag in flags:
+        section = next(s for s in sections if s.startswith(flag) or s.startswith("-h"))
+        body = " ".join(section.split()[1:])
+        assert len(body) > 10, f"{flag} has no explanation"
+
+
+def test_run_writes_summary_csvs_manifest_and_plots(tmp_path):
+    out = tmp_path / "r"
+    scenario = SCENARIOS / "sct.toml"
+    result = wssim(
+        "run", scenario, "--out", out, *SHORT, "--set", 'strategies=["sct","x509"]', "--seed", "7"
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary["strategies"]) == ["sct", "x509"]
+    assert summary["seed"] == 7 and summary["partial"] is False
+    sct = summary["strategies"]["sct"]
+    assert sct["completed"] > 0 and sct["latency_ms"]["p99"] >= sct["latency_ms"]["p50"] > 0
+    with (out / "messages.csv").open() as handle:
+        messages = list(csv.DictReader(handle))
+    assert {m["strategy"] for m in messages} == {"sct", "x509"}
+    assert (out / "nodes.csv").read_text().startswith("replication,strategy,node,role")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["scenario_sha256"] == hashlib.sha256(scenario.read_bytes()).hexdigest()
+    assert manifest["scenario"]["strategies"] == ["sct", "x509"]  # --set applied
+    assert manifest["fidelity"] == "replay" and manifest["wall_s"] > 0
+    assert manifest["partial"] is False and "run" in manifest["command"]
+    plots = sorted(p.name for p in (out / "plots").glob("*.png"))
+    assert plots == [
+        "bytes_per_message.png",
+        "crypto_ops.png",
+        "latency_cdf.png",
+        "utilization.png",
+    ]
+
+
+def test_run_refuses_to_overwrite_results_unless_forced(tmp_path):
+    out = tmp_path / "r"
+    args = ["run", SCENARIOS / "x509.toml", "--out", out, *SHORT]
+    assert wssim(*args).returncode == 0
+    (out / "my-notes.txt").write_text("keep me")
+    before = (out / "summary.json").read_bytes()
+    assert_usage_error(wssim(*args, "--seed", "9"), "--out", "--force")
+    assert (out / "summary.json").read_bytes() == before
+    assert wssim(*args, "--seed", "9", "--force").returncode == 0
+    assert json.loads((out / "summary.json").read_text())["seed"] == 9
+    assert (out / "my-notes.txt").read_text() == "keep me"
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--set", 'strategies=["nope"]'], ["strategies", "x509"]),
+        (["--set", "run.fidelity=fast"], ["run.fidelity", "full", "replay"]),
+        (["--set", "run.warmup_s=100"], ["run", "warmup_s"]),
+        (["--set", "=3"], ["--set"]),
+        (["--replications", "0"], ["--replications"]),
+        (["--bogus"], ["--bogus"]),
+    ],
+)
+def test_invalid_scenario_or_flag_exits_2_with_one_line_naming_the_key(tmp_path, args, words):
+    result = wssim("run", SCENARIOS / "sct.toml", "--out", tmp_path / "r", *args)
+    assert_usage_error(result, *words)
+    assert not (tmp_path / "r" / "summary.json").exists()
+
+
+def test_missing_scenario_or_unknown_command_is_a_usage_error(tmp_path):
+    assert_usage_error(wssim("compare", tmp_path / "nope.toml"), "SCENARIO", "nope.toml")
+    assert_usage_error(wssim("frobnicate"), "frobnicate")
+
+
+def test_compare_prints_the_side_by_side_table_of_all_nine_strategies():
+    result = wssim("compare", SCENARIOS / "sct-vs-per-message.toml", *SHORT)
+    assert result.returncode == 0, result.stderr
+    rows = {
+        line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+        for line in result.stdout.splitlines()
+        if line.count("│") > 5
+    }
+    header = next(line for line in result.stdout.splitlines() if "p99 ms" in line)
+    for column in ("p50 ms", "p95 ms", "p99 ms", "msgs/s", "STS reqs", "RSA ops/msg", "faults"):
+        assert column in header
+    names = [n for n in rows if n != "strategy"]
+    assert sorted(names) == sorted(
+        [
+            "x509",
+            "bearer",
+            "bearer-per-message",
+            "hok-symmetric",
+            "hok-public",
+            "sender-vouches",
+            "sct",
+            "sct-tlsnego",
+            "ut-derived",
+        ]
+    )
+    # per-message tokens ask the STS once a message, an SCT once a session (5 messages)
+    sts_column = [c.strip() for c in header.split("┃")[1:-1]].index("STS reqs")
+    assert float(rows["bearer-per-message"][sts_column - 1]) > 3 * float(
+        rows["bearer"][sts_column - 1]
+    )
+
+
+def test_sweep_writes_a_tidy_table_and_resumes(tmp_path):
+    out = tmp_path / "s"
+    args = [
+        "sweep",
+        SCENARIOS / "sts-farm.toml",
+        "--out",
+        out,
+        *SHORT,
+        "--set",
+        "workload.rate=50",
+        "--param",
+        "workload.messages_per_session=1,2",
+        "--param",
+    ]
+    result = wssim(*args, "topology.sts.nodes=1,2")
+    assert result.returncode == 0, result.stderr
+    with (out / "sweep.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 4  # 2 x 2 points, one strategy
+    assert {(r["topology.sts.nodes"], r["workload.messages_per_session"]) for r in rows} == {
+        ("1", "1"),
+        ("1", "2"),
+        ("2", "1"),
+        ("2", "2"),
+    }
+    for column in ("strategy", "throughput_per_s", "p99_ms", "utilization_sts", "replications"):
+        assert column in rows[0]
+    assert {p.name for p in (out / "plots").glob("*.png")} == {"throughput.png", "p99.png"}
+    points = {p: p.stat().st_mtime_ns for p in (out / "points").glob("*.json")}
+    assert len(points) == 4
+    again = wssim(*args, "topology.sts.nodes=1,2,3")  # one more value: 2 new points
+    assert again.returncode == 0, again.stderr
+    assert "2 points run now" in again.stdout
+    assert all(p.stat().st_mtime_ns == t for p, t in points.items())
+    with (out / "sweep.csv").open() as handle:
+        assert len(list(csv.DictReader(handle))) == 6
+
+
+def test_sweep_on_a_running_dask_scheduler_matches_the_local_process_pool(tmp_path):
+    from dask.distributed import LocalCluster
+
+    common = [
+        SCENARIOS / "sts-farm.toml",
+        *SHORT,
+        "--set",
+        "workload.rate=50",
+        "--param",
+        "topology.sts.nodes=1,2",
+    ]
+    local = wssim("sweep", *common, "--out", tmp_path / "local")
+    assert local.returncode == 0, local.stderr
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        remote = wssim(
+            "sweep",
+            *common,
+            "--out",
+            tmp_path / "dask",
+            "--backend",
+            "dask",
+            "--scheduler",
+            cluster.scheduler_address,
+        )
+    assert remote.returncode == 0, remote.stderr
+    assert (tmp_path / "local" / "sweep.csv").read_text() == (
+        tmp_path / "dask" / "sweep.csv"
+    ).read_text()
+    assert_usage_error(
+        wssim("sweep", *common, "--out", tmp_path / "x", "--scheduler", "tcp://h:1"),
+        "--scheduler",
+        "dask",
+    )
+
+
+def test_sweep_rejects_a_bad_param():
+    result = wssim("sweep", SCENARIOS / "sts-farm.toml", "--out", "/tmp/x", "--param", "rate")
+    assert_usage_error(result, "--param")
+    result = wssim(
+        "sweep", SCENARIOS / "sts-farm.toml", "--out", "/tmp/x", "--param", "topology.sts.nodes=0,1"
+    )
+    assert_usage_error(result, "topology.sts.nodes")
+
+
+def test_plan_finds_the_smallest_sts_farm_with_evidence(tmp_path):
+    out = tmp_path / "p"
+    result = wssim(
+        "plan",
+        SCENARIOS / "sts-farm.toml",
+        "--target",
+        "p99_ms<=250",
+        "--vary",
+        "topology.sts.nodes",
+        "--out",
+        out,
+        "--set",
+        "workload.rate=300",
+        "--set",
+        "run.duration_s=6",
+        "--set",
+        "run.warmup_s=1",
+    )
+    assert result.returncode == 0, result.stderr
+    plan = json.loads((out / "plan.json").read_text())
+    answer = plan["answer"]
+    assert answer is not None and answer > 1  # one node's HSM signs 250 tokens/s at most
+    tried = {row["topology.sts.nodes"]: row for row in plan["evidence"]}
+    assert tried[answer]["p99_ms"] <= 250 and tried[answer - 1]["p99_ms"] > 250
+    assert plan["runs"] == len(tried) <= 2 * answer.bit_length() + 1
+    assert "monotonic" in plan["assumption"] and "monotonic" in result.stdout
+    assert (out / "plan.csv").exists() and (out / "plan.png").exists()
+    assert f"topology.sts.nodes = {answer}" in " ".join(result.stdout.split())
+    assert_usage_error(
+        wssim(
+            "plan", SCENARIOS / "sts-farm.toml", "--target", "p99<=1", "--vary", "x", "--out", out
+        ),
+        "--target",
+    )
+
+
+def test_calibrate_refuses_to_overwrite_a_profile(tmp_path):
+    out = tmp_path / "profile.json"
+    out.write_text("{}")
+    assert_usage_error(wssim("calibrate", "--quick", "--out", out), "--out", "--force")
+    assert out.read_text() == "{}"
+    assert_usage_error(wssim("calibrate", "--out", tmp_path / "no" / "p.json"), "--out")
+
+
+def test_compare_prints_the_security_table_when_the_scenario_has_an_adversary():
+    result = wssim(
+        "compare",
+        SCENARIOS / "attacks.toml",
+        *SHORT,
+        "--set",
+        'strategies=["bearer","sct"]',
+    )
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert "Security: attacks accepted / attempted" in text
+    security = text[text.index("Security") :]
+    header = next(line for line in security.splitlines() if "strategy" in line)
+    for attack in ("replay", "steal-token", "tamper", "wrap"):
+        assert attack in header
+    rows = {line.split("│")[1].strip(): line for line in security.splitlines() if "│" in line}
+    assert set(rows) == {"bearer", "sct"}
+    assert "security" not in wssim("compare", SCENARIOS / "x509.toml", *SHORT).stdout.lower()

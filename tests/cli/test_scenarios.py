@@ -1,0 +1,33 @@
+"""The bundled scenarios: every file loads, every strategy has one, the flagship has all."""
+
+from __future__ import annotations
+
+import pytest
+
+from sim.engine.scenario import load_scenario, read_scenario_file
+from sim.protocol.api import STRATEGY_NAMES
+from tests.cli.conftest import SCENARIOS
+
+FILES = sorted(SCENARIOS.glob("*.toml"))
+
+
+def test_scenarios_directory_holds_the_bundled_files():
+    names = {p.stem for p in FILES}
+    assert {"sct-vs-per-message", "sts-farm", *STRATEGY_NAMES} <= names
+
+
+@pytest.mark.parametrize("strategy", STRATEGY_NAMES)
+def test_every_strategy_has_its_own_scenario(strategy):
+    scenario = load_scenario(read_scenario_file(SCENARIOS / f"{strategy}.toml"))
+    assert scenario.strategies == [strategy]
+
+
+def test_flagship_compares_all_nine_strategies_on_one_topology():
+    scenario = load_scenario(read_scenario_file(SCENARIOS / "sct-vs-per-message.toml"))
+    assert sorted(scenario.strategies) == sorted(STRATEGY_NAMES)
+
+
+def test_sts_farm_scenario_is_set_up_for_capacity_planning():
+    scenario = load_scenario(read_scenario_file(SCENARIOS / "sts-farm.toml"))
+    assert scenario.workload.rate is not None  # an open workload: offered load is fixed
+    assert scenario.topology.sts.nodes == 1  # plan starts from one node
