@@ -106,6 +106,20 @@ def build_strategy(
             "strategies", f"unknown strategy {name!r}; known: " + ", ".join(STRATEGY_NAMES)
         )
     known, client_class, servers = _TABLE[name]
-    setup = make_setup(name, options, keylog, key_dir, known)
-    shared = {PROVIDER: _context_cache(setup)} if name in ("sct", "sct-tlsnego") else {}
-    return Strategy(setup, client_class, servers, shared)
+    try:
+        setup = make_setup(name, options, keylog, key_dir, known)
+        shared = {PROVIDER: _context_cache(setup)} if name in ("sct", "sct-tlsnego") else {}
+        strategy = Strategy(setup, client_class, servers, shared)
+        # Engines read their options when they are made: make one of each now, so that a
+        # bad option is reported before a run starts.
+        strategy.client("client-0")
+        for role in strategy.roles:
+            strategy.server(role, f"{role}-0")
+    except ScenarioError as error:
+        prefix = "strategy_options."
+        if error.key.startswith(prefix) and not error.key.startswith(f"{prefix}{name}."):
+            raise ScenarioError(
+                f"{prefix}{name}.{error.key[len(prefix) :]}", error.message
+            ) from None
+        raise
+    return strategy

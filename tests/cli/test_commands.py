@@ -153,7 +153,7 @@ def test_compare_prints_the_side_by_side_table():
                 "--set",
                 "strategy_options.sct.bogus=1",
             ],
-            "strategy_options.bogus",
+            "strategy_options.sct.bogus",
         ),
     ],
 )

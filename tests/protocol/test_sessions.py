@@ -120,3 +120,20 @@ def test_certificates_are_available_for_traces(make):
     certificates = make("x509").certificates()
     assert {"sts", "provider", "intermediary", "client-0"} <= set(certificates)
     assert all(pem.startswith(b"-----BEGIN CERTIFICATE-----") for pem in certificates.values())
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "key"),
+    [
+        ("sct", {"sct_lifetime_s": -1}, "strategy_options.sct.sct_lifetime_s"),
+        ("bearer", {"saml_version": "3.0"}, "strategy_options.bearer.saml_version"),
+        ("x509", {"nonsense": 1}, "strategy_options.x509.nonsense"),
+        ("ut-derived", {"suite": "Basic512"}, "strategy_options.ut-derived.suite"),
+    ],
+)
+def test_bad_options_are_reported_when_the_strategy_is_built(make, name, options, key):
+    from sim.errors import ScenarioError
+
+    with pytest.raises(ScenarioError) as error:
+        make(name, options)
+    assert error.value.key == key

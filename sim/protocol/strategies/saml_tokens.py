@@ -441,6 +441,7 @@ class HokSymmetricProvider(BearerProvider):
             ledger=self.ledger,
             suite_=self.setup.suite,
             derive=TokenOptions(self.setup.options).derived_keys,
+            keylog=self.setup.log_key,
         )
         return [Send(sender, out, APP_RESPONSE_ACTION, "app-response", reply=True)]
 
