@@ -542,6 +542,11 @@ def cmd_trace(args) -> int:
 
 
 def _interrupt(signum, frame) -> None:
+    # The first Ctrl-C stops the run cleanly (results written, marked partial); a second one,
+    # while those are being written, ends the process at once.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    console.print("[yellow]stopping: writing what is done (Ctrl-C again to abort at once)")
     raise KeyboardInterrupt
 
 

@@ -16,7 +16,7 @@ from rich.console import Console
 from sim.protocol.api import role_of
 
 #: what a trace directory holds (an existing one is only replaced with --force)
-TRACE_OUTPUTS = ("trace.jsonl", "keylog.jsonl", "messages", "certs", "sequence.png")
+TRACE_OUTPUTS = ("trace.jsonl", "keylog.jsonl", "messages", "certs", "sequence.png", "summary.json")
 
 
 #: messages drawn in the sequence diagrams (all of them are in trace.jsonl)
