@@ -202,3 +202,67 @@ def test_xsw_duplicate_body_with_the_same_id_is_refused(keystore):
     env.header.append(twin)
     with pytest.raises(InvalidSecurity, match="duplicate id"):
         dsig.verify(_signature(env), key=client.public_key, ids=None)
+
+
+@pytest.mark.parametrize(
+    "old, new",
+    [
+        (b"<u:Created>2026-01-01T00:00:10", b"<u:Created>2026-01-01T00:00:11"),
+        (b"<u:Expires>2026-01-01T00:05:10", b"<u:Expires>2026-01-01T01:05:10"),
+        (b"<ds:DigestValue>", b"<ds:DigestValue>AAAA"),
+        (b'Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>', b"/>"),
+    ],
+    ids=["timestamp-created", "timestamp-expires", "digest-value", "c14n-transform"],
+)
+def test_a_changed_byte_in_any_signed_part_is_a_typed_fault(keystore, old, new):
+    from sim.errors import SecurityFault
+
+    client = keystore.identity("client-0")
+    data = signed_message(client).to_bytes()
+    assert old in data, data
+    try:
+        env = soap.read_envelope(data.replace(old, new, 1))
+        dsig.verify(_signature(env), key=client.public_key)
+    except SecurityFault:
+        return
+    pytest.fail("tampered message verified")
+
+
+def test_signed_message_size_does_not_depend_on_time_or_payload_ids(keystore):
+    client = keystore.identity("client-0")
+    sizes = {len(signed_message(client, now=now).to_bytes()) for now in (0.0, 1.5, 86399.999)}
+    assert len(sizes) == 1
+
+
+def test_xsw_second_timestamp_in_the_security_header_is_refused(keystore):
+    client = keystore.identity("client-0")
+    env = _reparsed(signed_message(client))
+    security = wss.find_security_header(env)
+    wss.add_timestamp(security, 99999.0)  # an unsigned, fresh twin before the signed one
+    env = soap.read_envelope(etree.tostring(env.root))
+    with pytest.raises(InvalidSecurity):
+        wss.read_timestamp(wss.find_security_header(env))
+
+
+def test_xsw_token_moved_into_a_wrapper_header_is_refused(keystore):
+    client = keystore.identity("client-0")
+    env = _reparsed(signed_message(client))
+    bst = wss.find_security_header(env).find(ns.qname(ns.WSSE, "BinarySecurityToken"))
+    etree.SubElement(env.header, f"{{{ns.APP}}}Wrapper").append(bst)
+    env = soap.read_envelope(etree.tostring(env.root))
+    moved = env.header.find(f"{{{ns.APP}}}Wrapper")[0]
+    with pytest.raises(FailedCheck) as refused:
+        checks.require_in_security_header(env, moved, "the signing token")
+    assert refused.value.check == "wrapping"
+
+
+def test_a_replayed_signed_message_is_refused_by_its_signature_value(keystore):
+    client = keystore.identity("client-0")
+    data = signed_message(client).to_bytes()
+    cache = checks.ReplayCache(capacity=100, ttl=600.0)
+    first = dsig.verify(_signature(soap.read_envelope(data)), key=client.public_key)
+    cache.check_and_add(first.value, now=10.0)
+    again = dsig.verify(_signature(soap.read_envelope(data)), key=client.public_key)
+    with pytest.raises(InvalidSecurity) as refused:
+        cache.check_and_add(again.value, now=11.0)
+    assert refused.value.check == "replay"

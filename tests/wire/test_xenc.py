@@ -50,13 +50,18 @@ def test_encrypted_data_decrypts_with_python_xmlsec(algorithm, content):
     assert "caf\u00e9 & more" in etree.tostring(order, encoding="unicode", method="text")
 
 
-def test_encrypted_key_decrypts_with_python_xmlsec(keystore, tmp_path):
+@pytest.mark.parametrize("transport", list(KeyTransportAlg))
+def test_encrypted_key_decrypts_with_python_xmlsec(keystore, tmp_path, transport):
     provider = keystore.identity("provider")
     env = _envelope()
     key = os.urandom(32)
     data = xenc.encrypt_element(env.body[0], key, algorithm=EncryptionAlg.AES256_CBC)
     ek = xenc.build_encrypted_key(
-        key, provider.public_key, key_info=None, data_references=[data.get("Id")]
+        key,
+        provider.public_key,
+        key_info=None,
+        algorithm=transport,
+        data_references=[data.get("Id")],
     )
     key_info = etree.SubElement(data, ns.qname(ns.DS, "KeyInfo"), nsmap={"ds": ns.DS})
     data.insert(1, key_info)
