@@ -1,24 +1,25 @@
-"""Replay fidelity: scripts of application messages recorded once from the real protocol
-engines, per situation, then replayed step by step by the SimPy model.
+"""Replay fidelity: scripts of application messages recorded from the real protocol engines,
+per situation, then replayed step by step by the SimPy model.
 
 A script is the client's first Step of a message and the Step each receiver took, in order.
 Message sizes and ledgers are deterministic for a configuration, so a script depends only on
-its *situation*:
+its *situation* (the memo key):
 
-* the message's position in the session: 0 (establishment), 1, 2 and later (steady state,
-  which repeats the third recorded message exactly), or the close;
-* whether a server node the message reaches has not handled this session before, or has
-  restarted since (it lost its per-session state: an SCT context). The model tracks that
-  per session in both fidelities; a replayed message switches to the script recorded with a
-  fresh node of that role at the delivery that reaches it (also mid-message, when the
-  balancer re-routes away from a node that went down). Where the fresh node behaves the
-  same (stateless roles, a farm-wide shared cache) the scripts are identical and none is
-  kept; where it does not (per-node SCT caches) the fresh script holds the real
+* the message's position in its protocol session: 0 (establishment), 1, 2 and later (the
+  steady state, which repeats the third recorded message exactly), or the close; a session
+  restarted after a transport failure starts again at 0;
+* the payload size (one set of scripts per size of the workload's discrete set);
+* the deliveries at which the message reached a server node new to the session (never
+  seen by it, or restarted since: its per-session state is gone), as a tuple of
+  (role, delivery index). The model tracks that per session in both fidelities; replay
+  switches to the script recorded with a fresh node there, recording it with the real
+  engines the first time the situation occurs (nested situations included). Where the
+  fresh node behaves the same (stateless roles, a farm-wide shared cache) the script is
+  the same object; where it does not (per-node SCT caches) it holds the real
   BadContextToken fault and the client's recovery.
 
-Only the first fresh node of a message switches scripts; a second one in the same message
-(both the STS and the provider new to the session, with both holding per-session state) is
-replayed as recorded. Clock skew is not part of the situation: ``full`` fidelity models it.
+Clock skew is not part of the situation: with skew large enough to make engines refuse
+messages, only ``full`` fidelity models the consequences.
 """
 
 from __future__ import annotations
@@ -48,9 +49,12 @@ class Scripts:
 
     messages: list[MessageScript]
     close: MessageScript
-    #: (position, role, delivery) -> the script where that delivery reaches a node of
-    #: ``role`` new to the session
-    fresh: dict[tuple[int, str, int], MessageScript] = field(default_factory=dict)
+    strategy: object = None
+    payload: bytes = b""
+    shared_roles: frozenset = frozenset()
+    #: (position, switches) -> the script where, at each (role, delivery) of ``switches``,
+    #: the message reaches a node of ``role`` new to the session; recorded on first need
+    fresh: dict[tuple[int, tuple], MessageScript] = field(default_factory=dict)
 
     def script(self, index: int) -> MessageScript:
         if index == CLOSE:
@@ -59,6 +63,29 @@ class Scripts:
 
     def position(self, index: int) -> int:
         return CLOSE if index == CLOSE else min(index, len(self.messages) - 1)
+
+    def variant(self, position: int, switches: tuple, parent: MessageScript) -> MessageScript:
+        """The script of ``position`` with fresh nodes at ``switches`` (memoized)."""
+        key = (position, switches)
+        script = self.fresh.get(key)
+        if script is None:
+            count = len(self.messages)
+            recorder = _Recorder(self.strategy, set(self.shared_roles))
+            for i in range(count if position == CLOSE else position):
+                recorder.message(self.payload, float(i))
+            if position == CLOSE:
+                script = recorder.close(float(count), switches)
+            else:
+                script = recorder.message(self.payload, float(position), switches)
+            d = switches[-1][1]
+            if _shapes(parent, d) != _shapes(script, d):
+                raise RuntimeError(
+                    f"{self.strategy.name}: scripts diverge before the fresh {switches[-1][0]}"
+                )
+            if _shapes(parent) == _shapes(script):
+                script = parent  # the fresh node behaves the same: keep the same objects
+            self.fresh[key] = script
+        return script
 
 
 class _Recorder:
@@ -74,6 +101,7 @@ class _Recorder:
         }
         self.servers: dict[str, object] = {}
         self.route = {role: f"{role}-0" for role in strategy.roles}
+        self.used: dict[str, int] = {}
 
     def _server(self, name: str):
         engine = self.servers.get(name)
@@ -83,9 +111,9 @@ class _Recorder:
             self.servers[name] = engine
         return engine
 
-    def run(self, origin: Step, now: float, switch: tuple[str, int] | None = None) -> MessageScript:
-        """Follow ``origin`` to the end; ``switch`` = (role, d): from the d-th delivery on,
-        requests to ``role`` go to a node that has never seen this client."""
+    def run(self, origin: Step, now: float, switches: tuple = ()) -> MessageScript:
+        """Follow ``origin`` to the end; at each (role, d) of ``switches``, from the d-th
+        delivery on, requests to ``role`` go to a node that has never seen this client."""
         script = MessageScript(origin, [])
         sender, step = "client-0", origin
         while True:
@@ -93,8 +121,10 @@ class _Recorder:
             if not sends:
                 return script
             send = sends[0]  # the model follows one message in flight per chain, too
-            if switch is not None and len(script.handled) == switch[1]:
-                self.route[switch[0]] = f"{switch[0]}-1"
+            for role, d in switches:
+                if len(script.handled) == d:
+                    self.used[role] = self.used.get(role, 0) + 1
+                    self.route[role] = f"{role}-{self.used[role]}"
             target = send.to if send.reply else self.route[role_of(send.to)]
             receiver = self.client if role_of(target) == CLIENT else self._server(target)
             step = receiver.receive(send.data, sender=sender, now=now)
@@ -102,11 +132,11 @@ class _Recorder:
             script.receivers.append("" if send.reply else role_of(target))
             sender = target
 
-    def message(self, payload: bytes, now: float, switch=None) -> MessageScript:
-        return self.run(self.client.request(payload, now=now), now, switch)
+    def message(self, payload: bytes, now: float, switches: tuple = ()) -> MessageScript:
+        return self.run(self.client.request(payload, now=now), now, switches)
 
-    def close(self, now: float, switch=None) -> MessageScript:
-        return self.run(self.client.close(now=now), now, switch)
+    def close(self, now: float, switches: tuple = ()) -> MessageScript:
+        return self.run(self.client.close(now=now), now, switches)
 
 
 def _shape(step: Step) -> tuple:
@@ -125,62 +155,39 @@ def _shapes(script: MessageScript, end: int | None = None) -> list:
 
 def record_scripts(strategy, messages: int, payload: bytes, shared_roles: set[str]) -> Scripts:
     """Record the scripts of a session of ``messages`` messages (at most SCRIPTED_MESSAGES
-    distinct ones) and its close, plus every fresh-node situation that differs: for each
-    request delivery ``d`` to a role, the script where that delivery reaches a node new to
-    the session (key ``(position, role, d)``)."""
+    distinct ones) and its close; fresh-node situations are recorded when first met."""
     count = min(messages, SCRIPTED_MESSAGES)
     recorder = _Recorder(strategy, shared_roles)
-    scripts = Scripts(
+    return Scripts(
         [recorder.message(payload, float(i)) for i in range(count)],
         recorder.close(float(count)),
+        strategy,
+        payload,
+        frozenset(shared_roles),
     )
-    for position in [*range(count), CLOSE]:
-        known = scripts.script(position)
-        for d, role in enumerate(known.receivers):
-            if not role or role == CLIENT:
-                continue
-            if position == 0 and role not in known.receivers[:d]:
-                continue  # a new session's first node of a role is not "fresh"
-            recorder = _Recorder(strategy, shared_roles)
-            for i in range(count if position == CLOSE else position):
-                recorder.message(payload, float(i))
-            if position == CLOSE:
-                alternative = recorder.close(float(count), (role, d))
-            else:
-                alternative = recorder.message(payload, float(position), (role, d))
-            if _shapes(known) == _shapes(alternative):
-                continue
-            if _shapes(known, d) != _shapes(alternative, d):
-                raise RuntimeError(
-                    f"{strategy.name}: scripts diverge before reaching the fresh {role}"
-                )
-            scripts.fresh[(position, role, d)] = alternative
-    return scripts
 
 
 class ScriptCursor:
-    """Replays one message's script, switching to a fresh-node script when the model says a
-    node the message reaches is new to the session."""
+    """Replays one message's script, switching to a fresh-node script whenever the model
+    says a node the message reaches is new to the session (nested switches included)."""
 
-    __slots__ = ("index", "position", "script", "scripts", "switched")
+    __slots__ = ("index", "position", "script", "scripts", "switches")
 
     def __init__(self, scripts: Scripts, index: int) -> None:
         self.scripts = scripts
         self.position = scripts.position(index)
         self.script = scripts.script(index)
         self.index = 0
-        self.switched = False
+        self.switches: tuple = ()
 
     @property
     def origin(self) -> Step:
         return self.script.origin
 
     def next(self, role: str, fresh: bool) -> Step:
-        if fresh and not self.switched and self.scripts.fresh:
-            alternative = self.scripts.fresh.get((self.position, role, self.index))
-            if alternative is not None:
-                self.script = alternative
-                self.switched = True
+        if fresh:
+            self.switches = (*self.switches, (role, self.index))
+            self.script = self.scripts.variant(self.position, self.switches, self.script)
         step = self.script.handled[self.index]
         self.index += 1
         return step

@@ -7,6 +7,7 @@ import pytest
 
 from sim.engine import load_scenario, simulate
 from sim.errors import ScenarioError
+from sim.protocol.api import STRATEGY_NAMES
 
 
 def scenario(
@@ -122,6 +123,31 @@ def test_full_and_replay_agree_when_nodes_lose_or_lack_session_state(key_dir, si
     else:
         assert sct["faults"].get("recovered", 0) > 0  # sessions that outlived the restart
         assert any(m["retries"] for m in full_result.messages if m["strategy"] == "bearer")
+
+
+@pytest.mark.parametrize("strategy", STRATEGY_NAMES)
+def test_full_and_replay_agree_for_every_strategy_under_faults(key_dir, strategy):
+    s = scenario(
+        [strategy],
+        rate=4.0,
+        messages=4,
+        duration=7.0,
+        topology={
+            "provider": {"nodes": 2, "balancer": "round_robin"},
+            "sts": {"nodes": 2, "balancer": "random"},
+            "intermediary": {"nodes": 2},
+        },
+        links={"default": {"loss": 0.02, "timeout_s": 0.3}},
+        faults=[
+            {"kind": "provider_restart", "at_s": 4.0, "duration_s": 0.2},
+            {"kind": "sts_crash", "at_s": 5.0, "duration_s": 0.5, "node": "sts-1"},
+        ],
+    )
+    full = simulate(s, fidelity="full", key_dir=key_dir).summary
+    replay = simulate(s, fidelity="replay", key_dir=key_dir).summary
+    full.pop("fidelity"), replay.pop("fidelity")
+    assert full == replay
+    assert full["strategies"][strategy]["failed"] > 0
 
 
 def test_a_message_failed_by_a_crash_is_retried_on_another_node(key_dir):
