@@ -364,25 +364,17 @@ class ContextProvider(Server):
         self.setup.log_key("sct-secret", identifier, secret)
         return token, context
 
-
-class SctProvider(ContextProvider):
-    def issue(self, envelope, action, sender, now):
-        if action != Action.SCT_ISSUE.value:
-            raise InvalidRequest(f"unsupported action {action}")
-        checked = self.open_asymmetric(envelope, now)
-        request = trust.read_rst(envelope.body[0])
-        if request.token_type != ns.TokenType.SCT.value or request.entropy is None:
-            raise InvalidRequest("an SCT request needs the SCT token type and client entropy")
-        if len(request.entropy) < 16:
-            raise InvalidRequest("client entropy too short")
+    def issue_computed(self, request, relates_to: str, now: float) -> soap.Envelope:
+        """A new context keyed CK/PSHA1 from the request's and our entropy, and the RSTR
+        envelope (not yet protected) that hands it to the client."""
+        if request.entropy is None or len(request.entropy) < 16:
+            raise InvalidRequest("client entropy missing or too short")
         issuer_entropy = os.urandom(32)
         self.ledger.record(Op.P_SHA1, 32)
         secret = crypto.computed_key(request.entropy, issuer_entropy, 256)
         token, context = self.new_context(secret, now)
         response = soap.new_envelope()
-        soap.add_addressing(
-            response, action=Action.SCTR_ISSUE.value, relates_to=checked.addressing.message_id
-        )
+        soap.add_addressing(response, action=Action.SCTR_ISSUE.value, relates_to=relates_to)
         response.body.append(
             trust.build_rstr_collection(
                 [
@@ -402,6 +394,18 @@ class SctProvider(ContextProvider):
                 ]
             )
         )
+        return response
+
+
+class SctProvider(ContextProvider):
+    def issue(self, envelope, action, sender, now):
+        if action != Action.SCT_ISSUE.value:
+            raise InvalidRequest(f"unsupported action {action}")
+        checked = self.open_asymmetric(envelope, now)
+        request = trust.read_rst(envelope.body[0])
+        if request.token_type != ns.TokenType.SCT.value:
+            raise InvalidRequest("an SCT request needs the SCT token type")
+        response = self.issue_computed(request, checked.addressing.message_id, now)
         data = self.seal_asymmetric(response, now, p.CertificateRecipient(checked.certificate))
         return [
             Send(sender, data, Action.SCTR_ISSUE.value, "rstr-sct", reply=True, token_service=True)

@@ -410,34 +410,8 @@ class TlsNegoProvider(ContextProvider):
         )
         self.check_app_headers(checked, now)
         request = trust.read_rst(envelope.body[0])
-        if request.entropy is None or len(request.entropy) < 16:
-            raise InvalidRequest("client entropy missing or too short")
         ephemeral, ek_sha1 = found["ek"]
-        issuer_entropy = os.urandom(32)
-        self.ledger.record(Op.P_SHA1, 32)
-        token, context = self.new_context(
-            crypto.computed_key(request.entropy, issuer_entropy, 256), now
-        )
-        reply = soap.new_envelope()
-        soap.add_addressing(
-            reply, action=Action.SCTR_ISSUE.value, relates_to=checked.addressing.message_id
-        )
-        reply.body.append(
-            trust.build_rstr_collection(
-                [
-                    trust.build_rstr(
-                        token_type=ns.TokenType.SCT.value,
-                        request_type=RequestType.ISSUE,
-                        requested_token=token,
-                        entropy=issuer_entropy,
-                        proof_computed_key=ns.ComputedKeyAlg.PSHA1.value,
-                        key_size=256,
-                        lifetime=(now, context.expires),
-                        unattached_reference=context_reference(context.identifier),
-                    )
-                ]
-            )
-        )
+        reply = self.issue_computed(request, checked.addressing.message_id, now)
         data = p.protect_symmetric(
             reply,
             secret=ephemeral,
