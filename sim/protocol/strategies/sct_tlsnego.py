@@ -310,23 +310,7 @@ class TlsNegoProvider(ContextProvider):
         self.negotiations[request.context] = (tunnel, [_copy(request.element), _copy(rstr)])
         while len(self.negotiations) > MAX_NEGOTIATIONS:
             self.negotiations.popitem(last=False)
-        reply = soap.new_envelope()
-        soap.add_addressing(
-            reply,
-            action=Action.RSTR_ISSUE.value,
-            relates_to=soap.read_addressing(envelope).message_id,
-        )
-        reply.body.append(rstr)
-        return [
-            Send(
-                sender,
-                reply.to_bytes(self.ledger),
-                Action.RSTR_ISSUE.value,
-                "rstr-tlsnego",
-                reply=True,
-                token_service=True,
-            )
-        ]
+        return self._negotiation_reply(envelope, sender, rstr, Action.RSTR_ISSUE, "rstr-tlsnego")
 
     def _finish(self, envelope, sender, now):
         response = trust.read_rstr_collection(envelope.body[0])[0]
@@ -360,23 +344,19 @@ class TlsNegoProvider(ContextProvider):
                 ),
             ]
         )
+        return self._negotiation_reply(
+            envelope, sender, collection, Action.RSTRC_ISSUE_FINAL, "rstrc-tlsnego"
+        )
+
+    def _negotiation_reply(self, request, sender, body, action: Action, kind: str):
+        """A negotiation leg: plain SOAP (the tunneled TLS handshake is its protection)."""
         reply = soap.new_envelope()
         soap.add_addressing(
-            reply,
-            action=Action.RSTRC_ISSUE_FINAL.value,
-            relates_to=soap.read_addressing(envelope).message_id,
+            reply, action=action.value, relates_to=soap.read_addressing(request).message_id
         )
-        reply.body.append(collection)
-        return [
-            Send(
-                sender,
-                reply.to_bytes(self.ledger),
-                Action.RSTRC_ISSUE_FINAL.value,
-                "rstrc-tlsnego",
-                reply=True,
-                token_service=True,
-            )
-        ]
+        reply.body.append(body)
+        data = reply.to_bytes(self.ledger)
+        return [Send(sender, data, action.value, kind, reply=True, token_service=True)]
 
     def _issue_preset(self, envelope, sender, now):
         security = wss.find_security_header(envelope)
