@@ -24,7 +24,7 @@ from sim.wire import ns
 from sim.wire.ledger import Ledger, Op
 from sim.wire.ns import C14N, DigestAlg, SignatureAlg, Transform
 from sim.wire.suites import AlgorithmSuite
-from sim.wire.xmlutil import ID_ATTRIBUTES, b64, get_id, one_child, sub, unb64
+from sim.wire.xmlutil import ID_ATTRIBUTES, b64, escape, fragment, get_id, one_child, unb64
 
 DS = ns.DS
 _Q = {
@@ -45,6 +45,10 @@ _Q = {
     )
 }
 _INCLUSIVE = ns.qname(ns.EXC_C14N_NS, "InclusiveNamespaces")
+_EXCLUSIVE = C14N.EXCLUSIVE.value
+_EXCLUSIVE_TRANSFORM = f'<ds:Transform Algorithm="{_EXCLUSIVE}"/>'
+_ENVELOPED_TRANSFORM = f'<ds:Transform Algorithm="{Transform.ENVELOPED.value}"/>'
+
 _DIGEST_NAMES = {DigestAlg.SHA1: "sha1", DigestAlg.SHA256: "sha256"}
 _HASHES = {
     SignatureAlg.RSA_SHA1: hashes.SHA1,
@@ -134,34 +138,43 @@ def sign(
     algorithm = SignatureAlg(algorithm)
     digest = DigestAlg(digest)
     _check_key_type(algorithm, key)
-    signature = etree.Element(_Q["Signature"], nsmap={"ds": DS})
-    if signature_id:
-        signature.set("Id", signature_id)
-    signed_info = sub(signature, _Q["SignedInfo"])
-    sub(signed_info, _Q["CanonicalizationMethod"], {"Algorithm": C14N.EXCLUSIVE.value})
-    sub(signed_info, _Q["SignatureMethod"], {"Algorithm": algorithm.value})
+    transforms = _ENVELOPED_TRANSFORM if enveloped else ""
+    if inclusive_prefixes:
+        prefix_list = escape(" ".join(inclusive_prefixes))
+        transforms += (
+            f'<ds:Transform Algorithm="{_EXCLUSIVE}"><ec:InclusiveNamespaces '
+            f'xmlns:ec="{ns.EXC_C14N_NS}" PrefixList="{prefix_list}"/></ds:Transform>'
+        )
+    else:
+        transforms += _EXCLUSIVE_TRANSFORM
+    parts = [
+        '<ds:Signature xmlns:ds="',
+        DS,
+        f'" Id="{escape(signature_id)}">' if signature_id else '">',
+        f'<ds:SignedInfo><ds:CanonicalizationMethod Algorithm="{_EXCLUSIVE}"/>'
+        f'<ds:SignatureMethod Algorithm="{algorithm.value}"/>',
+    ]
     for target in references:
         ref_id = get_id(target)
         if ref_id is None:
             raise ValueError(f"element {target.tag} has no Id to reference")
-        reference = sub(signed_info, _Q["Reference"], {"URI": f"#{ref_id}"})
-        transforms = sub(reference, _Q["Transforms"])
-        if enveloped:
-            sub(transforms, _Q["Transform"], {"Algorithm": Transform.ENVELOPED.value})
-        transform = sub(transforms, _Q["Transform"], {"Algorithm": C14N.EXCLUSIVE.value})
-        if inclusive_prefixes:
-            inc = sub(transform, _INCLUSIVE, nsmap={"ec": ns.EXC_C14N_NS})
-            inc.set("PrefixList", " ".join(inclusive_prefixes))
-        sub(reference, _Q["DigestMethod"], {"Algorithm": digest.value})
         value = _digest(target, digest, inclusive_prefixes, ledger)
-        sub(reference, _Q["DigestValue"], text=b64(value))
-    signed_bytes = crypto.exc_c14n(signed_info)
+        parts.append(
+            f'<ds:Reference URI="#{escape(ref_id)}"><ds:Transforms>{transforms}</ds:Transforms>'
+            f'<ds:DigestMethod Algorithm="{digest.value}"/>'
+            f"<ds:DigestValue>{b64(value)}</ds:DigestValue></ds:Reference>"
+        )
+    parts.append("</ds:SignedInfo><ds:SignatureValue/>")
+    if key_info is not None:
+        parts.append("<ds:KeyInfo/>")
+    parts.append("</ds:Signature>")
+    signature = fragment("".join(parts))
+    signed_bytes = crypto.exc_c14n(signature[0])
     if ledger is not None:
         ledger.record(Op.C14N, len(signed_bytes))
-    value = _sign_bytes(algorithm, key, signed_bytes, ledger)
-    sub(signature, _Q["SignatureValue"], text=b64(value))
+    signature[1].text = b64(_sign_bytes(algorithm, key, signed_bytes, ledger))
     if key_info is not None:
-        sub(signature, _Q["KeyInfo"]).append(key_info)
+        signature[2].append(key_info)
     return signature
 
 
