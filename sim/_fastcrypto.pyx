@@ -724,3 +724,133 @@ def c14n_digest_sized(cetree._Element element, str algorithm, tuple inclusive_pr
         return PyBytes_FromStringAndSize(<char*>c_md, 32), c_sink.total
     finally:
         free(c_sink.data)
+
+
+# --- document walks for receivers: shape limits and the element-id index -----------------
+
+cdef const char* WSU_NS = (
+    b"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
+)
+
+
+cdef inline tree.xmlNode* first_element(tree.xmlNode* c_node) noexcept nogil:
+    while c_node != NULL and c_node.type != tree.XML_ELEMENT_NODE:
+        c_node = c_node.next
+    return c_node
+
+
+cdef tree.xmlNode* next_element(tree.xmlNode* c_node, tree.xmlNode* c_top,
+                                Py_ssize_t* c_depth) noexcept nogil:
+    """The element after ``c_node`` in document order within ``c_top``'s subtree."""
+    cdef tree.xmlNode* c_next = first_element(c_node.children)
+    if c_next != NULL:
+        c_depth[0] += 1
+        return c_next
+    while c_node != c_top:
+        c_next = first_element(c_node.next)
+        if c_next != NULL:
+            return c_next
+        c_node = c_node.parent
+        c_depth[0] -= 1
+    return NULL
+
+
+def shape_violation(cetree._Element root, Py_ssize_t max_depth, Py_ssize_t max_elements,
+                    Py_ssize_t max_attributes):
+    """The first way ``root``'s subtree exceeds the limits, in document order:
+    ``("depth", max_depth, element)``, ``("elements", max_elements, element)`` or
+    ``("attributes", count, element)``; None when it stays within them."""
+    cdef tree.xmlNode* c_top = root._c_node
+    cdef tree.xmlNode* c_node = c_top
+    cdef tree.xmlAttr* c_attr
+    cdef Py_ssize_t c_depth = 1
+    cdef Py_ssize_t c_count = 0
+    cdef Py_ssize_t c_attrs
+    while c_node != NULL:
+        c_count += 1
+        if c_depth > max_depth:
+            return ("depth", max_depth, cetree.elementFactory(root._doc, c_node))
+        if c_count > max_elements:
+            return ("elements", max_elements, cetree.elementFactory(root._doc, c_node))
+        c_attrs = 0
+        c_attr = c_node.properties
+        while c_attr != NULL:
+            c_attrs += 1
+            c_attr = c_attr.next
+        if c_attrs > max_attributes:
+            return ("attributes", c_attrs, cetree.elementFactory(root._doc, c_node))
+        c_node = next_element(c_node, c_top, &c_depth)
+    return None
+
+
+cdef inline int id_rank(tree.xmlAttr* c_attr) noexcept nogil:
+    """Where the attribute stands in (wsu:Id, Id, ID, AssertionID), or -1."""
+    cdef const char* c_name = <const char*>c_attr.name
+    if c_attr.ns != NULL:
+        if (c_attr.ns.href != NULL and strcmp(<const char*>c_attr.ns.href, WSU_NS) == 0
+                and strcmp(c_name, "Id") == 0):
+            return 0
+        return -1
+    if strcmp(c_name, "Id") == 0:
+        return 1
+    if strcmp(c_name, "ID") == 0:
+        return 2
+    if strcmp(c_name, "AssertionID") == 0:
+        return 3
+    return -1
+
+
+cdef object attribute_value(tree.xmlAttr* c_attr):
+    """The attribute's value; None when it holds anything but text (never after a parse
+    that refuses DTDs, but then the caller falls back to lxml)."""
+    cdef tree.xmlNode* c_text = c_attr.children
+    if c_text == NULL:
+        return ""
+    if c_text.next == NULL and c_text.type == tree.XML_TEXT_NODE:
+        return (<bytes>c_text.content).decode("utf-8")
+    parts = []
+    while c_text != NULL:
+        if c_text.type != tree.XML_TEXT_NODE:
+            return None
+        parts.append(<bytes>c_text.content)
+        c_text = c_text.next
+    return b"".join(parts).decode("utf-8")
+
+
+def id_index(cetree._Element root):
+    """``(ids, duplicate)``: the elements of ``root``'s subtree by the value of each of their
+    wsu:Id, Id, ID and AssertionID attributes, and the first value two different elements
+    share (None when ids are unique); ``None`` instead when an id is not plain text."""
+    cdef tree.xmlNode* c_top = root._c_node
+    cdef tree.xmlNode* c_node = c_top
+    cdef tree.xmlAttr* c_attr
+    cdef tree.xmlAttr* c_found[4]
+    cdef Py_ssize_t c_depth = 1
+    cdef int c_rank
+    cdef cetree._Element known
+    ids = {}
+    while c_node != NULL:
+        c_found[0] = c_found[1] = c_found[2] = c_found[3] = NULL
+        c_attr = c_node.properties
+        while c_attr != NULL:
+            c_rank = id_rank(c_attr)
+            if c_rank >= 0:
+                c_found[c_rank] = c_attr
+            c_attr = c_attr.next
+        element = None
+        for c_rank in range(4):
+            if c_found[c_rank] == NULL:
+                continue
+            value = attribute_value(c_found[c_rank])
+            if value is None:
+                return None
+            known = ids.get(value)
+            if known is not None:
+                if known._c_node != c_node:
+                    return ids, value
+                continue
+            if element is None:
+                element = cetree.elementFactory(root._doc, c_node)
+            ids[value] = element
+        c_node = next_element(c_node, c_top, &c_depth)
+    return ids, None

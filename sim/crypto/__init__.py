@@ -27,7 +27,9 @@ __all__ = [
     "derive_key",
     "derive_keys",
     "exc_c14n",
+    "id_index",
     "p_sha1",
+    "shape_violation",
     "ut_derive_key",
 ]
 
@@ -55,6 +57,8 @@ _p_sha1 = _impl.p_sha1
 _exc_c14n = _impl.exc_c14n
 _c14n_digest = _impl.c14n_digest
 _c14n_digest_sized = _impl.c14n_digest_sized
+_shape_violation = _impl.shape_violation
+_id_index = _impl.id_index
 _PLAIN_ELEMENT = etree._Element
 
 
@@ -244,3 +248,34 @@ def c14n_digest_sized(
         inclusive_prefixes if inclusive_prefixes == () else _need_prefixes(inclusive_prefixes)
     )
     return _c14n_digest_sized(element, algorithm, prefixes)
+
+
+# --- document walks for receivers ----------------------------------------------------------
+
+
+def shape_violation(
+    root: etree._Element, *, max_depth: int, max_elements: int, max_attributes: int
+) -> tuple[str, int, etree._Element] | None:
+    """The first way ``root``'s subtree breaks the limits, in document order:
+    ``("depth", max_depth, element)``, ``("elements", max_elements, element)`` or
+    ``("attributes", count, element)``; None when it keeps them."""
+    if type(root) is not _PLAIN_ELEMENT:
+        root = _need_element(root)
+    limits = (
+        _need_int("max_depth", max_depth, 1, 1 << 30),
+        _need_int("max_elements", max_elements, 1, 1 << 30),
+        _need_int("max_attributes", max_attributes, 0, 1 << 30),
+    )
+    return _shape_violation(root, *limits)
+
+
+def id_index(root: etree._Element) -> tuple[dict[str, etree._Element], str | None]:
+    """``(ids, duplicate)``: the elements of ``root``'s subtree by the value of each of their
+    wsu:Id, Id, ID and AssertionID attributes, and the first value two different elements
+    share (None when every id is unique)."""
+    if type(root) is not _PLAIN_ELEMENT:
+        root = _need_element(root)
+    found = _id_index(root)
+    if found is None:  # an id that is not plain text: the kernel leaves it to lxml
+        found = _reference.id_index(root)
+    return found

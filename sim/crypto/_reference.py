@@ -14,7 +14,19 @@ from lxml import etree
 
 from sim.crypto._c14n import exc_c14n
 
-__all__ = ["c14n_digest", "c14n_digest_sized", "derive_keys", "exc_c14n", "p_sha1", "ut_derive_key"]
+__all__ = [
+    "c14n_digest",
+    "c14n_digest_sized",
+    "derive_keys",
+    "exc_c14n",
+    "id_index",
+    "p_sha1",
+    "shape_violation",
+    "ut_derive_key",
+]
+
+_WSU_ID = "{http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd}Id"
+_ID_ATTRIBUTES = (_WSU_ID, "Id", "ID", "AssertionID")
 
 
 def p_sha1(secret: bytes, seed: bytes, length: int, offset: int) -> bytes:
@@ -59,3 +71,40 @@ def c14n_digest_sized(
     """``(digest, size)``: the digest and the byte length of the exclusive canonical form."""
     data = exc_c14n(element, inclusive_prefixes, False)
     return hashlib.new(algorithm, data).digest(), len(data)
+
+
+def shape_violation(root: etree._Element, max_depth: int, max_elements: int, max_attributes: int):
+    """The first way ``root``'s subtree exceeds the limits, in document order:
+    ``("depth", max_depth, element)``, ``("elements", max_elements, element)`` or
+    ``("attributes", count, element)``; None when it stays within them."""
+    count = 0
+    depth = 0
+    for event, el in etree.iterwalk(root, events=("start", "end")):
+        if event == "end":
+            depth -= 1
+            continue
+        depth += 1
+        count += 1
+        if depth > max_depth:
+            return ("depth", max_depth, el)
+        if count > max_elements:
+            return ("elements", max_elements, el)
+        if len(el.attrib) > max_attributes:
+            return ("attributes", len(el.attrib), el)
+    return None
+
+
+def id_index(root: etree._Element):
+    """``(ids, duplicate)``: the elements of ``root``'s subtree by the value of each of their
+    wsu:Id, Id, ID and AssertionID attributes, and the first value two different elements
+    share (None when ids are unique)."""
+    ids: dict[str, etree._Element] = {}
+    for el in root.iter(etree.Element):
+        for name in _ID_ATTRIBUTES:
+            value = el.get(name)
+            if value is None:
+                continue
+            if value in ids and ids[value] is not el:
+                return ids, value
+            ids[value] = el
+    return ids, None

@@ -288,9 +288,10 @@ def protect_symmetric(
     for token in (*tokens, *encrypt_tokens):
         security.append(token)
     if derive:
-        sig_dkt, _ = sc.build_dkt(source_reference(), length=suite_.signature_derived_key_bits // 8)
+        sig_length = suite_.signature_derived_key_bits // 8
+        sig_dkt, sig_nonce = sc.build_dkt(source_reference(), length=sig_length)
         security.append(sig_dkt)
-        sig_key = sc.derive(sc.read_dkt(sig_dkt), secret, ledger)
+        sig_key = sc.derive_key(secret, nonce=sig_nonce, length=sig_length, ledger=ledger)
         sig_info = wss.str_reference(f"#{sig_dkt.get(WSU_ID)}", ValueType.DKT.value)
         if keylog:
             keylog("derived-key", sig_dkt.get(WSU_ID), sig_key)
@@ -307,9 +308,10 @@ def protect_symmetric(
     )
     if encrypt:
         if derive:
-            enc_dkt, _ = sc.build_dkt(source_reference(), length=suite_.encryption_key_bytes)
+            enc_length = suite_.encryption_key_bytes
+            enc_dkt, enc_nonce = sc.build_dkt(source_reference(), length=enc_length)
             security.append(enc_dkt)
-            enc_key = sc.derive(sc.read_dkt(enc_dkt), secret, ledger)
+            enc_key = sc.derive_key(secret, nonce=enc_nonce, length=enc_length, ledger=ledger)
             if keylog:
                 keylog("derived-key", enc_dkt.get(WSU_ID), enc_key)
 

@@ -24,7 +24,7 @@ from sim.wire import ns
 from sim.wire.ledger import Ledger, Op
 from sim.wire.ns import C14N, DigestAlg, SignatureAlg, Transform
 from sim.wire.suites import AlgorithmSuite
-from sim.wire.xmlutil import ID_ATTRIBUTES, b64, escape, fragment, get_id, one_child, unb64
+from sim.wire.xmlutil import b64, escape, fragment, get_id, one_child, unb64
 
 DS = ns.DS
 _Q = {
@@ -198,15 +198,9 @@ def _sign_bytes(algorithm: SignatureAlg, key, data: bytes, ledger: Ledger | None
 
 def index_ids(root: etree._Element) -> dict[str, etree._Element]:
     """Every element id in the document; a duplicate id is refused (InvalidSecurity)."""
-    ids: dict[str, etree._Element] = {}
-    for el in root.iter(etree.Element):
-        for name in ID_ATTRIBUTES:
-            value = el.get(name)
-            if value is None:
-                continue
-            if value in ids and ids[value] is not el:
-                raise InvalidSecurity(f"duplicate id {value!r} in the message", check="unique-ids")
-            ids[value] = el
+    ids, duplicate = crypto.id_index(root)
+    if duplicate is not None:
+        raise InvalidSecurity(f"duplicate id {duplicate!r} in the message", check="unique-ids")
     return ids
 
 

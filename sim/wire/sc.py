@@ -15,9 +15,11 @@ from sim.wire.wss import STR, TokenReference, read_str
 from sim.wire.xmlutil import (
     b64,
     ensure_id,
+    escape,
     faults_as,
+    fragment,
+    new_id,
     new_uuid_urn,
-    one_child,
     sub,
     text_of,
     unb64,
@@ -87,46 +89,67 @@ def build_dkt(
     if (offset is None) == (generation is None):
         raise ValueError("give exactly one of offset and generation")
     nonce = nonce if nonce is not None else os.urandom(16)
-    dkt = etree.Element(DKT, nsmap={"sc": ns.WSC, "u": ns.WSU})
-    ensure_id(dkt, prefix="DK-")
-    dkt.append(reference)
     if generation is not None:
-        sub(dkt, ns.qname(ns.WSC, "Generation"), text=str(generation))
+        position = f"<sc:Generation>{generation}</sc:Generation>"
     else:
-        sub(dkt, ns.qname(ns.WSC, "Offset"), text=str(offset))
-    sub(dkt, ns.qname(ns.WSC, "Length"), text=str(length))
-    if label is not None:
-        sub(dkt, ns.qname(ns.WSC, "Label"), text=label.decode("utf-8"))
-    sub(dkt, ns.qname(ns.WSC, "Nonce"), text=b64(nonce))
+        position = f"<sc:Offset>{offset}</sc:Offset>"
+    label_el = "" if label is None else f"<sc:Label>{escape(label.decode('utf-8'))}</sc:Label>"
+    dkt = fragment(
+        f'<sc:DerivedKeyToken xmlns:sc="{ns.WSC}" xmlns:u="{ns.WSU}" u:Id="{new_id("DK-")}">'
+        f"{position}<sc:Length>{length}</sc:Length>{label_el}"
+        f"<sc:Nonce>{b64(nonce)}</sc:Nonce></sc:DerivedKeyToken>"
+    )
+    dkt.insert(0, reference)
     return dkt, nonce
 
 
-def _int(dkt, local: str, what: str) -> int | None:
-    text = text_of(dkt, ns.qname(ns.WSC, local), what, required=False)
-    if text is None:
+_FIELDS = {
+    ns.qname(ns.WSC, local): local for local in ("Offset", "Generation", "Length", "Label", "Nonce")
+}
+
+
+def _int(value: str | None, what: str) -> int | None:
+    if value is None:
         return None
-    if not text.isdigit():
+    if not value.isdigit():
         raise InvalidSecurityToken(f"{what} must be a non-negative integer")
-    return int(text)
+    return int(value)
 
 
 @faults_as(InvalidSecurityToken)
 def read_dkt(dkt: etree._Element) -> DerivedKeyToken:
     if dkt.tag != DKT:
         raise InvalidSecurityToken(f"expected wsc:DerivedKeyToken, got {dkt.tag}")
-    reference = read_str(one_child(dkt, STR, "wsse:SecurityTokenReference"))
-    offset = _int(dkt, "Offset", "wsc:Offset")
-    generation = _int(dkt, "Generation", "wsc:Generation")
+    reference_el = None
+    fields: dict[str, str] = {}
+    for child in dkt:
+        tag = child.tag
+        if tag == STR:
+            if reference_el is not None:
+                raise InvalidSecurityToken("wsse:SecurityTokenReference appears 2 times")
+            reference_el = child
+        elif tag in _FIELDS:
+            local = _FIELDS[tag]
+            if local in fields:
+                raise InvalidSecurityToken(f"wsc:{local} appears 2 times")
+            fields[local] = (child.text or "").strip()
+    if reference_el is None:
+        raise InvalidSecurityToken("wsse:SecurityTokenReference is missing")
+    reference = read_str(reference_el)
+    offset = _int(fields.get("Offset"), "wsc:Offset")
+    generation = _int(fields.get("Generation"), "wsc:Generation")
     if offset is not None and generation is not None:
         raise InvalidSecurityToken("wsc:Offset and wsc:Generation are exclusive")
-    length = _int(dkt, "Length", "wsc:Length")
+    length = _int(fields.get("Length"), "wsc:Length")
     length = 32 if length is None else length
     if not 1 <= length <= MAX_DKT_LENGTH:
         raise InvalidSecurityToken(f"wsc:Length must be 1..{MAX_DKT_LENGTH}")
-    label = text_of(dkt, ns.qname(ns.WSC, "Label"), "wsc:Label", required=False)
-    nonce = unb64(text_of(dkt, ns.qname(ns.WSC, "Nonce"), "wsc:Nonce"), "wsc:Nonce")
+    if "Nonce" not in fields:
+        raise InvalidSecurityToken("wsc:Nonce is missing")
+    nonce = unb64(fields["Nonce"], "wsc:Nonce")
     if not 1 <= len(nonce) <= 128:
         raise InvalidSecurityToken("wsc:Nonce must hold 1 to 128 bytes")
+    label = fields.get("Label")
     return DerivedKeyToken(
         reference,
         nonce,
@@ -140,13 +163,36 @@ def read_dkt(dkt: etree._Element) -> DerivedKeyToken:
 
 def derive(dkt: DerivedKeyToken, secret: bytes, ledger: Ledger | None = None) -> bytes:
     """The key a DerivedKeyToken names, from its source's ``secret``."""
-    if ledger is not None:
-        ledger.record(Op.P_SHA1, dkt.length)
-    return crypto.derive_key(
+    return derive_key(
         secret,
         nonce=dkt.nonce,
         length=dkt.length,
         offset=dkt.offset or 0,
         generation=dkt.generation,
-        label=dkt.label if dkt.label is not None else ns.DKT_LABEL,
+        label=dkt.label,
+        ledger=ledger,
+    )
+
+
+def derive_key(
+    secret: bytes,
+    *,
+    nonce: bytes,
+    length: int,
+    offset: int = 0,
+    generation: int | None = None,
+    label: bytes | None = None,
+    ledger: Ledger | None = None,
+) -> bytes:
+    """The key a DerivedKeyToken with these fields names (the sender knows them without
+    reading its own token back)."""
+    if ledger is not None:
+        ledger.record(Op.P_SHA1, length)
+    return crypto.derive_key(
+        secret,
+        nonce=nonce,
+        length=length,
+        offset=offset,
+        generation=generation,
+        label=label if label is not None else ns.DKT_LABEL,
     )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+import sim.crypto as crypto
 from sim.errors import MalformedMessage
 from sim.wire.ledger import Ledger, Op
 
@@ -67,22 +68,22 @@ def parse(
 
 
 def _check_shape(root: etree._Element, limits: ParseLimits) -> None:
-    count = 0
-    depth = 0
-    for event, el in etree.iterwalk(root, events=("start", "end")):
-        if event == "end":
-            depth -= 1
-            continue
-        depth += 1
-        count += 1
-        if depth > limits.max_depth:
-            raise MalformedMessage(f"nesting deeper than {limits.max_depth} elements")
-        if count > limits.max_elements:
-            raise MalformedMessage(f"more than {limits.max_elements} elements")
-        if len(el.attrib) > limits.max_attributes:
-            raise MalformedMessage(
-                f"element {el.tag} has {len(el.attrib)} attributes (limit {limits.max_attributes})"
-            )
+    problem = crypto.shape_violation(
+        root,
+        max_depth=limits.max_depth,
+        max_elements=limits.max_elements,
+        max_attributes=limits.max_attributes,
+    )
+    if problem is None:
+        return
+    kind, value, el = problem
+    if kind == "depth":
+        raise MalformedMessage(f"nesting deeper than {value} elements")
+    if kind == "elements":
+        raise MalformedMessage(f"more than {value} elements")
+    raise MalformedMessage(
+        f"element {el.tag} has {value} attributes (limit {limits.max_attributes})"
+    )
 
 
 def serialize(root: etree._Element, ledger: Ledger | None = None) -> bytes:
