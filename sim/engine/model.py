@@ -7,17 +7,51 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from heapq import heapreplace
 
 import numpy as np
 import simpy
+from simpy.events import Timeout
 
 from sim.engine.costs import CostProfile
 from sim.engine.scenario import Link, Scenario
 from sim.protocol.api import CLIENT, AppDone, Send, SessionClosed, Step, role_of
 
+#: the ledger of one end of a TLS handshake (RSA-2048 server key)
+TLS_HANDSHAKE = (("tls_handshake", 2048),)
+
 
 class Node:
-    """A machine: ``cores`` as a SimPy resource, with busy-time and queue accounting."""
+    """A machine: ``cores`` served first come, first served, with busy-time and queue
+    accounting.
+
+    Service times are known when a job arrives, so each job's start follows the
+    Kiefer-Wolfowitz recursion of the FCFS multi-server queue: it takes the core that frees
+    first (``max(now, earliest free time)``). The cores are a heap of free times and a job
+    costs one SimPy event (its end) instead of a Resource's request, timeout and release.
+    """
+
+    __slots__ = (
+        "busy",
+        "connections",
+        "contended",
+        "cores",
+        "down_until",
+        "engine",
+        "env",
+        "epoch",
+        "free",
+        "hsm_busy",
+        "hsm_free",
+        "hsm_op_s",
+        "hsm_units",
+        "name",
+        "queue_area",
+        "requests",
+        "role",
+        "service",
+        "skew",
+    )
 
     def __init__(
         self,
@@ -33,61 +67,67 @@ class Node:
         self.name = name
         self.role = role
         self.cores = cores
-        self.resource = simpy.Resource(env, capacity=cores) if contended else None
+        self.contended = contended
+        #: when each core finishes the jobs booked on it so far (a heap; empty: uncontended)
+        self.free: list[float] = [0.0] * cores if contended else []
         self.busy = 0.0  # core-seconds after warm-up
         self.requests = 0  # steps after warm-up
         self.service = 0.0  # service seconds after warm-up
         self.queue_area = 0.0  # integral of the waiting line after warm-up
-        self._queue_since = 0.0
         self.down_until = -1.0
         self.engine = None  # full fidelity: the protocol engine of this node
         self.connections = 0  # for least-connections balancing
         self.skew = 0.0
         #: bumped when the node restarts and loses its per-session state
         self.epoch = 0
-        # optional dedicated crypto hardware for RSA private-key operations
-        self.hsm = simpy.Resource(env, capacity=hsm_units) if hsm_units else None
+        # optional dedicated crypto hardware for RSA private-key operations (FCFS units)
+        self.hsm_units = hsm_units
+        self.hsm_free: list[float] = [0.0] * hsm_units
         self.hsm_op_s = hsm_op_s
         self.hsm_busy = 0.0
 
-    def _track_queue(self, warmup: float) -> None:
-        if self.resource is None:
-            return
+    def book(self, seconds: float) -> float:
+        """Book a core for a job of ``seconds`` arriving now; returns when it starts."""
         now = self.env.now
-        start = max(self._queue_since, warmup)
-        if now > start:
-            self.queue_area += len(self.resource.queue) * (now - start)
-        self._queue_since = now
+        free = self.free
+        if not free:
+            return now
+        earliest = free[0]
+        start = earliest if earliest > now else now
+        heapreplace(free, start + seconds)
+        return start
 
-    def work(self, seconds: float, warmup: float):
-        """Occupy one core for ``seconds`` of CPU time (queueing first when all are busy)."""
-        if self.resource is None:
-            yield self.env.timeout(seconds)
-            self._account(seconds, warmup)
-            return
-        self._track_queue(warmup)
-        with self.resource.request() as request:
-            yield request
-            self._track_queue(warmup)
-            yield self.env.timeout(seconds)
-        self._account(seconds, warmup)
-
-    def hsm_work(self, operations: int, warmup: float):
-        """RSA private-key operations on the HSM, one unit each, queueing when all are busy."""
-        for _ in range(operations):
-            with self.hsm.request() as request:
-                yield request
-                yield self.env.timeout(self.hsm_op_s)
-            if self.env.now > warmup:
-                self.hsm_busy += min(self.hsm_op_s, self.env.now - warmup)
-
-    def _account(self, seconds: float, warmup: float) -> None:
+    def done(self, arrival: float, start: float, seconds: float, warmup: float) -> None:
+        """Account a job booked at ``arrival`` that started at ``start`` and ends now."""
         end = self.env.now
-        start = end - seconds
         if end > warmup:
-            self.busy += end - max(start, warmup)
+            begin = end - seconds
+            self.busy += end - (begin if begin > warmup else warmup)
             self.requests += 1
             self.service += seconds
+            if start > arrival and start > warmup:  # it waited in line
+                self.queue_area += start - (arrival if arrival > warmup else warmup)
+
+    def work(self, seconds: float, warmup: float):
+        """Generator: occupy one core for ``seconds`` of CPU time (queueing first when all
+        are busy)."""
+        arrival = self.env.now
+        start = self.book(seconds)
+        yield self.env.timeout(start + seconds - arrival)
+        self.done(arrival, start, seconds, warmup)
+
+    def hsm_work(self, operations: int, warmup: float):
+        """Generator: RSA private-key operations on the HSM, one unit each, FCFS."""
+        env = self.env
+        units = self.hsm_free
+        for _ in range(operations):
+            now = env.now
+            earliest = units[0]
+            start = earliest if earliest > now else now
+            heapreplace(units, start + self.hsm_op_s)
+            yield env.timeout(start + self.hsm_op_s - now)
+            if env.now > warmup:
+                self.hsm_busy += min(self.hsm_op_s, env.now - warmup)
 
 
 class Wire:
@@ -98,11 +138,15 @@ class Wire:
     so a frame's departure follows Lindley's recursion (start = max(now, previous frame's
     finish)) without a SimPy resource: one event per frame instead of four."""
 
+    __slots__ = ("busy", "bytes", "env", "free_at", "link", "lossy", "name", "outages", "rng")
+
     def __init__(self, env: simpy.Environment, name: str, link: Link, rng: np.random.Generator):
         self.env = env
         self.name = name
         self.link = link
         self.rng = rng
+        #: whether a frame can be lost other than by an outage
+        self.lossy = bool(link.loss or link.bit_error_rate)
         self.free_at = 0.0  # when the transmitter finishes the frames queued so far
         self.bytes = 0
         self.busy = 0.0
@@ -115,6 +159,33 @@ class Wire:
     def _down_at(self, t: float) -> bool:
         return any(start <= t < end for start, end in self.outages)
 
+    def _queue(self, total: int, transmit: float, warmup: float) -> float:
+        """Put a frame of ``total`` bytes behind the frames queued so far; returns when its
+        transmission finishes."""
+        now = self.env.now
+        free_at = self.free_at
+        finish = self.free_at = (free_at if free_at > now else now) + transmit
+        if finish > warmup:
+            self.bytes += total
+            self.busy += transmit
+        return finish
+
+    def _delay(self) -> float:
+        link = self.link
+        delay = link.latency_ms / 1000
+        if link.jitter_ms:
+            delay += abs(self.rng.normal(0.0, link.jitter_ms / 1000))
+        return delay
+
+    def frame(self, size: int, warmup: float) -> tuple[float, float]:
+        """One attempt of ``size`` bytes on a wire that is not ``lossy``, queued now: (when
+        its transmission finishes, seconds from now until it arrives). The caller checks
+        outages, if any: this is ``send`` without its events."""
+        link = self.link
+        total = size + link.overhead_bytes
+        finish = self._queue(total, total * 8 / (link.bandwidth_mbps * 1e6), warmup)
+        return finish, finish - self.env.now + self._delay()
+
     def send(self, size: int, warmup: float):
         """Generator: deliver ``size`` bytes; returns False when every attempt was lost."""
         link = self.link
@@ -124,21 +195,13 @@ class Wire:
         if link.bit_error_rate:  # independent bit errors: any one loses the frame
             loss = 1 - (1 - link.loss) * (1 - link.bit_error_rate) ** (8 * total)
         transmit = total * 8 / (link.bandwidth_mbps * 1e6)
-        latency = link.latency_ms / 1000
         for _attempt in range(link.retries + 1):
             now = env.now
-            finish = (self.free_at if self.free_at > now else now) + transmit
-            self.free_at = finish
-            if finish > warmup:
-                self.bytes += total
-                self.busy += transmit
-            lost = loss > 0 and self.rng.random() < loss
-            if lost:
+            finish = self._queue(total, transmit, warmup)
+            if loss > 0 and self.rng.random() < loss:
                 yield env.timeout(finish - now + link.timeout_s)
                 continue
-            delay = latency
-            if link.jitter_ms:
-                delay += abs(self.rng.normal(0.0, link.jitter_ms / 1000))
+            delay = self._delay()
             yield env.timeout(finish - now + delay)
             if not self.outages or not self._down_at(finish):
                 return True
@@ -173,7 +236,7 @@ class Farm:
         return up[0]
 
 
-@dataclass
+@dataclass(slots=True)
 class MessageRecord:
     """One application message, for messages.csv and the summary."""
 
@@ -190,7 +253,17 @@ class MessageRecord:
     sts_exchanges: int = 0
     retries: int = 0
     recoveries: int = 0
-    ops: dict[str, int] = field(default_factory=dict)
+    #: the op counts (``Network.op_counts``) of each step the message took, in order
+    op_steps: list[tuple[tuple[str, int], ...]] = field(default_factory=list)
+
+    @property
+    def ops(self) -> dict[str, int]:
+        """How many of each op the message's steps did."""
+        totals: dict[str, int] = {}
+        for counts in self.op_steps:
+            for op, n in counts:
+                totals[op] = totals.get(op, 0) + n
+        return totals
 
 
 class Network:
@@ -233,9 +306,16 @@ class Network:
         self.deterministic = variability == "deterministic"
         self._costs: dict[int, tuple] = {}
         self._counts: dict[int, tuple] = {}
-        self._hsm: dict[int, tuple] = {}
         self._steps: dict[int, tuple] = {}
         self.adversary = scenario.adversary
+        kinds = {fault.kind for fault in scenario.faults}
+        #: whether any link goes down in this run (frames can be lost to an outage)
+        self.link_outages = "link_outage" in kinds
+        #: fold a delivery to a node that never queues into that node's CPU time (see
+        #: ``Chain.run``): exact while nothing can change between the send and the arrival
+        #: (no clock skew or outage faults, no adversary); a tracer turns it off so that
+        #: the trace is written in time order
+        self.fold = not kinds & {"clock_skew", "link_outage"} and self.adversary is None
         #: per attack: attempts, accepted, refused {check: count} (measured window only)
         self.attacks: dict[str, dict] = {}
         if variability == "deterministic":
@@ -270,8 +350,10 @@ class Network:
         return cost[1] if self.deterministic else cost[1] * self.jitter()
 
     def step_info(self, step: Step) -> tuple:
-        """(step, its first Send or None, its last AppDone/SessionClosed or None, op counts),
-        computed once per Step object: replayed steps are the same objects every time."""
+        """(step, its first Send or None, its last AppDone/SessionClosed or None, op counts,
+        CPU seconds, CPU seconds beside an HSM, RSA private-key ops for the HSM), before the
+        variability draw; computed once per Step object: replayed steps are the same objects
+        every time."""
         info = self._steps.get(id(step))
         if info is None or info[0] is not step:
             if len(self._steps) > 50_000:  # full fidelity makes new steps: stay bounded
@@ -283,7 +365,11 @@ class Network:
                     send = send or event
                 elif isinstance(event, (AppDone, SessionClosed)):
                     result = event
-            info = (step, send, result, self.op_counts(step.ops))
+            ops = step.ops
+            rest, private = self.hsm_split(ops)
+            profile = self.profile
+            info = (step, send, result, self.op_counts(ops), profile.cost(ops))
+            info += (profile.cost(rest), private)
             self._steps[id(step)] = info
         return info
 
@@ -330,14 +416,9 @@ class Network:
 
     def hsm_split(self, ops) -> tuple[tuple, int]:
         """The ops left to the CPU and the number of RSA private-key ops an HSM takes."""
-        cached = self._hsm.get(id(ops))
-        if cached is None or cached[0] is not ops:
-            if len(self._hsm) > 50_000:
-                self._hsm.clear()
-            private = sum(1 for op, _ in ops if op in ("rsa_sign", "rsa_decrypt"))
-            rest = tuple((op, size) for op, size in ops if op not in ("rsa_sign", "rsa_decrypt"))
-            cached = self._hsm[id(ops)] = (ops, (rest, private))
-        return cached[1]
+        private = sum(1 for op, _ in ops if op in ("rsa_sign", "rsa_decrypt"))
+        rest = tuple((op, size) for op, size in ops if op not in ("rsa_sign", "rsa_decrypt"))
+        return rest, private
 
     def op_counts(self, ops) -> tuple[tuple[str, int], ...]:
         """How many of each op a ledger holds (cached: replayed ledgers are the same objects)."""
@@ -355,6 +436,18 @@ class Network:
 class Chain:
     """Runs one application message (or a close) from its first Step to its AppDone,
     moving each Send over the network to the node that handles it."""
+
+    __slots__ = (
+        "bound",
+        "client",
+        "handle",
+        "history",
+        "network",
+        "record",
+        "result",
+        "session_key",
+        "tls_open",
+    )
 
     def __init__(
         self,
@@ -378,31 +471,42 @@ class Chain:
         self.history = history if history is not None else {}
         self.result: AppDone | SessionClosed | None = None
 
-    def _count(self, ops) -> None:
-        if self.record is not None:
-            counts = self.network.op_counts(ops)
-            totals = self.record.ops
-            for op, n in counts:
-                totals[op] = totals.get(op, 0) + n
-
     def run(self, node: Node, step: Step):
-        """Generator: charge ``step`` on ``node`` and follow its events to the end."""
+        """Generator: charge ``step`` on ``node`` and follow its events to the end.
+
+        A step costs one event (the end of its CPU time) and a hop one more (the arrival).
+        With ``Network.fold``, a hop to a node that never queues (a client) costs none: its
+        arrival time is known when the frame is queued, and the node's CPU time starts
+        then, so one timeout covers both (the receiving engine is asked at send time, with
+        the arrival time as ``now``)."""
         network = self.network
-        record = self.record
+        env = network.env
+        warmup = network.warmup
+        jitter = None if network.deterministic else network.jitter
+        steps = self.record.op_steps if self.record is not None else None
+        ahead = 0.0  # seconds until a folded delivery reaches ``node``
         while True:
-            _, send, result, counts = network.step_info(step)
-            if record is not None:
-                totals = record.ops
-                for op, n in counts:
-                    totals[op] = totals.get(op, 0) + n
+            _, send, result, counts, seconds, beside_hsm, private = network.step_info(step)
+            if steps is not None:
+                steps.append(counts)
             epoch = node.epoch
-            if node.hsm is not None:
-                cpu_ops, private = network.hsm_split(step.ops)
-                yield from node.work(network.cpu(node, cpu_ops), network.warmup)
-                if private:
-                    yield from node.hsm_work(private, network.warmup)
+            if node.hsm_units:
+                seconds = beside_hsm
             else:
-                yield from node.work(network.cpu(node, step.ops), network.warmup)
+                private = 0
+            if jitter is not None:
+                seconds *= jitter()
+            arrival = env.now
+            if ahead:
+                yield Timeout(env, ahead + seconds)
+                start = arrival
+                ahead = 0.0
+            else:
+                start = node.book(seconds)
+                yield Timeout(env, start + seconds - arrival)
+            node.done(arrival, start, seconds, warmup)
+            if private:
+                yield from node.hsm_work(private, warmup)
             if node.epoch != epoch:  # the node crashed while the message was on it
                 self.result = AppDone(ok=False, fault="wssim:NodeDown")
                 return
@@ -411,17 +515,29 @@ class Chain:
             if send is None:
                 return
             target = self._target(send)
-            if target.down_until > network.env.now:
+            if target.down_until > env.now:
                 self.result = AppDone(ok=False, fault="wssim:NodeDown")
                 return
-            delivered = yield from self._transfer(node, target, send)
-            if not delivered:
-                self.result = AppDone(ok=False, fault="wssim:Timeout")
-                return
+            wire = network.wire(node.role, target.role)
+            if (
+                wire.lossy
+                or network.link_outages
+                or (send.tls and not send.reply and target.name not in self.tls_open)
+            ):
+                delivered = yield from self._transfer(node, target, send)
+                if not delivered:
+                    self.result = AppDone(ok=False, fault="wssim:Timeout")
+                    return
+            else:  # one attempt, always delivered
+                _, wait = wire.frame(len(send.data), warmup)
+                if network.fold and not target.free and not target.hsm_units:
+                    ahead = wait
+                else:
+                    yield Timeout(env, wait)
             self._account(send)
-            if network.intercepts(send, node, target):
+            if network.adversary is not None and network.intercepts(send, node, target):
                 for attack in network.adversary.attacks:
-                    network.env.process(network.attack(attack, send, node, target))
+                    env.process(network.attack(attack, send, node, target))
             sender = node.name
             node = target
             fresh = False
@@ -432,7 +548,7 @@ class Chain:
                 self.history[node.role] = mark
             node.connections += 1
             try:
-                step = self.handle(node, send, sender, network.env.now + node.skew, fresh)
+                step = self.handle(node, send, sender, env.now + ahead + node.skew, fresh)
             finally:
                 node.connections -= 1
 
@@ -452,17 +568,17 @@ class Chain:
             # TLS connection set-up on first use: a round trip of handshake records, and the
             # handshake's CPU work on both ends (then the connection is reused).
             self.tls_open.add(target.name)
-            bits = 2048
-            ops = (("tls_handshake", bits),)
             back = network.wire(target.role, source.role)
             size = wire.link.tls_handshake_bytes
             if not (yield from wire.send(size // 2, network.warmup)):
                 return False
-            yield from target.work(network.cpu(target, ops), network.warmup)
+            yield from target.work(network.cpu(target, TLS_HANDSHAKE), network.warmup)
             if not (yield from back.send(size // 2, network.warmup)):
                 return False
-            yield from source.work(network.cpu(source, ops), network.warmup)
-            self._count(ops + ops)
+            yield from source.work(network.cpu(source, TLS_HANDSHAKE), network.warmup)
+            if self.record is not None:
+                counts = network.op_counts(TLS_HANDSHAKE)
+                self.record.op_steps += (counts, counts)
         return (yield from wire.send(len(send.data), network.warmup))
 
     def _account(self, send: Send) -> None:

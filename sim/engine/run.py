@@ -115,6 +115,8 @@ class Replication:
         self.network = Network(
             self.env, scenario, strategy.roles, np.random.default_rng(streams[1]), profile
         )
+        if tracer is not None:
+            self.network.fold = False  # trace every message at its own time, in order
         #: messages kept for messages.csv (at most run.record_messages; the statistics see all)
         self.records: list[MessageRecord] = []
         self.stats = MessageStats(scenario.run.warmup_s, scenario.run.duration_s)
@@ -372,7 +374,7 @@ def _summarize_replication(rep: Replication) -> dict:
             "requests": requests,
             "mean_service_ms": service / requests * 1000 if requests else 0.0,
         }
-        units = sum(n.hsm.capacity for n in farm.nodes if n.hsm is not None)
+        units = sum(n.hsm_units for n in farm.nodes)
         if units:
             roles[farm.role]["hsm_utilization"] = sum(n.hsm_busy for n in farm.nodes) / (
                 units * measured

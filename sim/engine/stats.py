@@ -28,12 +28,14 @@ class MessageStats:
         self.latency_sum = 0.0
         self.latency_max = 0.0
         self.latencies = array("d")
+        #: log buckets of every latency, filled once ``latencies`` is full
         self.histogram: dict[int, int] = {}
         self.request_bytes = 0
         self.response_bytes = 0
         self.token_bytes = 0
         self.sts_exchanges = 0
-        self.ops: dict[str, int] = {}
+        #: id of an op-counts tuple -> [the tuple, how many finished steps had it]
+        self._op_steps: dict[int, list] = {}
         self.faults: dict[str, int] = {}
 
     def in_window(self, start: float) -> bool:
@@ -53,8 +55,11 @@ class MessageStats:
             self.latency_max = max(self.latency_max, latency)
             if len(self.latencies) < EXACT_LATENCIES:
                 self.latencies.append(latency)
-            bucket = int(math.log(max(latency, 1e-6) / 1e-6) / _BUCKET)
-            self.histogram[bucket] = self.histogram.get(bucket, 0) + 1
+            else:
+                if not self.histogram:
+                    for value in self.latencies:
+                        self._bucket(value)
+                self._bucket(latency)
         else:
             self.failed += 1
             code = record.fault or "wssim:NoResult"
@@ -65,8 +70,26 @@ class MessageStats:
         self.response_bytes += record.response_bytes
         self.token_bytes += record.token_bytes
         self.sts_exchanges += record.sts_exchanges
-        for op, n in record.ops.items():
-            self.ops[op] = self.ops.get(op, 0) + n
+        op_steps = self._op_steps
+        for counts in record.op_steps:
+            entry = op_steps.get(id(counts))
+            if entry is None:
+                op_steps[id(counts)] = [counts, 1]
+            else:
+                entry[1] += 1
+
+    def _bucket(self, latency: float) -> None:
+        bucket = int(math.log(max(latency, 1e-6) / 1e-6) / _BUCKET)
+        self.histogram[bucket] = self.histogram.get(bucket, 0) + 1
+
+    @property
+    def ops(self) -> dict[str, int]:
+        """How many of each op the finished messages of the window did."""
+        totals: dict[str, int] = {}
+        for counts, times in self._op_steps.values():
+            for op, n in counts:
+                totals[op] = totals.get(op, 0) + n * times
+        return totals
 
     def quantile(self, q: float) -> float:
         if not self.completed:
