@@ -21,6 +21,8 @@ __all__ = [
     "DEFAULT_LABEL",
     "MAX_DERIVED_LENGTH",
     "MAX_UT_ITERATIONS",
+    "aes_cbc_decrypt",
+    "aes_cbc_encrypt",
     "c14n_digest",
     "c14n_digest_sized",
     "computed_key",
@@ -38,6 +40,8 @@ DEFAULT_LABEL = b"WS-SecureConversationWS-SecureConversation"
 MAX_DERIVED_LENGTH = 1 << 20
 #: Largest UsernameToken iteration count accepted.
 MAX_UT_ITERATIONS = 1 << 24
+#: Largest AES-CBC input accepted (1 GiB).
+MAX_CBC_BYTES = 1 << 30
 DIGESTS = ("sha1", "sha256")
 
 
@@ -59,6 +63,7 @@ _c14n_digest = _impl.c14n_digest
 _c14n_digest_sized = _impl.c14n_digest_sized
 _shape_violation = _impl.shape_violation
 _id_index = _impl.id_index
+_aes_cbc = _impl.aes_cbc
 _PLAIN_ELEMENT = etree._Element
 
 
@@ -279,3 +284,29 @@ def id_index(root: etree._Element) -> tuple[dict[str, etree._Element], str | Non
     if found is None:  # an id that is not plain text: the kernel leaves it to lxml
         found = _reference.id_index(root)
     return found
+
+
+# --- AES-CBC ------------------------------------------------------------------------------
+
+
+def _check_cbc(key: object, iv: object, data: object) -> tuple[bytes, bytes, bytes]:
+    key = _need_bytes("key", key)
+    iv = _need_bytes("iv", iv)
+    data = _need_bytes("data", data)
+    if len(key) not in (16, 24, 32):
+        raise ValueError(f"an AES key has 16, 24 or 32 bytes, not {len(key)}")
+    if len(iv) != 16:
+        raise ValueError(f"the IV has 16 bytes, not {len(iv)}")
+    if len(data) % 16 or len(data) > MAX_CBC_BYTES:
+        raise ValueError(f"AES-CBC takes whole 16-byte blocks (up to {MAX_CBC_BYTES} bytes)")
+    return key, iv, data
+
+
+def aes_cbc_encrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
+    """AES-CBC encryption of whole blocks, no padding (XML Encryption pads on its own)."""
+    return _aes_cbc(*_check_cbc(key, iv, data), True)
+
+
+def aes_cbc_decrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
+    """Inverse of :func:`aes_cbc_encrypt`."""
+    return _aes_cbc(*_check_cbc(key, iv, data), False)

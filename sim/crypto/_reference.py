@@ -15,6 +15,7 @@ from lxml import etree
 from sim.crypto._c14n import exc_c14n
 
 __all__ = [
+    "aes_cbc",
     "c14n_digest",
     "c14n_digest_sized",
     "derive_keys",
@@ -108,3 +109,12 @@ def id_index(root: etree._Element):
                 return ids, value
             ids[value] = el
     return ids, None
+
+
+def aes_cbc(key: bytes, iv: bytes, data: bytes, encrypt: bool) -> bytes:
+    """AES-CBC of whole blocks without padding, through pyca/cryptography."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    cipher = Cipher(algorithms.AES(key), modes.CBC(iv))
+    context = cipher.encryptor() if encrypt else cipher.decryptor()
+    return context.update(data) + context.finalize()

@@ -19,6 +19,8 @@ from sim.wire.xmlutil import (
     b64,
     ensure_id,
     format_time,
+    fragment,
+    new_id,
     one_child,
     parse_time,
     sub,
@@ -61,10 +63,11 @@ class Timestamp:
 
 def add_timestamp(security: etree._Element, now: float, ttl: float = 300.0) -> etree._Element:
     """A wsu:Timestamp (Created = now, Expires = now + ttl) as the first child of Security."""
-    ts = etree.Element(TIMESTAMP)
-    ensure_id(ts, prefix="TS-")
-    sub(ts, ns.qname(ns.WSU, "Created"), text=format_time(now))
-    sub(ts, ns.qname(ns.WSU, "Expires"), text=format_time(now + ttl))
+    ts = fragment(
+        f'<u:Timestamp xmlns:u="{ns.WSU}" u:Id="{new_id("TS-")}">'
+        f"<u:Created>{format_time(now)}</u:Created>"
+        f"<u:Expires>{format_time(now + ttl)}</u:Expires></u:Timestamp>"
+    )
     security.insert(0, ts)
     return ts
 

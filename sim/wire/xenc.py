@@ -9,16 +9,17 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers import Cipher, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from lxml import etree
 
+import sim.crypto as crypto
 from sim.errors import FailedCheck, InvalidSecurity, UnsupportedAlgorithm
 from sim.wire import ns
 from sim.wire.ledger import Ledger, Op
 from sim.wire.ns import EncryptedType, EncryptionAlg, KeyTransportAlg
 from sim.wire.xmlparse import DEFAULT_LIMITS, parse
-from sim.wire.xmlutil import b64, ensure_id, new_id, one_child, sub, unb64
+from sim.wire.xmlutil import b64, ensure_id, escape, fragment, new_id, one_child, sub, unb64
 
 ENCRYPTED_DATA = ns.qname(ns.XENC, "EncryptedData")
 ENCRYPTED_KEY = ns.qname(ns.XENC, "EncryptedKey")
@@ -66,7 +67,9 @@ def encrypt_bytes(
     pad = block - len(data) % block
     padded = data + os.urandom(pad - 1) + bytes([pad])
     iv = os.urandom(block)
-    encryptor = Cipher(_cipher(algorithm, key), modes.CBC(iv)).encryptor()
+    if block == 16:
+        return iv + crypto.aes_cbc_encrypt(key, iv, padded)
+    encryptor = Cipher(_triple_des(key), modes.CBC(iv)).encryptor()
     return iv + encryptor.update(padded) + encryptor.finalize()
 
 
@@ -87,20 +90,21 @@ def decrypt_bytes(
     block = 8 if algorithm is EncryptionAlg.TRIPLEDES_CBC else 16
     if len(data) < 2 * block or len(data) % block:
         raise FailedCheck("CBC ciphertext has a wrong length", check="decryption")
-    decryptor = Cipher(_cipher(algorithm, key), modes.CBC(data[:block])).decryptor()
-    padded = decryptor.update(data[block:]) + decryptor.finalize()
+    if block == 16:
+        padded = crypto.aes_cbc_decrypt(key, data[:block], data[block:])
+    else:
+        decryptor = Cipher(_triple_des(key), modes.CBC(data[:block])).decryptor()
+        padded = decryptor.update(data[block:]) + decryptor.finalize()
     pad = padded[-1]
     if not 1 <= pad <= block:
         raise FailedCheck("CBC padding is invalid", check="decryption")
     return padded[:-pad]
 
 
-def _cipher(algorithm: EncryptionAlg, key: bytes):
-    if algorithm is EncryptionAlg.TRIPLEDES_CBC:
-        from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+def _triple_des(key: bytes):
+    from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 
-        return TripleDES(key)
-    return algorithms.AES(key)
+    return TripleDES(key)
 
 
 def _check_key(algorithm: EncryptionAlg, key: bytes) -> None:
@@ -126,26 +130,24 @@ def encrypt_element(
     xenc:EncryptedData with a fresh Id; return the EncryptedData element."""
     algorithm = EncryptionAlg(algorithm)
     if content:
-        plaintext = (target.text or "").encode() + b"".join(
+        plaintext = escape(target.text or "").encode() + b"".join(
             etree.tostring(child) for child in target
         )
     else:
         plaintext = etree.tostring(target, with_tail=False)
     if ledger is not None:
         ledger.record(Op.XML_SERIALIZE, len(plaintext))
-    data = etree.Element(
-        ENCRYPTED_DATA,
-        {
-            "Id": new_id("ED-"),
-            "Type": (EncryptedType.CONTENT if content else EncryptedType.ELEMENT).value,
-        },
-        nsmap={"xenc": ns.XENC},
-    )
-    sub(data, _METHOD, {"Algorithm": algorithm.value})
-    if key_info is not None:
-        sub(data, _KEY_INFO, nsmap={"ds": ns.DS}).append(key_info)
     cipher = encrypt_bytes(algorithm, key, plaintext, ledger)
-    sub(sub(data, _CIPHER_DATA), _CIPHER_VALUE, text=b64(cipher))
+    kind = EncryptedType.CONTENT if content else EncryptedType.ELEMENT
+    data = fragment(
+        f'<xenc:EncryptedData xmlns:xenc="{ns.XENC}" Id="{new_id("ED-")}" Type="{kind.value}">'
+        f'<xenc:EncryptionMethod Algorithm="{algorithm.value}"/>'
+        + (f'<ds:KeyInfo xmlns:ds="{ns.DS}"/>' if key_info is not None else "")
+        + f"<xenc:CipherData><xenc:CipherValue>{b64(cipher)}</xenc:CipherValue></xenc:CipherData>"
+        "</xenc:EncryptedData>"
+    )
+    if key_info is not None:
+        data[1].append(key_info)
     if content:
         for child in list(target):
             target.remove(child)

@@ -157,3 +157,15 @@ def test_encrypted_header_round_trip():
     assert b"s3cret" not in env.to_bytes()
     restored = xenc.decrypt_header(wrapper, key, xenc.EncryptionPolicy())
     assert restored.text == "s3cret" and restored.getparent() is env.header
+
+
+def test_content_encryption_keeps_markup_characters_of_leading_text():
+    env = soap.new_envelope()
+    env.body.text = "a < b & c > d"
+    env.body.append(etree.fromstring(PAYLOAD))
+    key = os.urandom(32)
+    data = xenc.encrypt_element(env.body, key, algorithm=EncryptionAlg.AES256_CBC, content=True)
+    info = xenc.read_encrypted_data(data, xenc.EncryptionPolicy())
+    body = xenc.decrypt_element(info, key)
+    assert body.text == "a < b & c > d"
+    assert etree.QName(body[0]).localname == "Order"
