@@ -24,7 +24,7 @@ from sim.wire import ns
 from sim.wire.ledger import Ledger, Op
 from sim.wire.ns import C14N, DigestAlg, SignatureAlg, Transform
 from sim.wire.suites import AlgorithmSuite
-from sim.wire.xmlutil import b64, escape, fragment, get_id, one_child, unb64
+from sim.wire.xmlutil import b64, children_by_tag, escape, fragment, get_id, required, unb64
 
 DS = ns.DS
 _Q = {
@@ -46,6 +46,16 @@ _Q = {
 }
 _INCLUSIVE = ns.qname(ns.EXC_C14N_NS, "InclusiveNamespaces")
 _EXCLUSIVE = C14N.EXCLUSIVE.value
+_SIGNATURE_PARTS = {
+    _Q["SignedInfo"]: "ds:SignedInfo",
+    _Q["SignatureValue"]: "ds:SignatureValue",
+    _Q["KeyInfo"]: "ds:KeyInfo",
+}
+_REFERENCE_PARTS = {
+    _Q["Transforms"]: "ds:Transforms",
+    _Q["DigestMethod"]: "ds:DigestMethod",
+    _Q["DigestValue"]: "ds:DigestValue",
+}
 _EXCLUSIVE_TRANSFORM = f'<ds:Transform Algorithm="{_EXCLUSIVE}"/>'
 _ENVELOPED_TRANSFORM = f'<ds:Transform Algorithm="{Transform.ENVELOPED.value}"/>'
 
@@ -225,15 +235,35 @@ def verify(
         raise InvalidSecurity("not a ds:Signature element")
     if ids is None:
         ids = index_ids(signature.getroottree().getroot())
-    signed_info = one_child(signature, _Q["SignedInfo"], "ds:SignedInfo")
+    parts = children_by_tag(signature, _SIGNATURE_PARTS)
+    signed_info = required(parts, _Q["SignedInfo"], "ds:SignedInfo")
     if signed_info is not signature[0]:
         raise InvalidSecurity("ds:SignedInfo must be the first child of ds:Signature")
-    c14n = one_child(signed_info, _Q["CanonicalizationMethod"], "ds:CanonicalizationMethod")
-    if c14n.get("Algorithm") != C14N.EXCLUSIVE.value or len(c14n):
+    c14n = None
+    method = None
+    references = []
+    for el in signed_info:
+        tag = el.tag
+        if tag == _Q["Reference"]:
+            references.append(el)
+        elif tag == _Q["CanonicalizationMethod"]:
+            if c14n is not None:
+                raise InvalidSecurity("ds:CanonicalizationMethod appears 2 times")
+            c14n = el
+        elif tag == _Q["SignatureMethod"]:
+            if method is not None:
+                raise InvalidSecurity("ds:SignatureMethod appears 2 times")
+            method = el
+        else:
+            raise InvalidSecurity(f"unexpected {tag} in ds:SignedInfo")
+    if c14n is None:
+        raise InvalidSecurity("ds:CanonicalizationMethod is missing")
+    if c14n.get("Algorithm") != _EXCLUSIVE or len(c14n):
         raise UnsupportedAlgorithm(
             f"canonicalization {c14n.get('Algorithm')!r} is not accepted", check="algorithm"
         )
-    method = one_child(signed_info, _Q["SignatureMethod"], "ds:SignatureMethod")
+    if method is None:
+        raise InvalidSecurity("ds:SignatureMethod is missing")
     algorithm = _accepted(SignatureAlg, method.get("Algorithm"), policy.signature_algorithms)
     for child in method:
         if child.tag == _Q["HMACOutputLength"]:
@@ -242,26 +272,19 @@ def verify(
                 check="hmac-output-length",
             )
         raise InvalidSecurity(f"unexpected {child.tag} in ds:SignatureMethod")
-    references = [el for el in signed_info if el.tag == _Q["Reference"]]
     if not references:
         raise InvalidSecurity("ds:SignedInfo has no ds:Reference")
     if len(references) > policy.max_references:
         raise InvalidSecurity(f"more than {policy.max_references} references")
-    unexpected = [
-        el.tag
-        for el in signed_info
-        if el.tag not in (_Q["Reference"], _Q["CanonicalizationMethod"], _Q["SignatureMethod"])
-    ]
-    if unexpected:
-        raise InvalidSecurity(f"unexpected {unexpected[0]} in ds:SignedInfo")
-    targets = tuple(_check_reference(r, signature, ids, policy, ledger) for r in references)
+    ancestors = list(signature.iterancestors())
+    targets = tuple(
+        _check_reference(r, signature, ancestors, ids, policy, ledger) for r in references
+    )
 
-    key_info = one_child(signature, _Q["KeyInfo"], "ds:KeyInfo", required=False)
-    resolved = key(key_info) if callable(key) else key
+    resolved = key(parts.get(_Q["KeyInfo"])) if callable(key) else key
     _check_key(algorithm, resolved, policy)
     value = unb64(
-        one_child(signature, _Q["SignatureValue"], "ds:SignatureValue").text,
-        "ds:SignatureValue",
+        required(parts, _Q["SignatureValue"], "ds:SignatureValue").text, "ds:SignatureValue"
     )
     signed_bytes = crypto.exc_c14n(signed_info)
     if ledger is not None:
@@ -287,6 +310,7 @@ def _accepted(enum, uri: str | None, allowed: Iterable):
 def _check_reference(
     reference: etree._Element,
     signature: etree._Element,
+    ancestors: list[etree._Element],
     ids: Mapping[str, etree._Element],
     policy: SignaturePolicy,
     ledger: Ledger | None,
@@ -301,7 +325,8 @@ def _check_reference(
         raise InvalidSecurity(f"reference {uri} names no element", check="reference")
     prefixes: tuple[str, ...] = ()
     enveloped = False
-    transforms = one_child(reference, _Q["Transforms"], "ds:Transforms", required=False)
+    parts = children_by_tag(reference, _REFERENCE_PARTS)
+    transforms = parts.get(_Q["Transforms"])
     c14n_seen = False
     for transform in transforms if transforms is not None else ():
         algorithm = transform.get("Algorithm")
@@ -318,18 +343,16 @@ def _check_reference(
             raise UnsupportedAlgorithm(
                 f"transform {algorithm!r} is not accepted", check="algorithm"
             )
-    contains_signature = any(anc is target for anc in signature.iterancestors())
+    contains_signature = any(anc is target for anc in ancestors)
     if enveloped != contains_signature:
         raise InvalidSecurity(
             "enveloped-signature transform must be used exactly when the signature is inside "
             "the referenced element",
             check="reference",
         )
-    method = one_child(reference, _Q["DigestMethod"], "ds:DigestMethod")
+    method = required(parts, _Q["DigestMethod"], "ds:DigestMethod")
     digest = _accepted(DigestAlg, method.get("Algorithm"), policy.digest_algorithms)
-    expected = unb64(
-        one_child(reference, _Q["DigestValue"], "ds:DigestValue").text, "ds:DigestValue"
-    )
+    expected = unb64(required(parts, _Q["DigestValue"], "ds:DigestValue").text, "ds:DigestValue")
     if enveloped:
         actual = _enveloped_digest(target, signature, digest, prefixes, ledger)
     else:

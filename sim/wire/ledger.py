@@ -37,6 +37,8 @@ class Op(str, Enum):
 
 
 OPS: frozenset[str] = frozenset(op.value for op in Op)
+#: An op (member or name) to its name; Enum members hash by member name, so both are keys.
+_NAMES: dict[Op | str, str] = {**{op: op.value for op in Op}, **{op.value: op.value for op in Op}}
 
 
 class Ledger:
@@ -49,9 +51,9 @@ class Ledger:
 
     def record(self, op: Op | str, size: int = 0) -> None:
         """Add one operation; ``op`` must be in the vocabulary."""
-        name = op.value if isinstance(op, Op) else op
-        if name not in OPS:
-            raise ValueError(f"unknown ledger op {name!r}; known: {', '.join(sorted(OPS))}")
+        name = _NAMES.get(op) if isinstance(op, str) else None
+        if name is None:
+            raise ValueError(f"unknown ledger op {op!r}; known: {', '.join(sorted(OPS))}")
         self.entries.append((name, int(size)))
 
     def extend(self, entries: list[tuple[str, int]]) -> None:

@@ -11,7 +11,7 @@ from sim.errors import FAULTS_BY_CODE, InvalidSecurity, SecurityFault
 from sim.wire import ns
 from sim.wire.ledger import Ledger
 from sim.wire.xmlparse import DEFAULT_LIMITS, ParseLimits, parse, serialize
-from sim.wire.xmlutil import ensure_id, new_uuid_urn, one_child, sub
+from sim.wire.xmlutil import children_by_tag, ensure_id, new_uuid_urn, one_child, sub
 
 
 class SoapVersion(Enum):
@@ -113,24 +113,32 @@ def add_addressing(
 
 def read_addressing(envelope: Envelope) -> Addressing:
     """The WS-Addressing headers (Action required; each header at most once)."""
-    header = envelope.header
+    found = children_by_tag(envelope.header, _ADDRESSING_HEADERS)
 
-    def value(local: str, required: bool) -> str | None:
-        el = one_child(header, ns.qname(ns.WSA, local), f"wsa:{local}", required=required)
+    def value(local: str) -> str | None:
+        el = found.get(ns.qname(ns.WSA, local))
         return None if el is None else (el.text or "").strip()
 
-    reply = one_child(header, ns.qname(ns.WSA, "ReplyTo"), "wsa:ReplyTo", required=False)
+    reply = found.get(ns.qname(ns.WSA, "ReplyTo"))
     reply_to = None
     if reply is not None:
         address = one_child(reply, ns.qname(ns.WSA, "Address"), "wsa:Address")
         reply_to = (address.text or "").strip()
+    if ns.qname(ns.WSA, "Action") not in found:
+        raise InvalidSecurity("wsa:Action is missing")
     return Addressing(
-        action=value("Action", True) or "",
-        message_id=value("MessageID", False) or "",
-        to=value("To", False),
-        relates_to=value("RelatesTo", False),
+        action=value("Action") or "",
+        message_id=value("MessageID") or "",
+        to=value("To"),
+        relates_to=value("RelatesTo"),
         reply_to=reply_to,
     )
+
+
+_ADDRESSING_HEADERS = {
+    ns.qname(ns.WSA, local): f"wsa:{local}"
+    for local in ("Action", "MessageID", "To", "RelatesTo", "ReplyTo")
+}
 
 
 def build_fault(

@@ -17,12 +17,14 @@ from sim.wire.ns import EncodingType, PasswordType, ValueType
 from sim.wire.soap import Envelope
 from sim.wire.xmlutil import (
     b64,
+    children_by_tag,
     ensure_id,
     format_time,
     fragment,
     new_id,
     one_child,
     parse_time,
+    required,
     sub,
     text_of,
     unb64,
@@ -35,6 +37,9 @@ BINARY_SECURITY_TOKEN = ns.qname(ns.WSSE, "BinarySecurityToken")
 STR = ns.qname(ns.WSSE, "SecurityTokenReference")
 SIGNATURE_CONFIRMATION = ns.qname(ns.WSSE11, "SignatureConfirmation")
 TOKEN_TYPE_ATTR = ns.qname(ns.WSSE11, "TokenType")
+_CREATED = ns.qname(ns.WSU, "Created")
+_EXPIRES = ns.qname(ns.WSU, "Expires")
+_TIMESTAMP_PARTS = {_CREATED: "wsu:Created", _EXPIRES: "wsu:Expires"}
 
 
 def add_security_header(envelope: Envelope) -> etree._Element:
@@ -76,9 +81,15 @@ def read_timestamp(security: etree._Element) -> Timestamp | None:
     ts = one_child(security, TIMESTAMP, "wsu:Timestamp", required=False)
     if ts is None:
         return None
-    created = parse_time(text_of(ts, ns.qname(ns.WSU, "Created"), "wsu:Created"), "wsu:Created")
-    expires_text = text_of(ts, ns.qname(ns.WSU, "Expires"), "wsu:Expires", required=False)
-    expires = parse_time(expires_text, "wsu:Expires") if expires_text is not None else None
+    parts = children_by_tag(ts, _TIMESTAMP_PARTS)
+    created_el = required(parts, _CREATED, "wsu:Created")
+    created = parse_time((created_el.text or "").strip(), "wsu:Created")
+    expires_el = parts.get(_EXPIRES)
+    expires = (
+        parse_time((expires_el.text or "").strip(), "wsu:Expires")
+        if expires_el is not None
+        else None
+    )
     return Timestamp(created, expires, ts)
 
 

@@ -19,7 +19,18 @@ from sim.wire import ns
 from sim.wire.ledger import Ledger, Op
 from sim.wire.ns import EncryptedType, EncryptionAlg, KeyTransportAlg
 from sim.wire.xmlparse import DEFAULT_LIMITS, parse
-from sim.wire.xmlutil import b64, ensure_id, escape, fragment, new_id, one_child, sub, unb64
+from sim.wire.xmlutil import (
+    b64,
+    children_by_tag,
+    ensure_id,
+    escape,
+    fragment,
+    new_id,
+    one_child,
+    required,
+    sub,
+    unb64,
+)
 
 ENCRYPTED_DATA = ns.qname(ns.XENC, "EncryptedData")
 ENCRYPTED_KEY = ns.qname(ns.XENC, "EncryptedKey")
@@ -29,6 +40,11 @@ _METHOD = ns.qname(ns.XENC, "EncryptionMethod")
 _CIPHER_DATA = ns.qname(ns.XENC, "CipherData")
 _CIPHER_VALUE = ns.qname(ns.XENC, "CipherValue")
 _KEY_INFO = ns.qname(ns.DS, "KeyInfo")
+_DATA_PARTS = {
+    _METHOD: "xenc:EncryptionMethod",
+    _KEY_INFO: "ds:KeyInfo",
+    _CIPHER_DATA: "xenc:CipherData",
+}
 
 KEY_BYTES = {
     EncryptionAlg.AES128_CBC: 16,
@@ -171,7 +187,8 @@ class EncryptedDataInfo:
 def read_encrypted_data(data: etree._Element, policy: EncryptionPolicy) -> EncryptedDataInfo:
     if data.tag != ENCRYPTED_DATA:
         raise InvalidSecurity(f"expected xenc:EncryptedData, got {data.tag}")
-    method = one_child(data, _METHOD, "xenc:EncryptionMethod")
+    parts = children_by_tag(data, _DATA_PARTS)
+    method = required(parts, _METHOD, "xenc:EncryptionMethod")
     try:
         algorithm = EncryptionAlg(method.get("Algorithm"))
     except ValueError:
@@ -183,8 +200,8 @@ def read_encrypted_data(data: etree._Element, policy: EncryptionPolicy) -> Encry
     kind = data.get("Type", EncryptedType.ELEMENT.value)
     if kind not in (EncryptedType.ELEMENT.value, EncryptedType.CONTENT.value):
         raise UnsupportedAlgorithm(f"EncryptedData Type {kind!r} not supported")
-    key_info = one_child(data, _KEY_INFO, "ds:KeyInfo", required=False)
-    cipher_data = one_child(data, _CIPHER_DATA, "xenc:CipherData")
+    key_info = parts.get(_KEY_INFO)
+    cipher_data = required(parts, _CIPHER_DATA, "xenc:CipherData")
     value = one_child(cipher_data, _CIPHER_VALUE, "xenc:CipherValue")
     return EncryptedDataInfo(
         data,

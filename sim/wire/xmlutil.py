@@ -132,6 +132,28 @@ def children(el, tag: str) -> list:
     return [child for child in el if child.tag == tag]
 
 
+def children_by_tag(el, names: dict[str, str]) -> dict:
+    """In one pass, the direct children of ``el`` whose tag is a key of ``names`` (Clark tag
+    -> name used in faults), by tag; a repeated one is a typed fault."""
+    found: dict = {}
+    for child in el:
+        tag = child.tag
+        if tag in names:
+            if tag in found:
+                count = sum(1 for other in el if other.tag == tag)
+                raise InvalidSecurity(f"{names[tag]} appears {count} times")
+            found[tag] = child
+    return found
+
+
+def required(found: dict, tag: str, what: str):
+    """``found[tag]``, or the typed fault saying ``what`` is missing."""
+    el = found.get(tag)
+    if el is None:
+        raise InvalidSecurity(f"{what} is missing")
+    return el
+
+
 def one_child(el, tag: str, what: str, *, required: bool = True):
     """The only direct child named ``tag``; typed fault when missing (if required) or repeated."""
     found = children(el, tag)
