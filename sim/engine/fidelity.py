@@ -184,6 +184,10 @@ class ScriptCursor:
     def origin(self) -> Step:
         return self.script.origin
 
+    def handle(self, node, send: Send, sender: str, now: float, fresh: bool) -> Step:
+        """``Chain``'s handler: the step of the node that receives the next delivery."""
+        return self.next(node.role, fresh)
+
     def next(self, role: str, fresh: bool) -> Step:
         if fresh:
             self.switches = (*self.switches, (role, self.index))

@@ -8,6 +8,7 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from heapq import heapreplace
+from typing import NamedTuple
 
 import numpy as np
 import simpy
@@ -266,6 +267,29 @@ class MessageRecord:
         return totals
 
 
+#: how a Send counts in its MessageRecord (see ``Chain._bill``)
+NO_BILL, TOKEN_REQUEST, TOKEN_REPLY, APP_REQUEST, APP_RESPONSE = range(5)
+
+
+class StepInfo(NamedTuple):
+    """A Step as the model uses it (``Network.step_info``)."""
+
+    step: Step
+    #: its first Send (every strategy keeps one message in flight per chain), or None
+    send: Send | None
+    #: its last AppDone or SessionClosed, or None
+    result: AppDone | SessionClosed | None
+    counts: tuple[tuple[str, int], ...]
+    #: CPU seconds before the variability draw; beside an HSM; RSA private-key ops for it
+    seconds: float
+    beside_hsm: float
+    private: int
+    #: the role the Send goes to, how it counts in the record, its size in bytes
+    role: str
+    bill: int
+    size: int
+
+
 class Network:
     """Nodes, farms and wires of one simulated replication."""
 
@@ -349,13 +373,11 @@ class Network:
             cost = self._costs[id(ops)] = (ops, self.profile.cost(ops))
         return cost[1] if self.deterministic else cost[1] * self.jitter()
 
-    def step_info(self, step: Step) -> tuple:
-        """(step, its first Send or None, its last AppDone/SessionClosed or None, op counts,
-        CPU seconds, CPU seconds beside an HSM, RSA private-key ops for the HSM), before the
-        variability draw; computed once per Step object: replayed steps are the same objects
-        every time."""
+    def step_info(self, step: Step) -> StepInfo:
+        """What the model needs of ``step``, computed once per Step object: replayed steps
+        are the same objects every time."""
         info = self._steps.get(id(step))
-        if info is None or info[0] is not step:
+        if info is None or info.step is not step:
             if len(self._steps) > 50_000:  # full fidelity makes new steps: stay bounded
                 self._steps.clear()
             send = result = None
@@ -367,9 +389,27 @@ class Network:
                     result = event
             ops = step.ops
             rest, private = self.hsm_split(ops)
-            profile = self.profile
-            info = (step, send, result, self.op_counts(ops), profile.cost(ops))
-            info += (profile.cost(rest), private)
+            role, bill = "", NO_BILL
+            if send is not None:
+                role = role_of(send.to)
+                if send.token_service:
+                    bill = TOKEN_REPLY if send.reply else TOKEN_REQUEST
+                elif send.kind == "app-request" and role != CLIENT:
+                    bill = APP_REQUEST
+                elif send.kind == "app-response":
+                    bill = APP_RESPONSE
+            info = StepInfo(
+                step,
+                send,
+                result,
+                self.op_counts(ops),
+                self.profile.cost(ops),
+                self.profile.cost(rest),
+                private,
+                role,
+                bill,
+                0 if send is None else len(send.data),
+            )
             self._steps[id(step)] = info
         return info
 
@@ -454,7 +494,7 @@ class Chain:
         network: Network,
         session_key: int,
         client: Node,
-        handle: Callable[[Node, Send, str, float, bool], Step],
+        handle: Callable[[Node, Send, str, float, bool], Step] | None,
         record: MessageRecord | None,
         tls_open: set[str] | None = None,
         history: dict[str, tuple[str, int]] | None = None,
@@ -471,6 +511,15 @@ class Chain:
         self.history = history if history is not None else {}
         self.result: AppDone | SessionClosed | None = None
 
+    def begin(
+        self, record: MessageRecord | None, handle: Callable[[Node, Send, str, float, bool], Step]
+    ) -> None:
+        """Make the chain ready for the session's next message (or its close)."""
+        self.record = record
+        self.handle = handle
+        self.bound = {CLIENT: self.client}
+        self.result = None
+
     def run(self, node: Node, step: Step):
         """Generator: charge ``step`` on ``node`` and follow its events to the end.
 
@@ -483,17 +532,20 @@ class Chain:
         env = network.env
         warmup = network.warmup
         jitter = None if network.deterministic else network.jitter
-        steps = self.record.op_steps if self.record is not None else None
+        record = self.record
+        steps = record.op_steps if record is not None else None
         ahead = 0.0  # seconds until a folded delivery reaches ``node``
         while True:
-            _, send, result, counts, seconds, beside_hsm, private = network.step_info(step)
+            info = network.step_info(step)
             if steps is not None:
-                steps.append(counts)
+                steps.append(info.counts)
             epoch = node.epoch
+            private = 0
             if node.hsm_units:
-                seconds = beside_hsm
+                seconds = info.beside_hsm
+                private = info.private
             else:
-                private = 0
+                seconds = info.seconds
             if jitter is not None:
                 seconds *= jitter()
             arrival = env.now
@@ -510,11 +562,12 @@ class Chain:
             if node.epoch != epoch:  # the node crashed while the message was on it
                 self.result = AppDone(ok=False, fault="wssim:NodeDown")
                 return
-            if result is not None:
-                self.result = result
+            if info.result is not None:
+                self.result = info.result
+            send = info.send
             if send is None:
                 return
-            target = self._target(send)
+            target = self._target(info.role, send.reply)
             if target.down_until > env.now:
                 self.result = AppDone(ok=False, fault="wssim:NodeDown")
                 return
@@ -529,12 +582,13 @@ class Chain:
                     self.result = AppDone(ok=False, fault="wssim:Timeout")
                     return
             else:  # one attempt, always delivered
-                _, wait = wire.frame(len(send.data), warmup)
+                _, wait = wire.frame(info.size, warmup)
                 if network.fold and not target.free and not target.hsm_units:
                     ahead = wait
                 else:
                     yield Timeout(env, wait)
-            self._account(send)
+            if info.bill and record is not None:
+                self._bill(info.bill, info.size)
             if network.adversary is not None and network.intercepts(send, node, target):
                 for attack in network.adversary.attacks:
                     env.process(network.attack(attack, send, node, target))
@@ -552,9 +606,8 @@ class Chain:
             finally:
                 node.connections -= 1
 
-    def _target(self, send: Send) -> Node:
-        role = role_of(send.to)
-        if send.reply:
+    def _target(self, role: str, reply: bool) -> Node:
+        if reply:
             return self.bound[role]  # the node of that role in this exchange
         bound = self.bound.get(role)
         if bound is None or bound.down_until > self.network.env.now:
@@ -581,16 +634,15 @@ class Chain:
                 self.record.op_steps += (counts, counts)
         return (yield from wire.send(len(send.data), network.warmup))
 
-    def _account(self, send: Send) -> None:
+    def _bill(self, bill: int, size: int) -> None:
+        """Count a delivered Send of ``size`` bytes in the message's record."""
         record = self.record
-        if record is None:
-            return
-        size = len(send.data)
-        if send.token_service:
+        if bill == TOKEN_REQUEST:
             record.token_bytes += size
-            if not send.reply:
-                record.sts_exchanges += 1
-        elif send.kind == "app-request" and role_of(send.to) != CLIENT:
+            record.sts_exchanges += 1
+        elif bill == TOKEN_REPLY:
+            record.token_bytes += size
+        elif bill == APP_REQUEST:
             record.request_bytes = max(record.request_bytes, size)
-        elif send.kind == "app-response":
+        elif bill == APP_RESPONSE:
             record.response_bytes = max(record.response_bytes, size)

@@ -33,12 +33,12 @@ import simpy
 import sim
 from sim.engine.costs import CostProfile, load_profile
 from sim.engine.fidelity import CLOSE, SCRIPTED_MESSAGES, ScriptCursor, record_scripts
-from sim.engine.model import Chain, MessageRecord, Network, Node
+from sim.engine.model import Chain, MessageRecord, Network
 from sim.engine.scenario import Scenario
 from sim.engine.stats import MessageStats
 from sim.errors import ScenarioError
 from sim.protocol import build_strategy
-from sim.protocol.api import CLIENT, AppDone, KeyLog, Send
+from sim.protocol.api import CLIENT, AppDone, KeyLog, Send, Step
 from sim.wire.keys import default_key_dir
 
 DRAIN_S = 120.0
@@ -148,6 +148,7 @@ class Replication:
         engine = self.strategy.client(f"client-{key}") if full else None
         tls_open: set[str] = set()
         history: dict[str, tuple[str, int]] = {}
+        chain = Chain(self.network, key, client_node, None, None, tls_open, history)
         position = 0  # messages of the current protocol session (reset on transport failure)
         client_class = None
         if self.classes:
@@ -179,9 +180,9 @@ class Replication:
             if drawn is not None:
                 size = sizes[drawn[index]]
             while True:
-                result = yield from self._chain(
-                    key, client_node, engine, record, position, index, size, tls_open, history
-                )
+                first = self._begin(chain, engine, record, position, index, size)
+                yield from chain.run(client_node, first)
+                result = chain.result
                 position += 1
                 if not isinstance(result, AppDone):
                     record.ok, record.fault = False, "wssim:NoResult"
@@ -204,9 +205,8 @@ class Replication:
             if index + 1 < length and workload.message_gap_s:
                 yield self.env.timeout(workload.message_gap_s)
         if position:
-            yield from self._chain(
-                key, client_node, engine, None, CLOSE, CLOSE, sizes[0], tls_open, history
-            )
+            first = self._begin(chain, engine, None, CLOSE, CLOSE, sizes[0])
+            yield from chain.run(client_node, first)
 
     def _stop(self) -> bool:
         run = self.scenario.run
@@ -214,24 +214,13 @@ class Replication:
             return True
         return run.max_messages is not None and self.started >= run.max_messages
 
-    def _chain(
-        self,
-        key: int,
-        client_node: Node,
-        engine,
-        record,
-        position: int,
-        seq: int,
-        size: int,
-        tls_open: set,
-        history: dict,
-    ):
-        """Generator: one application message (or the close) from the client's first step
-        to its end; returns the client's AppDone (or the engine's failure)."""
+    def _begin(self, chain: Chain, engine, record, position: int, seq: int, size: int) -> Step:
+        """Set ``chain`` up for one application message (or the close) and return the
+        client's first step; ``chain.run`` then follows it to its end."""
         if self.fidelity == "full":
-            now = self.env.now + client_node.skew
+            now = self.env.now + chain.client.skew
             if record is not None:
-                first = engine.request(_payload(size, key, seq), now=now)
+                first = engine.request(_payload(size, chain.session_key, seq), now=now)
             else:
                 first = engine.close(now=now)
 
@@ -242,14 +231,16 @@ class Replication:
         else:
             cursor = ScriptCursor(self.scripts[size], position)
             first = cursor.origin
+            if self.tracer is None:
+                handle = cursor.handle
+            else:
 
-            def handle(node, send, sender, t, fresh):
-                self._trace(sender, node.name, send)
-                return cursor.next(node.role, fresh)
+                def handle(node, send, sender, t, fresh):
+                    self._trace(sender, node.name, send)
+                    return cursor.next(node.role, fresh)
 
-        chain = Chain(self.network, key, client_node, handle, record, tls_open, history)
-        yield from chain.run(client_node, first)
-        return chain.result
+        chain.begin(record, handle)
+        return first
 
     def _trace(self, sender: str, receiver: str, send: Send) -> None:
         if self.tracer is not None:
