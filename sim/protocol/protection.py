@@ -70,8 +70,8 @@ def get_payload(envelope: Envelope) -> bytes:
 
 def security_header(envelope: Envelope, now: float, ttl: float = 300.0):
     """Add a Security header with a Timestamp; returns (security, timestamp)."""
-    security = wss.add_security_header(envelope)
-    return security, wss.add_timestamp(security, now, ttl)
+    security = wss.add_security_header(envelope, now=now, ttl=ttl)
+    return security, security[0]
 
 
 def _signed_parts(envelope: Envelope, timestamp, extra: Sequence[etree._Element]):
@@ -288,8 +288,9 @@ def protect_symmetric(
     for token in (*tokens, *encrypt_tokens):
         security.append(token)
     if derive:
+        source = etree.tostring(source_reference())
         sig_length = suite_.signature_derived_key_bits // 8
-        sig_dkt, sig_nonce = sc.build_dkt(source_reference(), length=sig_length)
+        sig_dkt, sig_nonce = sc.build_dkt(source, length=sig_length)
         security.append(sig_dkt)
         sig_key = sc.derive_key(secret, nonce=sig_nonce, length=sig_length, ledger=ledger)
         sig_info = wss.str_reference(f"#{sig_dkt.get(WSU_ID)}", ValueType.DKT.value)
@@ -309,7 +310,7 @@ def protect_symmetric(
     if encrypt:
         if derive:
             enc_length = suite_.encryption_key_bytes
-            enc_dkt, enc_nonce = sc.build_dkt(source_reference(), length=enc_length)
+            enc_dkt, enc_nonce = sc.build_dkt(source, length=enc_length)
             security.append(enc_dkt)
             enc_key = sc.derive_key(secret, nonce=enc_nonce, length=enc_length, ledger=ledger)
             if keylog:

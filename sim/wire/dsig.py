@@ -8,7 +8,6 @@ consume is what was signed (the defence against XML Signature Wrapping).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -63,10 +62,9 @@ _DIGEST_NAMES = {DigestAlg.SHA1: "sha1", DigestAlg.SHA256: "sha256"}
 _HASHES = {
     SignatureAlg.RSA_SHA1: hashes.SHA1,
     SignatureAlg.RSA_SHA256: hashes.SHA256,
-    SignatureAlg.HMAC_SHA1: hashlib.sha1,
-    SignatureAlg.HMAC_SHA256: hashlib.sha256,
 }
 _HMAC_ALGORITHMS = (SignatureAlg.HMAC_SHA1, SignatureAlg.HMAC_SHA256)
+_HMAC_NAMES = {SignatureAlg.HMAC_SHA1: "sha1", SignatureAlg.HMAC_SHA256: "sha256"}
 
 SigningKey = rsa.RSAPrivateKey | bytes
 VerifyingKey = rsa.RSAPublicKey | bytes
@@ -200,7 +198,7 @@ def _sign_bytes(algorithm: SignatureAlg, key, data: bytes, ledger: Ledger | None
     if algorithm in _HMAC_ALGORITHMS:
         if ledger is not None:
             ledger.record(Op.HMAC, len(data))
-        return hmac.new(key, data, _HASHES[algorithm]).digest()
+        return hmac.digest(key, data, _HMAC_NAMES[algorithm])
     if ledger is not None:
         ledger.record(Op.RSA_SIGN, key.key_size)
     return key.sign(data, padding.PKCS1v15(), _HASHES[algorithm]())
@@ -412,7 +410,7 @@ def _verify_bytes(algorithm, key, data: bytes, value: bytes, ledger: Ledger | No
     if algorithm in _HMAC_ALGORITHMS:
         if ledger is not None:
             ledger.record(Op.HMAC, len(data))
-        expected = hmac.new(key, data, _HASHES[algorithm]).digest()
+        expected = hmac.digest(key, data, _HMAC_NAMES[algorithm])
         if len(value) != len(expected) or not hmac.compare_digest(value, expected):
             raise FailedCheck("signature value does not verify", check="signature")
         return

@@ -74,7 +74,7 @@ class DerivedKeyToken:
 
 
 def build_dkt(
-    reference: etree._Element,
+    reference: etree._Element | bytes,
     *,
     length: int = 32,
     nonce: bytes | None = None,
@@ -82,7 +82,8 @@ def build_dkt(
     generation: int | None = None,
     label: bytes | None = None,
 ) -> tuple[etree._Element, bytes]:
-    """A wsc:DerivedKeyToken referring (by the STR ``reference``) to its derivation source.
+    """A wsc:DerivedKeyToken referring (by the STR ``reference``, an element or its
+    serialization) to its derivation source.
 
     Returns the element and the nonce. Give ``offset`` or ``generation`` (not both).
     """
@@ -94,12 +95,15 @@ def build_dkt(
     else:
         position = f"<sc:Offset>{offset}</sc:Offset>"
     label_el = "" if label is None else f"<sc:Label>{escape(label.decode('utf-8'))}</sc:Label>"
+    serialized = isinstance(reference, bytes)
     dkt = fragment(
         f'<sc:DerivedKeyToken xmlns:sc="{ns.WSC}" xmlns:u="{ns.WSU}" u:Id="{new_id("DK-")}">'
+        f"{reference.decode() if serialized else ''}"
         f"{position}<sc:Length>{length}</sc:Length>{label_el}"
         f"<sc:Nonce>{b64(nonce)}</sc:Nonce></sc:DerivedKeyToken>"
     )
-    dkt.insert(0, reference)
+    if not serialized:
+        dkt.insert(0, reference)
     return dkt, nonce
 
 

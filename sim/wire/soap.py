@@ -11,7 +11,15 @@ from sim.errors import FAULTS_BY_CODE, InvalidSecurity, SecurityFault
 from sim.wire import ns
 from sim.wire.ledger import Ledger
 from sim.wire.xmlparse import DEFAULT_LIMITS, ParseLimits, parse, serialize
-from sim.wire.xmlutil import children_by_tag, ensure_id, new_uuid_urn, one_child, sub
+from sim.wire.xmlutil import (
+    children_by_tag,
+    escape,
+    fragment,
+    new_id,
+    new_uuid_urn,
+    one_child,
+    sub,
+)
 
 
 class SoapVersion(Enum):
@@ -38,16 +46,14 @@ class Envelope:
 
 def new_envelope(version: SoapVersion = SoapVersion.SOAP12, *, body_id: bool = True) -> Envelope:
     """An empty envelope with a Header and a Body (given a wsu:Id to be signed)."""
-    env_ns = version.value
-    root = etree.Element(
-        ns.qname(env_ns, "Envelope"),
-        nsmap={version.prefix: env_ns, "a": ns.WSA, "u": ns.WSU},
+    prefix = version.prefix
+    body_attributes = f' u:Id="{new_id()}"' if body_id else ""
+    root = fragment(
+        f'<{prefix}:Envelope xmlns:{prefix}="{version.value}" xmlns:a="{ns.WSA}" '
+        f'xmlns:u="{ns.WSU}"><{prefix}:Header/><{prefix}:Body{body_attributes}/>'
+        f"</{prefix}:Envelope>"
     )
-    header = sub(root, ns.qname(env_ns, "Header"))
-    body = sub(root, ns.qname(env_ns, "Body"))
-    if body_id:
-        ensure_id(body)
-    return Envelope(root, header, body, version)
+    return Envelope(root, root[0], root[1], version)
 
 
 def read_envelope(
@@ -95,19 +101,23 @@ def add_addressing(
 ) -> Addressing:
     """Add WS-Addressing Action, MessageID, To, RelatesTo, ReplyTo (each with a wsu:Id)."""
     message_id = message_id or new_uuid_urn()
-    must = ns.qname(envelope.version.value, "mustUnderstand")
-    must_value = "1" if envelope.version is SoapVersion.SOAP11 else "true"
-    header = envelope.header
-    ensure_id(sub(header, ns.qname(ns.WSA, "Action"), {must: must_value}, text=action))
-    ensure_id(sub(header, ns.qname(ns.WSA, "MessageID"), text=message_id))
+    version = envelope.version
+    must = f'{version.prefix}:mustUnderstand="{"1" if version is SoapVersion.SOAP11 else "true"}"'
+    parts = [
+        f'<{version.prefix}:Header xmlns:{version.prefix}="{version.value}" xmlns:a="{ns.WSA}" '
+        f'xmlns:u="{ns.WSU}"><a:Action {must} u:Id="{new_id()}">{escape(action)}</a:Action>'
+        f'<a:MessageID u:Id="{new_id()}">{escape(message_id)}</a:MessageID>'
+    ]
     if relates_to:
-        ensure_id(sub(header, ns.qname(ns.WSA, "RelatesTo"), text=relates_to))
+        parts.append(f'<a:RelatesTo u:Id="{new_id()}">{escape(relates_to)}</a:RelatesTo>')
     if reply_to:
-        reply = sub(header, ns.qname(ns.WSA, "ReplyTo"))
-        sub(reply, ns.qname(ns.WSA, "Address"), text=reply_to)
-        ensure_id(reply)
+        parts.append(
+            f'<a:ReplyTo u:Id="{new_id()}"><a:Address>{escape(reply_to)}</a:Address></a:ReplyTo>'
+        )
     if to:
-        ensure_id(sub(header, ns.qname(ns.WSA, "To"), {must: must_value}, text=to))
+        parts.append(f'<a:To {must} u:Id="{new_id()}">{escape(to)}</a:To>')
+    parts.append(f"</{version.prefix}:Header>")
+    envelope.header.extend(list(fragment("".join(parts))))
     return Addressing(action, message_id, to, relates_to, reply_to)
 
 

@@ -42,11 +42,19 @@ _EXPIRES = ns.qname(ns.WSU, "Expires")
 _TIMESTAMP_PARTS = {_CREATED: "wsu:Created", _EXPIRES: "wsu:Expires"}
 
 
-def add_security_header(envelope: Envelope) -> etree._Element:
-    """Insert an empty wsse:Security header (mustUnderstand) as the first header."""
-    must = ns.qname(envelope.version.value, "mustUnderstand")
-    value = "1" if envelope.version.value == ns.SOAP11 else "true"
-    security = etree.Element(SECURITY, {must: value}, nsmap={"o": ns.WSSE, "u": ns.WSU})
+def add_security_header(
+    envelope: Envelope, *, now: float | None = None, ttl: float = 300.0
+) -> etree._Element:
+    """Insert a wsse:Security header (mustUnderstand) as the first header; with ``now``, it
+    holds a wsu:Timestamp (Created = now, Expires = now + ttl) as its first child."""
+    version = envelope.version.value
+    prefix = envelope.version.prefix
+    must = "1" if version == ns.SOAP11 else "true"
+    timestamp = "" if now is None else _timestamp_text(now, ttl)
+    security = fragment(
+        f'<o:Security xmlns:o="{ns.WSSE}" xmlns:u="{ns.WSU}" xmlns:{prefix}="{version}" '
+        f'{prefix}:mustUnderstand="{must}">{timestamp}</o:Security>'
+    )
     envelope.header.insert(0, security)
     return security
 
@@ -66,13 +74,17 @@ class Timestamp:
     element: etree._Element
 
 
-def add_timestamp(security: etree._Element, now: float, ttl: float = 300.0) -> etree._Element:
-    """A wsu:Timestamp (Created = now, Expires = now + ttl) as the first child of Security."""
-    ts = fragment(
+def _timestamp_text(now: float, ttl: float) -> str:
+    return (
         f'<u:Timestamp xmlns:u="{ns.WSU}" u:Id="{new_id("TS-")}">'
         f"<u:Created>{format_time(now)}</u:Created>"
         f"<u:Expires>{format_time(now + ttl)}</u:Expires></u:Timestamp>"
     )
+
+
+def add_timestamp(security: etree._Element, now: float, ttl: float = 300.0) -> etree._Element:
+    """A wsu:Timestamp (Created = now, Expires = now + ttl) as the first child of Security."""
+    ts = fragment(_timestamp_text(now, ttl))
     security.insert(0, ts)
     return ts
 

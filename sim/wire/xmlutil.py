@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import calendar
 import functools
 import os
-import uuid
-from datetime import datetime, timedelta, timezone
+import time
+from datetime import datetime, timezone
 
 from lxml import etree
 
@@ -16,6 +17,7 @@ from sim.wire import ns
 
 #: Simulated time 0.0 is this instant; messages carry ``EPOCH + now``.
 EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
+_EPOCH_SECONDS = calendar.timegm(EPOCH.timetuple())
 WSU_ID = ns.qname(ns.WSU, "Id")
 #: Attributes that carry element ids, in the order they are looked up.
 ID_ATTRIBUTES = (WSU_ID, "Id", "ID", "AssertionID")
@@ -70,7 +72,11 @@ def new_id(prefix: str = "id-") -> str:
 
 def new_uuid_urn() -> str:
     """A fixed-width ``urn:uuid:`` URI."""
-    return f"urn:uuid:{uuid.UUID(bytes=os.urandom(16), version=4)}"
+    h = bytearray(os.urandom(16))
+    h[6] = (h[6] & 0x0F) | 0x40  # version 4
+    h[8] = (h[8] & 0x3F) | 0x80  # RFC 4122 variant
+    x = h.hex()
+    return f"urn:uuid:{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 def get_id(el) -> str | None:
@@ -93,8 +99,10 @@ def ensure_id(el, prefix: str = "id-", attribute: str = WSU_ID) -> str:
 
 def format_time(now: float) -> str:
     """Simulated seconds as a fixed-width xsd:dateTime with milliseconds (``...T..:..:..000Z``)."""
-    instant = EPOCH + timedelta(milliseconds=round(now * 1000))
-    return instant.strftime("%Y-%m-%dT%H:%M:%S.") + f"{instant.microsecond // 1000:03d}Z"
+    seconds, millis = divmod(round(now * 1000), 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(_EPOCH_SECONDS + seconds)) + (
+        f"{millis:03d}Z"
+    )
 
 
 def parse_time(text: str | None, what: str) -> float:
