@@ -175,8 +175,12 @@ class ScriptCursor:
 
     def __init__(self, scripts: Scripts, index: int) -> None:
         self.scripts = scripts
-        self.position = scripts.position(index)
-        self.script = scripts.script(index)
+        if index == CLOSE:
+            self.position, self.script = CLOSE, scripts.close
+        else:
+            messages = scripts.messages
+            self.position = min(index, len(messages) - 1)
+            self.script = messages[self.position]
         self.index = 0
         self.switches: tuple = ()
 
@@ -186,7 +190,11 @@ class ScriptCursor:
 
     def handle(self, node, send: Send, sender: str, now: float, fresh: bool) -> Step:
         """``Chain``'s handler: the step of the node that receives the next delivery."""
-        return self.next(node.role, fresh)
+        if fresh:
+            return self.next(node.role, fresh)
+        step = self.script.handled[self.index]
+        self.index += 1
+        return step
 
     def next(self, role: str, fresh: bool) -> Step:
         if fresh:

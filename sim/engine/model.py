@@ -178,14 +178,15 @@ class Wire:
             delay += abs(self.rng.normal(0.0, link.jitter_ms / 1000))
         return delay
 
-    def frame(self, size: int, warmup: float) -> tuple[float, float]:
-        """One attempt of ``size`` bytes on a wire that is not ``lossy``, queued now: (when
-        its transmission finishes, seconds from now until it arrives). The caller checks
-        outages, if any: this is ``send`` without its events."""
+    def frame(self, size: int, warmup: float) -> float:
+        """``send`` without its events, for a wire that is neither ``lossy`` nor ever down:
+        queue the one attempt of ``size`` bytes now; returns the seconds until it arrives."""
         link = self.link
         total = size + link.overhead_bytes
         finish = self._queue(total, total * 8 / (link.bandwidth_mbps * 1e6), warmup)
-        return finish, finish - self.env.now + self._delay()
+        if link.jitter_ms:
+            return finish - self.env.now + self._delay()
+        return finish - self.env.now + link.latency_ms / 1000
 
     def send(self, size: int, warmup: float):
         """Generator: deliver ``size`` bytes; returns False when every attempt was lost."""
@@ -360,10 +361,11 @@ class Network:
         return node
 
     def wire(self, a: str, b: str) -> Wire:
-        key = (a, b)
-        if key not in self.wires:
-            self.wires[key] = Wire(self.env, f"{a}-{b}", self.scenario.link(a, b), self.rng)
-        return self.wires[key]
+        wire = self.wires.get((a, b))
+        if wire is None:
+            wire = Wire(self.env, f"{a}-{b}", self.scenario.link(a, b), self.rng)
+            self.wires[a, b] = wire
+        return wire
 
     def cpu(self, node: Node, ops) -> float:
         cost = self._costs.get(id(ops))
@@ -582,7 +584,7 @@ class Chain:
                     self.result = AppDone(ok=False, fault="wssim:Timeout")
                     return
             else:  # one attempt, always delivered
-                _, wait = wire.frame(info.size, warmup)
+                wait = wire.frame(info.size, warmup)
                 if network.fold and not target.free and not target.hsm_units:
                     ahead = wait
                 else:

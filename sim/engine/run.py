@@ -530,27 +530,27 @@ def simulate(
 
 
 def _collect(result: SimulationResult, rep: Replication, index: int, name: str) -> None:
-    for r in rep.records:
-        result.messages.append(
-            {
-                "replication": index,
-                "strategy": name,
-                "class": r.client_class,
-                "session": r.session,
-                "seq": r.seq,
-                "start_s": round(r.start, 6),
-                "end_s": round(r.end, 6),
-                "latency_ms": round((r.end - r.start) * 1000, 4),
-                "request_bytes": r.request_bytes,
-                "response_bytes": r.response_bytes,
-                "token_service_bytes": r.token_bytes,
-                "sts_exchanges": r.sts_exchanges,
-                "retries": r.retries,
-                "recoveries": r.recoveries,
-                "ok": r.ok,
-                "fault": r.fault or "",
-            }
-        )
+    result.messages.extend(
+        {
+            "replication": index,
+            "strategy": name,
+            "class": r.client_class,
+            "session": r.session,
+            "seq": r.seq,
+            "start_s": round(r.start, 6),
+            "end_s": round(r.end, 6),
+            "latency_ms": round((r.end - r.start) * 1000, 4),
+            "request_bytes": r.request_bytes,
+            "response_bytes": r.response_bytes,
+            "token_service_bytes": r.token_bytes,
+            "sts_exchanges": r.sts_exchanges,
+            "retries": r.retries,
+            "recoveries": r.recoveries,
+            "ok": r.ok,
+            "fault": r.fault or "",
+        }
+        for r in rep.records
+    )
     measured = rep.scenario.run.duration_s - rep.scenario.run.warmup_s
     for node in rep.network.nodes.values():
         if node.role == CLIENT:

@@ -42,17 +42,18 @@ class MessageStats:
         return self.warmup <= start < self.end
 
     def start(self, record) -> None:
-        if self.in_window(record.start):
+        if self.warmup <= record.start < self.end:
             self.started += 1
 
     def finish(self, record) -> None:
-        if not self.in_window(record.start):
+        if not self.warmup <= record.start < self.end:
             return
         if record.ok:
             self.completed += 1
             latency = (record.end - record.start) * 1000
             self.latency_sum += latency
-            self.latency_max = max(self.latency_max, latency)
+            if latency > self.latency_max:
+                self.latency_max = latency
             if len(self.latencies) < EXACT_LATENCIES:
                 self.latencies.append(latency)
             else:
