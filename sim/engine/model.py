@@ -30,6 +30,8 @@ class Node:
     Kiefer-Wolfowitz recursion of the FCFS multi-server queue: it takes the core that frees
     first (``max(now, earliest free time)``). The cores are a heap of free times and a job
     costs one SimPy event (its end) instead of a Resource's request, timeout and release.
+    The waiting line's integral (``queue_area``) is the sum of the jobs' waits, accounted
+    with the rest when a job ends.
     """
 
     __slots__ = (
