@@ -94,10 +94,9 @@ class KeyStore:
         stem = self.directory / f"{name}-{bits}"
         key_path, cert_path = stem.with_suffix(".key.pem"), stem.with_suffix(".pem")
         if key_path.exists() and cert_path.exists():
-            private_key = serialization.load_pem_private_key(key_path.read_bytes(), None)
-            certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
-            if issuer is None or certificate.issuer == issuer.certificate.subject:
-                return Identity(name, private_key, certificate)
+            loaded = _load_identity(name, key_path, cert_path)
+            if issuer is None or loaded.certificate.issuer == issuer.certificate.subject:
+                return loaded
         private_key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
         certificate = _certificate(name, private_key, issuer)
         tmp = stem.with_suffix(f".{os.getpid()}.tmp")
@@ -153,6 +152,29 @@ def _certificate(
         .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
     )
     return builder.sign(signer, hashes.SHA256())
+
+
+#: Identities read from disk in this process, by file and version: loading an RSA key
+#: (with its consistency checks) costs tens of milliseconds, paid once per process.
+_LOADED: dict[tuple, Identity] = {}
+
+
+def _load_identity(name: str, key_path: Path, cert_path: Path) -> Identity:
+    key_stat, cert_stat = key_path.stat(), cert_path.stat()
+    version = (
+        name,
+        str(key_path.resolve()),
+        key_stat.st_mtime_ns,
+        key_stat.st_size,
+        cert_stat.st_mtime_ns,
+        cert_stat.st_size,
+    )
+    identity = _LOADED.get(version)
+    if identity is None:
+        private_key = serialization.load_pem_private_key(key_path.read_bytes(), None)
+        certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        identity = _LOADED[version] = Identity(name, private_key, certificate)
+    return identity
 
 
 def load_certificate_der(data: bytes) -> x509.Certificate:
