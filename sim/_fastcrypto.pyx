@@ -1,10 +1,11 @@
 # cython: language_level=3
-"""The hot-path kernel of wssim: P_SHA-1, UsernameToken key derivation, exclusive C14N.
+"""The hot-path kernel of wssim: P_SHA-1, UsernameToken key derivation, exclusive C14N,
+AES-CBC, and the receivers' document walks (shape limits, element-id index).
 
 Every function here has a pure-Python twin in ``sim.crypto._reference`` with the same
 signature and results; the facade ``sim.crypto`` validates arguments and calls one of them.
-SHA-1 and SHA-256 come from OpenSSL's libcrypto; the C14N walks libxml2's nodes directly
-through lxml's public C API and streams its output into the digest.
+SHA-1, SHA-256 and AES come from OpenSSL's libcrypto; the C14N and the document walks go
+over libxml2's nodes directly through lxml's public C API (C14N streams into the digest).
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
