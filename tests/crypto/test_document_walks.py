@@ -94,7 +94,9 @@ def test_kernel_and_twin_agree_on_random_documents(seed, limit):
     root = random_document(rng)
     for el in root.iter(etree.Element):
         if rng.random() < 0.4:
-            el.set(rng.choice([f"{{{WSU}}}Id", "Id", "ID", "AssertionID"]), f"id{rng.randint(0, 9)}")
+            el.set(
+                rng.choice([f"{{{WSU}}}Id", "Id", "ID", "AssertionID"]), f"id{rng.randint(0, 9)}"
+            )
     kernel, twin = _fastcrypto.id_index(root), _reference.id_index(root)
     assert kernel[1] == twin[1]
     assert kernel[0].keys() == twin[0].keys()
