@@ -249,6 +249,9 @@ class MessageRecord:
     start: float
     end: float = 0.0
     client_class: str = "default"
+    #: the strategy the message's session ran (several in one run when client classes
+    #: carry their own strategies)
+    strategy: str = ""
     ok: bool = False
     fault: str | None = None
     request_bytes: int = 0
