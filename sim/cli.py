@@ -500,6 +500,12 @@ def cmd_trace(args) -> int:
             "--strategy", f"unknown strategy {args.strategy!r}; allowed: {', '.join(STRATEGIES)}"
         )
     _check_positive(args.sessions, "--sessions", high=1000)
+    if load(args)[2].mixed:
+        raise ScenarioError(
+            "--strategy",
+            f"{args.scenario} is a mixed run (its client classes carry strategies); trace a "
+            "scenario of one strategy",
+        )
     # one client node per session, so each session's client is the node named in the trace
     args.sets = [
         *args.sets,

@@ -40,7 +40,7 @@ class Node:
         "contended",
         "cores",
         "down_until",
-        "engine",
+        "engines",
         "env",
         "epoch",
         "free",
@@ -78,7 +78,8 @@ class Node:
         self.service = 0.0  # service seconds after warm-up
         self.queue_area = 0.0  # integral of the waiting line after warm-up
         self.down_until = -1.0
-        self.engine = None  # full fidelity: the protocol engine of this node
+        #: full fidelity: the protocol engine of this node, per strategy it serves
+        self.engines: dict[str, object] = {}
         self.connections = 0  # for least-connections balancing
         self.skew = 0.0
         #: bumped when the node restarts and loses its per-session state
@@ -431,9 +432,9 @@ class Network:
             and self.rng.random() < adversary.probability
         )
 
-    def attack(self, attack: str, send: Send, source: Node, target: Node):
-        """Generator: forge the attack from the captured request, deliver it to the target,
-        and count whether the target accepted it or which check refused it."""
+    def attack(self, attack: str, send: Send, source: Node, target: Node, strategy: str):
+        """Generator: forge the attack from the captured request, deliver it to the target
+        (its ``strategy`` engine), and count whether it accepted it or which check refused it."""
         from sim.protocol.adversary import forge
 
         counted = self.env.now >= self.warmup
@@ -444,13 +445,14 @@ class Network:
                 stats["refused"]["tls"] = stats["refused"].get("tls", 0) + 1
             return
         forged = forge(attack, send.data, self.env.now)
-        if forged is None or target.engine is None:
+        engine = target.engines.get(strategy)
+        if forged is None or engine is None:
             return  # nothing to steal in this message
         yield self.env.timeout(0.001)  # just after the original
         if not (yield from self.wire(source.role, target.role).send(len(forged), self.warmup)):
             return
-        step = target.engine.receive(forged, sender="mallory-0", now=self.env.now + target.skew)
-        refusal = getattr(target.engine, "last_refusal", None)  # before another receive runs
+        step = engine.receive(forged, sender="mallory-0", now=self.env.now + target.skew)
+        refusal = getattr(engine, "last_refusal", None)  # before another receive runs
         yield from target.work(self.cpu(target, step.ops), self.warmup)
         if counted:
             stats["attempts"] += 1
@@ -493,6 +495,7 @@ class Chain:
         "record",
         "result",
         "session_key",
+        "strategy",
         "tls_open",
     )
 
@@ -517,6 +520,8 @@ class Chain:
         #: per role, the node (and its epoch) that last handled this session
         self.history = history if history is not None else {}
         self.result: AppDone | SessionClosed | None = None
+        #: the strategy the session runs (set by the replication)
+        self.strategy = ""
 
     def begin(
         self, record: MessageRecord | None, handle: Callable[[Node, Send, str, float, bool], Step]
@@ -598,7 +603,7 @@ class Chain:
                 self._bill(info.bill, info.size)
             if network.adversary is not None and network.intercepts(send, node, target):
                 for attack in network.adversary.attacks:
-                    env.process(network.attack(attack, send, node, target))
+                    env.process(network.attack(attack, send, node, target, self.strategy))
             sender = node.name
             node = target
             fresh = False

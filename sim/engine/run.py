@@ -84,23 +84,27 @@ class SimulationResult:
 
 
 class Replication:
+    """One replication: the sessions of every strategy given (one, or several sharing the
+    topology in a mixed run) on one SimPy environment."""
+
     def __init__(
         self,
         scenario: Scenario,
-        strategy_name: str,
-        strategy,
+        strategies: dict,
         profile: CostProfile,
         seed: np.random.SeedSequence,
         fidelity: str,
-        scripts,
+        scripts: dict | None,
         tracer: Tracer | None,
         max_sessions: int | None,
         progress: Callable[[float, int], None] | None,
     ):
         self.scenario = scenario
-        self.name = strategy_name
-        self.strategy = strategy
+        #: strategy name -> Strategy; a mixed run has several, drawn by client class
+        self.strategies = strategies
+        self.name = "+".join(strategies)
         self.fidelity = fidelity
+        #: replay: strategy name -> payload size -> Scripts
         self.scripts = scripts
         self.tracer = tracer
         self.max_sessions = max_sessions
@@ -112,14 +116,18 @@ class Replication:
         ]
         self.arrivals = np.random.default_rng(streams[0])
         self.env = simpy.Environment()
+        roles = tuple(dict.fromkeys(r for s in strategies.values() for r in s.roles))
         self.network = Network(
-            self.env, scenario, strategy.roles, np.random.default_rng(streams[1]), profile
+            self.env, scenario, roles, np.random.default_rng(streams[1]), profile
         )
         if tracer is not None:
             self.network.fold = False  # trace every message at its own time, in order
         #: messages kept for messages.csv (at most run.record_messages; the statistics see all)
         self.records: list[MessageRecord] = []
-        self.stats = MessageStats(scenario.run.warmup_s, scenario.run.duration_s)
+        self.stats = {
+            name: MessageStats(scenario.run.warmup_s, scenario.run.duration_s)
+            for name in strategies
+        }
         self.started = 0
         self.trace_seq = 0
         workload = scenario.workload
@@ -130,30 +138,41 @@ class Replication:
         if workload.classes:
             shares = np.array([workload.classes[c].share for c in names[1:]])
             self.classes = (names[1:], shares / shares.sum())
-        #: farm-wide shared state per role (survives a node restart)
-        self.shared: dict[str, object] = {}
+        #: farm-wide shared state per (role, strategy) (survives a node restart)
+        self.shared: dict[tuple[str, str], object] = {}
         if fidelity == "full":
             for farm in self.network.farms.values():
                 spec = getattr(scenario.topology, farm.role)
-                shared = strategy.shared_state(farm.role) if spec.shared_cache else None
-                self.shared[farm.role] = shared
-                for node in farm.nodes:
-                    node.engine = strategy.server(farm.role, node.name, shared=shared)
+                for name, strategy in strategies.items():
+                    if farm.role not in strategy.roles:
+                        continue
+                    shared = strategy.shared_state(farm.role) if spec.shared_cache else None
+                    self.shared[farm.role, name] = shared
+                    for node in farm.nodes:
+                        node.engines[name] = strategy.server(farm.role, node.name, shared=shared)
 
     # sessions ----------------------------------------------------------------------------
     def _session(self, key: int):
         workload = self.scenario.workload
         client_node = self.network.client_node(key % self.scenario.topology.client.nodes)
-        full = self.fidelity == "full"
-        engine = self.strategy.client(f"client-{key}") if full else None
-        tls_open: set[str] = set()
-        history: dict[str, tuple[str, int]] = {}
-        chain = Chain(self.network, key, client_node, None, None, tls_open, history)
-        position = 0  # messages of the current protocol session (reset on transport failure)
         client_class = None
         if self.classes:
             names, shares = self.classes
             client_class = names[int(self.arrivals.choice(len(names), p=shares))]
+        name = (
+            self.scenario.class_strategy(client_class)
+            if self.scenario.mixed
+            else next(iter(self.strategies))
+        )
+        strategy = self.strategies[name]
+        stats = self.stats[name]
+        full = self.fidelity == "full"
+        engine = strategy.client(f"client-{key}") if full else None
+        tls_open: set[str] = set()
+        history: dict[str, tuple[str, int]] = {}
+        chain = Chain(self.network, key, client_node, None, None, tls_open, history)
+        chain.strategy = name
+        position = 0  # messages of the current protocol session (reset on transport failure)
         lengths, weights = self.lengths[client_class]
         if workload.session_length == "geometric":
             length = int(self.arrivals.geometric(1.0 / workload.mean_messages(client_class)))
@@ -173,8 +192,10 @@ class Replication:
             if self._stop():
                 break
             self.started += 1
-            record = MessageRecord(key, index, self.env.now, client_class=client_class or "default")
-            self.stats.start(record)
+            record = MessageRecord(
+                key, index, self.env.now, client_class=client_class or "default", strategy=name
+            )
+            stats.start(record)
             if len(self.records) < self.scenario.run.record_messages:
                 self.records.append(record)
             if drawn is not None:
@@ -193,7 +214,7 @@ class Replication:
                     break
                 # A transport failure faults the client's channel (as WCF's does): the client
                 # drops its session state and starts a new session, on any node.
-                engine = self.strategy.client(f"client-{key}") if full else None
+                engine = strategy.client(f"client-{key}") if full else None
                 tls_open.clear()
                 history.clear()
                 position = 0
@@ -201,7 +222,7 @@ class Replication:
                     break
                 record.retries += 1
             record.end = self.env.now
-            self.stats.finish(record)
+            stats.finish(record)
             if index + 1 < length and workload.message_gap_s:
                 yield self.env.timeout(workload.message_gap_s)
         if position:
@@ -226,10 +247,10 @@ class Replication:
 
             def handle(node, send, sender, t, fresh):
                 self._trace(sender, node.name, send)
-                target = engine if node.role == CLIENT else node.engine
+                target = engine if node.role == CLIENT else node.engines[chain.strategy]
                 return target.receive(send.data, sender=sender, now=t)
         else:
-            cursor = ScriptCursor(self.scripts[size], position)
+            cursor = ScriptCursor(self.scripts[chain.strategy][size], position)
             first = cursor.origin
             if self.tracer is None:
                 handle = cursor.handle
@@ -284,9 +305,9 @@ class Replication:
                     if node.role == role:
                         node.down_until = self.env.now + fault.duration_s
                         node.epoch += 1
-                        if node.engine is not None:
-                            node.engine = self.strategy.server(
-                                node.role, node.name, shared=self.shared.get(node.role)
+                        for name in node.engines:
+                            node.engines[name] = self.strategies[name].server(
+                                node.role, node.name, shared=self.shared.get((node.role, name))
                             )
             elif fault.kind == "clock_skew":
                 for node in nodes:
@@ -349,7 +370,9 @@ def _t95(n: int) -> float:
     return 1.96
 
 
-def _summarize_replication(rep: Replication) -> dict:
+def _summarize_replication(rep: Replication) -> dict[str, dict]:
+    """Each strategy's summary of one replication; in a mixed run, ``roles`` describe the
+    farms every strategy shares."""
     run = rep.scenario.run
     measured = run.duration_s - run.warmup_s
     roles = {}
@@ -370,14 +393,19 @@ def _summarize_replication(rep: Replication) -> dict:
             roles[farm.role]["hsm_utilization"] = sum(n.hsm_busy for n in farm.nodes) / (
                 units * measured
             )
-    summary = rep.stats.summary(measured)
-    summary["roles"] = roles
-    if rep.scenario.adversary is not None:
-        summary["attacks"] = {
-            attack: rep.network.attacks.get(attack, {"attempts": 0, "accepted": 0, "refused": {}})
-            for attack in rep.scenario.adversary.attacks
-        }
-    return summary
+    summaries = {}
+    for name, strategy in rep.strategies.items():
+        summary = rep.stats[name].summary(measured)
+        summary["roles"] = {role: roles[role] for role in strategy.roles}
+        if rep.scenario.adversary is not None:
+            summary["attacks"] = {
+                attack: rep.network.attacks.get(
+                    attack, {"attempts": 0, "accepted": 0, "refused": {}}
+                )
+                for attack in rep.scenario.adversary.attacks
+            }
+        summaries[name] = summary
+    return summaries
 
 
 def _half_width(replications: list[dict], metric: str = "latency_ms.mean") -> float:
@@ -461,53 +489,61 @@ def simulate(
     }
     result = SimulationResult(summary, seed_entropy=root.entropy)
     names = strategies or scenario.strategies
+    if scenario.mixed and set(names) != set(scenario.strategies):
+        raise ScenarioError(
+            "strategies", "a mixed run runs all its classes' strategies together, not a subset"
+        )
     target = scenario.run.target_ci95_ms
     limit = scenario.run.max_replications if target is not None else replications
     # Replication i always gets the same stream, however many replications end up running.
     rep_seeds = [np.random.SeedSequence(root.entropy, spawn_key=(i,)) for i in range(limit)]
+    # One group per strategy (compared side by side on the same streams), or, in a mixed
+    # run, one group holding every strategy on the shared topology.
+    groups = [list(names)] if scenario.mixed else [[name] for name in names]
+    if scenario.mixed:
+        summary["mixed"] = True
+        summary["classes"] = {
+            name: {"strategy": c.strategy, "share": c.share}
+            for name, c in sorted(scenario.workload.classes.items())
+        }
     try:
-        for name in names:
-            strategy = build_strategy(
-                name, scenario.strategy_options.get(name, {}), keylog=keylog, key_dir=key_dir
-            )
+        for group in groups:
+            built = {
+                name: build_strategy(
+                    name, scenario.strategy_options.get(name, {}), keylog=keylog, key_dir=key_dir
+                )
+                for name in group
+            }
             scripts = None
             if fidelity == "replay":
-                workload = scenario.workload
-                geometric = workload.session_length == "geometric"
-                longest = max(workload.all_values("messages_per_session"))
-                shared = {r for r in strategy.roles if getattr(scenario.topology, r).shared_cache}
-                scripts = {
-                    size: record_scripts(
-                        strategy,
-                        SCRIPTED_MESSAGES if geometric else longest,
-                        _payload(size, 0, 0),
-                        shared,
-                    )
-                    for size in workload.all_values("payload_bytes")
-                }
-            per_rep: list[dict] = []
+                scripts = {name: _record(scenario, strategy) for name, strategy in built.items()}
+            label = "+".join(group)
+            per_rep: list[dict[str, dict]] = []
             for index, rep_seed in enumerate(rep_seeds):
                 if (
                     target is not None
                     and index >= 3
-                    and _half_width(per_rep, scenario.run.ci_metric) <= target
+                    and max(
+                        _half_width([r[name] for r in per_rep], scenario.run.ci_metric)
+                        for name in group
+                    )
+                    <= target
                 ):
                     break
                 tick = None
                 if progress is not None:
 
-                    def tick(t, count, index=index, name=name):
+                    def tick(t, count, index=index, label=label):
                         progress(
                             ProgressInfo(
-                                t, scenario.run.duration_s, count, index + 1, replications, name
+                                t, scenario.run.duration_s, count, index + 1, replications, label
                             )
                         )
 
                 # The same seed for every strategy: common random numbers, a fair comparison.
                 rep = Replication(
                     scenario,
-                    name,
-                    strategy,
+                    built,
                     profile,
                     rep_seed,
                     fidelity,
@@ -518,8 +554,9 @@ def simulate(
                 )
                 rep.run()
                 per_rep.append(_summarize_replication(rep))
-                _collect(result, rep, index, name)
-            summary["strategies"][name] = _combine(per_rep)
+                _collect(result, rep, index, label)
+            for name in group:
+                summary["strategies"][name] = _combine([r[name] for r in per_rep])
             summary["replications"] = (
                 max(summary["replications"], len(per_rep)) if target is None else len(per_rep)
             )
@@ -529,11 +566,25 @@ def simulate(
     return result
 
 
+def _record(scenario: Scenario, strategy) -> dict:
+    """Replay fidelity: the scripts of ``strategy``, per payload size the workload draws."""
+    workload = scenario.workload
+    geometric = workload.session_length == "geometric"
+    longest = max(workload.all_values("messages_per_session"))
+    shared = {r for r in strategy.roles if getattr(scenario.topology, r).shared_cache}
+    return {
+        size: record_scripts(
+            strategy, SCRIPTED_MESSAGES if geometric else longest, _payload(size, 0, 0), shared
+        )
+        for size in workload.all_values("payload_bytes")
+    }
+
+
 def _collect(result: SimulationResult, rep: Replication, index: int, name: str) -> None:
     result.messages.extend(
         {
             "replication": index,
-            "strategy": name,
+            "strategy": r.strategy or name,
             "class": r.client_class,
             "session": r.session,
             "seq": r.seq,

@@ -46,9 +46,13 @@ def _table(value) -> tuple[tuple[int, ...], tuple[float, ...]]:
 
 class ClientClass(_Strict):
     """A class of clients: its share of the sessions and its own workload values (those not
-    given are the workload's)."""
+    given are the workload's). When classes name a ``strategy``, their sessions run it, all
+    classes together on one topology (a mixed run)."""
 
     share: float = Field(1.0, gt=0, description="relative share of the sessions")
+    strategy: str | None = Field(
+        None, description="the strategy this class's sessions run (give it on every class)"
+    )
     messages_per_session: int | dict[str, float] | None = None
     payload_bytes: int | dict[str, float] | None = None
 
@@ -56,6 +60,13 @@ class ClientClass(_Strict):
     @classmethod
     def _count_or_table(cls, value, info):
         return _check_table(value, info.field_name)
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, value: str | None) -> str | None:
+        if value is not None and value not in STRATEGY_NAMES:
+            raise ValueError(f"unknown strategy {value!r}; allowed: {', '.join(STRATEGY_NAMES)}")
+        return value
 
 
 class Workload(_Strict):
@@ -268,6 +279,39 @@ class Scenario(_Strict):
                     + ", ".join(LINK_ENDS)
                 )
         return value
+
+    @model_validator(mode="after")
+    def _mixed_classes(self):
+        classes = self.workload.classes
+        named = {name: c.strategy for name, c in classes.items() if c.strategy is not None}
+        if not named:
+            return self
+        for name, client_class in classes.items():
+            if client_class.strategy is None:
+                raise ScenarioError(
+                    f"workload.classes.{name}.strategy",
+                    "when one client class names a strategy, every class must (a mixed run)",
+                )
+        if set(self.strategies) != set(named.values()):
+            raise ScenarioError(
+                "strategies",
+                "a mixed run (client classes with strategies) runs exactly its classes' "
+                f"strategies: list {sorted(set(named.values()))}",
+            )
+        if self.adversary is not None:
+            raise ScenarioError(
+                "adversary", "attacks run one strategy at a time; not in a mixed run"
+            )
+        return self
+
+    @property
+    def mixed(self) -> bool:
+        """Whether client classes carry their strategies (all of them run together)."""
+        return any(c.strategy is not None for c in self.workload.classes.values())
+
+    def class_strategy(self, client_class: str | None) -> str:
+        """The strategy a session of ``client_class`` runs in a mixed run."""
+        return self.workload.classes[client_class].strategy
 
     def link(self, a: str, b: str) -> Link:
         """The link between roles ``a`` and ``b`` (either order), else ``links.default``."""

@@ -59,16 +59,22 @@ def latency_cdf(summary: dict, messages: list[dict], path: Path, warmup_s: float
 
 
 def utilization(summary: dict, path: Path) -> None:
-    names = list(summary["strategies"])
-    roles = sorted({r for s in summary["strategies"].values() for r in s["roles"]})
+    strategies = summary["strategies"]
+    roles = sorted({r for s in strategies.values() for r in s["roles"]})
+    if summary.get("mixed"):
+        # One topology shared by every class: one group, each role once.
+        shared: dict = {}
+        for entry in strategies.values():
+            shared.update(entry["roles"])
+        groups = {"shared farms (" + " + ".join(strategies) + ")": shared}
+    else:
+        groups = {name: entry["roles"] for name, entry in strategies.items()}
+    names = list(groups)
     fig, ax = plt.subplots(figsize=(max(8, len(names) * 1.1), 5))
     width = 0.8 / max(len(roles), 1)
     x = np.arange(len(names))
     for i, role in enumerate(roles):
-        values = [
-            summary["strategies"][n]["roles"].get(role, {}).get("utilization", 0) * 100
-            for n in names
-        ]
+        values = [groups[n].get(role, {}).get("utilization", 0) * 100 for n in names]
         ax.bar(x + i * width, values, width, label=role)
     ax.set_xticks(x + width * (len(roles) - 1) / 2, names, rotation=30, ha="right")
     ax.set_ylabel("CPU utilization (% of the role's cores)")

@@ -28,6 +28,7 @@ def comparison_table(summary: dict) -> Table:
         f"{summary['seed']}, {summary['replications']} replication(s), "
         f"{summary['measured_s']:.0f} s measured"
         + (" [PARTIAL]" if summary.get("partial") else ""),
+        caption=_mix_caption(summary),
         header_style="bold",
     )
     columns = [
@@ -70,6 +71,17 @@ def comparison_table(summary: dict) -> Table:
             faults,
         )
     return table
+
+
+def _mix_caption(summary: dict) -> str | None:
+    """For a mixed run: which class ran which strategy, and that the farms are shared."""
+    classes = summary.get("classes")
+    if not summary.get("mixed") or not classes:
+        return None
+    parts = ", ".join(
+        f"{name} -> {c['strategy']} (share {c['share']:g})" for name, c in classes.items()
+    )
+    return f"one mixed run: {parts}; CPU columns are the farms all classes share"
 
 
 def security_table(summary: dict) -> Table | None:

@@ -273,3 +273,22 @@ def test_compare_prints_the_security_table_when_the_scenario_has_an_adversary():
     rows = {line.split("│")[1].strip(): line for line in security.splitlines() if "│" in line}
     assert set(rows) == {"bearer", "sct"}
     assert "security" not in wssim("compare", SCENARIOS / "x509.toml", *SHORT).stdout.lower()
+
+
+def test_compare_of_a_mixed_run_says_which_class_ran_which_strategy():
+    result = wssim("compare", SCENARIOS / "mixed-clients.toml", *SHORT)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split("│")[1].strip() for line in result.stdout.splitlines() if "│" in line]
+    assert set(rows) == {"sct", "bearer-per-message"}
+    caption = " ".join(result.stdout.split())
+    assert "one mixed run: mobile -> bearer-per-message (share 2), partner -> sct (share 1)" in (
+        caption
+    )
+
+
+def test_trace_refuses_a_mixed_run_naming_the_flag(tmp_path):
+    result = wssim(
+        "trace", SCENARIOS / "mixed-clients.toml", "--strategy", "sct", "--out", tmp_path / "t"
+    )
+    assert_usage_error(result, "--strategy", "mixed run")
+    assert not (tmp_path / "t").exists()

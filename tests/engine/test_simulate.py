@@ -344,8 +344,7 @@ def test_littles_law_holds_on_a_full_protocol_run(key_dir):
     s = scenario(["x509"], rate=25.0, messages=3, duration=12.0)
     rep = Replication(
         s,
-        "x509",
-        build_strategy("x509", key_dir=key_dir),
+        {"x509": build_strategy("x509", key_dir=key_dir)},
         load_profile(),
         np.random.SeedSequence(5),
         "full",
