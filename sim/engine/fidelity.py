@@ -18,8 +18,16 @@ its *situation* (the memo key):
   the same object; where it does not (per-node SCT caches) it holds the real
   BadContextToken fault and the client's recovery.
 
-Clock skew is not part of the situation: with skew large enough to make engines refuse
-messages, only ``full`` fidelity models the consequences.
+* the clock offsets at which deliveries reached a receiver whose clock differs from the
+  client's when the message started (a skewed server node, or the client itself after its
+  clock moved: ``clock_skew`` faults), as a tuple of (delivery index, offset): replay
+  switches to a script recorded with that receiver's clock that far ahead or behind
+  (so a Timestamp the receiver finds in the future or expired is refused as in ``full``);
+* once a message of the session met such offsets, the session's history: the position and
+  offsets of each earlier message (consecutive steady-state ones with equal offsets counted
+  once), recorded in that order, because what a skewed node gave the client (a token not
+  yet valid, a refusal) shapes the later messages. Earlier fresh-node switches are not part
+  of it: a session that got through them carries state of the same shape.
 """
 
 from __future__ import annotations
@@ -52,9 +60,11 @@ class Scripts:
     strategy: object = None
     payload: bytes = b""
     shared_roles: frozenset = frozenset()
-    #: (position, switches) -> the script where, at each (role, delivery) of ``switches``,
-    #: the message reaches a node of ``role`` new to the session; recorded on first need
-    fresh: dict[tuple[int, tuple], MessageScript] = field(default_factory=dict)
+    #: (position, switches, offsets) -> the script where, at each (role, delivery) of
+    #: ``switches``, the message reaches a node of ``role`` new to the session and, at each
+    #: (delivery, offset) of ``offsets``, a receiver whose clock is ``offset`` seconds off
+    #: the client's; recorded on first need
+    fresh: dict[tuple[int, tuple, tuple], MessageScript] = field(default_factory=dict)
 
     def script(self, index: int) -> MessageScript:
         if index == CLOSE:
@@ -64,23 +74,41 @@ class Scripts:
     def position(self, index: int) -> int:
         return CLOSE if index == CLOSE else min(index, len(self.messages) - 1)
 
-    def variant(self, position: int, switches: tuple, parent: MessageScript) -> MessageScript:
-        """The script of ``position`` with fresh nodes at ``switches`` (memoized)."""
-        key = (position, switches)
+    def variant(
+        self,
+        position: int,
+        switches: tuple,
+        offsets: tuple,
+        parent: MessageScript | None,
+        d: int,
+        prior: tuple = (),
+    ) -> MessageScript:
+        """The script of ``position`` with fresh nodes at ``switches``, receiver clock
+        ``offsets`` and the session's ``prior`` history (memoized); it must agree with
+        ``parent`` before delivery ``d``."""
+        key = (position, switches, offsets, prior)
         script = self.fresh.get(key)
         if script is None:
-            count = len(self.messages)
             recorder = _Recorder(self.strategy, set(self.shared_roles))
-            for i in range(count if position == CLOSE else position):
-                recorder.message(self.payload, float(i))
-            if position == CLOSE:
-                script = recorder.close(float(count), switches)
+            if prior:
+                earlier = prior
             else:
-                script = recorder.message(self.payload, float(position), switches)
-            d = switches[-1][1]
+                count = len(self.messages) if position == CLOSE else position
+                earlier = tuple((i, ()) for i in range(count))
+            for i, (_, earlier_offsets) in enumerate(earlier):
+                recorder.message(self.payload, float(i), (), earlier_offsets)
+            now = float(len(earlier))
+            if position == CLOSE:
+                script = recorder.close(now, switches, offsets)
+            else:
+                script = recorder.message(self.payload, now, switches, offsets)
+            if parent is None:
+                self.fresh[key] = script
+                return script
             if _shapes(parent, d) != _shapes(script, d):
                 raise RuntimeError(
-                    f"{self.strategy.name}: scripts diverge before the fresh {switches[-1][0]}"
+                    f"{self.strategy.name}: scripts diverge before delivery {d} "
+                    f"(fresh nodes {switches}, clock offsets {offsets})"
                 )
             if _shapes(parent) == _shapes(script):
                 script = parent  # the fresh node behaves the same: keep the same objects
@@ -111,9 +139,13 @@ class _Recorder:
             self.servers[name] = engine
         return engine
 
-    def run(self, origin: Step, now: float, switches: tuple = ()) -> MessageScript:
+    def run(
+        self, origin: Step, now: float, switches: tuple = (), offsets: tuple = ()
+    ) -> MessageScript:
         """Follow ``origin`` to the end; at each (role, d) of ``switches``, from the d-th
-        delivery on, requests to ``role`` go to a node that has never seen this client."""
+        delivery on, requests to ``role`` go to a node that has never seen this client; at
+        each (d, offset) of ``offsets`` the d-th receiver's clock reads ``now + offset``."""
+        ahead = dict(offsets)
         script = MessageScript(origin, [])
         sender, step = "client-0", origin
         while True:
@@ -127,16 +159,20 @@ class _Recorder:
                     self.route[role] = f"{role}-{self.used[role]}"
             target = send.to if send.reply else self.route[role_of(send.to)]
             receiver = self.client if role_of(target) == CLIENT else self._server(target)
-            step = receiver.receive(send.data, sender=sender, now=now)
+            step = receiver.receive(
+                send.data, sender=sender, now=now + ahead.get(len(script.handled), 0.0)
+            )
             script.handled.append(step)
             script.receivers.append("" if send.reply else role_of(target))
             sender = target
 
-    def message(self, payload: bytes, now: float, switches: tuple = ()) -> MessageScript:
-        return self.run(self.client.request(payload, now=now), now, switches)
+    def message(
+        self, payload: bytes, now: float, switches: tuple = (), offsets: tuple = ()
+    ) -> MessageScript:
+        return self.run(self.client.request(payload, now=now), now, switches, offsets)
 
-    def close(self, now: float, switches: tuple = ()) -> MessageScript:
-        return self.run(self.client.close(now=now), now, switches)
+    def close(self, now: float, switches: tuple = (), offsets: tuple = ()) -> MessageScript:
+        return self.run(self.client.close(now=now), now, switches, offsets)
 
 
 def _shape(step: Step) -> tuple:
@@ -167,13 +203,49 @@ def record_scripts(strategy, messages: int, payload: bytes, shared_roles: set[st
     )
 
 
+class History:
+    """The part of a protocol session's past that replay must reproduce (the memo key's
+    ``prior``): empty until a message meets a clock offset, then each message's position and
+    offsets, steady-state repeats with equal offsets counted once."""
+
+    __slots__ = ("count", "prior")
+
+    def __init__(self) -> None:
+        self.count = 0  # messages of the session so far
+        self.prior: tuple = ()
+
+    def add(self, cursor: ScriptCursor) -> None:
+        """Account the message ``cursor`` just replayed."""
+        self.count += 1
+        if cursor.position == CLOSE or not (cursor.offsets or self.prior):
+            return
+        if not self.prior:  # the first offsets: the messages before them met none
+            steady = SCRIPTED_MESSAGES - 1
+            self.prior = tuple((min(i, steady), ()) for i in range(min(self.count - 1, steady + 1)))
+        entry = (cursor.position, cursor.offsets)
+        if not (self.prior and self.prior[-1] == entry and entry[0] == SCRIPTED_MESSAGES - 1):
+            self.prior = (*self.prior, entry)
+
+
 class ScriptCursor:
-    """Replays one message's script, switching to a fresh-node script whenever the model
-    says a node the message reaches is new to the session (nested switches included)."""
+    """Replays one message's script, switching to a variant whenever the model says a node
+    the message reaches is new to the session, or keeps a clock other than the client's
+    (nested switches included)."""
 
-    __slots__ = ("index", "position", "script", "scripts", "switches")
+    __slots__ = (
+        "client_skew",
+        "index",
+        "offsets",
+        "position",
+        "prior",
+        "script",
+        "scripts",
+        "switches",
+    )
 
-    def __init__(self, scripts: Scripts, index: int) -> None:
+    def __init__(
+        self, scripts: Scripts, index: int, client_skew: float = 0.0, prior: tuple = ()
+    ) -> None:
         self.scripts = scripts
         if index == CLOSE:
             self.position, self.script = CLOSE, scripts.close
@@ -181,8 +253,13 @@ class ScriptCursor:
             messages = scripts.messages
             self.position = min(index, len(messages) - 1)
             self.script = messages[self.position]
+        if prior:
+            self.script = scripts.variant(self.position, (), (), None, 0, prior)
         self.index = 0
         self.switches: tuple = ()
+        self.offsets: tuple = ()
+        self.client_skew = client_skew
+        self.prior = prior
 
     @property
     def origin(self) -> Step:
@@ -190,16 +267,25 @@ class ScriptCursor:
 
     def handle(self, node, send: Send, sender: str, now: float, fresh: bool) -> Step:
         """``Chain``'s handler: the step of the node that receives the next delivery."""
-        if fresh:
-            return self.next(node.role, fresh)
+        if fresh or node.skew != self.client_skew:
+            return self.next(node, fresh)
         step = self.script.handled[self.index]
         self.index += 1
         return step
 
-    def next(self, role: str, fresh: bool) -> Step:
-        if fresh:
-            self.switches = (*self.switches, (role, self.index))
-            self.script = self.scripts.variant(self.position, self.switches, self.script)
+    def next(self, node, fresh: bool) -> Step:
+        """The step of ``node`` for the next delivery (``fresh``: new to the session)."""
+        # against the client's clock when the message started (the client's own clock may
+        # have moved since, for its later steps)
+        offset = node.skew - self.client_skew
+        if fresh or offset:
+            if fresh:
+                self.switches = (*self.switches, (node.role, self.index))
+            if offset:
+                self.offsets = (*self.offsets, (self.index, offset))
+            self.script = self.scripts.variant(
+                self.position, self.switches, self.offsets, self.script, self.index, self.prior
+            )
         step = self.script.handled[self.index]
         self.index += 1
         return step

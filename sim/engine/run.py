@@ -32,7 +32,13 @@ import simpy
 
 import sim
 from sim.engine.costs import CostProfile, load_profile
-from sim.engine.fidelity import CLOSE, SCRIPTED_MESSAGES, ScriptCursor, record_scripts
+from sim.engine.fidelity import (
+    CLOSE,
+    SCRIPTED_MESSAGES,
+    History,
+    ScriptCursor,
+    record_scripts,
+)
 from sim.engine.model import Chain, MessageRecord, Network
 from sim.engine.scenario import Scenario
 from sim.engine.stats import MessageStats
@@ -167,7 +173,7 @@ class Replication:
         strategy = self.strategies[name]
         stats = self.stats[name]
         full = self.fidelity == "full"
-        engine = strategy.client(f"client-{key}") if full else None
+        engine = strategy.client(f"client-{key}") if full else History()
         tls_open: set[str] = set()
         history: dict[str, tuple[str, int]] = {}
         chain = Chain(self.network, key, client_node, None, None, tls_open, history)
@@ -201,8 +207,10 @@ class Replication:
             if drawn is not None:
                 size = sizes[drawn[index]]
             while True:
-                first = self._begin(chain, engine, record, position, index, size)
+                first, cursor = self._begin(chain, engine, record, position, index, size)
                 yield from chain.run(client_node, first)
+                if cursor is not None:
+                    engine.add(cursor)
                 result = chain.result
                 position += 1
                 if not isinstance(result, AppDone):
@@ -214,7 +222,7 @@ class Replication:
                     break
                 # A transport failure faults the client's channel (as WCF's does): the client
                 # drops its session state and starts a new session, on any node.
-                engine = strategy.client(f"client-{key}") if full else None
+                engine = strategy.client(f"client-{key}") if full else History()
                 tls_open.clear()
                 history.clear()
                 position = 0
@@ -226,7 +234,7 @@ class Replication:
             if index + 1 < length and workload.message_gap_s:
                 yield self.env.timeout(workload.message_gap_s)
         if position:
-            first = self._begin(chain, engine, None, CLOSE, CLOSE, sizes[0])
+            first, _ = self._begin(chain, engine, None, CLOSE, CLOSE, sizes[0])
             yield from chain.run(client_node, first)
 
     def _stop(self) -> bool:
@@ -235,9 +243,13 @@ class Replication:
             return True
         return run.max_messages is not None and self.started >= run.max_messages
 
-    def _begin(self, chain: Chain, engine, record, position: int, seq: int, size: int) -> Step:
+    def _begin(
+        self, chain: Chain, engine, record, position: int, seq: int, size: int
+    ) -> tuple[Step, ScriptCursor | None]:
         """Set ``chain`` up for one application message (or the close) and return the
-        client's first step; ``chain.run`` then follows it to its end."""
+        client's first step (``chain.run`` then follows it to its end) and, in replay, the
+        cursor. ``engine`` is the client engine (full) or the session's History (replay)."""
+        cursor = None
         if self.fidelity == "full":
             now = self.env.now + chain.client.skew
             if record is not None:
@@ -250,7 +262,9 @@ class Replication:
                 target = engine if node.role == CLIENT else node.engines[chain.strategy]
                 return target.receive(send.data, sender=sender, now=t)
         else:
-            cursor = ScriptCursor(self.scripts[chain.strategy][size], position)
+            cursor = ScriptCursor(
+                self.scripts[chain.strategy][size], position, chain.client.skew, engine.prior
+            )
             first = cursor.origin
             if self.tracer is None:
                 handle = cursor.handle
@@ -258,10 +272,10 @@ class Replication:
 
                 def handle(node, send, sender, t, fresh):
                     self._trace(sender, node.name, send)
-                    return cursor.next(node.role, fresh)
+                    return cursor.next(node, fresh)
 
         chain.begin(record, handle)
-        return first
+        return first, cursor
 
     def _trace(self, sender: str, receiver: str, send: Send) -> None:
         if self.tracer is not None:
