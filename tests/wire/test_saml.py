@@ -9,9 +9,15 @@ import pytest
 import xmlsec
 from lxml import etree
 
-from sim.errors import ExpiredData, FailedCheck, InvalidSecurity, InvalidSecurityToken
-from sim.wire import ns, saml, soap
-from sim.wire.ns import Confirmation
+from sim.errors import (
+    ExpiredData,
+    FailedCheck,
+    InvalidSecurity,
+    InvalidSecurityToken,
+    UnsupportedAlgorithm,
+)
+from sim.wire import dsig, ns, saml, soap
+from sim.wire.ns import Confirmation, DigestAlg, SignatureAlg
 from sim.wire.saml import SamlVersion, SubjectKey
 from tests.wire.helpers import xmlsec1_verify
 
@@ -157,9 +163,9 @@ def _in_envelope(assertion):
     return env
 
 
-def _xsw(keystore, build):
+def _xsw(keystore, build, version):
     """Apply an attack to a signed assertion in a message; return the assertion consumed."""
-    env = _in_envelope(_assertion(keystore))
+    env = _in_envelope(_assertion(keystore, version))
     build(env).set("{urn:test}consumed", "1")  # the evil assertion an application would read
     root = etree.fromstring(etree.tostring(env.root))
     return root.xpath("//*[@t:consumed]", namespaces={"t": "urn:test"})[0]
@@ -167,9 +173,17 @@ def _xsw(keystore, build):
 
 def _evil(original):
     evil = copy.deepcopy(original)
-    evil.find(f".//{{{ns.SAML2}}}NameID").text = "admin"
+    subject = evil.find(f".//{{{ns.SAML2}}}NameID")
+    if subject is None:  # SAML 1.1
+        subject = evil.find(f".//{{{ns.SAML1}}}NameIdentifier")
+    subject.text = "admin"
     evil.remove(evil.find(ns.qname(ns.DS, "Signature")))
     return evil
+
+
+def _set_evil_id(evil):
+    name = "ID" if evil.get("ID") is not None else "AssertionID"
+    evil.set(name, "_evil00000000000000000000000000000000")
 
 
 XSW_ATTACKS = {
@@ -194,7 +208,7 @@ def _wrap(env, *, inside: bool, new_id: bool):
     original = env.header[-1]
     evil = _evil(original)
     if new_id:
-        evil.set("ID", "_evil00000000000000000000000000000000")
+        _set_evil_id(evil)
     original.addprevious(evil)
     if inside:
         evil.append(original)
@@ -214,7 +228,7 @@ def _move_signature(env):
 def _inside_signature(env):
     original = env.header[-1]
     evil = _evil(original)
-    evil.set("ID", "_evil00000000000000000000000000000000")
+    _set_evil_id(evil)
     obj = etree.SubElement(original.find(ns.qname(ns.DS, "Signature")), ns.qname(ns.DS, "Object"))
     obj.append(evil)
     return evil
@@ -241,11 +255,78 @@ def _in_object(env):
     return evil
 
 
+@pytest.mark.parametrize("version", list(SamlVersion))
 @pytest.mark.parametrize("attack", sorted(XSW_ATTACKS))
-def test_signature_wrapping_variants_are_refused(keystore, attack):
-    consumed = _xsw(keystore, XSW_ATTACKS[attack])
+def test_signature_wrapping_variants_are_refused(keystore, attack, version):
+    consumed = _xsw(keystore, XSW_ATTACKS[attack], version)
+    assert consumed.tag == (saml.ASSERTION2 if version is SamlVersion.V20 else saml.ASSERTION1)
     with pytest.raises((FailedCheck, InvalidSecurity)):
         _validate(keystore, consumed)
+
+
+@pytest.mark.parametrize("version", list(SamlVersion))
+def test_the_untouched_assertion_in_a_message_validates(keystore, version):
+    """The control for the wrapping tests: without the attack, the same path accepts."""
+    env = _in_envelope(_assertion(keystore, version))
+    root = etree.fromstring(etree.tostring(env.root))
+    assertion = root.find(
+        f".//{saml.ASSERTION2 if version is SamlVersion.V20 else saml.ASSERTION1}"
+    )
+    assert _validate(keystore, assertion).subject == "alice"
+
+
+@pytest.mark.parametrize("version", list(SamlVersion))
+def test_rsa_sha256_signed_assertion_verifies_with_xmlsec1_and_validates(
+    keystore, xmlsec1, tmp_path, version
+):
+    sts = keystore.identity("sts")
+    a = saml.build_assertion(
+        issuer="https://sts.example/",
+        subject="alice",
+        audience=AUDIENCE,
+        now=100.0,
+        lifetime=3600.0,
+        confirmation=Confirmation.BEARER,
+        version=version,
+    )
+    saml.sign_assertion(a, sts, algorithm=SignatureAlg.RSA_SHA256, digest=DigestAlg.SHA256)
+    data = etree.tostring(a)
+    assert SignatureAlg.RSA_SHA256.value.encode() in data
+    (tmp_path / "sts.pem").write_bytes(sts.pem)
+    code, err = xmlsec1_verify(
+        xmlsec1,
+        tmp_path,
+        data,
+        "--pubkey-cert-pem",
+        str(tmp_path / "sts.pem"),
+        id_attrs=_id_attr(version),
+    )
+    assert code == 0, err
+    policy = dsig.SignaturePolicy(
+        signature_algorithms=frozenset({SignatureAlg.RSA_SHA256}),
+        digest_algorithms=frozenset({DigestAlg.SHA256}),
+        allow_enveloped=True,
+    )
+    assert _validate(keystore, etree.fromstring(data), policy=policy).subject == "alice"
+    with pytest.raises(UnsupportedAlgorithm):  # a provider that accepts RSA-SHA1 only
+        _validate(keystore, etree.fromstring(data), policy=dsig.SignaturePolicy())
+
+
+@pytest.mark.parametrize("version", list(SamlVersion))
+def test_sender_vouches_assertion_validates_only_where_expected(keystore, version):
+    a = etree.fromstring(
+        etree.tostring(_assertion(keystore, version, confirmation=Confirmation.SENDER_VOUCHES))
+    )
+    method = (
+        Confirmation.SENDER_VOUCHES.value
+        if version is SamlVersion.V20
+        else (ns.SAML1_CONFIRMATION[Confirmation.SENDER_VOUCHES])
+    )
+    assert method.encode() in etree.tostring(a)
+    checked = _validate(keystore, a, expected=frozenset({Confirmation.SENDER_VOUCHES}))
+    assert checked.confirmation is Confirmation.SENDER_VOUCHES
+    with pytest.raises(InvalidSecurityToken):
+        _validate(keystore, a, expected=frozenset({Confirmation.BEARER}))
 
 
 def test_comment_inside_name_id_is_refused(keystore):
