@@ -20,7 +20,7 @@ from sim.wire.ledger import Ledger
 from sim.wire.ns import EncryptionAlg, SignatureAlg, ValueType
 from sim.wire.soap import Envelope
 from sim.wire.suites import AlgorithmSuite, suite
-from sim.wire.xmlutil import WSU_ID, b64, unb64
+from sim.wire.xmlutil import WSU_ID, b64, new_id, unb64
 
 DEFAULT_SUITE = suite("Basic256")
 
@@ -68,9 +68,10 @@ def get_payload(envelope: Envelope) -> bytes:
     return unb64(payload.text, "app:Payload")
 
 
-def security_header(envelope: Envelope, now: float, ttl: float = 300.0):
-    """Add a Security header with a Timestamp; returns (security, timestamp)."""
-    security = wss.add_security_header(envelope, now=now, ttl=ttl)
+def security_header(envelope: Envelope, now: float, ttl: float = 300.0, children: str = ""):
+    """Add a Security header with a Timestamp (then the elements ``children`` spells);
+    returns (security, timestamp)."""
+    security = wss.add_security_header(envelope, now=now, ttl=ttl, children=children)
     return security, security[0]
 
 
@@ -284,21 +285,37 @@ def protect_symmetric(
 
     ``encrypt_tokens`` (a UsernameToken sent inside the protected traffic) go into the
     Security header, are signed, and are encrypted in place like the Body."""
-    security, timestamp = security_header(envelope, now)
-    for token in (*tokens, *encrypt_tokens):
-        security.append(token)
-    if derive:
-        source = etree.tostring(source_reference())
-        sig_length = suite_.signature_derived_key_bits // 8
-        sig_dkt, sig_nonce = sc.build_dkt(source, length=sig_length)
-        security.append(sig_dkt)
-        sig_key = sc.derive_key(secret, nonce=sig_nonce, length=sig_length, ledger=ledger)
-        sig_info = wss.str_reference(f"#{sig_dkt.get(WSU_ID)}", ValueType.DKT.value)
-        if keylog:
-            keylog("derived-key", sig_dkt.get(WSU_ID), sig_key)
-    else:
-        sig_key, sig_info = secret, source_reference()
     extra_signed = [*extra_signed, *encrypt_tokens]
+    data_ids = [new_id("ED-") for _ in range(len(encrypt_tokens) + 1)] if encrypt else []
+    enc_length = suite_.encryption_key_bytes
+    if derive:
+        # The DerivedKeyTokens and the ReferenceList go into the header in the same fragment
+        # as the Timestamp; the keys come from the nonces, not from reading the tokens back.
+        source = etree.tostring(source_reference()).decode()
+        sig_length = suite_.signature_derived_key_bits // 8
+        sig_nonce = os.urandom(16)
+        header, sig_dkt_id = sc.dkt_text(source, length=sig_length, nonce=sig_nonce)
+        sig_key = sc.derive_key(secret, nonce=sig_nonce, length=sig_length, ledger=ledger)
+        sig_info = wss.str_reference_text(f"#{sig_dkt_id}", ValueType.DKT.value)
+        if encrypt:
+            enc_nonce = os.urandom(16)
+            enc_text, enc_dkt_id = sc.dkt_text(source, length=enc_length, nonce=enc_nonce)
+            header += enc_text
+            enc_key = sc.derive_key(secret, nonce=enc_nonce, length=enc_length, ledger=ledger)
+            enc_info = wss.str_reference_text(f"#{enc_dkt_id}", ValueType.DKT.value)
+    else:
+        header = ""
+        sig_key, sig_info = secret, source_reference()
+        enc_key = secret[:enc_length]
+    if encrypt:
+        header += xenc.reference_list_text(data_ids)
+    security, timestamp = security_header(envelope, now, children=header)
+    for index, token in enumerate((*tokens, *encrypt_tokens), start=1):
+        security.insert(index, token)
+    if keylog and derive:
+        keylog("derived-key", sig_dkt_id, sig_key)
+        if encrypt:
+            keylog("derived-key", enc_dkt_id, enc_key)
     signature = dsig.sign(
         _signed_parts(envelope, timestamp, extra_signed),
         sig_key,
@@ -308,35 +325,17 @@ def protect_symmetric(
         ledger=ledger,
     )
     if encrypt:
-        if derive:
-            enc_length = suite_.encryption_key_bytes
-            enc_dkt, enc_nonce = sc.build_dkt(source, length=enc_length)
-            security.append(enc_dkt)
-            enc_key = sc.derive_key(secret, nonce=enc_nonce, length=enc_length, ledger=ledger)
-            if keylog:
-                keylog("derived-key", enc_dkt.get(WSU_ID), enc_key)
-
-            def enc_info():
-                return wss.str_reference(f"#{enc_dkt.get(WSU_ID)}", ValueType.DKT.value)
-        else:
-            enc_key = secret[: suite_.encryption_key_bytes]
-            enc_info = source_reference
-        data_ids = [
+        targets = [(token, False) for token in encrypt_tokens] + [(envelope.body, True)]
+        for (target, content), data_id in zip(targets, data_ids, strict=True):
             xenc.encrypt_element(
-                token, enc_key, algorithm=suite_.encryption, key_info=enc_info(), ledger=ledger
-            ).get("Id")
-            for token in encrypt_tokens
-        ]
-        data = xenc.encrypt_element(
-            envelope.body,
-            enc_key,
-            algorithm=suite_.encryption,
-            content=True,
-            key_info=enc_info(),
-            ledger=ledger,
-        )
-        data_ids.append(data.get("Id"))
-        xenc.add_data_references(security, data_ids)
+                target,
+                enc_key,
+                algorithm=suite_.encryption,
+                content=content,
+                key_info=enc_info if derive else source_reference(),
+                data_id=data_id,
+                ledger=ledger,
+            )
     security.append(signature)
     return envelope.to_bytes(ledger)
 

@@ -131,7 +131,7 @@ def sign(
     *,
     algorithm: SignatureAlg,
     digest: DigestAlg = DigestAlg.SHA1,
-    key_info: etree._Element | None = None,
+    key_info: etree._Element | str | None = None,
     inclusive_prefixes: Sequence[str] = (),
     enveloped: bool = False,
     signature_id: str | None = None,
@@ -141,7 +141,8 @@ def sign(
 
     With ``enveloped=True`` the signature is meant to be placed inside the single referenced
     element (SAML assertions): its references get the enveloped-signature transform.
-    ``key_info`` (typically a wsse:SecurityTokenReference) is put inside ds:KeyInfo.
+    ``key_info`` (typically a wsse:SecurityTokenReference, an element or its text) is put
+    inside ds:KeyInfo.
     """
     algorithm = SignatureAlg(algorithm)
     digest = DigestAlg(digest)
@@ -173,15 +174,16 @@ def sign(
             f"<ds:DigestValue>{b64(value)}</ds:DigestValue></ds:Reference>"
         )
     parts.append("</ds:SignedInfo><ds:SignatureValue/>")
+    inline = key_info if isinstance(key_info, str) else ""
     if key_info is not None:
-        parts.append("<ds:KeyInfo/>")
+        parts.append(f"<ds:KeyInfo>{inline}</ds:KeyInfo>")
     parts.append("</ds:Signature>")
     signature = fragment("".join(parts))
     signed_bytes = crypto.exc_c14n(signature[0])
     if ledger is not None:
         ledger.record(Op.C14N, len(signed_bytes))
     signature[1].text = b64(_sign_bytes(algorithm, key, signed_bytes, ledger))
-    if key_info is not None:
+    if key_info is not None and not inline:
         signature[2].append(key_info)
     return signature
 

@@ -73,8 +73,37 @@ class DerivedKeyToken:
         return self.element.get(ns.qname(ns.WSU, "Id"))
 
 
+def dkt_text(
+    reference: str,
+    *,
+    length: int = 32,
+    nonce: bytes,
+    offset: int | None = 0,
+    generation: int | None = None,
+    label: bytes | None = None,
+    dkt_id: str | None = None,
+) -> tuple[str, str]:
+    """The text of a wsc:DerivedKeyToken (for :func:`~sim.wire.xmlutil.fragment`) whose
+    source is the serialized STR ``reference``, and its wsu:Id. Give ``offset`` or
+    ``generation`` (not both)."""
+    if (offset is None) == (generation is None):
+        raise ValueError("give exactly one of offset and generation")
+    if generation is not None:
+        position = f"<sc:Generation>{generation}</sc:Generation>"
+    else:
+        position = f"<sc:Offset>{offset}</sc:Offset>"
+    label_el = "" if label is None else f"<sc:Label>{escape(label.decode('utf-8'))}</sc:Label>"
+    dkt_id = dkt_id or new_id("DK-")
+    text = (
+        f'<sc:DerivedKeyToken xmlns:sc="{ns.WSC}" xmlns:u="{ns.WSU}" u:Id="{escape(dkt_id)}">'
+        f"{reference}{position}<sc:Length>{length}</sc:Length>{label_el}"
+        f"<sc:Nonce>{b64(nonce)}</sc:Nonce></sc:DerivedKeyToken>"
+    )
+    return text, dkt_id
+
+
 def build_dkt(
-    reference: etree._Element | bytes,
+    reference: etree._Element,
     *,
     length: int = 32,
     nonce: bytes | None = None,
@@ -82,29 +111,20 @@ def build_dkt(
     generation: int | None = None,
     label: bytes | None = None,
 ) -> tuple[etree._Element, bytes]:
-    """A wsc:DerivedKeyToken referring (by the STR ``reference``, an element or its
-    serialization) to its derivation source.
+    """A wsc:DerivedKeyToken referring (by the STR ``reference``) to its derivation source.
 
     Returns the element and the nonce. Give ``offset`` or ``generation`` (not both).
     """
-    if (offset is None) == (generation is None):
-        raise ValueError("give exactly one of offset and generation")
     nonce = nonce if nonce is not None else os.urandom(16)
-    if generation is not None:
-        position = f"<sc:Generation>{generation}</sc:Generation>"
-    else:
-        position = f"<sc:Offset>{offset}</sc:Offset>"
-    label_el = "" if label is None else f"<sc:Label>{escape(label.decode('utf-8'))}</sc:Label>"
-    serialized = isinstance(reference, bytes)
-    dkt = fragment(
-        f'<sc:DerivedKeyToken xmlns:sc="{ns.WSC}" xmlns:u="{ns.WSU}" u:Id="{new_id("DK-")}">'
-        f"{reference.decode() if serialized else ''}"
-        f"{position}<sc:Length>{length}</sc:Length>{label_el}"
-        f"<sc:Nonce>{b64(nonce)}</sc:Nonce></sc:DerivedKeyToken>"
+    text, _ = dkt_text(
+        etree.tostring(reference).decode(),
+        length=length,
+        nonce=nonce,
+        offset=offset,
+        generation=generation,
+        label=label,
     )
-    if not serialized:
-        dkt.insert(0, reference)
-    return dkt, nonce
+    return fragment(text), nonce
 
 
 _FIELDS = {

@@ -19,6 +19,7 @@ from sim.wire.xmlutil import (
     b64,
     children_by_tag,
     ensure_id,
+    escape,
     format_time,
     fragment,
     new_id,
@@ -43,17 +44,18 @@ _TIMESTAMP_PARTS = {_CREATED: "wsu:Created", _EXPIRES: "wsu:Expires"}
 
 
 def add_security_header(
-    envelope: Envelope, *, now: float | None = None, ttl: float = 300.0
+    envelope: Envelope, *, now: float | None = None, ttl: float = 300.0, children: str = ""
 ) -> etree._Element:
     """Insert a wsse:Security header (mustUnderstand) as the first header; with ``now``, it
-    holds a wsu:Timestamp (Created = now, Expires = now + ttl) as its first child."""
+    holds a wsu:Timestamp (Created = now, Expires = now + ttl) as its first child, then the
+    elements ``children`` spells (generated text, see :func:`~sim.wire.xmlutil.fragment`)."""
     version = envelope.version.value
     prefix = envelope.version.prefix
     must = "1" if version == ns.SOAP11 else "true"
     timestamp = "" if now is None else _timestamp_text(now, ttl)
     security = fragment(
         f'<o:Security xmlns:o="{ns.WSSE}" xmlns:u="{ns.WSU}" xmlns:{prefix}="{version}" '
-        f'{prefix}:mustUnderstand="{must}">{timestamp}</o:Security>'
+        f'{prefix}:mustUnderstand="{must}">{timestamp}{children}</o:Security>'
     )
     envelope.header.insert(0, security)
     return security
@@ -261,14 +263,21 @@ def read_binary_security_token(bst: etree._Element) -> bytes:
 
 def str_reference(uri: str, value_type: str | None = None, token_type: str | None = None):
     """An STR with a direct Reference to ``uri`` (``#id`` or an SCT identifier)."""
-    ref = etree.Element(STR, nsmap={"o": ns.WSSE})
+    return fragment(str_reference_text(uri, value_type, token_type))
+
+
+def str_reference_text(
+    uri: str, value_type: str | None = None, token_type: str | None = None
+) -> str:
+    """The text of :func:`str_reference` (for a fragment that embeds it)."""
+    declarations = f'xmlns:o="{ns.WSSE}"'
     if token_type:
-        ref.set(TOKEN_TYPE_ATTR, token_type)
-    attrib = {"URI": uri}
-    if value_type:
-        attrib["ValueType"] = value_type
-    sub(ref, ns.qname(ns.WSSE, "Reference"), attrib)
-    return ref
+        declarations += f' xmlns:k="{ns.WSSE11}" k:TokenType="{escape(token_type)}"'
+    value = f' ValueType="{escape(value_type)}"' if value_type else ""
+    return (
+        f'<o:SecurityTokenReference {declarations}><o:Reference URI="{escape(uri)}"{value}/>'
+        "</o:SecurityTokenReference>"
+    )
 
 
 def str_key_identifier(value: str | bytes, value_type: str, token_type: str | None = None):

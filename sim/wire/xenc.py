@@ -139,11 +139,13 @@ def encrypt_element(
     *,
     algorithm: EncryptionAlg = EncryptionAlg.AES256_CBC,
     content: bool = False,
-    key_info: etree._Element | None = None,
+    key_info: etree._Element | str | None = None,
+    data_id: str | None = None,
     ledger: Ledger | None = None,
 ) -> etree._Element:
     """Replace ``target`` (or, with ``content=True``, its children and text) by an
-    xenc:EncryptedData with a fresh Id; return the EncryptedData element."""
+    xenc:EncryptedData with Id ``data_id`` (a fresh one by default); return it.
+    ``key_info`` goes into its ds:KeyInfo: an element, or its text."""
     algorithm = EncryptionAlg(algorithm)
     if content:
         plaintext = escape(target.text or "").encode() + b"".join(
@@ -155,14 +157,16 @@ def encrypt_element(
         ledger.record(Op.XML_SERIALIZE, len(plaintext))
     cipher = encrypt_bytes(algorithm, key, plaintext, ledger)
     kind = EncryptedType.CONTENT if content else EncryptedType.ELEMENT
+    data_id = escape(data_id) if data_id else new_id("ED-")
+    inline = key_info if isinstance(key_info, str) else ""
     data = fragment(
-        f'<xenc:EncryptedData xmlns:xenc="{ns.XENC}" Id="{new_id("ED-")}" Type="{kind.value}">'
+        f'<xenc:EncryptedData xmlns:xenc="{ns.XENC}" Id="{data_id}" Type="{kind.value}">'
         f'<xenc:EncryptionMethod Algorithm="{algorithm.value}"/>'
-        + (f'<ds:KeyInfo xmlns:ds="{ns.DS}"/>' if key_info is not None else "")
+        + (f'<ds:KeyInfo xmlns:ds="{ns.DS}">{inline}</ds:KeyInfo>' if key_info is not None else "")
         + f"<xenc:CipherData><xenc:CipherValue>{b64(cipher)}</xenc:CipherValue></xenc:CipherData>"
         "</xenc:EncryptedData>"
     )
-    if key_info is not None:
+    if key_info is not None and not inline:
         data[1].append(key_info)
     if content:
         for child in list(target):
@@ -290,6 +294,12 @@ def build_encrypted_key(
     if data_references:
         add_data_references(ek, data_references)
     return ek
+
+
+def reference_list_text(ids: Sequence[str]) -> str:
+    """The text of an xenc:ReferenceList of DataReferences to ``ids``."""
+    references = "".join(f'<xenc:DataReference URI="#{escape(i)}"/>' for i in ids)
+    return f'<xenc:ReferenceList xmlns:xenc="{ns.XENC}">{references}</xenc:ReferenceList>'
 
 
 def add_data_references(parent: etree._Element, ids: Sequence[str]) -> etree._Element:
