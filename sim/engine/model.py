@@ -5,6 +5,7 @@ them. Protocol engines never see SimPy: they get bytes and ``now`` and return St
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from heapq import heapreplace
@@ -30,8 +31,10 @@ class Node:
     Kiefer-Wolfowitz recursion of the FCFS multi-server queue: it takes the core that frees
     first (``max(now, earliest free time)``). The cores are a heap of free times and a job
     costs one SimPy event (its end) instead of a Resource's request, timeout and release.
-    The waiting line's integral (``queue_area``) is the sum of the jobs' waits, accounted
-    with the rest when a job ends.
+    The waiting line's integral (``queue_area``) is the sum of the jobs' waits. Busy time,
+    waits, requests and service are counted within the measured window only (``account``),
+    so that utilization (busy / (cores x window)) never exceeds 1, however long the run
+    drains after the window.
     """
 
     __slots__ = (
@@ -73,10 +76,10 @@ class Node:
         self.contended = contended
         #: when each core finishes the jobs booked on it so far (a heap; empty: uncontended)
         self.free: list[float] = [0.0] * cores if contended else []
-        self.busy = 0.0  # core-seconds after warm-up
-        self.requests = 0  # steps after warm-up
-        self.service = 0.0  # service seconds after warm-up
-        self.queue_area = 0.0  # integral of the waiting line after warm-up
+        self.busy = 0.0  # core-seconds within the measured window
+        self.requests = 0  # steps ending within the window
+        self.service = 0.0  # their service seconds
+        self.queue_area = 0.0  # integral of the waiting line within the window
         self.down_until = -1.0
         #: full fidelity: the protocol engine of this node, per strategy it serves
         self.engines: dict[str, object] = {}
@@ -101,37 +104,53 @@ class Node:
         heapreplace(free, start + seconds)
         return start
 
-    def done(self, arrival: float, start: float, seconds: float, warmup: float) -> None:
-        """Account a job booked at ``arrival`` that started at ``start`` and ends now."""
-        end = self.env.now
-        if end > warmup:
-            begin = end - seconds
-            self.busy += end - (begin if begin > warmup else warmup)
+    def account(
+        self, arrival: float, start: float, seconds: float, warmup: float, until: float = math.inf
+    ) -> None:
+        """Count a job that arrived at ``arrival``, starts at ``start`` and runs ``seconds``,
+        within the measured window [``warmup``, ``until``] only.
+
+        Its busy core time (start to end) and its wait in line (arrival to start) are clipped
+        to the window at both ends; the job itself (``requests``, ``service``) counts in the
+        window in which it ends (``warmup < end <= until``). Everything is known when the
+        job is booked, so it is counted then: a job still waiting when the run stops (an
+        overloaded node) has its wait inside the window counted all the same."""
+        end = start + seconds
+        if end > warmup and start < until:
+            self.busy += (end if end < until else until) - (start if start > warmup else warmup)
+        if warmup < end <= until:
             self.requests += 1
             self.service += seconds
-            if start > arrival and start > warmup:  # it waited in line
-                self.queue_area += start - (arrival if arrival > warmup else warmup)
+        if start > arrival and start > warmup and arrival < until:  # it waited in line
+            self.queue_area += (start if start < until else until) - (
+                arrival if arrival > warmup else warmup
+            )
 
-    def work(self, seconds: float, warmup: float):
+    def work(self, seconds: float, warmup: float, until: float = math.inf):
         """Generator: occupy one core for ``seconds`` of CPU time (queueing first when all
-        are busy)."""
+        are busy), counted within the window [``warmup``, ``until``] (``account``)."""
         arrival = self.env.now
         start = self.book(seconds)
+        self.account(arrival, start, seconds, warmup, until)
         yield self.env.timeout(start + seconds - arrival)
-        self.done(arrival, start, seconds, warmup)
 
-    def hsm_work(self, operations: int, warmup: float):
-        """Generator: RSA private-key operations on the HSM, one unit each, FCFS."""
+    def hsm_work(self, operations: int, warmup: float, until: float = math.inf):
+        """Generator: RSA private-key operations on the HSM, one unit each, FCFS; the
+        units' busy time is counted within the window [``warmup``, ``until``]."""
         env = self.env
         units = self.hsm_free
+        op_s = self.hsm_op_s
         for _ in range(operations):
             now = env.now
             earliest = units[0]
             start = earliest if earliest > now else now
-            heapreplace(units, start + self.hsm_op_s)
-            yield env.timeout(start + self.hsm_op_s - now)
-            if env.now > warmup:
-                self.hsm_busy += min(self.hsm_op_s, env.now - warmup)
+            end = start + op_s
+            heapreplace(units, end)
+            if end > warmup and start < until:
+                self.hsm_busy += (end if end < until else until) - (
+                    start if start > warmup else warmup
+                )
+            yield env.timeout(end - now)
 
 
 class Wire:
@@ -163,15 +182,22 @@ class Wire:
     def _down_at(self, t: float) -> bool:
         return any(start <= t < end for start, end in self.outages)
 
-    def _queue(self, total: int, transmit: float, warmup: float) -> float:
+    def _queue(self, total: int, transmit: float, warmup: float, until: float) -> float:
         """Put a frame of ``total`` bytes behind the frames queued so far; returns when its
-        transmission finishes."""
+        transmission finishes. The transmitter's busy time is counted within the measured
+        window [``warmup``, ``until``] (clipped at both ends), the frame's bytes in the window
+        in which its transmission finishes (``warmup < finish <= until``), as a node counts
+        its jobs."""
         now = self.env.now
         free_at = self.free_at
-        finish = self.free_at = (free_at if free_at > now else now) + transmit
-        if finish > warmup:
-            self.bytes += total
-            self.busy += transmit
+        start = free_at if free_at > now else now
+        finish = self.free_at = start + transmit
+        if finish > warmup and start < until:
+            self.busy += (finish if finish < until else until) - (
+                start if start > warmup else warmup
+            )
+            if finish <= until:
+                self.bytes += total
         return finish
 
     def _delay(self) -> float:
@@ -181,18 +207,19 @@ class Wire:
             delay += abs(self.rng.normal(0.0, link.jitter_ms / 1000))
         return delay
 
-    def frame(self, size: int, warmup: float) -> float:
+    def frame(self, size: int, warmup: float, until: float = math.inf) -> float:
         """``send`` without its events, for a wire that is neither ``lossy`` nor ever down:
         queue the one attempt of ``size`` bytes now; returns the seconds until it arrives."""
         link = self.link
         total = size + link.overhead_bytes
-        finish = self._queue(total, total * 8 / (link.bandwidth_mbps * 1e6), warmup)
+        finish = self._queue(total, total * 8 / (link.bandwidth_mbps * 1e6), warmup, until)
         if link.jitter_ms:
             return finish - self.env.now + self._delay()
         return finish - self.env.now + link.latency_ms / 1000
 
-    def send(self, size: int, warmup: float):
-        """Generator: deliver ``size`` bytes; returns False when every attempt was lost."""
+    def send(self, size: int, warmup: float, until: float = math.inf):
+        """Generator: deliver ``size`` bytes; returns False when every attempt was lost.
+        Busy time and bytes are counted within [``warmup``, ``until``] (``_queue``)."""
         link = self.link
         env = self.env
         total = size + link.overhead_bytes
@@ -202,7 +229,7 @@ class Wire:
         transmit = total * 8 / (link.bandwidth_mbps * 1e6)
         for _attempt in range(link.retries + 1):
             now = env.now
-            finish = self._queue(total, transmit, warmup)
+            finish = self._queue(total, transmit, warmup, until)
             if loss > 0 and self.rng.random() < loss:
                 yield env.timeout(finish - now + link.timeout_s)
                 continue
@@ -312,7 +339,9 @@ class Network:
         self.scenario = scenario
         self.rng = rng
         self.profile = profile
+        #: the measured window [warmup, until]: nodes and wires count their load inside it
         self.warmup = scenario.run.warmup_s
+        self.until = scenario.run.duration_s
         self.farms: dict[str, Farm] = {}
         self.nodes: dict[str, Node] = {}
         for role in roles:
@@ -449,11 +478,12 @@ class Network:
         if forged is None or engine is None:
             return  # nothing to steal in this message
         yield self.env.timeout(0.001)  # just after the original
-        if not (yield from self.wire(source.role, target.role).send(len(forged), self.warmup)):
+        wire = self.wire(source.role, target.role)
+        if not (yield from wire.send(len(forged), self.warmup, self.until)):
             return
         step = engine.receive(forged, sender="mallory-0", now=self.env.now + target.skew)
         refusal = getattr(engine, "last_refusal", None)  # before another receive runs
-        yield from target.work(self.cpu(target, step.ops), self.warmup)
+        yield from target.work(self.cpu(target, step.ops), self.warmup, self.until)
         if counted:
             stats["attempts"] += 1
             faults = [e.fault for e in step.events if isinstance(e, Send) and e.fault]
@@ -543,6 +573,7 @@ class Chain:
         network = self.network
         env = network.env
         warmup = network.warmup
+        until = network.until
         jitter = None if network.deterministic else network.jitter
         record = self.record
         steps = record.op_steps if record is not None else None
@@ -561,16 +592,17 @@ class Chain:
             if jitter is not None:
                 seconds *= jitter()
             arrival = env.now
-            if ahead:
+            if ahead:  # the node never queues: its CPU time starts on arrival
+                start = arrival + ahead
+                node.account(start, start, seconds, warmup, until)
                 yield Timeout(env, ahead + seconds)
-                start = arrival
                 ahead = 0.0
             else:
                 start = node.book(seconds)
+                node.account(arrival, start, seconds, warmup, until)
                 yield Timeout(env, start + seconds - arrival)
-            node.done(arrival, start, seconds, warmup)
             if private:
-                yield from node.hsm_work(private, warmup)
+                yield from node.hsm_work(private, warmup, until)
             if node.epoch != epoch:  # the node crashed while the message was on it
                 self.result = AppDone(ok=False, fault="wssim:NodeDown")
                 return
@@ -594,7 +626,7 @@ class Chain:
                     self.result = AppDone(ok=False, fault="wssim:Timeout")
                     return
             else:  # one attempt, always delivered
-                wait = wire.frame(info.size, warmup)
+                wait = wire.frame(info.size, warmup, until)
                 if network.fold and not target.free and not target.hsm_units:
                     ahead = wait
                 else:
@@ -635,16 +667,17 @@ class Chain:
             self.tls_open.add(target.name)
             back = network.wire(target.role, source.role)
             size = wire.link.tls_handshake_bytes
-            if not (yield from wire.send(size // 2, network.warmup)):
+            window = network.warmup, network.until
+            if not (yield from wire.send(size // 2, *window)):
                 return False
-            yield from target.work(network.cpu(target, TLS_HANDSHAKE), network.warmup)
-            if not (yield from back.send(size // 2, network.warmup)):
+            yield from target.work(network.cpu(target, TLS_HANDSHAKE), *window)
+            if not (yield from back.send(size // 2, *window)):
                 return False
-            yield from source.work(network.cpu(source, TLS_HANDSHAKE), network.warmup)
+            yield from source.work(network.cpu(source, TLS_HANDSHAKE), *window)
             if self.record is not None:
                 counts = network.op_counts(TLS_HANDSHAKE)
                 self.record.op_steps += (counts, counts)
-        return (yield from wire.send(len(send.data), network.warmup))
+        return (yield from wire.send(len(send.data), network.warmup, network.until))
 
     def _bill(self, bill: int, size: int) -> None:
         """Count a delivered Send of ``size`` bytes in the message's record."""
