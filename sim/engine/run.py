@@ -41,7 +41,7 @@ from sim.engine.fidelity import (
 )
 from sim.engine.model import Chain, MessageRecord, Network
 from sim.engine.scenario import Scenario
-from sim.engine.stats import MessageStats
+from sim.engine.stats import MessageLog, MessageStats
 from sim.errors import ScenarioError
 from sim.protocol import build_strategy
 from sim.protocol.api import CLIENT, AppDone, KeyLog, Send, Step
@@ -78,7 +78,8 @@ class ProgressInfo:
 @dataclass
 class SimulationResult:
     summary: dict
-    messages: list[dict] = field(default_factory=list)
+    #: the kept rows of messages.csv (a sequence of row dicts, stored compactly)
+    messages: MessageLog = field(default_factory=MessageLog)
     nodes: list[dict] = field(default_factory=list)
     links: list[dict] = field(default_factory=list)
     partial: bool = False
@@ -595,27 +596,9 @@ def _record(scenario: Scenario, strategy) -> dict:
 
 
 def _collect(result: SimulationResult, rep: Replication, index: int, name: str) -> None:
-    result.messages.extend(
-        {
-            "replication": index,
-            "strategy": r.strategy or name,
-            "class": r.client_class,
-            "session": r.session,
-            "seq": r.seq,
-            "start_s": round(r.start, 6),
-            "end_s": round(r.end, 6),
-            "latency_ms": round((r.end - r.start) * 1000, 4),
-            "request_bytes": r.request_bytes,
-            "response_bytes": r.response_bytes,
-            "token_service_bytes": r.token_bytes,
-            "sts_exchanges": r.sts_exchanges,
-            "retries": r.retries,
-            "recoveries": r.recoveries,
-            "ok": r.ok,
-            "fault": r.fault or "",
-        }
-        for r in rep.records
-    )
+    messages = result.messages
+    for r in rep.records:
+        messages.append_record(index, r.strategy or name, r)
     measured = rep.scenario.run.duration_s - rep.scenario.run.warmup_s
     for node in rep.network.nodes.values():
         if node.role == CLIENT:

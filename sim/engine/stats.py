@@ -3,17 +3,23 @@
 Latency quantiles are exact while the run has at most ``EXACT_LATENCIES`` completed messages
 in the measured window, and come from a log-bucket histogram (relative error below 0.1 %)
 beyond that; counts, sums, means and maxima are always exact.
+
+``MessageLog`` keeps the rows of messages.csv (``run.record_messages`` per replication and
+strategy) in typed columns, about 80 bytes a row, and builds a row's dict only when asked.
 """
 
 from __future__ import annotations
 
 import math
 from array import array
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 EXACT_LATENCIES = 1_000_000
 _BUCKET = math.log1p(0.001)  # 0.1 % wide buckets
+#: distinct op-count tuples tracked by identity before they are folded into totals
+OP_STEP_KINDS = 4096
 
 
 class MessageStats:
@@ -34,8 +40,11 @@ class MessageStats:
         self.response_bytes = 0
         self.token_bytes = 0
         self.sts_exchanges = 0
-        #: id of an op-counts tuple -> [the tuple, how many finished steps had it]
+        #: id of an op-counts tuple -> [the tuple, how many finished steps had it]; replayed
+        #: steps share a few tuples, full fidelity makes new ones: folded into ``_op_totals``
+        #: beyond ``OP_STEP_KINDS`` of them
         self._op_steps: dict[int, list] = {}
+        self._op_totals: dict[str, int] = {}
         self.faults: dict[str, int] = {}
 
     def in_window(self, start: float) -> bool:
@@ -75,9 +84,18 @@ class MessageStats:
         for counts in record.op_steps:
             entry = op_steps.get(id(counts))
             if entry is None:
+                if len(op_steps) >= OP_STEP_KINDS:
+                    self._fold_op_steps()
                 op_steps[id(counts)] = [counts, 1]
             else:
                 entry[1] += 1
+
+    def _fold_op_steps(self) -> None:
+        totals = self._op_totals
+        for counts, times in self._op_steps.values():
+            for op, n in counts:
+                totals[op] = totals.get(op, 0) + n * times
+        self._op_steps.clear()
 
     def _bucket(self, latency: float) -> None:
         bucket = int(math.log(max(latency, 1e-6) / 1e-6) / _BUCKET)
@@ -86,7 +104,7 @@ class MessageStats:
     @property
     def ops(self) -> dict[str, int]:
         """How many of each op the finished messages of the window did."""
-        totals: dict[str, int] = {}
+        totals = dict(self._op_totals)
         for counts, times in self._op_steps.values():
             for op, n in counts:
                 totals[op] = totals.get(op, 0) + n * times
@@ -132,3 +150,132 @@ class MessageStats:
             "crypto_ops_per_app_message": {op: n / count for op, n in sorted(self.ops.items())},
             "faults": dict(sorted(faults.items())),
         }
+
+
+class MessageLog(Sequence):
+    """The rows of messages.csv, compact: one typed column per field (strings as indexes
+    into a table of the distinct ones), about 80 bytes a row instead of a dict's 600.
+
+    A sequence of row dicts (``MESSAGE_COLUMNS`` of ``sim.report.outputs``), each built when
+    read; ``append_record`` adds a ``MessageRecord``, ``append`` a row dict."""
+
+    _INTS = (
+        ("replication", "i"),
+        ("session", "q"),
+        ("seq", "i"),
+        ("request_bytes", "q"),
+        ("response_bytes", "q"),
+        ("token_service_bytes", "q"),
+        ("sts_exchanges", "i"),
+        ("retries", "i"),
+        ("recoveries", "i"),
+    )
+    _STRINGS = ("strategy", "class", "fault")
+
+    def __init__(self, rows: Iterable[Mapping] = ()) -> None:
+        self._columns = {name: array(code) for name, code in self._INTS}
+        self._start = array("d")
+        self._end = array("d")
+        self._ok = array("b")
+        #: per string column, its values' indexes into ``_strings``
+        self._refs = {name: array("i") for name in self._STRINGS}
+        self._strings: list[str] = []
+        self._index: dict[str, int] = {}
+        #: rows appended as dicts (not from a record): their own rounded values, kept as given
+        self._rows: dict[int, dict] = {}
+        self.extend(rows)
+
+    def _ref(self, column: str, value: str) -> None:
+        index = self._index.get(value)
+        if index is None:
+            index = self._index[value] = len(self._strings)
+            self._strings.append(value)
+        self._refs[column].append(index)
+
+    def append_record(self, replication: int, strategy: str, record) -> None:
+        """Add the row of a finished ``MessageRecord`` of ``strategy``."""
+        columns = self._columns
+        columns["replication"].append(replication)
+        columns["session"].append(record.session)
+        columns["seq"].append(record.seq)
+        columns["request_bytes"].append(record.request_bytes)
+        columns["response_bytes"].append(record.response_bytes)
+        columns["token_service_bytes"].append(record.token_bytes)
+        columns["sts_exchanges"].append(record.sts_exchanges)
+        columns["retries"].append(record.retries)
+        columns["recoveries"].append(record.recoveries)
+        self._start.append(record.start)
+        self._end.append(record.end)
+        self._ok.append(bool(record.ok))
+        self._ref("strategy", strategy)
+        self._ref("class", record.client_class)
+        self._ref("fault", record.fault or "")
+
+    def append(self, row: Mapping) -> None:
+        """Add a row given as a dict (kept as it is)."""
+        index = len(self)
+        columns = self._columns
+        for name, _ in self._INTS:
+            columns[name].append(0)
+        self._start.append(0.0)
+        self._end.append(0.0)
+        self._ok.append(0)
+        for name in self._STRINGS:
+            self._ref(name, "")
+        self._rows[index] = dict(row)
+
+    def extend(self, rows: Iterable[Mapping]) -> None:
+        for row in rows:
+            self.append(row)
+
+    def __len__(self) -> int:
+        return len(self._start)
+
+    def _row(self, i: int) -> dict:
+        given = self._rows.get(i)
+        if given is not None:
+            return dict(given)
+        columns, refs, strings = self._columns, self._refs, self._strings
+        start, end = self._start[i], self._end[i]
+        return {
+            "replication": columns["replication"][i],
+            "strategy": strings[refs["strategy"][i]],
+            "class": strings[refs["class"][i]],
+            "session": columns["session"][i],
+            "seq": columns["seq"][i],
+            "start_s": round(start, 6),
+            "end_s": round(end, 6),
+            "latency_ms": round((end - start) * 1000, 4),
+            "request_bytes": columns["request_bytes"][i],
+            "response_bytes": columns["response_bytes"][i],
+            "token_service_bytes": columns["token_service_bytes"][i],
+            "sts_exchanges": columns["sts_exchanges"][i],
+            "retries": columns["retries"][i],
+            "recoveries": columns["recoveries"][i],
+            "ok": bool(self._ok[i]),
+            "fault": strings[refs["fault"][i]],
+        }
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self._row(k) for k in range(*i.indices(len(self)))]
+        n = len(self)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("message row out of range")
+        return self._row(i)
+
+    def __iter__(self) -> Iterator[dict]:
+        for i in range(len(self)):
+            yield self._row(i)
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # mutable, like a list
+
+    def __repr__(self) -> str:
+        return f"MessageLog({len(self)} rows)"

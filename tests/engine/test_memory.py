@@ -1,0 +1,151 @@
+"""Memory stays bounded however long the run: the statistics stream, and the rows kept for
+messages.csv (``run.record_messages``) are compact. Measured with tracemalloc on runs of N
+and 4N messages, not timed."""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+
+import pytest
+
+from sim.engine import load_scenario, simulate
+from sim.engine import stats as stats_module
+from sim.engine.model import MessageRecord
+from sim.engine.stats import OP_STEP_KINDS, MessageLog, MessageStats
+
+
+def _scenario(messages: int, record: int):
+    return load_scenario(
+        {
+            "strategies": ["sct"],
+            "workload": {"rate": 100.0, "messages_per_session": 10},
+            "run": {
+                "duration_s": 1000.0,
+                "warmup_s": 1.0,
+                "max_messages": messages,
+                "record_messages": record,
+                "fidelity": "replay",
+            },
+        }
+    )
+
+
+def _traced(messages: int, record: int, key_dir) -> tuple[int, int, object]:
+    """(memory still held with the result alive, peak during the run, the result)"""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        result = simulate(_scenario(messages, record), key_dir=key_dir)
+        gc.collect()
+        current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return current - before, peak - before, result
+
+
+@pytest.fixture(scope="module")
+def warm(tmp_path_factory):
+    """Keys on disk, modules imported, caches filled: what a first run leaves behind."""
+    key_dir = tmp_path_factory.mktemp("keys")
+    simulate(_scenario(2000, 100), key_dir=key_dir)
+    return key_dir
+
+
+def test_a_kept_row_of_messages_csv_takes_about_a_hundred_bytes(warm):
+    small_held, _, small = _traced(12_000, 1_000, warm)
+    large_held, _, large = _traced(12_000, 9_000, warm)
+    assert len(small.messages) == 1_000 and len(large.messages) == 9_000
+    per_row = (large_held - small_held) / 8_000
+    assert per_row < 150, per_row  # a dict a row took over 600
+
+
+def test_a_run_of_four_times_the_messages_peaks_at_about_the_same_memory(warm, monkeypatch):
+    # the exact latencies are bounded by EXACT_LATENCIES (8 MB at its default): make the
+    # bound small so that any growth per message shows
+    monkeypatch.setattr(stats_module, "EXACT_LATENCIES", 1000)
+    _, small_peak, small = _traced(5_000, 100, warm)
+    _, large_peak, large = _traced(20_000, 100, warm)
+    assert small.summary["strategies"]["sct"]["app_messages"] > 4_000
+    assert large.summary["strategies"]["sct"]["app_messages"] > 19_000
+    growth = (large_peak - small_peak) / 15_000
+    assert growth < 8, (small_peak, large_peak, growth)  # bytes per extra message
+
+
+def test_op_counts_of_full_fidelity_stay_bounded():
+    """Full fidelity makes new ledgers, hence new op-count tuples, at every step: the
+    statistics fold them into totals instead of keeping one entry per step."""
+    stats = MessageStats(warmup=0.0, end=100.0)
+    messages = 3 * OP_STEP_KINDS
+    for i in range(messages):
+        record = MessageRecord(session=i, seq=0, start=1.0, end=1.01, ok=True)
+        ops = [("rsa_sign", 1), ("sha1_digest", 2 + i % 3)]
+        record.op_steps = [tuple(ops), tuple(ops[1:])]  # fresh tuples, as full fidelity makes
+        stats.start(record)
+        stats.finish(record)
+    assert len(stats._op_steps) <= OP_STEP_KINDS
+    assert stats.ops == {
+        "rsa_sign": messages,
+        "sha1_digest": 2 * sum(2 + i % 3 for i in range(messages)),
+    }
+
+
+def _reference_row(replication: int, strategy: str, r: MessageRecord) -> dict:
+    """The row as messages.csv has always had it."""
+    return {
+        "replication": replication,
+        "strategy": strategy,
+        "class": r.client_class,
+        "session": r.session,
+        "seq": r.seq,
+        "start_s": round(r.start, 6),
+        "end_s": round(r.end, 6),
+        "latency_ms": round((r.end - r.start) * 1000, 4),
+        "request_bytes": r.request_bytes,
+        "response_bytes": r.response_bytes,
+        "token_service_bytes": r.token_bytes,
+        "sts_exchanges": r.sts_exchanges,
+        "retries": r.retries,
+        "recoveries": r.recoveries,
+        "ok": r.ok,
+        "fault": r.fault or "",
+    }
+
+
+def test_the_message_log_reads_back_the_rows_of_messages_csv():
+    records = [
+        MessageRecord(
+            session=10_000_000 + i,
+            seq=i % 10,
+            start=12.3456789 + i / 7,
+            end=12.4 + i / 7 + i / 1e5,
+            client_class=("web", "batch")[i % 2],
+            strategy="sct",
+            ok=i % 5 != 0,
+            fault=None if i % 5 else "wsc:BadContextToken",
+            request_bytes=6326 + i,
+            response_bytes=2**40 + i,
+            token_bytes=1519 * i,
+            sts_exchanges=i % 2,
+            retries=i % 3,
+            recoveries=i % 4,
+        )
+        for i in range(50)
+    ]
+    log = MessageLog()
+    for i, r in enumerate(records):
+        log.append_record(i // 25, ("sct", "bearer")[i % 3 == 0], r)
+    expected = [
+        _reference_row(i // 25, ("sct", "bearer")[i % 3 == 0], r) for i, r in enumerate(records)
+    ]
+    assert len(log) == 50
+    assert list(log) == expected and log == expected
+    assert log[-1] == expected[-1] and log[10:13] == expected[10:13]
+    for row, reference in zip(log, expected, strict=True):
+        assert [type(v) for v in row.values()] == [type(v) for v in reference.values()]
+    with pytest.raises(IndexError):
+        log[50]
+    extra = {**expected[0], "session": 7}
+    log.append(extra)  # a row given as a dict is kept as given
+    assert log[50] == extra and len(log) == 51
