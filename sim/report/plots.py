@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import matplotlib
@@ -21,20 +22,17 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
-def latency_cdf(summary: dict, messages: list[dict], path: Path, warmup_s: float = 0.0) -> None:
+def latency_cdf(
+    summary: dict, messages: Iterable[Mapping], path: Path, warmup_s: float = 0.0
+) -> None:
     """Empirical CDF of the latency of completed messages started after the warm-up."""
     fig, ax = plt.subplots(figsize=(8, 5))
+    kept: dict[str, list[float]] = {}  # one pass over the rows (a MessageLog builds each)
+    for m in messages:
+        if m["ok"] and m["replication"] == 0 and m["start_s"] >= warmup_s:
+            kept.setdefault(m["strategy"], []).append(m["latency_ms"])
     for i, name in enumerate(summary["strategies"]):
-        latencies = np.sort(
-            [
-                m["latency_ms"]
-                for m in messages
-                if m["strategy"] == name
-                and m["ok"]
-                and m["replication"] == 0
-                and m["start_s"] >= warmup_s
-            ]
-        )
+        latencies = np.sort(kept.get(name, []))
         if latencies.size:
             ax.plot(
                 latencies,
@@ -186,7 +184,7 @@ def _minor_label(value: float, _pos) -> str:
 
 
 def write_plots(
-    out: Path, summary: dict, messages: list[dict], warmup_s: float = 0.0
+    out: Path, summary: dict, messages: Iterable[Mapping], warmup_s: float = 0.0
 ) -> list[Path]:
     """The run's plots under ``out/plots``; none when no strategy finished (interrupted)."""
     if not summary["strategies"]:
