@@ -23,15 +23,23 @@ its *situation* (the memo key):
   clock moved: ``clock_skew`` faults), as a tuple of (delivery index, offset): replay
   switches to a script recorded with that receiver's clock that far ahead or behind
   (so a Timestamp the receiver finds in the future or expired is refused as in ``full``);
-* once a message of the session met such offsets, the session's history: the position and
-  offsets of each earlier message (consecutive steady-state ones with equal offsets counted
-  once), recorded in that order, because what a skewed node gave the client (a token not
-  yet valid, a refusal) shapes the later messages. Earlier fresh-node switches are not part
-  of it: a session that got through them carries state of the same shape.
+* whether the message starts past the client's horizon (``ClientEngine.horizon``: its
+  cached token or security context falls due for renewal), which the model tracks per
+  session from the horizon each replayed script reports; such a message is recorded with
+  the client's clock past that point, so renewals happen where ``full`` has them;
+* once a message of the session met clock offsets or its horizon, the session's history:
+  the position, offsets and horizon flag of each earlier message (consecutive steady-state
+  ones alike counted once), recorded in that order, because what a skewed node or a renewal
+  gave the client shapes the later messages. Earlier fresh-node switches are not part of it:
+  a session that got through them carries state of the same shape.
+
+The recorder's clock advances a millisecond a message (well inside any token lifetime), so
+no renewal happens there unless a situation asks for it.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from sim.protocol.api import CLIENT, Send, Step, role_of
@@ -39,6 +47,8 @@ from sim.protocol.api import CLIENT, Send, Step, role_of
 #: recorded messages per session; later ones repeat the last recorded one exactly
 SCRIPTED_MESSAGES = 3
 CLOSE = -1
+#: the recorder's clock step between messages (seconds)
+RECORDER_STEP = 0.001
 
 
 @dataclass
@@ -49,6 +59,9 @@ class MessageScript:
     handled: list[Step]
     #: role of the receiver of each delivery ("" for a reply, which goes to a named node)
     receivers: list[str] = field(default_factory=list)
+    #: when the message moved the client's horizon: how far after the message's start the
+    #: horizon now lies (``math.inf``: none); None when the message left it alone
+    horizon: float | None = None
 
 
 @dataclass
@@ -82,11 +95,12 @@ class Scripts:
         parent: MessageScript | None,
         d: int,
         prior: tuple = (),
+        aged: bool = False,
     ) -> MessageScript:
         """The script of ``position`` with fresh nodes at ``switches``, receiver clock
-        ``offsets`` and the session's ``prior`` history (memoized); it must agree with
-        ``parent`` before delivery ``d``."""
-        key = (position, switches, offsets, prior)
+        ``offsets``, the session's ``prior`` history and, when ``aged``, the client past its
+        horizon (memoized); it must agree with ``parent`` before delivery ``d``."""
+        key = (position, switches, offsets, prior, aged)
         script = self.fresh.get(key)
         if script is None:
             recorder = _Recorder(self.strategy, set(self.shared_roles))
@@ -94,14 +108,13 @@ class Scripts:
                 earlier = prior
             else:
                 count = len(self.messages) if position == CLOSE else position
-                earlier = tuple((i, ()) for i in range(count))
-            for i, (_, earlier_offsets) in enumerate(earlier):
-                recorder.message(self.payload, float(i), (), earlier_offsets)
-            now = float(len(earlier))
+                earlier = tuple((i, (), False) for i in range(count))
+            for _, earlier_offsets, earlier_aged in earlier:
+                recorder.message(self.payload, (), earlier_offsets, earlier_aged)
             if position == CLOSE:
-                script = recorder.close(now, switches, offsets)
+                script = recorder.close(switches, offsets, aged)
             else:
-                script = recorder.message(self.payload, now, switches, offsets)
+                script = recorder.message(self.payload, switches, offsets, aged)
             if parent is None:
                 self.fresh[key] = script
                 return script
@@ -110,7 +123,7 @@ class Scripts:
                     f"{self.strategy.name}: scripts diverge before delivery {d} "
                     f"(fresh nodes {switches}, clock offsets {offsets})"
                 )
-            if _shapes(parent) == _shapes(script):
+            if _shapes(parent) == _shapes(script) and parent.horizon == script.horizon:
                 script = parent  # the fresh node behaves the same: keep the same objects
             self.fresh[key] = script
         return script
@@ -130,6 +143,7 @@ class _Recorder:
         self.servers: dict[str, object] = {}
         self.route = {role: f"{role}-0" for role in strategy.roles}
         self.used: dict[str, int] = {}
+        self.clock = 0.0
 
     def _server(self, name: str):
         engine = self.servers.get(name)
@@ -167,12 +181,26 @@ class _Recorder:
             sender = target
 
     def message(
-        self, payload: bytes, now: float, switches: tuple = (), offsets: tuple = ()
+        self, payload: bytes, switches: tuple = (), offsets: tuple = (), aged: bool = False
     ) -> MessageScript:
-        return self.run(self.client.request(payload, now=now), now, switches, offsets)
+        """Record the next application message (past the client's horizon when ``aged``)."""
+        return self._record(
+            lambda now: self.client.request(payload, now=now), switches, offsets, aged
+        )
 
-    def close(self, now: float, switches: tuple = (), offsets: tuple = ()) -> MessageScript:
-        return self.run(self.client.close(now=now), now, switches, offsets)
+    def close(self, switches: tuple = (), offsets: tuple = (), aged: bool = False):
+        """Record the session's close."""
+        return self._record(lambda now: self.client.close(now=now), switches, offsets, aged)
+
+    def _record(self, first, switches: tuple, offsets: tuple, aged: bool) -> MessageScript:
+        before = self.client.horizon()
+        now = max(self.clock, before) if aged else self.clock
+        script = self.run(first(now), now, switches, offsets)
+        after = self.client.horizon()
+        if after != before:
+            script.horizon = after - now
+        self.clock = now + RECORDER_STEP
+        return script
 
 
 def _shape(step: Step) -> tuple:
@@ -195,8 +223,8 @@ def record_scripts(strategy, messages: int, payload: bytes, shared_roles: set[st
     count = min(messages, SCRIPTED_MESSAGES)
     recorder = _Recorder(strategy, shared_roles)
     return Scripts(
-        [recorder.message(payload, float(i)) for i in range(count)],
-        recorder.close(float(count)),
+        [recorder.message(payload) for _ in range(count)],
+        recorder.close(),
         strategy,
         payload,
         frozenset(shared_roles),
@@ -204,26 +232,33 @@ def record_scripts(strategy, messages: int, payload: bytes, shared_roles: set[st
 
 
 class History:
-    """The part of a protocol session's past that replay must reproduce (the memo key's
-    ``prior``): empty until a message meets a clock offset, then each message's position and
-    offsets, steady-state repeats with equal offsets counted once."""
+    """What replay keeps of a protocol session (the memo key's ``prior`` and the client's
+    horizon): ``prior`` stays empty until a message meets clock offsets or the horizon, then
+    holds each message's (position, offsets, aged), steady-state repeats alike counted once."""
 
-    __slots__ = ("count", "prior")
+    __slots__ = ("count", "due", "prior")
 
     def __init__(self) -> None:
         self.count = 0  # messages of the session so far
         self.prior: tuple = ()
+        #: the client's horizon, on the client's clock (``math.inf``: none yet)
+        self.due = math.inf
 
-    def add(self, cursor: ScriptCursor) -> None:
-        """Account the message ``cursor`` just replayed."""
+    def add(self, cursor: ScriptCursor, start: float) -> None:
+        """Account the message ``cursor`` just replayed, started at ``start`` (client clock)."""
         self.count += 1
-        if cursor.position == CLOSE or not (cursor.offsets or self.prior):
+        horizon = cursor.script.horizon
+        if horizon is not None:
+            self.due = start + horizon
+        if cursor.position == CLOSE or not (cursor.offsets or cursor.aged or self.prior):
             return
-        if not self.prior:  # the first offsets: the messages before them met none
-            steady = SCRIPTED_MESSAGES - 1
-            self.prior = tuple((min(i, steady), ()) for i in range(min(self.count - 1, steady + 1)))
-        entry = (cursor.position, cursor.offsets)
-        if not (self.prior and self.prior[-1] == entry and entry[0] == SCRIPTED_MESSAGES - 1):
+        steady = SCRIPTED_MESSAGES - 1
+        if not self.prior:  # the first one: the messages before it met neither
+            self.prior = tuple(
+                (min(i, steady), (), False) for i in range(min(self.count - 1, steady + 1))
+            )
+        entry = (cursor.position, cursor.offsets, cursor.aged)
+        if not (self.prior and self.prior[-1] == entry and entry[0] == steady):
             self.prior = (*self.prior, entry)
 
 
@@ -233,6 +268,7 @@ class ScriptCursor:
     (nested switches included)."""
 
     __slots__ = (
+        "aged",
         "client_skew",
         "index",
         "offsets",
@@ -244,7 +280,12 @@ class ScriptCursor:
     )
 
     def __init__(
-        self, scripts: Scripts, index: int, client_skew: float = 0.0, prior: tuple = ()
+        self,
+        scripts: Scripts,
+        index: int,
+        client_skew: float = 0.0,
+        prior: tuple = (),
+        aged: bool = False,
     ) -> None:
         self.scripts = scripts
         if index == CLOSE:
@@ -253,13 +294,14 @@ class ScriptCursor:
             messages = scripts.messages
             self.position = min(index, len(messages) - 1)
             self.script = messages[self.position]
-        if prior:
-            self.script = scripts.variant(self.position, (), (), None, 0, prior)
+        if prior or aged:
+            self.script = scripts.variant(self.position, (), (), None, 0, prior, aged)
         self.index = 0
         self.switches: tuple = ()
         self.offsets: tuple = ()
         self.client_skew = client_skew
         self.prior = prior
+        self.aged = aged
 
     @property
     def origin(self) -> Step:
@@ -284,7 +326,13 @@ class ScriptCursor:
             if offset:
                 self.offsets = (*self.offsets, (self.index, offset))
             self.script = self.scripts.variant(
-                self.position, self.switches, self.offsets, self.script, self.index, self.prior
+                self.position,
+                self.switches,
+                self.offsets,
+                self.script,
+                self.index,
+                self.prior,
+                self.aged,
             )
         step = self.script.handled[self.index]
         self.index += 1

@@ -208,10 +208,11 @@ class Replication:
             if drawn is not None:
                 size = sizes[drawn[index]]
             while True:
+                begun = self.env.now + client_node.skew
                 first, cursor = self._begin(chain, engine, record, position, index, size)
                 yield from chain.run(client_node, first)
                 if cursor is not None:
-                    engine.add(cursor)
+                    engine.add(cursor, begun)
                 result = chain.result
                 position += 1
                 if not isinstance(result, AppDone):
@@ -263,8 +264,13 @@ class Replication:
                 target = engine if node.role == CLIENT else node.engines[chain.strategy]
                 return target.receive(send.data, sender=sender, now=t)
         else:
+            now = self.env.now + chain.client.skew
             cursor = ScriptCursor(
-                self.scripts[chain.strategy][size], position, chain.client.skew, engine.prior
+                self.scripts[chain.strategy][size],
+                position,
+                chain.client.skew,
+                engine.prior,
+                now >= engine.due,
             )
             first = cursor.origin
             if self.tracer is None:

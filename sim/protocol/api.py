@@ -128,6 +128,12 @@ class ClientEngine(Protocol):
         """End the session (SCT Cancel where the strategy has one); ends with SessionClosed."""
         ...
 
+    def horizon(self) -> float:
+        """The time from which the client would act differently with no new input (a cached
+        token's renewal falls due), ``math.inf`` when never: replay fidelity records a new
+        situation for a message that starts past it."""
+        ...
+
 
 @runtime_checkable
 class Strategy(Protocol):

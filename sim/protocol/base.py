@@ -3,6 +3,7 @@ fault boundary, the client-side recovery loop, and the caches."""
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -239,9 +240,10 @@ class Client(Actor):
         """Drop the state a recoverable fault invalidates; True if a retry can succeed."""
         return False
 
-    def state_key(self) -> str:
-        """A label of the state that decides the next message kinds (for replay memoization)."""
-        return "stateless"
+    def horizon(self) -> float:
+        """The time from which this client would act differently with no new input (a
+        cached token's or context's renewal falls due); ``math.inf`` when never."""
+        return math.inf
 
     def close_session(self, now: float) -> list[Event]:
         return [SessionClosed()]

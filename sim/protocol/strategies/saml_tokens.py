@@ -8,6 +8,7 @@ UserNameOverTransport); bearer and hok-public application messages also travel o
 
 from __future__ import annotations
 
+import math
 import os
 
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -101,8 +102,10 @@ class TokenClient(Client):
         self.renew_due = 0.0
         self.proof_key: bytes | None = None
 
-    def state_key(self) -> str:
-        return "token" if self.token is not None else "no-token"
+    def horizon(self) -> float:
+        if self.token is None or self.per_message:
+            return math.inf
+        return self.renew_due
 
     def start(self, now):
         if self.token is None or now >= self.renew_due:
@@ -180,9 +183,6 @@ class BearerClient(TokenClient):
 
 class BearerPerMessageClient(TokenClient):
     per_message = True
-
-    def state_key(self) -> str:
-        return "no-token"
 
 
 class TokenSts(Server):

@@ -6,6 +6,7 @@ wsc:BadContextToken for one it does not know, after which the client establishes
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -78,10 +79,8 @@ class ContextClient(Client):
         self.renew_due = 0.0
         self.replay = ReplayCache()
 
-    def state_key(self) -> str:
-        if self.context is None:
-            return "no-context"
-        return "context"
+    def horizon(self) -> float:
+        return self.renew_due if self.context is not None else math.inf
 
     def establish(self, now: float):
         raise NotImplementedError
