@@ -521,6 +521,7 @@ class Chain:
         "client",
         "handle",
         "history",
+        "idle",
         "network",
         "record",
         "result",
@@ -537,7 +538,7 @@ class Chain:
         handle: Callable[[Node, Send, str, float, bool], Step] | None,
         record: MessageRecord | None,
         tls_open: set[str] | None = None,
-        history: dict[str, tuple[str, int]] | None = None,
+        history: dict[str, tuple[str, int, float]] | None = None,
     ):
         self.network = network
         self.session_key = session_key
@@ -547,8 +548,11 @@ class Chain:
         self.bound: dict[str, Node] = {CLIENT: client}
         #: TLS connections this session has open (reused across its messages)
         self.tls_open = tls_open if tls_open is not None else set()
-        #: per role, the node (and its epoch) that last handled this session
+        #: per role, the node (its name and epoch) that last handled this session, and when
         self.history = history if history is not None else {}
+        #: per role, how long a node keeps the session's state unused (replay: a node that
+        #: was idle longer counts as new to the session, as its cache has evicted the state)
+        self.idle: dict[str, float] = {}
         self.result: AppDone | SessionClosed | None = None
         #: the strategy the session runs (set by the replication)
         self.strategy = ""
@@ -640,10 +644,14 @@ class Chain:
             node = target
             fresh = False
             if node.role != CLIENT:
-                mark = (node.name, node.epoch)
+                arrived = env.now + ahead + node.skew
                 previous = self.history.get(node.role)
-                fresh = previous is not None and previous != mark
-                self.history[node.role] = mark
+                fresh = previous is not None and (
+                    previous[0] != node.name
+                    or previous[1] != node.epoch
+                    or arrived - previous[2] > self.idle.get(node.role, math.inf)
+                )
+                self.history[node.role] = (node.name, node.epoch, arrived)
             node.connections += 1
             try:
                 step = self.handle(node, send, sender, env.now + ahead + node.skew, fresh)

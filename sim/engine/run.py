@@ -145,6 +145,11 @@ class Replication:
         if workload.classes:
             shares = np.array([workload.classes[c].share for c in names[1:]])
             self.classes = (names[1:], shares / shares.sum())
+        #: per strategy and role, how long a node keeps a session's state unused
+        self.idle = {
+            name: {role: strategy.idle_timeout(role) for role in strategy.roles}
+            for name, strategy in strategies.items()
+        }
         #: farm-wide shared state per (role, strategy) (survives a node restart)
         self.shared: dict[tuple[str, str], object] = {}
         if fidelity == "full":
@@ -176,9 +181,10 @@ class Replication:
         full = self.fidelity == "full"
         engine = strategy.client(f"client-{key}") if full else History()
         tls_open: set[str] = set()
-        history: dict[str, tuple[str, int]] = {}
+        history: dict[str, tuple[str, int, float]] = {}
         chain = Chain(self.network, key, client_node, None, None, tls_open, history)
         chain.strategy = name
+        chain.idle = self.idle[name]
         position = 0  # messages of the current protocol session (reset on transport failure)
         lengths, weights = self.lengths[client_class]
         if workload.session_length == "geometric":

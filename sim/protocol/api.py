@@ -153,6 +153,10 @@ class Strategy(Protocol):
         """A new farm-wide shared state for ``role`` (shared SCT cache), or None."""
         ...
 
+    def idle_timeout(self, role: str) -> float:
+        """How long a ``role`` node keeps a session's state unused (``math.inf``: forever)."""
+        ...
+
 
 StrategyOptions = Mapping[str, object]
 

@@ -315,13 +315,15 @@ class ContextCache:
     def get(self, key: str, now: float, ledger: Ledger) -> object:
         """The context, or wsc:BadContextToken when unknown, evicted or idle too long."""
         ledger.record(Op.CACHE_LOOKUP, 0)
+        # One answer for unknown, evicted and idle contexts, as a peer cannot tell them apart
+        # (and replay fidelity models an idle eviction as a node new to the session).
         entry = self._entries.get(key)
         if entry is None:
             raise BadContextToken("unknown security context", check="context")
         value, last_used = entry
         if now - last_used > self.idle_timeout:
             del self._entries[key]
-            raise BadContextToken("security context expired for inactivity", check="context")
+            raise BadContextToken("unknown security context", check="context")
         self._entries[key] = (value, now)
         self._entries.move_to_end(key)
         return value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 
@@ -39,6 +40,12 @@ class Strategy:
     def shared_state(self, role: str) -> object | None:
         factory = self._shared.get(role)
         return factory() if factory else None
+
+    def idle_timeout(self, role: str) -> float:
+        """How long a ``role`` node keeps a session's state unused (``math.inf``: forever)."""
+        if role == PROVIDER and self.name in ("sct", "sct-tlsnego"):
+            return sct.SctOptions(self.setup.options).idle_timeout
+        return math.inf
 
     def certificates(self) -> dict[str, bytes]:
         """Every actor's certificate PEM by name (``sts``, ``provider``, ``client-0``...)."""

@@ -62,3 +62,28 @@ def test_renewals_with_a_restart_and_skew_match_in_both_fidelities(key_dir):
     full.pop("fidelity"), replay.pop("fidelity")
     assert full == replay
     assert full["strategies"]["sct"]["faults"].get("wsse:MessageExpired", 0) > 0
+
+
+@pytest.mark.parametrize("strategy", ["sct", "sct-tlsnego"])
+def test_a_context_evicted_between_two_messages_is_recovered_in_both_fidelities(key_dir, strategy):
+    """Messages 3 s apart, a provider cache that forgets a context unused for 2 s: every
+    later message meets wsc:BadContextToken and the client establishes anew."""
+    scenario = load_scenario(
+        {
+            "strategies": [strategy],
+            "strategy_options": {strategy: {"cache_idle_timeout_s": 2.0}},
+            "workload": {
+                "rate": 1.0,
+                "messages_per_session": 4,
+                "message_gap_s": 3.0,
+                "payload_bytes": 600,
+            },
+            "run": {"duration_s": 16.0, "warmup_s": 1.0},
+            "topology": {"provider": {"nodes": 2, "balancer": "sticky"}},
+        }
+    )
+    full = simulate(scenario, fidelity="full", key_dir=key_dir).summary["strategies"][strategy]
+    replay = simulate(scenario, fidelity="replay", key_dir=key_dir).summary
+    assert full == replay["strategies"][strategy]
+    assert full["faults"]["recovered"] > full["app_messages"] / 2
+    assert full["completed"] == full["app_messages"]
