@@ -10,7 +10,8 @@ its *situation* (the memo key):
   restarted after a transport failure starts again at 0;
 * the payload size (one set of scripts per size of the workload's discrete set);
 * the deliveries at which the message reached a server node new to the session (never
-  seen by it, or restarted since: its per-session state is gone), as a tuple of
+  seen by it, restarted since, or idle longer than the strategy's ``idle_timeout`` for the
+  role, so that its cache evicted the session's state), as a tuple of
   (role, delivery index). The model tracks that per session in both fidelities; replay
   switches to the script recorded with a fresh node there, recording it with the real
   engines the first time the situation occurs (nested situations included). Where the
