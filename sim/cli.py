@@ -335,15 +335,23 @@ def cmd_run(args, compare: bool = False) -> int:
     result = _simulate(scenario, args)
     if out is not None:
         write_results(out, result, data, text, [Path(sys.argv[0]).name, *sys.argv[1:]])
-        write_plots(out, result.summary, result.messages, warmup_s=scenario.run.warmup_s)
+        write_plots(
+            out,
+            result.summary,
+            result.messages,
+            warmup_s=scenario.run.warmup_s,
+            timeseries=result.timeseries,
+        )
     if compare or out is None:
         print_comparison(result.summary, _stdout())
+    for warning in result.summary.get("warnings", []):
+        console.print(f"[yellow]warning: {warning}", highlight=False)
     if result.partial:
         console.print("[yellow]interrupted: the results hold what was done, marked partial")
     if out is not None:
         console.print(
             f"results in {out}/: summary.json, messages.csv, nodes.csv, links.csv, "
-            "manifest.json, plots/"
+            "timeseries.csv, manifest.json, plots/"
         )
     return 130 if result.partial else 0
 

@@ -19,6 +19,9 @@ from sim.engine.costs import CostProfile
 from sim.engine.scenario import Link, Scenario
 from sim.protocol.api import CLIENT, AppDone, Send, SessionClosed, Step, role_of
 
+#: time bins of the per-node load series (utilization and waiting line over the run)
+SERIES_BINS = 100
+
 #: the ledger of one end of a TLS handshake (RSA-2048 server key)
 TLS_HANDSHAKE = (("tls_handshake", 2048),)
 
@@ -38,6 +41,7 @@ class Node:
     """
 
     __slots__ = (
+        "bin_s",
         "busy",
         "connections",
         "contended",
@@ -55,6 +59,10 @@ class Node:
         "queue_area",
         "requests",
         "role",
+        "series_busy",
+        "series_hsm",
+        "series_hsm_wait",
+        "series_wait",
         "service",
         "skew",
     )
@@ -68,6 +76,7 @@ class Node:
         contended: bool = True,
         hsm_units: int = 0,
         hsm_op_s: float = 0.0,
+        bin_s: float = 0.0,
     ) -> None:
         self.env = env
         self.name = name
@@ -92,6 +101,13 @@ class Node:
         self.hsm_free: list[float] = [0.0] * hsm_units
         self.hsm_op_s = hsm_op_s
         self.hsm_busy = 0.0
+        #: with ``bin_s``: busy core-seconds and waiting-line seconds per time bin of the run
+        #: (``SERIES_BINS`` bins from 0), the load over time
+        self.bin_s = bin_s
+        self.series_busy = [0.0] * SERIES_BINS if bin_s > 0 and contended else None
+        self.series_wait = [0.0] * SERIES_BINS if bin_s > 0 and contended else None
+        self.series_hsm = [0.0] * SERIES_BINS if bin_s > 0 and hsm_units else None
+        self.series_hsm_wait = [0.0] * SERIES_BINS if bin_s > 0 and hsm_units else None
 
     def book(self, seconds: float) -> float:
         """Book a core for a job of ``seconds`` arriving now; returns when it starts."""
@@ -125,6 +141,10 @@ class Node:
             self.queue_area += (start if start < until else until) - (
                 arrival if arrival > warmup else warmup
             )
+        if self.series_busy is not None:
+            _spread(self.series_busy, start, end, self.bin_s)
+            if start > arrival:
+                _spread(self.series_wait, arrival, start, self.bin_s)
 
     def work(self, seconds: float, warmup: float, until: float = math.inf):
         """Generator: occupy one core for ``seconds`` of CPU time (queueing first when all
@@ -150,7 +170,28 @@ class Node:
                 self.hsm_busy += (end if end < until else until) - (
                     start if start > warmup else warmup
                 )
+            if self.series_hsm is not None:
+                _spread(self.series_hsm, start, end, self.bin_s)
+                if start > now:
+                    _spread(self.series_hsm_wait, now, start, self.bin_s)
             yield env.timeout(end - now)
+
+
+def _spread(series: list[float], a: float, b: float, width: float) -> None:
+    """Add the interval [a, b) to the per-bin totals of ``series`` (bins of ``width``)."""
+    last = len(series) - 1
+    i = int(a / width)
+    if i > last:
+        return
+    j = int(b / width)
+    if i == j:
+        series[i] += b - a
+        return
+    series[i] += (i + 1) * width - a
+    for k in range(i + 1, min(j, last + 1)):
+        series[k] += width
+    if j <= last:
+        series[j] += b - j * width
 
 
 class Wire:
@@ -354,6 +395,7 @@ class Network:
                     spec.cores,
                     hsm_units=spec.hsm_units,
                     hsm_op_s=spec.hsm_op_ms / 1000,
+                    bin_s=scenario.run.duration_s / SERIES_BINS,
                 )
                 for i in range(spec.nodes)
             ]

@@ -82,6 +82,9 @@ class SimulationResult:
     messages: MessageLog = field(default_factory=MessageLog)
     nodes: list[dict] = field(default_factory=list)
     links: list[dict] = field(default_factory=list)
+    #: the load over time (timeseries.csv): per time bin, each role's farm (node ``<role>-*``)
+    #: and, for farms of up to ``SERIES_NODES`` nodes, each node
+    timeseries: list[dict] = field(default_factory=list)
     partial: bool = False
     wall_s: float = 0.0
     seed_entropy: int = 0
@@ -137,6 +140,9 @@ class Replication:
         }
         self.started = 0
         self.trace_seq = 0
+        #: sessions running now, and (time, count) when too many stopped the arrivals
+        self.in_flight = 0
+        self.overload: tuple[float, int] | None = None
         workload = scenario.workload
         names = [None, *sorted(workload.classes)]
         self.lengths = {c: workload.table("messages_per_session", c) for c in names}
@@ -165,6 +171,13 @@ class Replication:
 
     # sessions ----------------------------------------------------------------------------
     def _session(self, key: int):
+        self.in_flight += 1
+        try:
+            yield from self._session_messages(key)
+        finally:
+            self.in_flight -= 1
+
+    def _session_messages(self, key: int):
         workload = self.scenario.workload
         client_node = self.network.client_node(key % self.scenario.topology.client.nodes)
         client_class = None
@@ -303,6 +316,9 @@ class Replication:
             yield self.env.timeout(self.arrivals.exponential(1.0 / rate))
             if self._stop() or (self.max_sessions is not None and key >= self.max_sessions):
                 return
+            if self.in_flight >= self.scenario.run.max_in_flight_sessions:
+                self.overload = (self.env.now, self.in_flight)
+                return  # an unstable system: its backlog would only grow
             self.env.process(self._session(key))
             key += 1
 
@@ -513,6 +529,8 @@ def simulate(
         "version": sim.__version__,
         "measured_s": scenario.run.duration_s - scenario.run.warmup_s,
         "strategies": {},
+        #: what makes the figures describe an overloaded system (see ``_warnings``)
+        "warnings": [],
     }
     result = SimulationResult(summary, seed_entropy=root.entropy)
     names = strategies or scenario.strategies
@@ -582,6 +600,9 @@ def simulate(
                 rep.run()
                 per_rep.append(_summarize_replication(rep))
                 _collect(result, rep, index, label)
+                for warning in _warnings(rep, label):
+                    if warning not in summary["warnings"]:
+                        summary["warnings"].append(warning)
             for name in group:
                 summary["strategies"][name] = _combine([r[name] for r in per_rep])
             summary["replications"] = (
@@ -629,6 +650,7 @@ def _collect(result: SimulationResult, rep: Replication, index: int, name: str) 
                 "busy_s": node.busy,
             }
         )
+    _collect_series(result, rep, index, name)
     for wire in rep.network.wires.values():
         result.links.append(
             {
@@ -639,6 +661,95 @@ def _collect(result: SimulationResult, rep: Replication, index: int, name: str) 
                 "utilization": wire.busy / measured,
             }
         )
+
+
+def _warnings(rep: Replication, label: str) -> list[str]:
+    """Signs that the offered load exceeds the capacity, so that the figures depend on the
+    run's length: arrivals stopped by too many sessions in flight; a farm's cores or HSMs
+    saturated with a waiting line that keeps growing over the measured window; a link busy
+    all the time."""
+    run = rep.scenario.run
+    found = []
+    if rep.overload is not None:
+        at, count = rep.overload
+        found.append(
+            f"{label}: {count:,} sessions in flight at t={at:,.1f} s "
+            f"(run.max_in_flight_sessions): the offered load exceeds the capacity; "
+            "arrivals stopped there"
+        )
+    for farm in rep.network.farms.values():
+        nodes = farm.nodes
+        width = nodes[0].bin_s
+        bins = [k for k in range(len(nodes[0].series_busy)) if k * width >= run.warmup_s]
+        if len(bins) < 8:
+            continue
+        resources = [("cores", "series_busy", "series_wait", sum(n.cores for n in nodes))]
+        units = sum(n.hsm_units for n in nodes)
+        if units:
+            resources.append(("HSMs", "series_hsm", "series_hsm_wait", units))
+        quarter = len(bins) // 4
+        for name, busy_attr, wait_attr, capacity in resources:
+            utilization = _series_mean(nodes, busy_attr, bins, width) / capacity
+            first = _series_mean(nodes, wait_attr, bins[:quarter], width)
+            last = _series_mean(nodes, wait_attr, bins[-quarter:], width)
+            if utilization >= 0.98 and last > 1.25 * first + 1:
+                found.append(
+                    f"{label}: the {farm.role} farm's {name} are saturated "
+                    f"({utilization:.0%} busy) and their waiting line grew from {first:,.0f} "
+                    f"to {last:,.0f} jobs over the measured window: the offered load exceeds "
+                    "the capacity, latencies grow with the run's length"
+                )
+    measured = run.duration_s - run.warmup_s
+    for wire in rep.network.wires.values():
+        if wire.busy / measured >= 0.98:
+            found.append(
+                f"{label}: the {wire.name} link is saturated ({wire.busy / measured:.0%} busy): "
+                "messages queue at its sender"
+            )
+    return found
+
+
+def _series_mean(nodes: list, attr: str, bins: list[int], width: float) -> float:
+    """The mean over ``bins`` of the per-bin totals ``attr`` of ``nodes``, per second."""
+    return sum(sum(getattr(n, attr)[k] for n in nodes) for k in bins) / (width * len(bins))
+
+
+#: farms up to this size get one load series per node besides the farm's
+SERIES_NODES = 32
+
+
+def _collect_series(result: SimulationResult, rep: Replication, index: int, name: str) -> None:
+    """Per time bin: utilization (busy core time / (cores x bin)), the mean waiting line
+    (waiting time / bin) and, with HSMs, their utilization and waiting line, of each farm and
+    of each node of a small farm."""
+    for farm in rep.network.farms.values():
+        nodes = farm.nodes
+        width = nodes[0].bin_s
+        groups = [(f"{farm.role}-*", nodes)]
+        if len(nodes) <= SERIES_NODES:
+            groups += [(node.name, [node]) for node in nodes]
+        for label, members in groups:
+            cores = sum(n.cores for n in members)
+            units = sum(n.hsm_units for n in members)
+            for k in range(len(members[0].series_busy)):
+                busy = sum(n.series_busy[k] for n in members)
+                wait = sum(n.series_wait[k] for n in members)
+                hsm = sum(n.series_hsm[k] for n in members) if units else None
+                hsm_wait = sum(n.series_hsm_wait[k] for n in members) if units else None
+                result.timeseries.append(
+                    {
+                        "replication": index,
+                        "strategy": name,
+                        "node": label,
+                        "role": farm.role,
+                        "t_start_s": round(k * width, 6),
+                        "t_end_s": round((k + 1) * width, 6),
+                        "utilization": busy / (cores * width),
+                        "mean_queue_len": wait / width,
+                        "hsm_utilization": "" if hsm is None else hsm / (units * width),
+                        "hsm_queue_len": "" if hsm_wait is None else hsm_wait / width,
+                    }
+                )
 
 
 __all__ = ["ProgressInfo", "SimulationResult", "Tracer", "simulate"]

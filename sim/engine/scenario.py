@@ -179,6 +179,13 @@ class Run(_Strict):
         "unit: ms, or messages/s for throughput_per_s)",
     )
     max_replications: int = Field(30, ge=3, le=1000)
+    max_in_flight_sessions: int = Field(
+        50_000,
+        ge=1,
+        le=10_000_000,
+        description="open workload: when more sessions than this are in flight at once, the "
+        "offered load exceeds the capacity; arrivals stop there and the summary warns",
+    )
     record_messages: int = Field(
         200_000,
         ge=0,

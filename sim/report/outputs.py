@@ -1,4 +1,5 @@
-"""Writing results: summary.json, messages.csv, nodes.csv, links.csv, manifest.json."""
+"""Writing results: summary.json, messages.csv, nodes.csv, links.csv, timeseries.csv,
+manifest.json."""
 
 from __future__ import annotations
 
@@ -13,7 +14,14 @@ from pathlib import Path
 import sim
 from sim.errors import ScenarioError
 
-OUTPUTS = ("summary.json", "messages.csv", "nodes.csv", "links.csv", "manifest.json")
+OUTPUTS = (
+    "summary.json",
+    "messages.csv",
+    "nodes.csv",
+    "links.csv",
+    "timeseries.csv",
+    "manifest.json",
+)
 
 
 def prepare_directory(out: Path, force: bool) -> Path:
@@ -79,6 +87,18 @@ NODE_COLUMNS = [
     "busy_s",
 ]
 LINK_COLUMNS = ["replication", "strategy", "link", "bytes", "utilization"]
+TIMESERIES_COLUMNS = [
+    "replication",
+    "strategy",
+    "node",
+    "role",
+    "t_start_s",
+    "t_end_s",
+    "utilization",
+    "mean_queue_len",
+    "hsm_utilization",
+    "hsm_queue_len",
+]
 
 
 def write_results(
@@ -91,6 +111,7 @@ def write_results(
     write_csv(out / "messages.csv", result.messages, MESSAGE_COLUMNS)
     write_csv(out / "nodes.csv", result.nodes, NODE_COLUMNS)
     write_csv(out / "links.csv", result.links, LINK_COLUMNS)
+    write_csv(out / "timeseries.csv", result.timeseries, TIMESERIES_COLUMNS)
     write_json(
         out / "manifest.json",
         {

@@ -183,8 +183,47 @@ def _minor_label(value: float, _pos) -> str:
     )
 
 
+def load_over_time(timeseries: Iterable[Mapping], path: Path, warmup_s: float = 0.0) -> None:
+    """Each farm's CPU utilization and waiting line over the run (the first replication):
+    where a crash, a restart or an overload shows."""
+    lines: dict[str, tuple[list, list, list, list, list]] = {}
+    for row in timeseries:
+        if row["replication"] != 0 or not row["node"].endswith("-*"):
+            continue
+        key = f"{row['strategy']}: {row['role']}"
+        t, util, queue, hsm, hsm_queue = lines.setdefault(key, ([], [], [], [], []))
+        t.append((row["t_start_s"] + row["t_end_s"]) / 2)
+        util.append(row["utilization"] * 100)
+        queue.append(row["mean_queue_len"])
+        if row.get("hsm_utilization") not in (None, ""):
+            hsm.append(row["hsm_utilization"] * 100)
+            hsm_queue.append(row["hsm_queue_len"])
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
+    for label, (t, util, queue, hsm, hsm_queue) in sorted(lines.items()):
+        (line,) = top.plot(t, util, label=f"{label} CPU")
+        bottom.plot(t, queue, color=line.get_color(), label=f"{label} CPU")
+        if hsm:
+            top.plot(t, hsm, ls="--", color=line.get_color(), label=f"{label} HSM")
+            bottom.plot(t, hsm_queue, ls="--", color=line.get_color(), label=f"{label} HSM")
+    for ax in (top, bottom):
+        if warmup_s:
+            ax.axvspan(0, warmup_s, color="grey", alpha=0.15, lw=0)
+        ax.grid(True, alpha=0.3)
+    top.set_ylabel("utilization (% of the farm's cores or HSMs)")
+    top.set_title("Load over time per farm (grey: warm-up, not measured)")
+    bottom.set_ylabel("mean jobs waiting (core or HSM)")
+    bottom.set_xlabel("simulated time (s)")
+    top.legend(fontsize="small")
+    bottom.legend(fontsize="small")
+    _save(fig, path)
+
+
 def write_plots(
-    out: Path, summary: dict, messages: Iterable[Mapping], warmup_s: float = 0.0
+    out: Path,
+    summary: dict,
+    messages: Iterable[Mapping],
+    warmup_s: float = 0.0,
+    timeseries: Iterable[Mapping] = (),
 ) -> list[Path]:
     """The run's plots under ``out/plots``; none when no strategy finished (interrupted)."""
     if not summary["strategies"]:
@@ -192,16 +231,14 @@ def write_plots(
     plots = out / "plots"
     plots.mkdir(exist_ok=True)
     written = []
-    for name, function, args in (
-        ("latency_cdf.png", latency_cdf, (summary, messages)),
-        ("utilization.png", utilization, (summary,)),
-        ("bytes_per_message.png", bytes_per_message, (summary,)),
-        ("crypto_ops.png", crypto_ops, (summary,)),
+    for name, draw in (
+        ("latency_cdf.png", lambda path: latency_cdf(summary, messages, path, warmup_s=warmup_s)),
+        ("utilization.png", lambda path: utilization(summary, path)),
+        ("bytes_per_message.png", lambda path: bytes_per_message(summary, path)),
+        ("crypto_ops.png", lambda path: crypto_ops(summary, path)),
+        ("load_over_time.png", lambda path: load_over_time(timeseries, path, warmup_s)),
     ):
-        if function is latency_cdf:
-            function(*args, plots / name, warmup_s=warmup_s)
-        else:
-            function(*args, plots / name)
+        draw(plots / name)
         written.append(plots / name)
     return written
 

@@ -56,8 +56,15 @@ def test_run_writes_summary_csvs_manifest_and_plots(tmp_path):
         "bytes_per_message.png",
         "crypto_ops.png",
         "latency_cdf.png",
+        "load_over_time.png",
         "utilization.png",
     ]
+    with (out / "timeseries.csv").open() as handle:
+        series = list(csv.DictReader(handle))
+    assert {(r["strategy"], r["node"]) for r in series} >= {
+        ("sct", "provider-*"),
+        ("x509", "provider-0"),
+    }
 
 
 def test_run_refuses_to_overwrite_results_unless_forced(tmp_path):
@@ -292,3 +299,14 @@ def test_trace_refuses_a_mixed_run_naming_the_flag(tmp_path):
     )
     assert_usage_error(result, "--strategy", "mixed run")
     assert not (tmp_path / "t").exists()
+
+
+def test_an_overloaded_run_warns_on_stderr_and_in_the_summary(tmp_path):
+    out = tmp_path / "r"
+    result = wssim("run", SCENARIOS / "sts-farm.toml", "--out", out, "--set", "run.duration_s=8")
+    assert result.returncode == 0, result.stderr
+    assert "warning:" in result.stderr and "HSMs are saturated" in " ".join(result.stderr.split())
+    summary = json.loads((out / "summary.json").read_text())
+    assert any("HSMs are saturated" in w for w in summary["warnings"])
+    calm = wssim("compare", SCENARIOS / "sct.toml", *SHORT)
+    assert calm.returncode == 0 and "warning:" not in calm.stderr

@@ -118,11 +118,26 @@ def fake_result(partial: bool = False) -> SimpleNamespace:
     links = [
         {"replication": 0, "strategy": "sct", "link": "client-sts", "bytes": 1, "utilization": 0.0}
     ]
+    timeseries = [
+        {
+            "replication": 0,
+            "strategy": name,
+            "node": "sts-*",
+            "role": "sts",
+            "t_start_s": k * 0.1,
+            "t_end_s": (k + 1) * 0.1,
+            "utilization": 0.3 + 0.5 * (k > 50),
+            "mean_queue_len": 0.1 * k,
+        }
+        for name in ("x509", "sct")
+        for k in range(100)
+    ]
     return SimpleNamespace(
         summary=summary,
         messages=messages,
         nodes=nodes,
         links=links,
+        timeseries=timeseries,
         partial=partial,
         wall_s=1.25,
         seed_entropy=3,
@@ -176,12 +191,15 @@ def test_prepare_directory_accepts_a_directory_without_results(tmp_path):
 
 def test_run_plots_are_written_as_readable_pngs(tmp_path):
     result = fake_result()
-    written = write_plots(tmp_path, result.summary, result.messages, warmup_s=1.0)
+    written = write_plots(
+        tmp_path, result.summary, result.messages, warmup_s=1.0, timeseries=result.timeseries
+    )
     names = sorted(p.name for p in written)
     assert names == [
         "bytes_per_message.png",
         "crypto_ops.png",
         "latency_cdf.png",
+        "load_over_time.png",
         "utilization.png",
     ]
     for path in written:
