@@ -508,7 +508,7 @@ class Network:
         (its ``strategy`` engine), and count whether it accepted it or which check refused it."""
         from sim.protocol.adversary import forge
 
-        counted = self.env.now >= self.warmup
+        counted = self.warmup <= self.env.now < self.until  # the measured window
         stats = self.attacks.setdefault(attack, {"attempts": 0, "accepted": 0, "refused": {}})
         if send.tls and not self.adversary.sees_tls:
             if counted:
