@@ -329,17 +329,9 @@ class MessageRecord:
     sts_exchanges: int = 0
     retries: int = 0
     recoveries: int = 0
-    #: the op counts (``Network.op_counts``) of each step the message took, in order
+    #: the op counts (``Network.op_counts``) of each step the message took, in order (the
+    #: statistics take them when the message ends; the record then lets them go)
     op_steps: list[tuple[tuple[str, int], ...]] = field(default_factory=list)
-
-    @property
-    def ops(self) -> dict[str, int]:
-        """How many of each op the message's steps did."""
-        totals: dict[str, int] = {}
-        for counts in self.op_steps:
-            for op, n in counts:
-                totals[op] = totals.get(op, 0) + n
-        return totals
 
 
 #: how a Send counts in its MessageRecord (see ``Chain._bill``)

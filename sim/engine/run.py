@@ -252,6 +252,7 @@ class Replication:
                 record.retries += 1
             record.end = self.env.now
             stats.finish(record)
+            record.op_steps = []  # counted: a kept record need not hold them
             if index + 1 < length and workload.message_gap_s:
                 yield self.env.timeout(workload.message_gap_s)
         if position:
