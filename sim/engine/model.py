@@ -398,8 +398,8 @@ class Network:
         variability = scenario.profile.variability
         cv = scenario.profile.cv
         self.deterministic = variability == "deterministic"
-        self._costs: dict[int, tuple] = {}
-        self._counts: dict[int, tuple] = {}
+        #: ledger -> (op counts, CPU seconds, CPU seconds beside an HSM, HSM operations)
+        self._ledgers: dict[tuple, tuple] = {}
         self._steps: dict[int, tuple] = {}
         self.adversary = scenario.adversary
         kinds = {fault.kind for fault in scenario.faults}
@@ -437,12 +437,9 @@ class Network:
         return wire
 
     def cpu(self, node: Node, ops) -> float:
-        cost = self._costs.get(id(ops))
-        if cost is None or cost[0] is not ops:
-            if len(self._costs) > 50_000:  # full fidelity makes new ledgers: stay bounded
-                self._costs.clear()
-            cost = self._costs[id(ops)] = (ops, self.profile.cost(ops))
-        return cost[1] if self.deterministic else cost[1] * self.jitter()
+        """CPU seconds of a ledger on ``node``, with the service-time variability drawn."""
+        seconds = self.ledger_info(ops)[1]
+        return seconds if self.deterministic else seconds * self.jitter()
 
     def step_info(self, step: Step) -> StepInfo:
         """What the model needs of ``step``, computed once per Step object: replayed steps
@@ -458,8 +455,7 @@ class Network:
                     send = send or event
                 elif isinstance(event, (AppDone, SessionClosed)):
                     result = event
-            ops = step.ops
-            rest, private = self.hsm_split(ops)
+            counts, seconds, beside_hsm, private = self.ledger_info(step.ops)
             role, bill = "", NO_BILL
             if send is not None:
                 role = role_of(send.to)
@@ -473,9 +469,9 @@ class Network:
                 step,
                 send,
                 result,
-                self.op_counts(ops),
-                self.profile.cost(ops),
-                self.profile.cost(rest),
+                counts,
+                seconds,
+                beside_hsm,
                 private,
                 role,
                 bill,
@@ -527,23 +523,31 @@ class Network:
                 check = refusal or faults[0]
                 stats["refused"][check] = stats["refused"].get(check, 0) + 1
 
-    def hsm_split(self, ops) -> tuple[tuple, int]:
-        """The ops left to the CPU and the number of RSA private-key ops an HSM takes."""
-        private = sum(1 for op, _ in ops if op in ("rsa_sign", "rsa_decrypt"))
-        rest = tuple((op, size) for op, size in ops if op not in ("rsa_sign", "rsa_decrypt"))
-        return rest, private
-
-    def op_counts(self, ops) -> tuple[tuple[str, int], ...]:
-        """How many of each op a ledger holds (cached: replayed ledgers are the same objects)."""
-        cached = self._counts.get(id(ops))
-        if cached is None or cached[0] is not ops:
-            if len(self._counts) > 50_000:
-                self._counts.clear()
+    def ledger_info(self, ops) -> tuple[tuple[tuple[str, int], ...], float, float, int]:
+        """Of a ledger: its op counts, its CPU seconds, its CPU seconds beside an HSM (which
+        takes the RSA private-key operations) and how many of those there are. Keyed by the
+        ledger's value: full fidelity's messages of one kind have equal ledgers, and they
+        share one counts tuple (the statistics aggregate by it)."""
+        info = self._ledgers.get(ops)
+        if info is None:
+            if len(self._ledgers) > 50_000:
+                self._ledgers.clear()
             counts: dict[str, int] = {}
             for op, _ in ops:
                 counts[op] = counts.get(op, 0) + 1
-            cached = self._counts[id(ops)] = (ops, tuple(counts.items()))
-        return cached[1]
+            private = counts.get("rsa_sign", 0) + counts.get("rsa_decrypt", 0)
+            rest = tuple((op, size) for op, size in ops if op not in ("rsa_sign", "rsa_decrypt"))
+            info = self._ledgers[ops] = (
+                tuple(counts.items()),
+                self.profile.cost(ops),
+                self.profile.cost(rest),
+                private,
+            )
+        return info
+
+    def op_counts(self, ops) -> tuple[tuple[str, int], ...]:
+        """How many of each op a ledger holds (see ``ledger_info``)."""
+        return self.ledger_info(ops)[0]
 
 
 class Chain:
