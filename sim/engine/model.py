@@ -132,15 +132,12 @@ class Node:
         job is booked, so it is counted then: a job still waiting when the run stops (an
         overloaded node) has its wait inside the window counted all the same."""
         end = start + seconds
-        if end > warmup and start < until:
-            self.busy += (end if end < until else until) - (start if start > warmup else warmup)
+        self.busy += _overlap(start, end, warmup, until)
         if warmup < end <= until:
             self.requests += 1
             self.service += seconds
-        if start > arrival and start > warmup and arrival < until:  # it waited in line
-            self.queue_area += (start if start < until else until) - (
-                arrival if arrival > warmup else warmup
-            )
+        if start > arrival:  # it waited in line
+            self.queue_area += _overlap(arrival, start, warmup, until)
         if self.series_busy is not None:
             _spread(self.series_busy, start, end, self.bin_s)
             if start > arrival:
@@ -166,15 +163,19 @@ class Node:
             start = earliest if earliest > now else now
             end = start + op_s
             heapreplace(units, end)
-            if end > warmup and start < until:
-                self.hsm_busy += (end if end < until else until) - (
-                    start if start > warmup else warmup
-                )
+            self.hsm_busy += _overlap(start, end, warmup, until)
             if self.series_hsm is not None:
                 _spread(self.series_hsm, start, end, self.bin_s)
                 if start > now:
                     _spread(self.series_hsm_wait, now, start, self.bin_s)
             yield env.timeout(end - now)
+
+
+def _overlap(a: float, b: float, low: float, high: float) -> float:
+    """How much of [a, b] lies inside [low, high]."""
+    a = a if a > low else low
+    b = b if b < high else high
+    return b - a if b > a else 0.0
 
 
 def _spread(series: list[float], a: float, b: float, width: float) -> None:

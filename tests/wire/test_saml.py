@@ -24,7 +24,15 @@ from tests.wire.helpers import xmlsec1_verify
 AUDIENCE = "https://provider.example/service"
 
 
-def _assertion(keystore, version=SamlVersion.V20, confirmation=Confirmation.BEARER, **kwargs):
+def _assertion(
+    keystore,
+    version=SamlVersion.V20,
+    confirmation=Confirmation.BEARER,
+    *,
+    algorithm=SignatureAlg.RSA_SHA1,
+    digest=DigestAlg.SHA1,
+    **kwargs,
+):
     sts = keystore.identity("sts")
     a = saml.build_assertion(
         issuer="https://sts.example/",
@@ -37,7 +45,7 @@ def _assertion(keystore, version=SamlVersion.V20, confirmation=Confirmation.BEAR
         attributes={"role": "buyer"},
         **kwargs,
     )
-    return saml.sign_assertion(a, sts)
+    return saml.sign_assertion(a, sts, algorithm=algorithm, digest=digest)
 
 
 def _id_attr(version):
@@ -280,16 +288,7 @@ def test_rsa_sha256_signed_assertion_verifies_with_xmlsec1_and_validates(
     keystore, xmlsec1, tmp_path, version
 ):
     sts = keystore.identity("sts")
-    a = saml.build_assertion(
-        issuer="https://sts.example/",
-        subject="alice",
-        audience=AUDIENCE,
-        now=100.0,
-        lifetime=3600.0,
-        confirmation=Confirmation.BEARER,
-        version=version,
-    )
-    saml.sign_assertion(a, sts, algorithm=SignatureAlg.RSA_SHA256, digest=DigestAlg.SHA256)
+    a = _assertion(keystore, version, algorithm=SignatureAlg.RSA_SHA256, digest=DigestAlg.SHA256)
     data = etree.tostring(a)
     assert SignatureAlg.RSA_SHA256.value.encode() in data
     (tmp_path / "sts.pem").write_bytes(sts.pem)
