@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -81,6 +82,13 @@ def _run_args(parser: argparse.ArgumentParser) -> None:
         metavar="R",
         help="independent replications; R > 1 adds 95%% confidence half-widths, "
         "e.g. --replications 5 (default: run.replications)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="processes running replications side by side (the results are the same as with "
+        "one), e.g. --workers 2 (default: one per core)",
     )
 
 
@@ -315,6 +323,7 @@ def _simulate(scenario, args, **kwargs):
             fidelity=getattr(args, "fidelity", None),
             replications=getattr(args, "replications", None),
             progress=on_progress,
+            workers=getattr(args, "workers", None) or os.cpu_count() or 1,
             **kwargs,
         )
     finally:
@@ -330,6 +339,7 @@ def cmd_run(args, compare: bool = False) -> int:
 
     _check_positive(args.replications, "--replications", high=1000)
     _check_positive(args.seed, "--seed", low=0, high=2**63)
+    _check_positive(args.workers, "--workers", high=256)
     data, text, scenario = load(args)
     out = prepare_directory(Path(args.out), args.force) if args.out else None
     result = _simulate(scenario, args)

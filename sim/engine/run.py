@@ -503,9 +503,14 @@ def simulate(
     max_sessions: int | None = None,
     key_dir: str | os.PathLike | None = None,
     strategies: list[str] | None = None,
+    workers: int = 1,
 ) -> SimulationResult:
     """Run ``scenario``; arguments given override its ``run`` values. Ctrl-C returns what was
-    measured so far, marked partial."""
+    measured so far, marked partial.
+
+    ``workers`` > 1 runs the replications of each strategy in that many processes (not with
+    a ``tracer`` or ``keylog``, which stay in this process); the result is the same as with
+    one, replication for replication, and ``progress`` then ticks once a replication."""
     started = time.perf_counter()
     seed = scenario.run.seed if seed is None else seed
     fidelity = fidelity or scenario.run.fidelity
@@ -552,6 +557,7 @@ def simulate(
             name: {"strategy": c.strategy, "share": c.share}
             for name, c in sorted(scenario.workload.classes.items())
         }
+    parallel = workers > 1 and tracer is None and keylog is None and len(rep_seeds) > 1
     try:
         for group in groups:
             built = {
@@ -561,49 +567,73 @@ def simulate(
                 for name in group
             }
             scripts = None
-            if fidelity == "replay":
+            if fidelity == "replay" and not parallel:
                 scripts = {name: _record(scenario, strategy) for name, strategy in built.items()}
             label = "+".join(group)
             per_rep: list[dict[str, dict]] = []
-            for index, rep_seed in enumerate(rep_seeds):
-                if (
+
+            def done(index: int, outcome: _Outcome, label=label, per_rep=per_rep) -> None:
+                per_rep.append(outcome.summaries)
+                result.messages.extend(outcome.part.messages)
+                result.nodes += outcome.part.nodes
+                result.links += outcome.part.links
+                result.timeseries += outcome.part.timeseries
+                for warning in outcome.warnings:
+                    if warning not in summary["warnings"]:
+                        summary["warnings"].append(warning)
+
+            def enough(count: int, group=group, per_rep=per_rep) -> bool:
+                """The stopping rule, before replication ``count`` (0-based) would run."""
+                return (
                     target is not None
-                    and index >= 3
+                    and count >= 3
                     and max(
-                        _half_width([r[name] for r in per_rep], scenario.run.ci_metric)
+                        _half_width([r[name] for r in per_rep[:count]], scenario.run.ci_metric)
                         for name in group
                     )
                     <= target
-                ):
-                    break
-                tick = None
-                if progress is not None:
-
-                    def tick(t, count, index=index, label=label):
-                        progress(
-                            ProgressInfo(
-                                t, scenario.run.duration_s, count, index + 1, replications, label
-                            )
-                        )
-
-                # The same seed for every strategy: common random numbers, a fair comparison.
-                rep = Replication(
-                    scenario,
-                    built,
-                    profile,
-                    rep_seed,
-                    fidelity,
-                    scripts,
-                    tracer,
-                    max_sessions,
-                    tick,
                 )
-                rep.run()
-                per_rep.append(_summarize_replication(rep))
-                _collect(result, rep, index, label)
-                for warning in _warnings(rep, label):
-                    if warning not in summary["warnings"]:
-                        summary["warnings"].append(warning)
+
+            if parallel:
+                jobs = [
+                    (scenario, group, profile, rep_seed, fidelity, max_sessions, key_dir, i)
+                    for i, rep_seed in enumerate(rep_seeds)
+                ]
+                _run_parallel(jobs, workers, enough, done, progress, replications, label)
+            else:
+                for index, rep_seed in enumerate(rep_seeds):
+                    if enough(index):
+                        break
+                    tick = None
+                    if progress is not None:
+
+                        def tick(t, count, index=index, label=label):
+                            progress(
+                                ProgressInfo(
+                                    t,
+                                    scenario.run.duration_s,
+                                    count,
+                                    index + 1,
+                                    replications,
+                                    label,
+                                )
+                            )
+
+                    # The same seed for every strategy: common random numbers, a fair
+                    # comparison.
+                    rep = Replication(
+                        scenario,
+                        built,
+                        profile,
+                        rep_seed,
+                        fidelity,
+                        scripts,
+                        tracer,
+                        max_sessions,
+                        tick,
+                    )
+                    rep.run()
+                    done(index, _outcome(rep, index, label))
             for name in group:
                 summary["strategies"][name] = _combine([r[name] for r in per_rep])
             summary["replications"] = (
@@ -613,6 +643,77 @@ def simulate(
         result.partial = True
     result.wall_s = time.perf_counter() - started
     return result
+
+
+@dataclass
+class _Outcome:
+    """What one replication adds to a result (picklable: it may come from a worker)."""
+
+    summaries: dict[str, dict]
+    part: SimulationResult
+    warnings: list[str]
+
+
+def _outcome(rep: Replication, index: int, label: str) -> _Outcome:
+    part = SimulationResult({})
+    _collect(part, rep, index, label)
+    return _Outcome(_summarize_replication(rep), part, _warnings(rep, label))
+
+
+#: per worker process: strategies built and replay scripts recorded, by configuration
+_PREPARED: dict[tuple, tuple[dict, dict | None]] = {}
+
+
+def _replicate(job: tuple) -> _Outcome:
+    """Run one replication in a worker process (see ``simulate(workers=...)``)."""
+    scenario, group, profile, rep_seed, fidelity, max_sessions, key_dir, index = job
+    key = (scenario.model_dump_json(), tuple(group), fidelity, str(key_dir))
+    prepared = _PREPARED.get(key)
+    if prepared is None:
+        built = {
+            name: build_strategy(name, scenario.strategy_options.get(name, {}), key_dir=key_dir)
+            for name in group
+        }
+        scripts = None
+        if fidelity == "replay":
+            scripts = {name: _record(scenario, strategy) for name, strategy in built.items()}
+        prepared = _PREPARED[key] = (built, scripts)
+    built, scripts = prepared
+    rep = Replication(
+        scenario, built, profile, rep_seed, fidelity, scripts, None, max_sessions, None
+    )
+    rep.run()
+    return _outcome(rep, index, "+".join(group))
+
+
+def _run_parallel(jobs, workers, enough, done, progress, replications, label) -> None:
+    """Run ``jobs`` (one a replication) on ``workers`` processes, at most ``workers`` ahead
+    of the next in order; hand each outcome to ``done`` in index order, stopping where
+    ``enough`` says the sequential run would have stopped (the same replications, the same
+    result)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork where the platform has it: workers inherit the loaded modules and keys
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context)
+    futures: dict[int, object] = {}
+    try:
+        for index in range(len(jobs)):
+            if enough(index):
+                return
+            for ahead in range(index, min(index + workers, len(jobs))):
+                if ahead not in futures:
+                    futures[ahead] = pool.submit(_replicate, jobs[ahead])
+            outcome = futures.pop(index).result()
+            done(index, outcome)
+            if progress is not None:
+                count = sum(s["app_messages"] for s in outcome.summaries.values())
+                end = jobs[index][0].run.duration_s
+                progress(ProgressInfo(end, end, count, index + 1, replications, label))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _record(scenario: Scenario, strategy) -> dict:

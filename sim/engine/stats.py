@@ -225,8 +225,25 @@ class MessageLog(Sequence):
         self._rows[index] = dict(row)
 
     def extend(self, rows: Iterable[Mapping]) -> None:
+        if isinstance(rows, MessageLog):
+            self._extend_log(rows)
+            return
         for row in rows:
             self.append(row)
+
+    def _extend_log(self, other: MessageLog) -> None:
+        """Append another log's rows column by column (a replication run elsewhere)."""
+        offset = len(self)
+        for name, _ in self._INTS:
+            self._columns[name].extend(other._columns[name])
+        self._start.extend(other._start)
+        self._end.extend(other._end)
+        self._ok.extend(other._ok)
+        for name in self._STRINGS:
+            for ref in other._refs[name]:
+                self._ref(name, other._strings[ref])
+        for index, row in other._rows.items():
+            self._rows[offset + index] = dict(row)
 
     def __len__(self) -> int:
         return len(self._start)

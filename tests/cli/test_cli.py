@@ -310,3 +310,13 @@ def test_an_overloaded_run_warns_on_stderr_and_in_the_summary(tmp_path):
     assert any("HSMs are saturated" in w for w in summary["warnings"])
     calm = wssim("compare", SCENARIOS / "sct.toml", *SHORT)
     assert calm.returncode == 0 and "warning:" not in calm.stderr
+
+
+def test_workers_change_the_wall_time_not_the_results(tmp_path):
+    args = [SCENARIOS / "sct.toml", *SHORT, "--replications", "3", "--set", 'strategies=["sct"]']
+    one = wssim("run", *args, "--out", tmp_path / "one", "--workers", "1")
+    two = wssim("run", *args, "--out", tmp_path / "two", "--workers", "2")
+    assert one.returncode == 0 and two.returncode == 0, one.stderr + two.stderr
+    for name in ("summary.json", "messages.csv", "nodes.csv", "timeseries.csv"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+    assert_usage_error(wssim("compare", *args, "--workers", "0"), "--workers")
