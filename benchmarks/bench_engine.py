@@ -82,3 +82,20 @@ def test_full_sct_round_trip(benchmark):
     benchmark.pedantic(lambda: simulate(scenario, fidelity="full"), rounds=2, iterations=1)
     _per_item(benchmark, messages)
     benchmark.extra_info["round_trips_per_s"] = 1 / benchmark.stats.stats.median
+
+
+@pytest.mark.benchmark(group="engine: full fidelity sct, both cores")
+def test_full_sct_round_trip_two_workers(benchmark):
+    """Two replications on two worker processes (``simulate(workers=2)``): what a run with
+    replications gets from this machine's two cores."""
+    scenario = sct_scenario(2.0)
+    result = simulate(scenario, fidelity="full", replications=2, workers=2)
+    messages = result.summary["strategies"]["sct"]["app_messages"]
+    benchmark.name = "full sct app round trip, 2 replications on 2 workers"
+    benchmark.pedantic(
+        lambda: simulate(scenario, fidelity="full", replications=2, workers=2),
+        rounds=2,
+        iterations=1,
+    )
+    _per_item(benchmark, messages)
+    benchmark.extra_info["round_trips_per_s"] = 1 / benchmark.stats.stats.median
