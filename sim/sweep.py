@@ -63,6 +63,10 @@ def _value(text: str):
 def summary_rows(summary: Mapping, assignments: Mapping[str, str]) -> list[dict]:
     """One tidy row per strategy of a summary, prefixed with the point's assignments."""
     rows = []
+    # a warning starts with the run it is about: a strategy, or a mixed run's "a+b"
+    warned = {
+        name for warning in summary.get("warnings", []) for name in warning.split(":")[0].split("+")
+    }
     for strategy, stats in summary["strategies"].items():
         latency = stats["latency_ms"]
         sizes = stats["bytes_per_app_message"]
@@ -83,6 +87,7 @@ def summary_rows(summary: Mapping, assignments: Mapping[str, str]) -> list[dict]
                 "completed": stats["completed"],
                 "failed": stats["failed"],
                 "sts_requests": stats["sts_requests"],
+                "overloaded": strategy in warned,
                 "request_bytes": sizes["request"],
                 "response_bytes": sizes["response"],
                 "token_service_bytes": sizes["token_service"],
@@ -238,7 +243,7 @@ def plan(
     run_point: Callable[[Mapping, dict[str, str], str | None], list[dict]] = point_rows,
 ) -> dict:
     """The smallest integer value of ``vary`` in ``[low, high]`` meeting ``target`` for every
-    strategy of the scenario.
+    strategy of the scenario (a run with overload warnings meets no target).
 
     Assumes the metric improves monotonically with the varied key (more nodes, more cores):
     an exponential search (low, 2 low, 4 low, ...) finds a passing value, then a binary search
@@ -250,12 +255,18 @@ def plan(
     evidence: list[dict] = []
     results: dict[int, bool] = {}
 
+    def row_meets(row: Mapping) -> bool:
+        # an overloaded run's figures depend on its length: it meets nothing
+        return (
+            compare(row[metric], threshold)
+            and row["completed"] > 0
+            and not row.get("overloaded", False)
+        )
+
     def meets(value: int) -> bool:
         if value not in results:
             rows = run_point(data, {vary: str(value)}, fidelity)
-            passed = bool(rows) and all(
-                compare(row[metric], threshold) and row["completed"] > 0 for row in rows
-            )
+            passed = bool(rows) and all(row_meets(row) for row in rows)
             for row in rows:
                 evidence.append(
                     {
@@ -263,7 +274,7 @@ def plan(
                         "strategy": row["strategy"],
                         metric: row[metric],
                         "target": f"{metric}{symbol}{threshold:g}",
-                        "meets": compare(row[metric], threshold) and row["completed"] > 0,
+                        "meets": row_meets(row),
                         **{k: v for k, v in row.items() if k not in (vary, "strategy", metric)},
                     }
                 )

@@ -92,3 +92,40 @@ def test_summary_rows_are_tidy_one_row_per_strategy():
     assert [r["strategy"] for r in rows] == ["sct", "x509"]
     assert rows[0]["workload.rate"] == 20 and rows[0]["run.fidelity"] == "full"
     assert rows[0]["p99_ms_ci95"] == 0.2 and rows[0]["utilization_sts"] == 0.5
+
+
+def test_summary_rows_mark_the_strategies_a_warning_is_about():
+    stats = {
+        "app_messages": 10,
+        "completed": 10,
+        "failed": 0,
+        "throughput_per_s": 3.0,
+        "latency_ms": {"mean": 1, "p50": 1, "p95": 2, "p99": 3, "max": 4},
+        "bytes_per_app_message": {"request": 1.0, "response": 2.0, "token_service": 3.0},
+        "sts_requests": 2,
+        "roles": {},
+    }
+    summary = {
+        "replications": 1,
+        "strategies": {"sct": stats, "x509": stats, "bearer": stats},
+        "warnings": ["x509: the provider farm's cores are saturated ...", "sct+bearer: 9 sessions"],
+    }
+    rows = {r["strategy"]: r["overloaded"] for r in summary_rows(summary, {})}
+    assert rows == {"sct": True, "x509": True, "bearer": True}
+    summary["warnings"] = ["x509: the client-provider link is saturated"]
+    rows = {r["strategy"]: r["overloaded"] for r in summary_rows(summary, {})}
+    assert rows == {"sct": False, "x509": True, "bearer": False}
+
+
+def test_plan_does_not_accept_an_overloaded_point():
+    """A short overloaded run can show a low p99; its figures grow with the run's length."""
+    calls: list[int] = []
+
+    def run_point(data, assignments, fidelity):
+        nodes = int(assignments["topology.sts.nodes"])
+        calls.append(nodes)
+        return [{"strategy": "sct", "p99_ms": 100.0, "completed": 10, "overloaded": nodes < 3}]
+
+    result = plan({}, "p99_ms<=200", "topology.sts.nodes", high=16, run_point=run_point)
+    assert result["answer"] == 3
+    assert {r["topology.sts.nodes"]: r["meets"] for r in result["evidence"]}[2] is False
