@@ -508,8 +508,8 @@ def simulate(
     """Run ``scenario``; arguments given override its ``run`` values. Ctrl-C returns what was
     measured so far, marked partial.
 
-    ``workers`` > 1 runs the replications of each strategy in that many processes (not with
-    a ``tracer`` or ``keylog``, which stay in this process); the result is the same as with
+    ``workers`` > 1 runs the strategies' replications in that many processes (not with a
+    ``tracer`` or ``keylog``, which stay in this process); the result is the same as with
     one, replication for replication, and ``progress`` then ticks once a replication."""
     started = time.perf_counter()
     seed = scenario.run.seed if seed is None else seed
@@ -557,9 +557,23 @@ def simulate(
             name: {"strategy": c.strategy, "share": c.share}
             for name, c in sorted(scenario.workload.classes.items())
         }
-    parallel = workers > 1 and tracer is None and keylog is None and len(rep_seeds) > 1
+    parallel = (
+        workers > 1 and tracer is None and keylog is None and len(rep_seeds) * len(groups) > 1
+    )
+    ahead = None
+    if parallel:
+        # Every (strategy, replication) is a job, run ahead in this order on the workers:
+        # strategies compared side by side run side by side too.
+        ahead = _Ahead(
+            workers,
+            [
+                (scenario, group, profile, rep_seed, fidelity, max_sessions, key_dir, i)
+                for group in groups
+                for i, rep_seed in enumerate(rep_seeds)
+            ],
+        )
     try:
-        for group in groups:
+        for position, group in enumerate(groups):
             built = {
                 name: build_strategy(
                     name, scenario.strategy_options.get(name, {}), keylog=keylog, key_dir=key_dir
@@ -594,12 +608,16 @@ def simulate(
                     <= target
                 )
 
-            if parallel:
-                jobs = [
-                    (scenario, group, profile, rep_seed, fidelity, max_sessions, key_dir, i)
-                    for i, rep_seed in enumerate(rep_seeds)
-                ]
-                _run_parallel(jobs, workers, enough, done, progress, replications, label)
+            if ahead is not None:
+                for index in range(len(rep_seeds)):
+                    if enough(index):
+                        break
+                    outcome = ahead.get(position * len(rep_seeds) + index)
+                    done(index, outcome)
+                    if progress is not None:
+                        count = sum(s["app_messages"] for s in outcome.summaries.values())
+                        end = scenario.run.duration_s
+                        progress(ProgressInfo(end, end, count, index + 1, replications, label))
             else:
                 for index, rep_seed in enumerate(rep_seeds):
                     if enough(index):
@@ -641,6 +659,9 @@ def simulate(
             )
     except KeyboardInterrupt:
         result.partial = True
+    finally:
+        if ahead is not None:
+            ahead.close()
     result.wall_s = time.perf_counter() - started
     return result
 
@@ -686,34 +707,32 @@ def _replicate(job: tuple) -> _Outcome:
     return _outcome(rep, index, "+".join(group))
 
 
-def _run_parallel(jobs, workers, enough, done, progress, replications, label) -> None:
-    """Run ``jobs`` (one a replication) on ``workers`` processes, at most ``workers`` ahead
-    of the next in order; hand each outcome to ``done`` in index order, stopping where
-    ``enough`` says the sequential run would have stopped (the same replications, the same
-    result)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+class _Ahead:
+    """Replication jobs on worker processes, asked for in order: asking for job ``k`` makes
+    sure jobs ``k`` to ``k + workers - 1`` are running, so the workers stay busy while the
+    outcomes are taken in order (the same result as a sequential run)."""
 
-    # fork where the platform has it: workers inherit the loaded modules and keys
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context)
-    futures: dict[int, object] = {}
-    try:
-        for index in range(len(jobs)):
-            if enough(index):
-                return
-            for ahead in range(index, min(index + workers, len(jobs))):
-                if ahead not in futures:
-                    futures[ahead] = pool.submit(_replicate, jobs[ahead])
-            outcome = futures.pop(index).result()
-            done(index, outcome)
-            if progress is not None:
-                count = sum(s["app_messages"] for s in outcome.summaries.values())
-                end = jobs[index][0].run.duration_s
-                progress(ProgressInfo(end, end, count, index + 1, replications, label))
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+    def __init__(self, workers: int, jobs: list[tuple]) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # fork where the platform has it: workers inherit the loaded modules and keys
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else None)
+        self.workers = min(workers, len(jobs))
+        self.jobs = jobs
+        self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+        self.futures: dict[int, object] = {}
+
+    def get(self, k: int) -> _Outcome:
+        for j in range(k, min(k + self.workers, len(self.jobs))):
+            if j not in self.futures:
+                self.futures[j] = self.pool.submit(_replicate, self.jobs[j])
+        return self.futures.pop(k).result()
+
+    def close(self) -> None:
+        """Drop what is queued (a run stopped by its confidence target leaves some)."""
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _record(scenario: Scenario, strategy) -> dict:

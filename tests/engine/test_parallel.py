@@ -63,3 +63,16 @@ def test_progress_ticks_once_a_replication_in_parallel(tmp_path):
     simulate(scenario, key_dir=tmp_path, workers=2, progress=ticks.append)
     assert [t.replication for t in ticks] == [1, 2, 3]
     assert all(t.sim_time_s == t.end_time_s == 3.0 for t in ticks)
+
+
+def test_strategies_compared_side_by_side_also_run_side_by_side(tmp_path):
+    scenario = load_scenario(
+        {
+            "strategies": ["sct", "x509", "bearer"],
+            "workload": {"rate": 8.0, "messages_per_session": 3},
+            "run": {"duration_s": 4.0, "warmup_s": 1.0},  # one replication each
+        }
+    )
+    sequential = simulate(scenario, fidelity="full", key_dir=tmp_path)
+    same(sequential, simulate(scenario, fidelity="full", key_dir=tmp_path, workers=2))
+    assert list(sequential.summary["strategies"]) == ["sct", "x509", "bearer"]
