@@ -710,29 +710,39 @@ def _replicate(job: tuple) -> _Outcome:
 class _Ahead:
     """Replication jobs on worker processes, asked for in order: asking for job ``k`` makes
     sure jobs ``k`` to ``k + workers - 1`` are running, so the workers stay busy while the
-    outcomes are taken in order (the same result as a sequential run)."""
+    outcomes are taken in order (the same result as a sequential run). Workers ignore
+    Ctrl-C; this process stops them (``close``) when it stops."""
 
     def __init__(self, workers: int, jobs: list[tuple]) -> None:
         import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
 
         # fork where the platform has it: workers inherit the loaded modules and keys
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("fork" if "fork" in methods else None)
         self.workers = min(workers, len(jobs))
         self.jobs = jobs
-        self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
-        self.futures: dict[int, object] = {}
+        self.pool = context.Pool(self.workers, initializer=_ignore_interrupts)
+        self.pending: dict[int, object] = {}
 
     def get(self, k: int) -> _Outcome:
         for j in range(k, min(k + self.workers, len(self.jobs))):
-            if j not in self.futures:
-                self.futures[j] = self.pool.submit(_replicate, self.jobs[j])
-        return self.futures.pop(k).result()
+            if j not in self.pending:
+                self.pending[j] = self.pool.apply_async(_replicate, (self.jobs[j],))
+        return self.pending.pop(k).get()
 
     def close(self) -> None:
-        """Drop what is queued (a run stopped by its confidence target leaves some)."""
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        """Stop the workers, and with them what is still running or queued (an interrupted
+        run, or one its confidence target stopped early)."""
+        self.pool.terminate()
+        self.pool.join()
+
+
+def _ignore_interrupts() -> None:
+    """Workers leave Ctrl-C to the main process, and die quietly when it stops them."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _record(scenario: Scenario, strategy) -> dict:

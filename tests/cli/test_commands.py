@@ -288,3 +288,51 @@ def test_ctrl_c_writes_what_is_done_marked_partial(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     manifest = json.loads((out / "manifest.json").read_text())
     assert summary["partial"] is True and manifest["partial"] is True
+
+
+def test_ctrl_c_at_a_terminal_stops_the_workers_too(tmp_path):
+    """A terminal's Ctrl-C reaches the whole process group: the workers leave it to the main
+    process, which writes what is done and stops them; nothing is left running."""
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "interrupted"
+    marker = f"run.duration_s=100001.{os.getpid()}"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sim.cli",
+            "run",
+            str(SCENARIOS / "sct-vs-per-message.toml"),
+            "--out",
+            str(out),
+            "--set",
+            marker,
+            "--set",
+            "workload.rate=50",
+            "--workers",
+            "2",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    time.sleep(6)
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert b"Traceback" not in stderr
+    assert json.loads((out / "summary.json").read_text())["partial"] is True
+    time.sleep(0.5)
+    left = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            command = (Path("/proc") / pid / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in command:
+            left.append(pid)
+    assert left == []
