@@ -206,27 +206,6 @@ for ax, nodes in zip(axes, (1, result["answer"])):
     for warning in run.summary["warnings"] or ["no warning: the farm keeps up"]:
         print(f"{nodes} node(s): {warning}")
 fig.tight_layout()"""),
-    new_markdown_cell("""## What an undersized farm looks like over time
-
-An undersized farm is not just slow: its queue grows for as long as the load lasts, so its
-latencies depend on how long the run is, and averages over the run describe nothing stable.
-Each run records the load over time (`timeseries.csv`: per time bin, every farm's CPU and HSM
-utilization and waiting lines), and its summary carries `warnings` when a farm is saturated
-with a growing line. Here: one STS node against the farm `plan` found, at the same load."""),
-    new_code_cell("""fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
-for ax, nodes in zip(axes, (1, result["answer"])):
-    run = simulate(load_scenario(apply_overrides(target_load, [f"topology.sts.nodes={nodes}"])))
-    sts = [r for r in run.timeseries if r["node"] == "sts-*"]
-    t = [(r["t_start_s"] + r["t_end_s"]) / 2 for r in sts]
-    ax.plot(t, [r["hsm_queue_len"] for r in sts], label="tokens waiting for an HSM")
-    ax.plot(t, [r["mean_queue_len"] for r in sts], label="jobs waiting for a core")
-    ax.set(title=f"{nodes} STS node(s) at {load:g} sessions/s", xlabel="simulated time (s)",
-           ylabel="mean waiting line", yscale="symlog")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    for warning in run.summary["warnings"] or ["no warning: the farm keeps up"]:
-        print(f"{nodes} node(s): {warning}")
-fig.tight_layout()"""),
     new_markdown_cell("""## Reading the result
 
 The answer sits where the HSM utilization per node (offered tokens/s x 4 ms / nodes) falls

@@ -258,29 +258,21 @@ def test_help_of_every_command_has_an_example():
         assert result.returncode == 0 and "example: wssim" in result.stdout
 
 
+def _endless_run(out: Path, *extra: str, **popen) -> subprocess.Popen:
+    """``wssim run`` of the flagship scenario for 100,000 simulated seconds (to interrupt)."""
+    command = [sys.executable, "-m", "sim.cli", "run", str(SCENARIOS / "sct-vs-per-message.toml")]
+    command += ["--out", str(out), "--set", "workload.rate=50", *extra]
+    return subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen
+    )
+
+
 def test_ctrl_c_writes_what_is_done_marked_partial(tmp_path):
     import signal
     import time
 
     out = tmp_path / "interrupted"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sim.cli",
-            "run",
-            str(SCENARIOS / "sct-vs-per-message.toml"),
-            "--out",
-            str(out),
-            "--set",
-            "run.duration_s=100000",
-            "--set",
-            "workload.rate=50",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    process = _endless_run(out, "--set", "run.duration_s=100000")
     time.sleep(6)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
@@ -299,27 +291,7 @@ def test_ctrl_c_at_a_terminal_stops_the_workers_too(tmp_path):
 
     out = tmp_path / "interrupted"
     marker = f"run.duration_s=100001.{os.getpid()}"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sim.cli",
-            "run",
-            str(SCENARIOS / "sct-vs-per-message.toml"),
-            "--out",
-            str(out),
-            "--set",
-            marker,
-            "--set",
-            "workload.rate=50",
-            "--workers",
-            "2",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    process = _endless_run(out, "--set", marker, "--workers", "2", start_new_session=True)
     time.sleep(6)
     os.killpg(process.pid, signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
