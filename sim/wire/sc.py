@@ -14,12 +14,14 @@ from sim.wire.ledger import Ledger, Op
 from sim.wire.wss import STR, TokenReference, read_str
 from sim.wire.xmlutil import (
     b64,
+    children_by_tag,
     ensure_id,
     escape,
     faults_as,
     fragment,
     new_id,
     new_uuid_urn,
+    required,
     sub,
     text_of,
     unb64,
@@ -130,6 +132,7 @@ def build_dkt(
 _FIELDS = {
     ns.qname(ns.WSC, local): local for local in ("Offset", "Generation", "Length", "Label", "Nonce")
 }
+_DKT_PARTS = {STR: "wsse:SecurityTokenReference", **{t: f"wsc:{n}" for t, n in _FIELDS.items()}}
 
 
 def _int(value: str | None, what: str) -> int | None:
@@ -144,22 +147,9 @@ def _int(value: str | None, what: str) -> int | None:
 def read_dkt(dkt: etree._Element) -> DerivedKeyToken:
     if dkt.tag != DKT:
         raise InvalidSecurityToken(f"expected wsc:DerivedKeyToken, got {dkt.tag}")
-    reference_el = None
-    fields: dict[str, str] = {}
-    for child in dkt:
-        tag = child.tag
-        if tag == STR:
-            if reference_el is not None:
-                raise InvalidSecurityToken("wsse:SecurityTokenReference appears 2 times")
-            reference_el = child
-        elif tag in _FIELDS:
-            local = _FIELDS[tag]
-            if local in fields:
-                raise InvalidSecurityToken(f"wsc:{local} appears 2 times")
-            fields[local] = (child.text or "").strip()
-    if reference_el is None:
-        raise InvalidSecurityToken("wsse:SecurityTokenReference is missing")
-    reference = read_str(reference_el)
+    parts = children_by_tag(dkt, _DKT_PARTS)
+    reference = read_str(required(parts, STR, "wsse:SecurityTokenReference"))
+    fields = {_FIELDS[tag]: (el.text or "").strip() for tag, el in parts.items() if tag != STR}
     offset = _int(fields.get("Offset"), "wsc:Offset")
     generation = _int(fields.get("Generation"), "wsc:Generation")
     if offset is not None and generation is not None:
