@@ -43,9 +43,8 @@ class Strategy:
 
     def idle_timeout(self, role: str) -> float:
         """How long a ``role`` node keeps a session's state unused (``math.inf``: forever)."""
-        if role == PROVIDER and self.name in ("sct", "sct-tlsnego"):
-            return sct.SctOptions(self.setup.options).idle_timeout
-        return math.inf
+        factory = self._shared.get(role)  # the roles that keep security contexts
+        return factory().idle_timeout if factory else math.inf
 
     def certificates(self) -> dict[str, bytes]:
         """Every actor's certificate PEM by name (``sts``, ``provider``, ``client-0``...)."""
