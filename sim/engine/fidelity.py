@@ -289,12 +289,8 @@ class ScriptCursor:
         aged: bool = False,
     ) -> None:
         self.scripts = scripts
-        if index == CLOSE:
-            self.position, self.script = CLOSE, scripts.close
-        else:
-            messages = scripts.messages
-            self.position = min(index, len(messages) - 1)
-            self.script = messages[self.position]
+        self.position = scripts.position(index)
+        self.script = scripts.script(index)
         if prior or aged:
             self.script = scripts.variant(self.position, (), (), None, 0, prior, aged)
         self.index = 0
