@@ -245,12 +245,12 @@ class History:
         #: the client's horizon, on the client's clock (``math.inf``: none yet)
         self.due = math.inf
 
-    def add(self, cursor: ScriptCursor, start: float) -> None:
-        """Account the message ``cursor`` just replayed, started at ``start`` (client clock)."""
+    def add(self, cursor: ScriptCursor) -> None:
+        """Account the message ``cursor`` just replayed."""
         self.count += 1
         horizon = cursor.script.horizon
         if horizon is not None:
-            self.due = start + horizon
+            self.due = cursor.start + horizon
         if cursor.position == CLOSE or not (cursor.offsets or cursor.aged or self.prior):
             return
         steady = SCRIPTED_MESSAGES - 1
@@ -277,6 +277,7 @@ class ScriptCursor:
         "prior",
         "script",
         "scripts",
+        "start",
         "switches",
     )
 
@@ -287,6 +288,7 @@ class ScriptCursor:
         client_skew: float = 0.0,
         prior: tuple = (),
         aged: bool = False,
+        start: float = 0.0,
     ) -> None:
         self.scripts = scripts
         self.position = scripts.position(index)
@@ -299,6 +301,8 @@ class ScriptCursor:
         self.client_skew = client_skew
         self.prior = prior
         self.aged = aged
+        #: when the message started, on the client's clock
+        self.start = start
 
     @property
     def origin(self) -> Step:

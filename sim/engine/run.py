@@ -227,11 +227,10 @@ class Replication:
             if drawn is not None:
                 size = sizes[drawn[index]]
             while True:
-                begun = self.env.now + client_node.skew
                 first, cursor = self._begin(chain, engine, record, position, index, size)
                 yield from chain.run(client_node, first)
                 if cursor is not None:
-                    engine.add(cursor, begun)
+                    engine.add(cursor)
                 result = chain.result
                 position += 1
                 if not isinstance(result, AppDone):
@@ -272,8 +271,8 @@ class Replication:
         client's first step (``chain.run`` then follows it to its end) and, in replay, the
         cursor. ``engine`` is the client engine (full) or the session's History (replay)."""
         cursor = None
+        now = self.env.now + chain.client.skew  # the client's clock
         if self.fidelity == "full":
-            now = self.env.now + chain.client.skew
             if record is not None:
                 first = engine.request(_payload(size, chain.session_key, seq), now=now)
             else:
@@ -284,13 +283,13 @@ class Replication:
                 target = engine if node.role == CLIENT else node.engines[chain.strategy]
                 return target.receive(send.data, sender=sender, now=t)
         else:
-            now = self.env.now + chain.client.skew
             cursor = ScriptCursor(
                 self.scripts[chain.strategy][size],
                 position,
                 chain.client.skew,
                 engine.prior,
                 now >= engine.due,
+                now,
             )
             first = cursor.origin
             if self.tracer is None:
