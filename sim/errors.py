@@ -25,6 +25,10 @@ class ScenarioError(WssimError):
         self.key = key
         self.message = message
 
+    def __reduce__(self):
+        # rebuilt from its fields (a worker process sends it back pickled)
+        return type(self), (self.key, self.message)
+
 
 class SecurityFault(WssimError):
     """A message was refused. ``namespace`` + ``local`` is the standard fault code."""
@@ -41,6 +45,10 @@ class SecurityFault(WssimError):
         #: the name of the receiver check that refused the message, for attack statistics
         self.check = check or self.local
 
+    def __reduce__(self):
+        # rebuilt from its fields (a worker process sends it back pickled)
+        return _rebuild_fault, (type(self), self.reason, self.check)
+
     @property
     def code(self) -> str:
         """The fault code as ``prefix:Local`` (``wsse:InvalidSecurity``)."""
@@ -48,6 +56,10 @@ class SecurityFault(WssimError):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.reason!r}, check={self.check!r})"
+
+
+def _rebuild_fault(cls: type[SecurityFault], reason: str, check: str) -> SecurityFault:
+    return cls(reason, check=check)
 
 
 class InvalidSecurity(SecurityFault):

@@ -573,15 +573,6 @@ def simulate(
         )
     try:
         for position, group in enumerate(groups):
-            built = {
-                name: build_strategy(
-                    name, scenario.strategy_options.get(name, {}), keylog=keylog, key_dir=key_dir
-                )
-                for name in group
-            }
-            scripts = None
-            if fidelity == "replay" and not parallel:
-                scripts = {name: _record(scenario, strategy) for name, strategy in built.items()}
             label = "+".join(group)
             per_rep: list[dict[str, dict]] = []
 
@@ -618,6 +609,7 @@ def simulate(
                         end = scenario.run.duration_s
                         progress(ProgressInfo(end, end, count, index + 1, replications, label))
             else:
+                built, scripts = _prepare(scenario, group, fidelity, key_dir, keylog)
                 for index, rep_seed in enumerate(rep_seeds):
                     if enough(index):
                         break
@@ -690,14 +682,7 @@ def _replicate(job: tuple) -> _Outcome:
     key = (scenario.model_dump_json(), tuple(group), fidelity, str(key_dir))
     prepared = _PREPARED.get(key)
     if prepared is None:
-        built = {
-            name: build_strategy(name, scenario.strategy_options.get(name, {}), key_dir=key_dir)
-            for name in group
-        }
-        scripts = None
-        if fidelity == "replay":
-            scripts = {name: _record(scenario, strategy) for name, strategy in built.items()}
-        prepared = _PREPARED[key] = (built, scripts)
+        prepared = _PREPARED[key] = _prepare(scenario, group, fidelity, key_dir)
     built, scripts = prepared
     rep = Replication(
         scenario, built, profile, rep_seed, fidelity, scripts, None, max_sessions, None
@@ -742,6 +727,22 @@ def _ignore_interrupts() -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _prepare(
+    scenario: Scenario, group: list[str], fidelity: str, key_dir, keylog: KeyLog | None = None
+) -> tuple[dict, dict | None]:
+    """The strategies of ``group`` built and, for replay fidelity, their scripts recorded."""
+    built = {
+        name: build_strategy(
+            name, scenario.strategy_options.get(name, {}), keylog=keylog, key_dir=key_dir
+        )
+        for name in group
+    }
+    scripts = None
+    if fidelity == "replay":
+        scripts = {name: _record(scenario, strategy) for name, strategy in built.items()}
+    return built, scripts
 
 
 def _record(scenario: Scenario, strategy) -> dict:

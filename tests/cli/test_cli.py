@@ -320,3 +320,19 @@ def test_workers_change_the_wall_time_not_the_results(tmp_path):
     for name in ("summary.json", "messages.csv", "nodes.csv", "timeseries.csv"):
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
     assert_usage_error(wssim("compare", *args, "--workers", "0"), "--workers")
+
+
+def test_a_bad_option_met_in_a_worker_is_one_line_and_exit_2():
+    result = wssim(
+        "compare",
+        SCENARIOS / "sct.toml",
+        *SHORT,
+        "--replications",
+        "2",
+        "--workers",
+        "2",
+        "--set",
+        "strategy_options.sct.cache_capacity=-1",
+        timeout=60,
+    )
+    assert_usage_error(result, "strategy_options.sct.cache_capacity")

@@ -8,6 +8,7 @@ import base64
 import pytest
 from lxml import etree
 
+from sim.errors import SecurityFault
 from sim.protocol import STRATEGY_NAMES
 from sim.protocol.api import role_of
 from sim.protocol.harness import Harness
@@ -181,3 +182,24 @@ def test_tampering_with_any_protected_part_of_any_message_is_detected(make, name
             assert result.payload == b"payload" and faults, (seq, offset)
         else:
             assert result.fault, (seq, offset)
+
+
+def test_every_error_survives_pickling_with_its_fields():
+    """Worker processes (``simulate(workers=N)``) send errors back pickled."""
+    import pickle
+
+    from sim import errors
+
+    scenario = pickle.loads(pickle.dumps(errors.ScenarioError("run.seed", "must be >= 0")))
+    assert (scenario.key, scenario.message, str(scenario)) == (
+        "run.seed",
+        "must be >= 0",
+        "run.seed: must be >= 0",
+    )
+    faults = [
+        c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, SecurityFault)
+    ]
+    assert len(faults) > 5
+    for cls in faults:
+        fault = pickle.loads(pickle.dumps(cls("why", check="replay")))
+        assert type(fault) is cls and (fault.reason, fault.check) == ("why", "replay")
