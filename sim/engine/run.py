@@ -677,7 +677,22 @@ _PREPARED: dict[tuple, tuple[dict, dict | None]] = {}
 
 
 def _replicate(job: tuple) -> _Outcome:
-    """Run one replication in a worker process (see ``simulate(workers=...)``)."""
+    """Run one replication in a worker process (see ``simulate(workers=...)``); an error
+    that would not survive the trip back (unpicklable) comes back as a RuntimeError, as the
+    pool would otherwise wait for it forever."""
+    try:
+        return _replicate_here(job)
+    except Exception as error:
+        import pickle
+
+        try:
+            pickle.loads(pickle.dumps(error))
+        except Exception:
+            raise RuntimeError(f"{type(error).__name__}: {error}") from None
+        raise
+
+
+def _replicate_here(job: tuple) -> _Outcome:
     scenario, group, profile, rep_seed, fidelity, max_sessions, key_dir, index = job
     key = (scenario.model_dump_json(), tuple(group), fidelity, str(key_dir))
     prepared = _PREPARED.get(key)

@@ -76,3 +76,18 @@ def test_strategies_compared_side_by_side_also_run_side_by_side(tmp_path):
     sequential = simulate(scenario, fidelity="full", key_dir=tmp_path)
     same(sequential, simulate(scenario, fidelity="full", key_dir=tmp_path, workers=2))
     assert list(sequential.summary["strategies"]) == ["sct", "x509", "bearer"]
+
+
+def test_an_error_that_cannot_travel_back_from_a_worker_comes_back_as_its_text(monkeypatch):
+    from sim.engine import run
+
+    class Odd(Exception):
+        def __init__(self, a, b):  # pickle cannot rebuild it from its args
+            super().__init__(f"{a}/{b}")
+
+    def fail(job):
+        raise Odd(1, 2)
+
+    monkeypatch.setattr(run, "_replicate_here", fail)
+    with pytest.raises(RuntimeError, match="Odd: 1/2"):
+        run._replicate(None)
