@@ -47,9 +47,6 @@ class MessageStats:
         self._op_totals: dict[str, int] = {}
         self.faults: dict[str, int] = {}
 
-    def in_window(self, start: float) -> bool:
-        return self.warmup <= start < self.end
-
     def start(self, record) -> None:
         if self.warmup <= record.start < self.end:
             self.started += 1
@@ -91,10 +88,7 @@ class MessageStats:
                 entry[1] += 1
 
     def _fold_op_steps(self) -> None:
-        totals = self._op_totals
-        for counts, times in self._op_steps.values():
-            for op, n in counts:
-                totals[op] = totals.get(op, 0) + n * times
+        _add_op_steps(self._op_totals, self._op_steps)
         self._op_steps.clear()
 
     def _bucket(self, latency: float) -> None:
@@ -105,9 +99,7 @@ class MessageStats:
     def ops(self) -> dict[str, int]:
         """How many of each op the finished messages of the window did."""
         totals = dict(self._op_totals)
-        for counts, times in self._op_steps.values():
-            for op, n in counts:
-                totals[op] = totals.get(op, 0) + n * times
+        _add_op_steps(totals, self._op_steps)
         return totals
 
     def quantile(self, q: float) -> float:
@@ -150,6 +142,13 @@ class MessageStats:
             "crypto_ops_per_app_message": {op: n / count for op, n in sorted(self.ops.items())},
             "faults": dict(sorted(faults.items())),
         }
+
+
+def _add_op_steps(totals: dict[str, int], op_steps: dict[int, list]) -> None:
+    """Add to ``totals`` the ops of ``op_steps`` (op-counts tuple and how many times)."""
+    for counts, times in op_steps.values():
+        for op, n in counts:
+            totals[op] = totals.get(op, 0) + n * times
 
 
 class MessageLog(Sequence):
