@@ -20,6 +20,11 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _check_strategy(name: str) -> None:
+    if name not in STRATEGY_NAMES:
+        raise ValueError(f"unknown strategy {name!r}; allowed: {', '.join(STRATEGY_NAMES)}")
+
+
 def _check_table(value, name: str):
     """A count or size, or a table {value = weight}; checks keys and weights."""
     if value is None:
@@ -64,8 +69,8 @@ class ClientClass(_Strict):
     @field_validator("strategy")
     @classmethod
     def _known_strategy(cls, value: str | None) -> str | None:
-        if value is not None and value not in STRATEGY_NAMES:
-            raise ValueError(f"unknown strategy {value!r}; allowed: {', '.join(STRATEGY_NAMES)}")
+        if value is not None:
+            _check_strategy(value)
         return value
 
 
@@ -261,8 +266,7 @@ class Scenario(_Strict):
     @classmethod
     def _known_strategies(cls, value: list[str]) -> list[str]:
         for name in value:
-            if name not in STRATEGY_NAMES:
-                raise ValueError(f"unknown strategy {name!r}; allowed: {', '.join(STRATEGY_NAMES)}")
+            _check_strategy(name)
         if len(set(value)) != len(value):
             raise ValueError("a strategy is listed twice")
         return value
