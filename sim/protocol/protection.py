@@ -54,11 +54,11 @@ class CertificateRecipient:
 PAYLOAD = ns.qname(ns.APP, "Payload")
 
 
-def put_payload(envelope: Envelope, payload: bytes, local: str = "Request") -> etree._Element:
+def put_payload(envelope: Envelope, payload: bytes, local: str = "Request") -> None:
     """The application payload, base64 in an app element of the Body."""
-    holder = etree.SubElement(envelope.body, ns.qname(ns.APP, local), nsmap={"app": ns.APP})
-    etree.SubElement(holder, PAYLOAD).text = b64(payload)
-    return holder
+    envelope.add_body_text(
+        f'<app:{local} xmlns:app="{ns.APP}"><app:Payload>{b64(payload)}</app:Payload></app:{local}>'
+    )
 
 
 def get_payload(envelope: Envelope) -> bytes:
@@ -285,13 +285,22 @@ def protect_symmetric(
 
     ``encrypt_tokens`` (a UsernameToken sent inside the protected traffic) go into the
     Security header, are signed, and are encrypted in place like the Body."""
+    draft = envelope.draft
+    text_only = (
+        draft is not None
+        and derive
+        and draft.body_id is not None
+        and not (tokens or extra_signed or encrypt_tokens)
+    )
     extra_signed = [*extra_signed, *encrypt_tokens]
     data_ids = [new_id("ED-") for _ in range(len(encrypt_tokens) + 1)] if encrypt else []
     enc_length = suite_.encryption_key_bytes
     if derive:
         # The DerivedKeyTokens and the ReferenceList go into the header in the same fragment
         # as the Timestamp; the keys come from the nonces, not from reading the tokens back.
-        source = etree.tostring(source_reference()).decode()
+        source = source_reference()
+        if not isinstance(source, str):
+            source = etree.tostring(source).decode()
         sig_length = suite_.signature_derived_key_bits // 8
         sig_nonce = os.urandom(16)
         header, sig_dkt_id = sc.dkt_text(source, length=sig_length, nonce=sig_nonce)
@@ -309,13 +318,26 @@ def protect_symmetric(
         enc_key = secret[:enc_length]
     if encrypt:
         header += xenc.reference_list_text(data_ids)
-    security, timestamp = security_header(envelope, now, children=header)
-    for index, token in enumerate((*tokens, *encrypt_tokens), start=1):
-        security.insert(index, token)
     if keylog and derive:
         keylog("derived-key", sig_dkt_id, sig_key)
         if encrypt:
             keylog("derived-key", enc_dkt_id, enc_key)
+    if text_only:
+        return _protect_draft(
+            envelope,
+            header,
+            now=now,
+            sig_key=sig_key,
+            sig_info=sig_info,
+            enc_key=enc_key if encrypt else None,
+            enc_info=enc_info if encrypt else "",
+            data_id=data_ids[0] if encrypt else "",
+            ledger=ledger,
+            suite_=suite_,
+        )
+    security, timestamp = security_header(envelope, now, children=header)
+    for index, token in enumerate((*tokens, *encrypt_tokens), start=1):
+        security.insert(index, token)
     signature = dsig.sign(
         _signed_parts(envelope, timestamp, extra_signed),
         sig_key,
@@ -337,6 +359,54 @@ def protect_symmetric(
                 ledger=ledger,
             )
     security.append(signature)
+    return envelope.to_bytes(ledger)
+
+
+def _protect_draft(
+    envelope: Envelope,
+    header: str,
+    *,
+    now: float,
+    sig_key: bytes,
+    sig_info: str,
+    enc_key: bytes | None,
+    enc_info: str,
+    data_id: str,
+    ledger: Ledger,
+    suite_: AlgorithmSuite,
+) -> bytes:
+    """:func:`protect_symmetric` for an envelope still in text (see :class:`soap.Envelope`):
+    the same bytes, ledger and keys, without building a tree. Every signed part is generated
+    in exclusive canonical form, so its digest is the digest of its text."""
+    draft = envelope.draft
+    ts_id = new_id("TS-")
+    timestamp = wss.timestamp_text(now, ts_id=ts_id)
+    signed = [(draft.body_id, draft.canonical_body()), (ts_id, timestamp)]
+    if draft.action is not None:
+        signed.append(draft.action)
+    signature = dsig.sign_text(
+        [(part_id, dsig.text_digest(text, suite_.digest, ledger)) for part_id, text in signed],
+        sig_key,
+        algorithm=suite_.symmetric_signature,
+        digest=suite_.digest,
+        key_info=sig_info,
+        ledger=ledger,
+    )
+    if enc_key is not None:
+        draft.content[:] = [
+            xenc.encrypt_content_text(
+                draft.serialized_content(),
+                enc_key,
+                algorithm=suite_.encryption,
+                key_info=enc_info,
+                data_id=data_id,
+                ledger=ledger,
+            )
+        ]
+    version = envelope.version
+    draft.headers.insert(
+        0, wss.security_header_text(version.value, version.prefix, timestamp + header + signature)
+    )
     return envelope.to_bytes(ledger)
 
 

@@ -8,6 +8,7 @@ consume is what was signed (the defence against XML Signature Wrapping).
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ _REFERENCE_PARTS = {
     _Q["DigestValue"]: "ds:DigestValue",
 }
 _EXCLUSIVE_TRANSFORM = f'<ds:Transform Algorithm="{_EXCLUSIVE}"/>'
+_EXCLUSIVE_TRANSFORM_CANONICAL = f'<ds:Transform Algorithm="{_EXCLUSIVE}"></ds:Transform>'
 _ENVELOPED_TRANSFORM = f'<ds:Transform Algorithm="{Transform.ENVELOPED.value}"/>'
 
 _DIGEST_NAMES = {DigestAlg.SHA1: "sha1", DigestAlg.SHA256: "sha256"}
@@ -156,24 +158,19 @@ def sign(
         )
     else:
         transforms += _EXCLUSIVE_TRANSFORM
-    parts = [
-        '<ds:Signature xmlns:ds="',
-        DS,
-        f'" Id="{escape(signature_id)}">' if signature_id else '">',
-        f'<ds:SignedInfo><ds:CanonicalizationMethod Algorithm="{_EXCLUSIVE}"/>'
-        f'<ds:SignatureMethod Algorithm="{algorithm.value}"/>',
-    ]
+    digests = []
     for target in references:
         ref_id = get_id(target)
         if ref_id is None:
             raise ValueError(f"element {target.tag} has no Id to reference")
-        value = _digest(target, digest, inclusive_prefixes, ledger)
-        parts.append(
-            f'<ds:Reference URI="#{escape(ref_id)}"><ds:Transforms>{transforms}</ds:Transforms>'
-            f'<ds:DigestMethod Algorithm="{digest.value}"/>'
-            f"<ds:DigestValue>{b64(value)}</ds:DigestValue></ds:Reference>"
-        )
-    parts.append("</ds:SignedInfo><ds:SignatureValue/>")
+        digests.append((ref_id, _digest(target, digest, inclusive_prefixes, ledger)))
+    parts = [
+        '<ds:Signature xmlns:ds="',
+        DS,
+        f'" Id="{escape(signature_id)}">' if signature_id else '">',
+        _signed_info_text(algorithm, digest, transforms, digests),
+        "<ds:SignatureValue/>",
+    ]
     inline = key_info if isinstance(key_info, str) else ""
     if key_info is not None:
         parts.append(f"<ds:KeyInfo>{inline}</ds:KeyInfo>")
@@ -186,6 +183,80 @@ def sign(
     if key_info is not None and not inline:
         signature[2].append(key_info)
     return signature
+
+
+def _signed_info_text(
+    algorithm: SignatureAlg,
+    digest: DigestAlg,
+    transforms: str,
+    digests: Sequence[tuple[str, bytes]],
+    *,
+    canonical: bool = False,
+) -> str:
+    """ds:SignedInfo over ``digests`` ((id, digest value) pairs) as it appears inside a
+    ds:Signature, or with ``canonical`` in exclusive canonical form, what is signed (then
+    ``transforms`` must be in canonical form too)."""
+    if canonical:
+        head = f'<ds:SignedInfo xmlns:ds="{DS}">'
+        c14n_end, method_end, digest_end = (
+            "></ds:CanonicalizationMethod>",
+            "></ds:SignatureMethod>",
+            "></ds:DigestMethod>",
+        )
+    else:
+        head = "<ds:SignedInfo>"
+        c14n_end = method_end = digest_end = "/>"
+    return (
+        f'{head}<ds:CanonicalizationMethod Algorithm="{_EXCLUSIVE}"{c14n_end}'
+        f'<ds:SignatureMethod Algorithm="{algorithm.value}"{method_end}'
+        + "".join(
+            f'<ds:Reference URI="#{escape(ref_id)}"><ds:Transforms>{transforms}</ds:Transforms>'
+            f'<ds:DigestMethod Algorithm="{digest.value}"{digest_end}'
+            f"<ds:DigestValue>{b64(value)}</ds:DigestValue></ds:Reference>"
+            for ref_id, value in digests
+        )
+        + "</ds:SignedInfo>"
+    )
+
+
+def sign_text(
+    digests: Sequence[tuple[str, bytes]],
+    key: bytes,
+    *,
+    algorithm: SignatureAlg,
+    digest: DigestAlg = DigestAlg.SHA1,
+    key_info: str,
+    ledger: Ledger | None = None,
+) -> str:
+    """The text of an HMAC ds:Signature over references already digested (``digests``:
+    (id, digest of the element's exclusive canonical form) pairs, exclusive C14N transform),
+    with ``key_info`` (text) in ds:KeyInfo: what :func:`sign` builds, without a tree."""
+    algorithm = SignatureAlg(algorithm)
+    digest = DigestAlg(digest)
+    _check_key_type(algorithm, key)
+    if algorithm not in _HMAC_ALGORITHMS:
+        raise TypeError("sign_text signs with HMAC only")
+    signed_bytes = _signed_info_text(
+        algorithm, digest, _EXCLUSIVE_TRANSFORM_CANONICAL, digests, canonical=True
+    ).encode()
+    if ledger is not None:
+        ledger.record(Op.C14N, len(signed_bytes))
+    value = _sign_bytes(algorithm, key, signed_bytes, ledger)
+    return (
+        f'<ds:Signature xmlns:ds="{DS}">'
+        f"{_signed_info_text(algorithm, digest, _EXCLUSIVE_TRANSFORM, digests)}"
+        f"<ds:SignatureValue>{b64(value)}</ds:SignatureValue>"
+        f"<ds:KeyInfo>{key_info}</ds:KeyInfo></ds:Signature>"
+    )
+
+
+def text_digest(canonical: str, digest: DigestAlg, ledger: Ledger | None) -> bytes:
+    """The digest of an element whose exclusive canonical form is ``canonical``."""
+    data = canonical.encode()
+    if ledger is not None:
+        ledger.record(Op.C14N, len(data))
+        ledger.record(Op.DIGEST, len(data))
+    return hashlib.new(_DIGEST_NAMES[digest], data).digest()
 
 
 def _check_key_type(algorithm: SignatureAlg, key) -> None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 from lxml import etree
 
 from sim.errors import FAULTS_BY_CODE, InvalidSecurity, SecurityFault
 from sim.wire import ns
-from sim.wire.ledger import Ledger
+from sim.wire.ledger import Ledger, Op
 from sim.wire.xmlparse import DEFAULT_LIMITS, ParseLimits, parse, serialize
 from sim.wire.xmlutil import (
     children_by_tag,
@@ -31,29 +31,143 @@ class SoapVersion(Enum):
         return "s11" if self is SoapVersion.SOAP11 else "s"
 
 
-@dataclass
 class Envelope:
-    """A SOAP envelope being built or read: the root and its Header and Body elements."""
+    """A SOAP envelope being built or read: the root and its Header and Body elements.
 
-    root: etree._Element
-    header: etree._Element
-    body: etree._Element
-    version: SoapVersion
+    One made by :func:`new_envelope` starts as generated text (header blocks and Body content
+    spelled exactly as they will be sent) and becomes a tree the first time ``root``,
+    ``header`` or ``body`` is touched. Until then a sender may emit it without building a tree
+    (:func:`sim.protocol.protection.protect_symmetric` does); both ways give the same bytes.
+    """
+
+    __slots__ = ("_body", "_draft", "_header", "_root", "version")
+
+    def __init__(
+        self,
+        root: etree._Element | None,
+        header: etree._Element | None,
+        body: etree._Element | None,
+        version: SoapVersion,
+        draft: Draft | None = None,
+    ) -> None:
+        self.version = version
+        self._root, self._header, self._body = root, header, body
+        self._draft = draft
+
+    @property
+    def draft(self) -> Draft | None:
+        """The envelope's text while it has no tree yet."""
+        return self._draft
+
+    @property
+    def root(self) -> etree._Element:
+        if self._draft is not None:
+            self.to_tree()
+        return self._root
+
+    @property
+    def header(self) -> etree._Element:
+        if self._draft is not None:
+            self.to_tree()
+        return self._header
+
+    @property
+    def body(self) -> etree._Element:
+        if self._draft is not None:
+            self.to_tree()
+        return self._body
+
+    def to_tree(self) -> None:
+        """Build the tree now (nothing to do for an envelope that has one)."""
+        if self._draft is None:
+            return
+        root = fragment(self._draft.text())
+        self._root, self._header, self._body = root, root[0], root[1]
+        self._draft = None
+
+    def add_header_text(self, text: str) -> None:
+        """Append header blocks spelled by ``text`` (generated, prefixes as in the Envelope)."""
+        if self._draft is not None:
+            self._draft.headers.append(text)
+            return
+        prefix, version = self.version.prefix, self.version.value
+        self.header.extend(
+            list(
+                fragment(
+                    f"<{prefix}:Header {_declarations(prefix, version)}>{text}</{prefix}:Header>"
+                )
+            )
+        )
+
+    def add_body_text(self, text: str) -> None:
+        """Append to the Body the element ``text`` spells: generated, in exclusive canonical
+        form, its start tag declaring the prefixes it uses (none the Envelope declares) and
+        carrying no other attribute."""
+        if self._draft is not None:
+            self._draft.content.append(text)
+        else:
+            self.body.append(fragment(text))
 
     def to_bytes(self, ledger: Ledger | None = None) -> bytes:
-        return serialize(self.root, ledger)
+        if self._draft is None:
+            return serialize(self._root, ledger)
+        data = self._draft.text().encode()
+        if ledger is not None:
+            ledger.record(Op.XML_SERIALIZE, len(data))
+        return data
+
+
+def _declarations(prefix: str, version: str) -> str:
+    return f'xmlns:{prefix}="{version}" xmlns:a="{ns.WSA}" xmlns:u="{ns.WSU}"'
+
+
+@dataclass
+class Draft:
+    """An envelope as text: header blocks as they appear under the Header (the Envelope
+    declares the SOAP, WS-Addressing and wsu prefixes), the Body's wsu:Id and content."""
+
+    version: SoapVersion
+    body_id: str | None
+    headers: list[str] = field(default_factory=list)
+    content: list[str] = field(default_factory=list)
+    #: wsa:Action's (wsu:Id, exclusive canonical text), once added
+    action: tuple[str, str] | None = None
+
+    def text(self, security: str = "") -> str:
+        """The whole envelope, with ``security`` (a Security header's text) as first header."""
+        prefix = self.version.prefix
+        body_id = "" if self.body_id is None else f' u:Id="{self.body_id}"'
+        return (
+            f"<{prefix}:Envelope {_declarations(prefix, self.version.value)}><{prefix}:Header>"
+            f"{security}{''.join(self.headers)}</{prefix}:Header><{prefix}:Body{body_id}>"
+            f"{''.join(self.content)}</{prefix}:Body></{prefix}:Envelope>"
+        )
+
+    def serialized_content(self) -> str:
+        """The Body's content as lxml serializes each child element on its own (the
+        Envelope's namespace declarations repeated after the child's own), which is what
+        :func:`sim.wire.xenc.encrypt_element` encrypts."""
+        inherited = " " + _declarations(self.version.prefix, self.version.value)
+        parts = []
+        for text in self.content:
+            end = text.index(">")
+            if text[end - 1] == "/":
+                end -= 1
+            parts.append(text[:end] + inherited + text[end:])
+        return "".join(parts)
+
+    def canonical_body(self) -> str:
+        """The exclusive canonical form of the Body (what its signature digest covers)."""
+        prefix = self.version.prefix
+        return (
+            f'<{prefix}:Body xmlns:{prefix}="{self.version.value}" xmlns:u="{ns.WSU}" '
+            f'u:Id="{self.body_id}">{"".join(self.content)}</{prefix}:Body>'
+        )
 
 
 def new_envelope(version: SoapVersion = SoapVersion.SOAP12, *, body_id: bool = True) -> Envelope:
     """An empty envelope with a Header and a Body (given a wsu:Id to be signed)."""
-    prefix = version.prefix
-    body_attributes = f' u:Id="{new_id()}"' if body_id else ""
-    root = fragment(
-        f'<{prefix}:Envelope xmlns:{prefix}="{version.value}" xmlns:a="{ns.WSA}" '
-        f'xmlns:u="{ns.WSU}"><{prefix}:Header/><{prefix}:Body{body_attributes}/>'
-        f"</{prefix}:Envelope>"
-    )
-    return Envelope(root, root[0], root[1], version)
+    return Envelope(None, None, None, version, Draft(version, new_id() if body_id else None))
 
 
 def read_envelope(
@@ -102,10 +216,13 @@ def add_addressing(
     """Add WS-Addressing Action, MessageID, To, RelatesTo, ReplyTo (each with a wsu:Id)."""
     message_id = message_id or new_uuid_urn()
     version = envelope.version
-    must = f'{version.prefix}:mustUnderstand="{"1" if version is SoapVersion.SOAP11 else "true"}"'
+    prefix = version.prefix
+    must_value = "1" if version is SoapVersion.SOAP11 else "true"
+    must = f'{prefix}:mustUnderstand="{must_value}"'
+    action_id = new_id()
+    action_text = escape(action)
     parts = [
-        f'<{version.prefix}:Header xmlns:{version.prefix}="{version.value}" xmlns:a="{ns.WSA}" '
-        f'xmlns:u="{ns.WSU}"><a:Action {must} u:Id="{new_id()}">{escape(action)}</a:Action>'
+        f'<a:Action {must} u:Id="{action_id}">{action_text}</a:Action>'
         f'<a:MessageID u:Id="{new_id()}">{escape(message_id)}</a:MessageID>'
     ]
     if relates_to:
@@ -116,8 +233,17 @@ def add_addressing(
         )
     if to:
         parts.append(f'<a:To {must} u:Id="{new_id()}">{escape(to)}</a:To>')
-    parts.append(f"</{version.prefix}:Header>")
-    envelope.header.extend(list(fragment("".join(parts))))
+    draft = envelope.draft
+    if draft is not None and ('"' in action or "\r" in action):
+        envelope.to_tree()  # C14N spells such text otherwise than escape(): let a tree do it
+        draft = None
+    envelope.add_header_text("".join(parts))
+    if draft is not None:
+        draft.action = (
+            action_id,
+            f'<a:Action xmlns:a="{ns.WSA}" xmlns:{prefix}="{version.value}" xmlns:u="{ns.WSU}" '
+            f'u:Id="{action_id}" {must}>{action_text}</a:Action>',
+        )
     return Addressing(action, message_id, to, relates_to, reply_to)
 
 

@@ -52,13 +52,29 @@ def add_security_header(
     version = envelope.version.value
     prefix = envelope.version.prefix
     must = "1" if version == ns.SOAP11 else "true"
-    timestamp = "" if now is None else _timestamp_text(now, ttl)
+    timestamp = "" if now is None else timestamp_text(now, ttl)
     security = fragment(
         f'<o:Security xmlns:o="{ns.WSSE}" xmlns:u="{ns.WSU}" xmlns:{prefix}="{version}" '
         f'{prefix}:mustUnderstand="{must}">{timestamp}{children}</o:Security>'
     )
     envelope.header.insert(0, security)
     return security
+
+
+def security_header_text(version: str, prefix: str, children: str) -> str:
+    """A wsse:Security header holding the elements ``children`` spells, as it appears under a
+    SOAP Header whose Envelope declares the SOAP and wsu prefixes (see
+    :func:`add_security_header`). A declaration of wsse's ``o`` or wsu's ``u`` prefix
+    inside ``children`` is dropped, as lxml drops one the new parent already makes."""
+    must = "1" if version == ns.SOAP11 else "true"
+    for declaration in _IN_SCOPE_DECLARATIONS:
+        children = children.replace(declaration, "")
+    return (
+        f'<o:Security xmlns:o="{ns.WSSE}" {prefix}:mustUnderstand="{must}">{children}</o:Security>'
+    )
+
+
+_IN_SCOPE_DECLARATIONS = (f' xmlns:o="{ns.WSSE}"', f' xmlns:u="{ns.WSU}"')
 
 
 def find_security_header(envelope: Envelope) -> etree._Element:
@@ -76,9 +92,11 @@ class Timestamp:
     element: etree._Element
 
 
-def _timestamp_text(now: float, ttl: float) -> str:
+def timestamp_text(now: float, ttl: float = 300.0, ts_id: str | None = None) -> str:
+    """A wsu:Timestamp (Created = now, Expires = now + ttl) with wsu:Id ``ts_id`` (a fresh
+    one by default), in exclusive canonical form."""
     return (
-        f'<u:Timestamp xmlns:u="{ns.WSU}" u:Id="{new_id("TS-")}">'
+        f'<u:Timestamp xmlns:u="{ns.WSU}" u:Id="{ts_id or new_id("TS-")}">'
         f"<u:Created>{format_time(now)}</u:Created>"
         f"<u:Expires>{format_time(now + ttl)}</u:Expires></u:Timestamp>"
     )
@@ -86,7 +104,7 @@ def _timestamp_text(now: float, ttl: float) -> str:
 
 def add_timestamp(security: etree._Element, now: float, ttl: float = 300.0) -> etree._Element:
     """A wsu:Timestamp (Created = now, Expires = now + ttl) as the first child of Security."""
-    ts = fragment(_timestamp_text(now, ttl))
+    ts = fragment(timestamp_text(now, ttl))
     security.insert(0, ts)
     return ts
 

@@ -157,14 +157,9 @@ def encrypt_element(
         ledger.record(Op.XML_SERIALIZE, len(plaintext))
     cipher = encrypt_bytes(algorithm, key, plaintext, ledger)
     kind = EncryptedType.CONTENT if content else EncryptedType.ELEMENT
-    data_id = escape(data_id) if data_id else new_id("ED-")
     inline = key_info if isinstance(key_info, str) else ""
     data = fragment(
-        f'<xenc:EncryptedData xmlns:xenc="{ns.XENC}" Id="{data_id}" Type="{kind.value}">'
-        f'<xenc:EncryptionMethod Algorithm="{algorithm.value}"/>'
-        + (f'<ds:KeyInfo xmlns:ds="{ns.DS}">{inline}</ds:KeyInfo>' if key_info is not None else "")
-        + f"<xenc:CipherData><xenc:CipherValue>{b64(cipher)}</xenc:CipherValue></xenc:CipherData>"
-        "</xenc:EncryptedData>"
+        _encrypted_data_text(algorithm, kind, data_id, inline, cipher, key_info is not None)
     )
     if key_info is not None and not inline:
         data[1].append(key_info)
@@ -177,6 +172,43 @@ def encrypt_element(
         data.tail = target.tail
         target.getparent().replace(target, data)
     return data
+
+
+def _encrypted_data_text(
+    algorithm: EncryptionAlg,
+    kind: EncryptedType,
+    data_id: str | None,
+    key_info: str,
+    cipher: bytes,
+    with_key_info: bool = True,
+) -> str:
+    data_id = escape(data_id) if data_id else new_id("ED-")
+    return (
+        f'<xenc:EncryptedData xmlns:xenc="{ns.XENC}" Id="{data_id}" Type="{kind.value}">'
+        f'<xenc:EncryptionMethod Algorithm="{algorithm.value}"/>'
+        + (f'<ds:KeyInfo xmlns:ds="{ns.DS}">{key_info}</ds:KeyInfo>' if with_key_info else "")
+        + f"<xenc:CipherData><xenc:CipherValue>{b64(cipher)}</xenc:CipherValue></xenc:CipherData>"
+        "</xenc:EncryptedData>"
+    )
+
+
+def encrypt_content_text(
+    content: str,
+    key: bytes,
+    *,
+    algorithm: EncryptionAlg = EncryptionAlg.AES256_CBC,
+    key_info: str,
+    data_id: str,
+    ledger: Ledger | None = None,
+) -> str:
+    """The text of the xenc:EncryptedData (Type Content) that :func:`encrypt_element` puts in
+    place of an element's content, given that content as text."""
+    algorithm = EncryptionAlg(algorithm)
+    plaintext = content.encode()
+    if ledger is not None:
+        ledger.record(Op.XML_SERIALIZE, len(plaintext))
+    cipher = encrypt_bytes(algorithm, key, plaintext, ledger)
+    return _encrypted_data_text(algorithm, EncryptedType.CONTENT, data_id, key_info, cipher)
 
 
 @dataclass(frozen=True)

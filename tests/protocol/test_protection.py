@@ -1,0 +1,124 @@
+"""protect_symmetric sends an envelope still in text without building a tree: the bytes, the
+ledger and the keys must be exactly those of the tree path."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+from lxml import etree
+
+import sim.crypto as crypto
+import sim.protocol.protection as p
+from sim.wire import checks, soap, wss
+from sim.wire.ledger import Ledger
+from sim.wire.ns import ValueType
+from sim.wire.suites import suite
+
+SECRET = bytes(range(32))
+
+
+def _deterministic_urandom(monkeypatch, seed: int) -> None:
+    rng = random.Random(seed)
+    monkeypatch.setattr(os, "urandom", lambda n: bytes(rng.getrandbits(8) for _ in range(n)))
+
+
+def _protect(
+    monkeypatch,
+    *,
+    as_tree: bool,
+    seed: int = 7,
+    version: soap.SoapVersion = soap.SoapVersion.SOAP12,
+    encrypt: bool = True,
+    suite_name: str = "Basic256",
+    relates_to: str | None = None,
+):
+    _deterministic_urandom(monkeypatch, seed)
+    envelope = soap.new_envelope(version)
+    soap.add_addressing(
+        envelope, action="urn:wssim:app:Process", to="https://p.example/s", relates_to=relates_to
+    )
+    p.put_payload(envelope, b"payload & <more> " * 20)
+    assert envelope.draft is not None
+    if as_tree:
+        envelope.to_tree()
+        assert envelope.draft is None
+    ledger = Ledger()
+    keys = []
+    data = p.protect_symmetric(
+        envelope,
+        secret=SECRET,
+        source_reference=lambda: wss.str_reference("urn:uuid:ctx", ValueType.SCT.value),
+        now=12.5,
+        ledger=ledger,
+        suite_=suite(suite_name),
+        encrypt=encrypt,
+        keylog=lambda kind, ident, key: keys.append((kind, key)),
+    )
+    return data, ledger.entries, keys
+
+
+@pytest.mark.parametrize("version", list(soap.SoapVersion))
+@pytest.mark.parametrize("encrypt", [True, False])
+@pytest.mark.parametrize("suite_name", ["Basic256", "Basic128", "Basic256Sha256"])
+def test_text_path_sends_the_bytes_ledger_and_keys_of_the_tree_path(
+    monkeypatch, version, encrypt, suite_name
+):
+    text = _protect(
+        monkeypatch, as_tree=False, version=version, encrypt=encrypt, suite_name=suite_name
+    )
+    tree = _protect(
+        monkeypatch, as_tree=True, version=version, encrypt=encrypt, suite_name=suite_name
+    )
+    assert text == tree
+
+
+def test_text_path_signed_parts_are_the_canonical_form_of_what_is_sent(monkeypatch):
+    """Each digest the text path computes is over the exclusive C14N (libxml2's, through
+    lxml) of the element as the receiver parses it."""
+    _deterministic_urandom(monkeypatch, 3)
+    envelope = soap.new_envelope()
+    soap.add_addressing(envelope, action="urn:a", relates_to="urn:uuid:x")
+    p.put_payload(envelope, b"x" * 40)
+    draft = envelope.draft
+    body_id, (action_id, action_text) = draft.body_id, draft.action
+    body_text = draft.canonical_body()
+    root = etree.fromstring(envelope.to_bytes())
+    ids = {el.get(f"{{{wss.ns.WSU}}}Id"): el for el in root.iter()}
+    for element_id, text in ((body_id, body_text), (action_id, action_text)):
+        libxml2 = etree.tostring(ids[element_id], method="c14n", exclusive=True)
+        assert libxml2 == text.encode() == crypto.exc_c14n(ids[element_id])
+    timestamp = wss.timestamp_text(1.0)
+    parsed = etree.fromstring(timestamp)
+    assert etree.tostring(parsed, method="c14n", exclusive=True) == timestamp.encode()
+
+
+def test_text_path_message_verifies_at_the_receiver(monkeypatch):
+    data, _, _ = _protect(monkeypatch, as_tree=False, relates_to="urn:uuid:r")
+    checked = p.unprotect_symmetric(
+        soap.read_envelope(data),
+        secret_for=lambda reference: SECRET,
+        now=13.0,
+        ledger=Ledger(),
+        replay=checks.ReplayCache(),
+    )
+    assert p.get_payload(checked.envelope) == b"payload & <more> " * 20
+
+
+def test_an_action_c14n_spells_otherwise_makes_a_tree(monkeypatch):
+    envelope = soap.new_envelope()
+    soap.add_addressing(envelope, action='urn:"quoted"')
+    assert envelope.draft is None
+    assert envelope.header[0].text == 'urn:"quoted"'
+
+
+def test_touching_the_tree_of_a_text_envelope_keeps_its_content():
+    envelope = soap.new_envelope()
+    soap.add_addressing(envelope, action="urn:a")
+    p.put_payload(envelope, b"abc")
+    text = envelope.to_bytes()
+    assert envelope.body is not None
+    assert envelope.to_bytes() == text
+    p.put_payload(envelope, b"def", "Second")
+    assert [el.tag.split("}")[1] for el in envelope.body] == ["Request", "Second"]
