@@ -7,6 +7,7 @@ Everything here does the real work through the wire layer and records it in a le
 from __future__ import annotations
 
 import base64
+import functools
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -170,7 +171,7 @@ def _decrypt_body_with(envelope: Envelope, security, key_for: Callable, ledger, 
             raise InvalidSecurity(f"encrypted data #{data_id} not found", check="reference")
         info = xenc.read_encrypted_data(data, policy)
         xenc.decrypt_element(info, key_for(holder, info), ledger=ledger)
-    if envelope.root.find(f".//{xenc.ENCRYPTED_DATA}") is not None:
+    if next(envelope.root.iter(xenc.ENCRYPTED_DATA), None) is not None:
         raise InvalidSecurity("the message holds encrypted data no ReferenceList names")
 
 
@@ -238,11 +239,21 @@ def unprotect_asymmetric(
         key=resolve,
         ids=ids,
         ledger=ledger,
-        policy=dsig.SignaturePolicy.from_suite(suite_),
+        policy=_signature_policy(suite_),
     )
     _require_standard_parts(envelope, security, timestamp, verified)
     replay.check_and_add(verified.value, now)
     return Unprotected(envelope, addressing, security, verified, certificate=certificate)
+
+
+@functools.cache
+def _signature_policy(suite_: AlgorithmSuite) -> dsig.SignaturePolicy:
+    return dsig.SignaturePolicy.from_suite(suite_)
+
+
+@functools.cache
+def _symmetric_encryption_policy(suite_: AlgorithmSuite) -> xenc.EncryptionPolicy:
+    return xenc.EncryptionPolicy(data_algorithms=frozenset({suite_.encryption}))
 
 
 def _one_signature(security):
@@ -442,7 +453,7 @@ def unprotect_symmetric(
             raise UnknownDerivationSource("reference to an unknown DerivedKeyToken")
         return secret_for(reference)  # the source key itself (no derivation)
 
-    policy = xenc.EncryptionPolicy(data_algorithms=frozenset({suite_.encryption}))
+    policy = _symmetric_encryption_policy(suite_)
 
     def key_for(holder, info):
         if info.key_info is None:
@@ -464,7 +475,7 @@ def unprotect_symmetric(
         key=resolve,
         ids=ids,
         ledger=ledger,
-        policy=dsig.SignaturePolicy.from_suite(suite_),
+        policy=_signature_policy(suite_),
     )
     _require_standard_parts(envelope, security, timestamp, verified)
     replay.check_and_add(verified.value, now)

@@ -365,17 +365,17 @@ def verify(
 
 
 def _accepted(enum, uri: str | None, allowed: Iterable):
-    try:
-        value = enum(uri)
-    except ValueError:
-        raise UnsupportedAlgorithm(
-            f"algorithm {uri!r} is not supported", check="algorithm"
-        ) from None
+    value = _BY_URI[enum].get(uri)
+    if value is None:
+        raise UnsupportedAlgorithm(f"algorithm {uri!r} is not supported", check="algorithm")
     if value not in allowed:
         raise UnsupportedAlgorithm(
             f"algorithm {uri} is not allowed by the policy", check="algorithm"
         )
     return value
+
+
+_BY_URI = {enum: {member.value: member for member in enum} for enum in (SignatureAlg, DigestAlg)}
 
 
 def _check_reference(

@@ -51,9 +51,10 @@ class Ledger:
 
     def record(self, op: Op | str, size: int = 0) -> None:
         """Add one operation; ``op`` must be in the vocabulary."""
-        name = _NAMES.get(op) if isinstance(op, str) else None
-        if name is None:
-            raise ValueError(f"unknown ledger op {op!r}; known: {', '.join(sorted(OPS))}")
+        try:
+            name = _NAMES[op]
+        except (KeyError, TypeError):
+            raise ValueError(f"unknown ledger op {op!r}; known: {', '.join(sorted(OPS))}") from None
         self.entries.append((name, int(size)))
 
     def extend(self, entries: list[tuple[str, int]]) -> None:

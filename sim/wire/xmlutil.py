@@ -130,6 +130,10 @@ def unb64(text: str | None, what: str) -> bytes:
     if text is None:
         raise InvalidSecurity(f"{what} is empty")
     try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        pass  # perhaps whitespace, which the strict decoder refuses: strip it and try again
+    try:
         return base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError):
         raise InvalidSecurity(f"{what} is not valid base64") from None
