@@ -405,7 +405,7 @@ def _check_reference(
             enveloped = True
         elif algorithm == C14N.EXCLUSIVE.value and not c14n_seen:
             c14n_seen = True
-            inclusive = [c for c in transform if c.tag == _INCLUSIVE]
+            inclusive = [c for c in transform if c.tag == _INCLUSIVE] if len(transform) else ()
             if len(inclusive) > 1:
                 raise InvalidSecurity("several InclusiveNamespaces in one transform")
             if inclusive:
@@ -414,7 +414,7 @@ def _check_reference(
             raise UnsupportedAlgorithm(
                 f"transform {algorithm!r} is not accepted", check="algorithm"
             )
-    contains_signature = any(anc is target for anc in ancestors)
+    contains_signature = target in ancestors  # lxml elements compare by identity
     if enveloped != contains_signature:
         raise InvalidSecurity(
             "enveloped-signature transform must be used exactly when the signature is inside "

@@ -220,17 +220,19 @@ class EncryptedDataInfo:
     cipher: bytes
 
 
+_ENCRYPTION_BY_URI = {alg.value: alg for alg in EncryptionAlg}
+
+
 def read_encrypted_data(data: etree._Element, policy: EncryptionPolicy) -> EncryptedDataInfo:
     if data.tag != ENCRYPTED_DATA:
         raise InvalidSecurity(f"expected xenc:EncryptedData, got {data.tag}")
     parts = children_by_tag(data, _DATA_PARTS)
     method = required(parts, _METHOD, "xenc:EncryptionMethod")
-    try:
-        algorithm = EncryptionAlg(method.get("Algorithm"))
-    except ValueError:
+    algorithm = _ENCRYPTION_BY_URI.get(method.get("Algorithm"))
+    if algorithm is None:
         raise UnsupportedAlgorithm(
             f"encryption {method.get('Algorithm')!r} is not supported", check="algorithm"
-        ) from None
+        )
     if algorithm not in policy.data_algorithms:
         raise UnsupportedAlgorithm(f"encryption {algorithm.value} not allowed", check="algorithm")
     kind = data.get("Type", EncryptedType.ELEMENT.value)
