@@ -63,7 +63,7 @@ def put_payload(envelope: Envelope, payload: bytes, local: str = "Request") -> N
 
 
 def get_payload(envelope: Envelope) -> bytes:
-    payload = envelope.body.find(f"*/{PAYLOAD}")
+    payload = next((el for holder in envelope.body for el in holder.iterchildren(PAYLOAD)), None)
     if payload is None:
         raise InvalidSecurity("the Body carries no application payload")
     return unb64(payload.text, "app:Payload")

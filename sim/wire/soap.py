@@ -170,28 +170,32 @@ def new_envelope(version: SoapVersion = SoapVersion.SOAP12, *, body_id: bool = T
     return Envelope(None, None, None, version, Draft(version, new_id() if body_id else None))
 
 
+#: Envelope tag -> (version, Header tag, Body tag)
+_ENVELOPE_NAMES = {
+    ns.qname(v.value, "Envelope"): (v, ns.qname(v.value, "Header"), ns.qname(v.value, "Body"))
+    for v in SoapVersion
+}
+
+
 def read_envelope(
     data: bytes, *, limits: ParseLimits = DEFAULT_LIMITS, ledger: Ledger | None = None
 ) -> Envelope:
     """Parse a message securely and locate its Header and Body (exactly one of each)."""
     root = parse(data, limits=limits, ledger=ledger)
-    for version in SoapVersion:
-        if root.tag == ns.qname(version.value, "Envelope"):
-            break
-    else:
+    names = _ENVELOPE_NAMES.get(root.tag)
+    if names is None:
         raise InvalidSecurity(f"not a SOAP envelope: {root.tag}")
-    env_ns = version.value
-    names = [child.tag for child in root if isinstance(child.tag, str)]
-    if names not in (
-        [ns.qname(env_ns, "Header"), ns.qname(env_ns, "Body")],
-        [ns.qname(env_ns, "Body")],
-    ):
-        raise InvalidSecurity("a SOAP envelope holds one optional Header then one Body")
-    header = one_child(root, ns.qname(env_ns, "Header"), "soap:Header", required=False)
-    if header is None:
-        header = etree.Element(ns.qname(env_ns, "Header"))
+    version, header_tag, body_tag = names
+    children = [child for child in root if isinstance(child.tag, str)]
+    tags = [child.tag for child in children]
+    if tags == [header_tag, body_tag]:
+        header, body = children
+    elif tags == [body_tag]:
+        header = etree.Element(header_tag)
         root.insert(0, header)
-    body = one_child(root, ns.qname(env_ns, "Body"), "soap:Body")
+        body = children[0]
+    else:
+        raise InvalidSecurity("a SOAP envelope holds one optional Header then one Body")
     return Envelope(root, header, body, version)
 
 
