@@ -46,6 +46,7 @@ _Q = {
 }
 _INCLUSIVE = ns.qname(ns.EXC_C14N_NS, "InclusiveNamespaces")
 _EXCLUSIVE = C14N.EXCLUSIVE.value
+_ENVELOPED = Transform.ENVELOPED.value
 _SIGNATURE_PARTS = {
     _Q["SignedInfo"]: "ds:SignedInfo",
     _Q["SignatureValue"]: "ds:SignatureValue",
@@ -58,7 +59,7 @@ _REFERENCE_PARTS = {
 }
 _EXCLUSIVE_TRANSFORM = f'<ds:Transform Algorithm="{_EXCLUSIVE}"/>'
 _EXCLUSIVE_TRANSFORM_CANONICAL = f'<ds:Transform Algorithm="{_EXCLUSIVE}"></ds:Transform>'
-_ENVELOPED_TRANSFORM = f'<ds:Transform Algorithm="{Transform.ENVELOPED.value}"/>'
+_ENVELOPED_TRANSFORM = f'<ds:Transform Algorithm="{_ENVELOPED}"/>'
 
 _DIGEST_NAMES = {DigestAlg.SHA1: "sha1", DigestAlg.SHA256: "sha256"}
 _HASHES = {
@@ -206,12 +207,13 @@ def _signed_info_text(
     else:
         head = "<ds:SignedInfo>"
         c14n_end = method_end = digest_end = "/>"
+    digest_method = f'<ds:DigestMethod Algorithm="{digest.value}"{digest_end}'
     return (
         f'{head}<ds:CanonicalizationMethod Algorithm="{_EXCLUSIVE}"{c14n_end}'
         f'<ds:SignatureMethod Algorithm="{algorithm.value}"{method_end}'
         + "".join(
             f'<ds:Reference URI="#{escape(ref_id)}"><ds:Transforms>{transforms}</ds:Transforms>'
-            f'<ds:DigestMethod Algorithm="{digest.value}"{digest_end}'
+            f"{digest_method}"
             f"<ds:DigestValue>{b64(value)}</ds:DigestValue></ds:Reference>"
             for ref_id, value in digests
         )
@@ -401,9 +403,9 @@ def _check_reference(
     c14n_seen = False
     for transform in transforms if transforms is not None else ():
         algorithm = transform.get("Algorithm")
-        if algorithm == Transform.ENVELOPED.value and policy.allow_enveloped and not c14n_seen:
+        if algorithm == _ENVELOPED and policy.allow_enveloped and not c14n_seen:
             enveloped = True
-        elif algorithm == C14N.EXCLUSIVE.value and not c14n_seen:
+        elif algorithm == _EXCLUSIVE and not c14n_seen:
             c14n_seen = True
             inclusive = [c for c in transform if c.tag == _INCLUSIVE] if len(transform) else ()
             if len(inclusive) > 1:

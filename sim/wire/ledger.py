@@ -17,6 +17,10 @@ from enum import Enum
 class Op(str, Enum):
     """The ledger vocabulary; values are the names used in cost profiles and outputs."""
 
+    # A member equals its name string, so it must hash like it (Enum's own hash is of the
+    # member name, in Python); this also keeps ``record`` off a Python-level hash.
+    __hash__ = str.__hash__
+
     RSA_SIGN = "rsa_sign"
     RSA_VERIFY = "rsa_verify"
     RSA_ENCRYPT = "rsa_encrypt"
@@ -37,8 +41,8 @@ class Op(str, Enum):
 
 
 OPS: frozenset[str] = frozenset(op.value for op in Op)
-#: An op (member or name) to its name; Enum members hash by member name, so both are keys.
-_NAMES: dict[Op | str, str] = {**{op: op.value for op in Op}, **{op.value: op.value for op in Op}}
+#: An op (member or name) to its name.
+_NAMES: dict[Op | str, str] = {op.value: op.value for op in Op}
 
 
 class Ledger:

@@ -221,6 +221,7 @@ class EncryptedDataInfo:
 
 
 _ENCRYPTION_BY_URI = {alg.value: alg for alg in EncryptionAlg}
+_ELEMENT_TYPE, _CONTENT_TYPE = EncryptedType.ELEMENT.value, EncryptedType.CONTENT.value
 
 
 def read_encrypted_data(data: etree._Element, policy: EncryptionPolicy) -> EncryptedDataInfo:
@@ -235,8 +236,8 @@ def read_encrypted_data(data: etree._Element, policy: EncryptionPolicy) -> Encry
         )
     if algorithm not in policy.data_algorithms:
         raise UnsupportedAlgorithm(f"encryption {algorithm.value} not allowed", check="algorithm")
-    kind = data.get("Type", EncryptedType.ELEMENT.value)
-    if kind not in (EncryptedType.ELEMENT.value, EncryptedType.CONTENT.value):
+    kind = data.get("Type", _ELEMENT_TYPE)
+    if kind not in (_ELEMENT_TYPE, _CONTENT_TYPE):
         raise UnsupportedAlgorithm(f"EncryptedData Type {kind!r} not supported")
     key_info = parts.get(_KEY_INFO)
     cipher_data = required(parts, _CIPHER_DATA, "xenc:CipherData")
@@ -244,7 +245,7 @@ def read_encrypted_data(data: etree._Element, policy: EncryptionPolicy) -> Encry
     return EncryptedDataInfo(
         data,
         algorithm,
-        kind == EncryptedType.CONTENT.value,
+        kind == _CONTENT_TYPE,
         key_info[0] if key_info is not None and len(key_info) else None,
         unb64(value.text, "xenc:CipherValue"),
     )
