@@ -100,9 +100,10 @@ class Envelope:
         )
 
     def add_body_text(self, text: str) -> None:
-        """Append to the Body the element ``text`` spells: generated, in exclusive canonical
-        form, its start tag declaring the prefixes it uses (none the Envelope declares) and
-        carrying no other attribute."""
+        """Append to the Body the element ``text`` spells. It must be generated text that is
+        at once its exclusive canonical form and what lxml would serialize: declaring on its
+        start tag the prefixes it uses (none the Envelope declares) and no other attribute, no
+        empty element, no ``"`` or carriage return in text (an application payload is)."""
         if self._draft is not None:
             self._draft.content.append(text)
         else:
@@ -133,13 +134,13 @@ class Draft:
     #: wsa:Action's (wsu:Id, exclusive canonical text), once added
     action: tuple[str, str] | None = None
 
-    def text(self, security: str = "") -> str:
-        """The whole envelope, with ``security`` (a Security header's text) as first header."""
+    def text(self) -> str:
+        """The whole envelope."""
         prefix = self.version.prefix
         body_id = "" if self.body_id is None else f' u:Id="{self.body_id}"'
         return (
             f"<{prefix}:Envelope {_declarations(prefix, self.version.value)}><{prefix}:Header>"
-            f"{security}{''.join(self.headers)}</{prefix}:Header><{prefix}:Body{body_id}>"
+            f"{''.join(self.headers)}</{prefix}:Header><{prefix}:Body{body_id}>"
             f"{''.join(self.content)}</{prefix}:Body></{prefix}:Envelope>"
         )
 
@@ -151,8 +152,6 @@ class Draft:
         parts = []
         for text in self.content:
             end = text.index(">")
-            if text[end - 1] == "/":
-                end -= 1
             parts.append(text[:end] + inherited + text[end:])
         return "".join(parts)
 
