@@ -279,7 +279,7 @@ def protect_symmetric(
     envelope: Envelope,
     *,
     secret: bytes,
-    source_reference: Callable[[], etree._Element],
+    source_reference: Callable[[], etree._Element | str],
     now: float,
     ledger: Ledger,
     suite_: AlgorithmSuite = DEFAULT_SUITE,
@@ -292,7 +292,8 @@ def protect_symmetric(
 ) -> bytes:
     """Sign with HMAC-SHA1 and encrypt with AES under keys derived from ``secret``
     (a fresh DerivedKeyToken each for signature and encryption, pointing at the source
-    through ``source_reference()``); with ``derive=False`` the secret is used directly.
+    through ``source_reference()``, an STR element or its text); with ``derive=False`` the
+    secret is used directly.
 
     ``encrypt_tokens`` (a UsernameToken sent inside the protected traffic) go into the
     Security header, are signed, and are encrypted in place like the Body."""

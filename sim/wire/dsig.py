@@ -164,7 +164,7 @@ def sign(
         ref_id = get_id(target)
         if ref_id is None:
             raise ValueError(f"element {target.tag} has no Id to reference")
-        digests.append((ref_id, _digest(target, digest, inclusive_prefixes, ledger)))
+        digests.append((ref_id, b64(_digest(target, digest, inclusive_prefixes, ledger))))
     parts = [
         '<ds:Signature xmlns:ds="',
         DS,
@@ -194,7 +194,7 @@ def _signed_info_text(
     *,
     canonical: bool = False,
 ) -> str:
-    """ds:SignedInfo over ``digests`` ((id, digest value) pairs) as it appears inside a
+    """ds:SignedInfo over ``digests`` ((id, base64 digest value) pairs) as it appears inside a
     ds:Signature, or with ``canonical`` in exclusive canonical form, what is signed (then
     ``transforms`` must be in canonical form too)."""
     if canonical:
@@ -214,7 +214,7 @@ def _signed_info_text(
         + "".join(
             f'<ds:Reference URI="#{escape(ref_id)}"><ds:Transforms>{transforms}</ds:Transforms>'
             f"{digest_method}"
-            f"<ds:DigestValue>{b64(value)}</ds:DigestValue></ds:Reference>"
+            f"<ds:DigestValue>{value}</ds:DigestValue></ds:Reference>"
             for ref_id, value in digests
         )
         + "</ds:SignedInfo>"
@@ -238,6 +238,7 @@ def sign_text(
     _check_key_type(algorithm, key)
     if algorithm not in _HMAC_ALGORITHMS:
         raise TypeError("sign_text signs with HMAC only")
+    digests = [(ref_id, b64(value)) for ref_id, value in digests]
     signed_bytes = _signed_info_text(
         algorithm, digest, _EXCLUSIVE_TRANSFORM_CANONICAL, digests, canonical=True
     ).encode()

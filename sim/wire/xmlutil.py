@@ -122,7 +122,8 @@ def parse_time(text: str | None, what: str) -> float:
 
 
 def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
+    """Base64 on one line (no newline), as XML Signature and Encryption spell it."""
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
 
 
 def unb64(text: str | None, what: str) -> bytes:

@@ -57,6 +57,11 @@ def context_reference(identifier: str):
     return wss.str_reference(identifier, ValueType.SCT.value)
 
 
+def context_reference_text(identifier: str) -> str:
+    """The text of :func:`context_reference` (what a DerivedKeyToken embeds)."""
+    return wss.str_reference_text(identifier, ValueType.SCT.value)
+
+
 class SctOptions:
     def __init__(self, options) -> None:
         self.lifetime = option(options, "sct_lifetime_s", 3600.0, float, low=1.0, high=1e7)
@@ -112,7 +117,7 @@ class ContextClient(Client):
         return p.protect_symmetric(
             envelope,
             secret=context.secret,
-            source_reference=lambda: context_reference(context.identifier),
+            source_reference=lambda: context_reference_text(context.identifier),
             now=now,
             ledger=self.ledger,
             suite_=self.setup.suite,
@@ -307,7 +312,7 @@ class ContextProvider(Server):
         data = p.protect_symmetric(
             envelope,
             secret=context.secret,
-            source_reference=lambda: context_reference(context.identifier),
+            source_reference=lambda: context_reference_text(context.identifier),
             now=now,
             ledger=self.ledger,
             suite_=self.setup.suite,
