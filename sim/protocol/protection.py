@@ -106,6 +106,18 @@ def protect_asymmetric(
 
     ``signing_key``/``key_info`` override the sender's certificate (an ephemeral key whose
     KeyInfo points at a SAML assertion, for holder-of-key public key)."""
+    draft = envelope.draft
+    if (
+        draft is not None
+        and draft.canonical is not None
+        and draft.body_id is not None
+        and not (tokens or extra_signed)
+        and signing_key is None
+        and key_info is None
+    ):
+        return _protect_asymmetric_draft(
+            envelope, sender, recipient, now=now, ledger=ledger, suite_=suite_, keylog=keylog
+        )
     security, timestamp = security_header(envelope, now)
     for token in tokens:
         security.append(token)
@@ -140,6 +152,66 @@ def protect_asymmetric(
         if keylog is not None:
             keylog("session-key", encrypted_key.get("Id"), session_key)
     security.append(signature)
+    return envelope.to_bytes(ledger)
+
+
+def _protect_asymmetric_draft(
+    envelope: Envelope,
+    sender: Identity,
+    recipient: Identity | CertificateRecipient | None,
+    *,
+    now: float,
+    ledger: Ledger,
+    suite_: AlgorithmSuite,
+    keylog: Callable[[str, str, bytes], None] | None,
+) -> bytes:
+    """:func:`protect_asymmetric` (the sender's BinarySecurityToken, no extra tokens) for an
+    envelope still in text: the same bytes, ledger and keys, without building a tree."""
+    draft = envelope.draft
+    ts_id = new_id("TS-")
+    timestamp = wss.timestamp_text(now, ts_id=ts_id)
+    bst, bst_id = wss.binary_security_token_text(sender)
+    signed = [(draft.body_id, draft.canonical_body()), (ts_id, timestamp)]
+    if draft.action is not None:
+        signed.append(draft.action)
+    signature = dsig.sign_text(
+        [(part_id, dsig.text_digest(text, suite_.digest, ledger)) for part_id, text in signed],
+        sender.private_key,
+        algorithm=suite_.asymmetric_signature,
+        digest=suite_.digest,
+        key_info=wss.str_reference_text(f"#{bst_id}", ValueType.X509V3.value),
+        ledger=ledger,
+    )
+    encrypted_key = ""
+    if recipient is not None:
+        session_key = os.urandom(suite_.encryption_key_bytes)
+        data, data_id = xenc.encrypt_content_text(
+            draft.serialized_content(),
+            session_key,
+            algorithm=suite_.encryption,
+            key_info=None,
+            ledger=ledger,
+        )
+        draft.replace_content(data)
+        encrypted_key, key_id = xenc.encrypted_key_text(
+            session_key,
+            recipient.public_key,
+            key_info=wss.str_key_identifier_text(
+                recipient.thumbprint_sha1, ValueType.THUMBPRINT_SHA1.value
+            ),
+            algorithm=suite_.asymmetric_key_wrap,
+            data_references=[data_id],
+            ledger=ledger,
+        )
+        if keylog is not None:
+            keylog("session-key", key_id, session_key)
+    version = envelope.version
+    draft.headers.insert(
+        0,
+        wss.security_header_text(
+            version.value, version.prefix, timestamp + bst + encrypted_key + signature
+        ),
+    )
     return envelope.to_bytes(ledger)
 
 
@@ -405,16 +477,15 @@ def _protect_draft(
         ledger=ledger,
     )
     if enc_key is not None:
-        draft.content[:] = [
-            xenc.encrypt_content_text(
-                draft.serialized_content(),
-                enc_key,
-                algorithm=suite_.encryption,
-                key_info=enc_info,
-                data_id=data_id,
-                ledger=ledger,
-            )
-        ]
+        data, _ = xenc.encrypt_content_text(
+            draft.serialized_content(),
+            enc_key,
+            algorithm=suite_.encryption,
+            key_info=enc_info,
+            data_id=data_id,
+            ledger=ledger,
+        )
+        draft.replace_content(data)
     version = envelope.version
     draft.headers.insert(
         0, wss.security_header_text(version.value, version.prefix, timestamp + header + signature)

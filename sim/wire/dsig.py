@@ -223,21 +223,19 @@ def _signed_info_text(
 
 def sign_text(
     digests: Sequence[tuple[str, bytes]],
-    key: bytes,
+    key: SigningKey,
     *,
     algorithm: SignatureAlg,
     digest: DigestAlg = DigestAlg.SHA1,
     key_info: str,
     ledger: Ledger | None = None,
 ) -> str:
-    """The text of an HMAC ds:Signature over references already digested (``digests``:
-    (id, digest of the element's exclusive canonical form) pairs, exclusive C14N transform),
-    with ``key_info`` (text) in ds:KeyInfo: what :func:`sign` builds, without a tree."""
+    """The text of a ds:Signature over references already digested (``digests``: (id, digest
+    of the element's exclusive canonical form) pairs, exclusive C14N transform), with
+    ``key_info`` (text) in ds:KeyInfo: what :func:`sign` builds, without a tree."""
     algorithm = SignatureAlg(algorithm)
     digest = DigestAlg(digest)
     _check_key_type(algorithm, key)
-    if algorithm not in _HMAC_ALGORITHMS:
-        raise TypeError("sign_text signs with HMAC only")
     digests = [(ref_id, b64(value)) for ref_id, value in digests]
     signed_bytes = _signed_info_text(
         algorithm, digest, _EXCLUSIVE_TRANSFORM_CANONICAL, digests, canonical=True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -99,15 +100,45 @@ class Envelope:
             )
         )
 
+    def add_body_element(self, element: etree._Element) -> None:
+        """Append ``element`` (built on its own, not in a document yet) to the Body; an
+        envelope still in text keeps it as text (its serialization and exclusive canonical
+        form, both as they read inside this Envelope)."""
+        draft = self._draft
+        if draft is None or draft.canonical is None:
+            self.body.append(element)
+            return
+        wire = etree.tostring(element).decode()
+        prefix, version = self.version.prefix, self.version.value
+        bindings = {prefix: version, "a": ns.WSA, "u": ns.WSU}
+        if any(bindings.get(p, uri) != uri for p, uri in _DECLARATION.findall(wire)):
+            # The element binds one of the Envelope's prefixes to another namespace: which
+            # declarations lxml keeps then depends on nesting; let a tree decide.
+            self.body.append(element)
+            return
+        canonical = etree.tostring(element, method="c14n", exclusive=True).decode()
+        for declaration in (
+            f' xmlns:{prefix}="{version}"',
+            f' xmlns:a="{ns.WSA}"',
+            _WSU_DECLARATION,
+        ):
+            wire = wire.replace(declaration, "")  # lxml drops what the Envelope declares
+        for declaration in (f' xmlns:{prefix}="{version}"', _WSU_DECLARATION):
+            canonical = canonical.replace(declaration, "")  # the Body renders these two
+        draft.content.append(wire)
+        draft.canonical.append(canonical)
+
     def add_body_text(self, text: str) -> None:
         """Append to the Body the element ``text`` spells. It must be generated text that is
         at once its exclusive canonical form and what lxml would serialize: declaring on its
         start tag the prefixes it uses (none the Envelope declares) and no other attribute, no
         empty element, no ``"`` or carriage return in text (an application payload is)."""
-        if self._draft is not None:
-            self._draft.content.append(text)
-        else:
+        draft = self._draft
+        if draft is None or draft.canonical is None:
             self.body.append(fragment(text))
+        else:
+            draft.content.append(text)
+            draft.canonical.append(text)
 
     def to_bytes(self, ledger: Ledger | None = None) -> bytes:
         if self._draft is None:
@@ -130,7 +161,10 @@ class Draft:
     version: SoapVersion
     body_id: str | None
     headers: list[str] = field(default_factory=list)
+    #: the Body's children as serialized inside the Envelope
     content: list[str] = field(default_factory=list)
+    #: the same in exclusive canonical form, inside the canonical Body (None once replaced)
+    canonical: list[str] | None = field(default_factory=list)
     #: wsa:Action's (wsu:Id, exclusive canonical text), once added
     action: tuple[str, str] | None = None
 
@@ -138,30 +172,56 @@ class Draft:
         """The whole envelope."""
         prefix = self.version.prefix
         body_id = "" if self.body_id is None else f' u:Id="{self.body_id}"'
-        return (
-            f"<{prefix}:Envelope {_declarations(prefix, self.version.value)}><{prefix}:Header>"
-            f"{''.join(self.headers)}</{prefix}:Header><{prefix}:Body{body_id}>"
-            f"{''.join(self.content)}</{prefix}:Body></{prefix}:Envelope>"
+        # lxml writes an empty element as <x/>
+        headers = "".join(self.headers)
+        header = (
+            f"<{prefix}:Header>{headers}</{prefix}:Header>" if headers else f"<{prefix}:Header/>"
         )
+        content = "".join(self.content)
+        body = (
+            f"<{prefix}:Body{body_id}>{content}</{prefix}:Body>"
+            if content
+            else f"<{prefix}:Body{body_id}/>"
+        )
+        return f"<{prefix}:Envelope {_declarations(prefix, self.version.value)}>{header}{body}</{prefix}:Envelope>"
 
     def serialized_content(self) -> str:
         """The Body's content as lxml serializes each child element on its own (the
         Envelope's namespace declarations repeated after the child's own), which is what
         :func:`sim.wire.xenc.encrypt_element` encrypts."""
-        inherited = " " + _declarations(self.version.prefix, self.version.value)
+        inherited = (
+            (self.version.prefix, self.version.value),
+            ("a", ns.WSA),
+            ("u", ns.WSU),
+        )
         parts = []
         for text in self.content:
-            end = text.index(">")
-            parts.append(text[:end] + inherited + text[end:])
+            head = _OWN_DECLARATIONS.match(text)
+            own = set(_DECLARED_PREFIX.findall(head.group(1)))
+            added = "".join(f' xmlns:{p}="{uri}"' for p, uri in inherited if p not in own)
+            parts.append(text[: head.end()] + added + text[head.end() :])
         return "".join(parts)
+
+    def replace_content(self, text: str) -> None:
+        """Put ``text`` (serialized, e.g. an EncryptedData) in place of the Body's content;
+        its canonical form is not kept (nothing signs the Body after that)."""
+        self.content[:] = [text]
+        self.canonical = None
 
     def canonical_body(self) -> str:
         """The exclusive canonical form of the Body (what its signature digest covers)."""
         prefix = self.version.prefix
         return (
             f'<{prefix}:Body xmlns:{prefix}="{self.version.value}" xmlns:u="{ns.WSU}" '
-            f'u:Id="{self.body_id}">{"".join(self.content)}</{prefix}:Body>'
+            f'u:Id="{self.body_id}">{"".join(self.canonical)}</{prefix}:Body>'
         )
+
+
+#: A start tag's name and its namespace declarations (libxml2 writes them before attributes)
+_OWN_DECLARATIONS = re.compile(r'<[^\s/>]+((?:\s+xmlns(?::[^\s=]+)?="[^"]*")*)')
+_DECLARED_PREFIX = re.compile(r"xmlns:([^\s=]+)=")
+_DECLARATION = re.compile(r'xmlns:([^\s=]+)="([^"]*)"')
+_WSU_DECLARATION = f' xmlns:u="{ns.WSU}"'
 
 
 def new_envelope(version: SoapVersion = SoapVersion.SOAP12, *, body_id: bool = True) -> Envelope:

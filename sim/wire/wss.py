@@ -269,6 +269,17 @@ def build_binary_security_token(identity: Identity) -> etree._Element:
     return bst
 
 
+def binary_security_token_text(identity: Identity) -> tuple[str, str]:
+    """The text of :func:`build_binary_security_token` (with the ``o`` and ``u`` prefixes
+    declared around it) and its wsu:Id."""
+    token_id = new_id("X509-")
+    return (
+        f'<o:BinarySecurityToken ValueType="{ValueType.X509V3.value}" '
+        f'EncodingType="{EncodingType.BASE64.value}" u:Id="{token_id}">{b64(identity.der)}'
+        "</o:BinarySecurityToken>"
+    ), token_id
+
+
 def read_binary_security_token(bst: etree._Element) -> bytes:
     """The DER certificate of an X.509v3 BinarySecurityToken."""
     if bst.get("ValueType") != ValueType.X509V3.value:
@@ -295,6 +306,15 @@ def str_reference_text(
     return (
         f'<o:SecurityTokenReference {declarations}><o:Reference URI="{escape(uri)}"{value}/>'
         "</o:SecurityTokenReference>"
+    )
+
+
+def str_key_identifier_text(value: bytes, value_type: str) -> str:
+    """The text of :func:`str_key_identifier` for a binary value without a token type."""
+    return (
+        f'<o:SecurityTokenReference xmlns:o="{ns.WSSE}"><o:KeyIdentifier '
+        f'ValueType="{escape(value_type)}" EncodingType="{EncodingType.BASE64.value}">'
+        f"{b64(value)}</o:KeyIdentifier></o:SecurityTokenReference>"
     )
 
 

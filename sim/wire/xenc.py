@@ -197,18 +197,23 @@ def encrypt_content_text(
     key: bytes,
     *,
     algorithm: EncryptionAlg = EncryptionAlg.AES256_CBC,
-    key_info: str,
-    data_id: str,
+    key_info: str | None,
+    data_id: str | None = None,
     ledger: Ledger | None = None,
-) -> str:
+) -> tuple[str, str]:
     """The text of the xenc:EncryptedData (Type Content) that :func:`encrypt_element` puts in
-    place of an element's content, given that content as text."""
+    place of an element's content, given that content as text (``key_info``: text for its
+    ds:KeyInfo, or None for none), and its Id (``data_id``, or a fresh one)."""
     algorithm = EncryptionAlg(algorithm)
     plaintext = content.encode()
     if ledger is not None:
         ledger.record(Op.XML_SERIALIZE, len(plaintext))
     cipher = encrypt_bytes(algorithm, key, plaintext, ledger)
-    return _encrypted_data_text(algorithm, EncryptedType.CONTENT, data_id, key_info, cipher)
+    data_id = data_id or new_id("ED-")  # drawn after the cipher's IV, as encrypt_element does
+    text = _encrypted_data_text(
+        algorithm, EncryptedType.CONTENT, data_id, key_info or "", cipher, key_info is not None
+    )
+    return text, data_id
 
 
 @dataclass(frozen=True)
@@ -331,10 +336,52 @@ def build_encrypted_key(
     return ek
 
 
+def encrypted_key_text(
+    session_key: bytes,
+    recipient: rsa.RSAPublicKey,
+    *,
+    key_info: str,
+    algorithm: KeyTransportAlg = KeyTransportAlg.RSA_OAEP_MGF1P,
+    data_references: Sequence[str] = (),
+    ledger: Ledger | None = None,
+) -> tuple[str, str]:
+    """The text of :func:`build_encrypted_key` (``key_info``: the STR's text) and its Id."""
+    algorithm = KeyTransportAlg(algorithm)
+    if ledger is not None:
+        ledger.record(Op.RSA_ENCRYPT, recipient.key_size)
+    if algorithm is KeyTransportAlg.RSA_OAEP_MGF1P:
+        cipher = recipient.encrypt(session_key, _oaep())
+        method = (
+            f'<xenc:EncryptionMethod Algorithm="{algorithm.value}"><ds:DigestMethod '
+            f'xmlns:ds="{ns.DS}" Algorithm="{ns.DigestAlg.SHA1.value}"/></xenc:EncryptionMethod>'
+        )
+    else:
+        cipher = recipient.encrypt(session_key, padding.PKCS1v15())
+        method = f'<xenc:EncryptionMethod Algorithm="{algorithm.value}"/>'
+    key_id = new_id("EK-")
+    references = (
+        f"<xenc:ReferenceList>{_data_references_text(data_references)}</xenc:ReferenceList>"
+        if data_references
+        else ""
+    )
+    return (
+        f'<xenc:EncryptedKey xmlns:xenc="{ns.XENC}" Id="{key_id}">{method}'
+        f'<ds:KeyInfo xmlns:ds="{ns.DS}">{key_info}</ds:KeyInfo><xenc:CipherData>'
+        f"<xenc:CipherValue>{b64(cipher)}</xenc:CipherValue></xenc:CipherData>{references}"
+        "</xenc:EncryptedKey>"
+    ), key_id
+
+
+def _data_references_text(ids: Sequence[str]) -> str:
+    return "".join(f'<xenc:DataReference URI="#{escape(i)}"/>' for i in ids)
+
+
 def reference_list_text(ids: Sequence[str]) -> str:
     """The text of an xenc:ReferenceList of DataReferences to ``ids``."""
-    references = "".join(f'<xenc:DataReference URI="#{escape(i)}"/>' for i in ids)
-    return f'<xenc:ReferenceList xmlns:xenc="{ns.XENC}">{references}</xenc:ReferenceList>'
+    return (
+        f'<xenc:ReferenceList xmlns:xenc="{ns.XENC}">{_data_references_text(ids)}'
+        "</xenc:ReferenceList>"
+    )
 
 
 def add_data_references(parent: etree._Element, ids: Sequence[str]) -> etree._Element:

@@ -126,7 +126,7 @@ class TokenClient(Client):
             lifetime=(now, now + self.opts.lifetime),
             **self.rst_extras(),
         )
-        envelope.body.append(trust.build_rst(request))
+        envelope.add_body_element(trust.build_rst(request))
         data = envelope.to_bytes(self.ledger)
         record_tls(self.ledger, data)
         self.awaiting = "issue"
@@ -237,7 +237,7 @@ class TokenSts(Server):
         response, _ = _plain_message(
             Action.RSTRC_ISSUE_FINAL.value, now, relates_to=addressing.message_id
         )
-        response.body.append(
+        response.add_body_element(
             trust.build_rstr_collection(
                 [
                     trust.build_rstr(

@@ -132,7 +132,7 @@ class ContextClient(Client):
         request = trust.RequestSecurityToken(
             request_type=RequestType.RENEW, token_type=ns.TokenType.SCT.value
         )
-        envelope.body.append(
+        envelope.add_body_element(
             trust.build_rst(request, target=context_reference(self.context.identifier))
         )
         self.awaiting = "renew"
@@ -198,7 +198,7 @@ class ContextClient(Client):
             return [SessionClosed()]
         envelope = soap.new_envelope()
         soap.add_addressing(envelope, action=Action.SCT_CANCEL.value, to=PROVIDER_ADDRESS)
-        envelope.body.append(
+        envelope.add_body_element(
             trust.build_rst(
                 trust.RequestSecurityToken(request_type=RequestType.CANCEL),
                 target=context_reference(self.context.identifier),
@@ -229,7 +229,7 @@ class SctClient(ContextClient):
         self.entropy = os.urandom(32)
         envelope = soap.new_envelope()
         soap.add_addressing(envelope, action=Action.SCT_ISSUE.value, to=PROVIDER_ADDRESS)
-        envelope.body.append(
+        envelope.add_body_element(
             trust.build_rst(
                 trust.RequestSecurityToken(
                     request_type=RequestType.ISSUE,
@@ -353,7 +353,7 @@ class ContextProvider(Server):
             soap.add_addressing(
                 response, action=reply_action, relates_to=checked.addressing.message_id
             )
-            response.body.append(body)
+            response.add_body_element(body)
             return self._reply(sender, response, context, now, reply_action, kind)
         return self.issue(envelope, action, sender, now)
 
@@ -379,7 +379,7 @@ class ContextProvider(Server):
         token, context = self.new_context(secret, now)
         response = soap.new_envelope()
         soap.add_addressing(response, action=Action.SCTR_ISSUE.value, relates_to=relates_to)
-        response.body.append(
+        response.add_body_element(
             trust.build_rstr_collection(
                 [
                     trust.build_rstr(

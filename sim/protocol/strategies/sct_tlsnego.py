@@ -141,7 +141,7 @@ class TlsNegoClient(ContextClient):
         self.negotiation = [_copy(rst)]
         envelope = soap.new_envelope()
         soap.add_addressing(envelope, action=Action.SCT_ISSUE.value, to=PROVIDER_ADDRESS)
-        envelope.body.append(rst)
+        envelope.add_body_element(rst)
         self.awaiting = "tls-server-flight"
         return [
             Send(
@@ -165,7 +165,7 @@ class TlsNegoClient(ContextClient):
             self.negotiation.append(_copy(rstr))
             out = soap.new_envelope()
             soap.add_addressing(out, action=Action.RSTR_ISSUE.value, to=PROVIDER_ADDRESS)
-            out.body.append(rstr)
+            out.add_body_element(rstr)
             self.awaiting = "tls-final"
             return [
                 Send(
@@ -225,7 +225,7 @@ class TlsNegoClient(ContextClient):
         self.setup.log_key("session-key", ek.get("Id"), self.ephemeral)
         envelope = soap.new_envelope()
         soap.add_addressing(envelope, action=Action.SCT_ISSUE.value, to=PROVIDER_ADDRESS)
-        envelope.body.append(
+        envelope.add_body_element(
             trust.build_rst(
                 trust.RequestSecurityToken(
                     request_type=RequestType.ISSUE,
@@ -354,7 +354,7 @@ class TlsNegoProvider(ContextProvider):
         soap.add_addressing(
             reply, action=action.value, relates_to=soap.read_addressing(request).message_id
         )
-        reply.body.append(body)
+        reply.add_body_element(body)
         data = reply.to_bytes(self.ledger)
         return [Send(sender, data, action.value, kind, reply=True, token_service=True)]
 

@@ -130,7 +130,7 @@ class SvIntermediary(Server):
         request = soap.new_envelope()
         sent = soap.add_addressing(request, action=Action.RST_ISSUE.value, to=STS_ADDRESS)
         opts = TokenOptions(self.setup.options)
-        request.body.append(
+        request.add_body_element(
             trust.build_rst(
                 trust.RequestSecurityToken(
                     request_type=RequestType.ISSUE,
@@ -216,7 +216,7 @@ class SvSts(Server):
             action=Action.RSTRC_ISSUE_FINAL.value,
             relates_to=checked.addressing.message_id,
         )
-        response.body.append(
+        response.add_body_element(
             trust.build_rstr_collection(
                 [
                     trust.build_rstr(
