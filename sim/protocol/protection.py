@@ -171,11 +171,8 @@ def _protect_asymmetric_draft(
     ts_id = new_id("TS-")
     timestamp = wss.timestamp_text(now, ts_id=ts_id)
     bst, bst_id = wss.binary_security_token_text(sender)
-    signed = [(draft.body_id, draft.canonical_body()), (ts_id, timestamp)]
-    if draft.action is not None:
-        signed.append(draft.action)
     signature = dsig.sign_text(
-        [(part_id, dsig.text_digest(text, suite_.digest, ledger)) for part_id, text in signed],
+        _draft_digests(draft, ts_id, timestamp, suite_, ledger),
         sender.private_key,
         algorithm=suite_.asymmetric_signature,
         digest=suite_.digest,
@@ -185,14 +182,7 @@ def _protect_asymmetric_draft(
     encrypted_key = ""
     if recipient is not None:
         session_key = os.urandom(suite_.encryption_key_bytes)
-        data, data_id = xenc.encrypt_content_text(
-            draft.serialized_content(),
-            session_key,
-            algorithm=suite_.encryption,
-            key_info=None,
-            ledger=ledger,
-        )
-        draft.replace_content(data)
+        data_id = _encrypt_draft_body(draft, session_key, suite_, None, ledger)
         encrypted_key, key_id = xenc.encrypted_key_text(
             session_key,
             recipient.public_key,
@@ -205,12 +195,38 @@ def _protect_asymmetric_draft(
         )
         if keylog is not None:
             keylog("session-key", key_id, session_key)
+    return _send_draft(envelope, timestamp + bst + encrypted_key + signature, ledger)
+
+
+def _draft_digests(draft: soap.Draft, ts_id: str, timestamp: str, suite_, ledger) -> list:
+    """(id, digest) of what a message signs: the Body, the Timestamp and wsa:Action."""
+    signed = [(draft.body_id, draft.canonical_body()), (ts_id, timestamp)]
+    if draft.action is not None:
+        signed.append(draft.action)
+    return [(part_id, dsig.text_digest(text, suite_.digest, ledger)) for part_id, text in signed]
+
+
+def _encrypt_draft_body(
+    draft: soap.Draft, key: bytes, suite_, key_info: str | None, ledger, data_id=None
+) -> str:
+    """Encrypt the Body's content in place (an EncryptedData of Type Content); its Id."""
+    data, data_id = xenc.encrypt_content_text(
+        draft.serialized_content(),
+        key,
+        algorithm=suite_.encryption,
+        key_info=key_info,
+        data_id=data_id,
+        ledger=ledger,
+    )
+    draft.replace_content(data)
+    return data_id
+
+
+def _send_draft(envelope: Envelope, security: str, ledger: Ledger) -> bytes:
+    """The envelope's bytes with a Security header holding the elements ``security`` spells."""
     version = envelope.version
-    draft.headers.insert(
-        0,
-        wss.security_header_text(
-            version.value, version.prefix, timestamp + bst + encrypted_key + signature
-        ),
+    envelope.draft.headers.insert(
+        0, wss.security_header_text(version.value, version.prefix, security)
     )
     return envelope.to_bytes(ledger)
 
@@ -465,11 +481,8 @@ def _protect_draft(
     draft = envelope.draft
     ts_id = new_id("TS-")
     timestamp = wss.timestamp_text(now, ts_id=ts_id)
-    signed = [(draft.body_id, draft.canonical_body()), (ts_id, timestamp)]
-    if draft.action is not None:
-        signed.append(draft.action)
     signature = dsig.sign_text(
-        [(part_id, dsig.text_digest(text, suite_.digest, ledger)) for part_id, text in signed],
+        _draft_digests(draft, ts_id, timestamp, suite_, ledger),
         sig_key,
         algorithm=suite_.symmetric_signature,
         digest=suite_.digest,
@@ -477,20 +490,8 @@ def _protect_draft(
         ledger=ledger,
     )
     if enc_key is not None:
-        data, _ = xenc.encrypt_content_text(
-            draft.serialized_content(),
-            enc_key,
-            algorithm=suite_.encryption,
-            key_info=enc_info,
-            data_id=data_id,
-            ledger=ledger,
-        )
-        draft.replace_content(data)
-    version = envelope.version
-    draft.headers.insert(
-        0, wss.security_header_text(version.value, version.prefix, timestamp + header + signature)
-    )
-    return envelope.to_bytes(ledger)
+        _encrypt_draft_body(draft, enc_key, suite_, enc_info, ledger, data_id)
+    return _send_draft(envelope, timestamp + header + signature, ledger)
 
 
 def unprotect_symmetric(

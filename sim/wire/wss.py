@@ -37,7 +37,6 @@ USERNAME_TOKEN = ns.qname(ns.WSSE, "UsernameToken")
 BINARY_SECURITY_TOKEN = ns.qname(ns.WSSE, "BinarySecurityToken")
 STR = ns.qname(ns.WSSE, "SecurityTokenReference")
 SIGNATURE_CONFIRMATION = ns.qname(ns.WSSE11, "SignatureConfirmation")
-TOKEN_TYPE_ATTR = ns.qname(ns.WSSE11, "TokenType")
 _CREATED = ns.qname(ns.WSU, "Created")
 _EXPIRES = ns.qname(ns.WSU, "Expires")
 _TIMESTAMP_PARTS = {_CREATED: "wsu:Created", _EXPIRES: "wsu:Expires"}
@@ -259,24 +258,16 @@ def authenticate_username_token(token: UsernameToken, passwords: dict[str, str])
 
 def build_binary_security_token(identity: Identity) -> etree._Element:
     """An X.509v3 wsse:BinarySecurityToken holding ``identity``'s certificate."""
-    bst = etree.Element(
-        BINARY_SECURITY_TOKEN,
-        {"ValueType": ValueType.X509V3.value, "EncodingType": EncodingType.BASE64.value},
-        nsmap={"o": ns.WSSE, "u": ns.WSU},
-    )
-    ensure_id(bst, prefix="X509-")
-    bst.text = b64(identity.der)
-    return bst
+    return fragment(binary_security_token_text(identity)[0])
 
 
 def binary_security_token_text(identity: Identity) -> tuple[str, str]:
-    """The text of :func:`build_binary_security_token` (with the ``o`` and ``u`` prefixes
-    declared around it) and its wsu:Id."""
+    """The text of :func:`build_binary_security_token` and its wsu:Id."""
     token_id = new_id("X509-")
     return (
-        f'<o:BinarySecurityToken ValueType="{ValueType.X509V3.value}" '
-        f'EncodingType="{EncodingType.BASE64.value}" u:Id="{token_id}">{b64(identity.der)}'
-        "</o:BinarySecurityToken>"
+        f'<o:BinarySecurityToken xmlns:o="{ns.WSSE}" xmlns:u="{ns.WSU}" '
+        f'ValueType="{ValueType.X509V3.value}" EncodingType="{EncodingType.BASE64.value}" '
+        f'u:Id="{token_id}">{b64(identity.der)}</o:BinarySecurityToken>'
     ), token_id
 
 
@@ -309,26 +300,27 @@ def str_reference_text(
     )
 
 
-def str_key_identifier_text(value: bytes, value_type: str) -> str:
-    """The text of :func:`str_key_identifier` for a binary value without a token type."""
+def str_key_identifier_text(
+    value: str | bytes, value_type: str, token_type: str | None = None
+) -> str:
+    """The text of :func:`str_key_identifier`."""
+    declarations = f'xmlns:o="{ns.WSSE}"'
+    if token_type:
+        declarations += f' xmlns:k="{ns.WSSE11}" k:TokenType="{escape(token_type)}"'
+    encoding = ""
+    if isinstance(value, bytes):
+        encoding = f' EncodingType="{EncodingType.BASE64.value}"'
+        value = b64(value)
     return (
-        f'<o:SecurityTokenReference xmlns:o="{ns.WSSE}"><o:KeyIdentifier '
-        f'ValueType="{escape(value_type)}" EncodingType="{EncodingType.BASE64.value}">'
-        f"{b64(value)}</o:KeyIdentifier></o:SecurityTokenReference>"
+        f"<o:SecurityTokenReference {declarations}><o:KeyIdentifier "
+        f'ValueType="{escape(value_type)}"{encoding}>{escape(value)}</o:KeyIdentifier>'
+        "</o:SecurityTokenReference>"
     )
 
 
 def str_key_identifier(value: str | bytes, value_type: str, token_type: str | None = None):
     """An STR with a KeyIdentifier (SAML assertion id, ThumbprintSHA1, EncryptedKeySHA1)."""
-    ref = etree.Element(STR, nsmap={"o": ns.WSSE})
-    if token_type:
-        ref.set(TOKEN_TYPE_ATTR, token_type)
-    attrib = {"ValueType": value_type}
-    if isinstance(value, bytes):
-        attrib["EncodingType"] = EncodingType.BASE64.value
-        value = b64(value)
-    sub(ref, ns.qname(ns.WSSE, "KeyIdentifier"), attrib, text=value)
-    return ref
+    return fragment(str_key_identifier_text(value, value_type, token_type))
 
 
 def str_issuer_serial(identity: Identity):

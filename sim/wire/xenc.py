@@ -28,7 +28,6 @@ from sim.wire.xmlutil import (
     new_id,
     one_child,
     required,
-    sub,
     unb64,
 )
 
@@ -311,41 +310,28 @@ def build_encrypted_key(
     ``key_info`` names the recipient's certificate (an STR); ``data_references`` are the Ids
     of the EncryptedData it protects (a ReferenceList).
     """
-    algorithm = KeyTransportAlg(algorithm)
-    if ledger is not None:
-        ledger.record(Op.RSA_ENCRYPT, recipient.key_size)
-    if algorithm is KeyTransportAlg.RSA_OAEP_MGF1P:
-        cipher = recipient.encrypt(session_key, _oaep())
-    else:
-        cipher = recipient.encrypt(session_key, padding.PKCS1v15())
-    ek = etree.Element(ENCRYPTED_KEY, nsmap={"xenc": ns.XENC})
-    ensure_id(ek, prefix="EK-", attribute="Id")
-    method = sub(ek, _METHOD, {"Algorithm": algorithm.value})
-    if algorithm is KeyTransportAlg.RSA_OAEP_MGF1P:
-        sub(
-            method,
-            ns.qname(ns.DS, "DigestMethod"),
-            {"Algorithm": ns.DigestAlg.SHA1.value},
-            nsmap={"ds": ns.DS},
-        )
-    if key_info is not None:
-        sub(ek, _KEY_INFO, nsmap={"ds": ns.DS}).append(key_info)
-    sub(sub(ek, _CIPHER_DATA), _CIPHER_VALUE, text=b64(cipher))
-    if data_references:
-        add_data_references(ek, data_references)
-    return ek
+    text, _ = encrypted_key_text(
+        session_key,
+        recipient,
+        key_info=None if key_info is None else etree.tostring(key_info).decode(),
+        algorithm=algorithm,
+        data_references=data_references,
+        ledger=ledger,
+    )
+    return fragment(text)
 
 
 def encrypted_key_text(
     session_key: bytes,
     recipient: rsa.RSAPublicKey,
     *,
-    key_info: str,
+    key_info: str | None,
     algorithm: KeyTransportAlg = KeyTransportAlg.RSA_OAEP_MGF1P,
     data_references: Sequence[str] = (),
     ledger: Ledger | None = None,
 ) -> tuple[str, str]:
-    """The text of :func:`build_encrypted_key` (``key_info``: the STR's text) and its Id."""
+    """The text of :func:`build_encrypted_key` (``key_info``: the STR's text, or None) and
+    its Id."""
     algorithm = KeyTransportAlg(algorithm)
     if ledger is not None:
         ledger.record(Op.RSA_ENCRYPT, recipient.key_size)
@@ -359,16 +345,16 @@ def encrypted_key_text(
         cipher = recipient.encrypt(session_key, padding.PKCS1v15())
         method = f'<xenc:EncryptionMethod Algorithm="{algorithm.value}"/>'
     key_id = new_id("EK-")
+    info = "" if key_info is None else f'<ds:KeyInfo xmlns:ds="{ns.DS}">{key_info}</ds:KeyInfo>'
     references = (
         f"<xenc:ReferenceList>{_data_references_text(data_references)}</xenc:ReferenceList>"
         if data_references
         else ""
     )
     return (
-        f'<xenc:EncryptedKey xmlns:xenc="{ns.XENC}" Id="{key_id}">{method}'
-        f'<ds:KeyInfo xmlns:ds="{ns.DS}">{key_info}</ds:KeyInfo><xenc:CipherData>'
-        f"<xenc:CipherValue>{b64(cipher)}</xenc:CipherValue></xenc:CipherData>{references}"
-        "</xenc:EncryptedKey>"
+        f'<xenc:EncryptedKey xmlns:xenc="{ns.XENC}" Id="{key_id}">{method}{info}'
+        f"<xenc:CipherData><xenc:CipherValue>{b64(cipher)}</xenc:CipherValue></xenc:CipherData>"
+        f"{references}</xenc:EncryptedKey>"
     ), key_id
 
 
@@ -382,16 +368,6 @@ def reference_list_text(ids: Sequence[str]) -> str:
         f'<xenc:ReferenceList xmlns:xenc="{ns.XENC}">{_data_references_text(ids)}'
         "</xenc:ReferenceList>"
     )
-
-
-def add_data_references(parent: etree._Element, ids: Sequence[str]) -> etree._Element:
-    """An xenc:ReferenceList of DataReference URIs inside ``parent`` (EncryptedKey/Security)."""
-    ref_list = one_child(parent, REFERENCE_LIST, "xenc:ReferenceList", required=False)
-    if ref_list is None:
-        ref_list = sub(parent, REFERENCE_LIST, nsmap={"xenc": ns.XENC})
-    for data_id in ids:
-        sub(ref_list, ns.qname(ns.XENC, "DataReference"), {"URI": f"#{data_id}"})
-    return ref_list
 
 
 def read_data_references(parent: etree._Element) -> list[str]:
