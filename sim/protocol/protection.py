@@ -6,7 +6,6 @@ Everything here does the real work through the wire layer and records it in a le
 
 from __future__ import annotations
 
-import base64
 import functools
 import os
 from collections.abc import Callable, Sequence
@@ -109,8 +108,7 @@ def protect_asymmetric(
     draft = envelope.draft
     if (
         draft is not None
-        and draft.canonical is not None
-        and draft.body_id is not None
+        and draft.signable
         and not (tokens or extra_signed)
         and signing_key is None
         and key_info is None
@@ -388,8 +386,8 @@ def protect_symmetric(
     draft = envelope.draft
     text_only = (
         draft is not None
+        and draft.signable
         and derive
-        and draft.body_id is not None
         and not (tokens or extra_signed or encrypt_tokens)
     )
     extra_signed = [*extra_signed, *encrypt_tokens]
@@ -553,10 +551,6 @@ def unprotect_symmetric(
     _require_standard_parts(envelope, security, timestamp, verified)
     replay.check_and_add(verified.value, now)
     return Unprotected(envelope, addressing, security, verified)
-
-
-def signature_value_b64(unprotected: Unprotected) -> str:
-    return base64.b64encode(unprotected.verified.value).decode()
 
 
 __all__ = [

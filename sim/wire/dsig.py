@@ -116,10 +116,6 @@ class VerifiedSignature:
         return any(element is ref for ref in self.references)
 
 
-def _rsa_bits(key) -> int:
-    return key.key_size
-
-
 def _digest(el, digest: DigestAlg, prefixes: Sequence[str], ledger: Ledger | None) -> bytes:
     value, size = crypto.c14n_digest_sized(el, _DIGEST_NAMES[digest], inclusive_prefixes=prefixes)
     if ledger is not None:
@@ -190,7 +186,7 @@ def _signed_info_text(
     algorithm: SignatureAlg,
     digest: DigestAlg,
     transforms: str,
-    digests: Sequence[tuple[str, bytes]],
+    digests: Sequence[tuple[str, str]],
     *,
     canonical: bool = False,
 ) -> str:

@@ -91,14 +91,9 @@ class Envelope:
         if self._draft is not None:
             self._draft.headers.append(text)
             return
-        prefix, version = self.version.prefix, self.version.value
-        self.header.extend(
-            list(
-                fragment(
-                    f"<{prefix}:Header {_declarations(prefix, version)}>{text}</{prefix}:Header>"
-                )
-            )
-        )
+        prefix = self.version.prefix
+        header = f"<{prefix}:Header {_declarations(self.version)}>{text}</{prefix}:Header>"
+        self.header.extend(list(fragment(header)))
 
     def add_body_element(self, element: etree._Element) -> None:
         """Append ``element`` (built on its own, not in a document yet) to the Body; an
@@ -109,22 +104,18 @@ class Envelope:
             self.body.append(element)
             return
         wire = etree.tostring(element).decode()
-        prefix, version = self.version.prefix, self.version.value
-        bindings = {prefix: version, "a": ns.WSA, "u": ns.WSU}
+        bindings = dict(_bindings(self.version))
         if any(bindings.get(p, uri) != uri for p, uri in _DECLARATION.findall(wire)):
             # The element binds one of the Envelope's prefixes to another namespace: which
             # declarations lxml keeps then depends on nesting; let a tree decide.
             self.body.append(element)
             return
         canonical = etree.tostring(element, method="c14n", exclusive=True).decode()
-        for declaration in (
-            f' xmlns:{prefix}="{version}"',
-            f' xmlns:a="{ns.WSA}"',
-            _WSU_DECLARATION,
-        ):
+        for prefix, uri in bindings.items():
+            declaration = f' xmlns:{prefix}="{uri}"'
             wire = wire.replace(declaration, "")  # lxml drops what the Envelope declares
-        for declaration in (f' xmlns:{prefix}="{version}"', _WSU_DECLARATION):
-            canonical = canonical.replace(declaration, "")  # the Body renders these two
+            if prefix != "a":  # the canonical Body renders the other two itself
+                canonical = canonical.replace(declaration, "")
         draft.content.append(wire)
         draft.canonical.append(canonical)
 
@@ -149,8 +140,13 @@ class Envelope:
         return data
 
 
-def _declarations(prefix: str, version: str) -> str:
-    return f'xmlns:{prefix}="{version}" xmlns:a="{ns.WSA}" xmlns:u="{ns.WSU}"'
+def _bindings(version: SoapVersion) -> tuple[tuple[str, str], ...]:
+    """The prefixes every Envelope declares: SOAP's, WS-Addressing's ``a``, wsu's ``u``."""
+    return ((version.prefix, version.value), ("a", ns.WSA), ("u", ns.WSU))
+
+
+def _declarations(version: SoapVersion) -> str:
+    return " ".join(f'xmlns:{prefix}="{uri}"' for prefix, uri in _bindings(version))
 
 
 @dataclass
@@ -183,17 +179,15 @@ class Draft:
             if content
             else f"<{prefix}:Body{body_id}/>"
         )
-        return f"<{prefix}:Envelope {_declarations(prefix, self.version.value)}>{header}{body}</{prefix}:Envelope>"
+        return (
+            f"<{prefix}:Envelope {_declarations(self.version)}>{header}{body}</{prefix}:Envelope>"
+        )
 
     def serialized_content(self) -> str:
         """The Body's content as lxml serializes each child element on its own (the
         Envelope's namespace declarations repeated after the child's own), which is what
         :func:`sim.wire.xenc.encrypt_element` encrypts."""
-        inherited = (
-            (self.version.prefix, self.version.value),
-            ("a", ns.WSA),
-            ("u", ns.WSU),
-        )
+        inherited = _bindings(self.version)
         parts = []
         for text in self.content:
             head = _OWN_DECLARATIONS.match(text)
@@ -201,6 +195,12 @@ class Draft:
             added = "".join(f' xmlns:{p}="{uri}"' for p, uri in inherited if p not in own)
             parts.append(text[: head.end()] + added + text[head.end() :])
         return "".join(parts)
+
+    @property
+    def signable(self) -> bool:
+        """Whether the Body can be signed from this text (it has an id and its canonical
+        form is known)."""
+        return self.body_id is not None and self.canonical is not None
 
     def replace_content(self, text: str) -> None:
         """Put ``text`` (serialized, e.g. an EncryptedData) in place of the Body's content;
@@ -221,7 +221,6 @@ class Draft:
 _OWN_DECLARATIONS = re.compile(r'<[^\s/>]+((?:\s+xmlns(?::[^\s=]+)?="[^"]*")*)')
 _DECLARED_PREFIX = re.compile(r"xmlns:([^\s=]+)=")
 _DECLARATION = re.compile(r'xmlns:([^\s=]+)="([^"]*)"')
-_WSU_DECLARATION = f' xmlns:u="{ns.WSU}"'
 
 
 def new_envelope(version: SoapVersion = SoapVersion.SOAP12, *, body_id: bool = True) -> Envelope:
