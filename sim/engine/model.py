@@ -368,6 +368,8 @@ class Network:
         roles: tuple[str, ...],
         rng: np.random.Generator,
         profile: CostProfile,
+        *,
+        memo_steps: bool = True,
     ) -> None:
         self.env = env
         self.scenario = scenario
@@ -401,7 +403,10 @@ class Network:
         self.deterministic = variability == "deterministic"
         #: ledger -> (op counts, CPU seconds, CPU seconds beside an HSM, HSM operations)
         self._ledgers: dict[tuple, tuple] = {}
-        self._steps: dict[int, tuple] = {}
+        self._steps: dict[int, StepInfo] = {}
+        #: remember each Step's info by object: replayed steps recur, while full fidelity
+        #: makes a new Step (holding its message) every time, and memos would only hold them
+        self.memo_steps = memo_steps
         self.adversary = scenario.adversary
         kinds = {fault.kind for fault in scenario.faults}
         #: whether any link goes down in this run (frames can be lost to an outage)
@@ -443,43 +448,47 @@ class Network:
         return seconds if self.deterministic else seconds * self.jitter()
 
     def step_info(self, step: Step) -> StepInfo:
-        """What the model needs of ``step``, computed once per Step object: replayed steps
-        are the same objects every time."""
+        """What the model needs of ``step``; with ``memo_steps``, computed once per Step
+        object (replayed steps are the same objects every time)."""
+        if not self.memo_steps:
+            return self._step_info(step)
         info = self._steps.get(id(step))
         if info is None or info.step is not step:
-            if len(self._steps) > 50_000:  # full fidelity makes new steps: stay bounded
+            if len(self._steps) > 50_000:
                 self._steps.clear()
-            send = result = None
-            for event in step.events:
-                if isinstance(event, Send):
-                    # every strategy keeps one message in flight per chain
-                    send = send or event
-                elif isinstance(event, (AppDone, SessionClosed)):
-                    result = event
-            counts, seconds, beside_hsm, private = self.ledger_info(step.ops)
-            role, bill = "", NO_BILL
-            if send is not None:
-                role = role_of(send.to)
-                if send.token_service:
-                    bill = TOKEN_REPLY if send.reply else TOKEN_REQUEST
-                elif send.kind == "app-request" and role != CLIENT:
-                    bill = APP_REQUEST
-                elif send.kind == "app-response":
-                    bill = APP_RESPONSE
-            info = StepInfo(
-                step,
-                send,
-                result,
-                counts,
-                seconds,
-                beside_hsm,
-                private,
-                role,
-                bill,
-                0 if send is None else len(send.data),
-            )
-            self._steps[id(step)] = info
+            info = self._steps[id(step)] = self._step_info(step)
         return info
+
+    def _step_info(self, step: Step) -> StepInfo:
+        send = result = None
+        for event in step.events:
+            if isinstance(event, Send):
+                # every strategy keeps one message in flight per chain
+                send = send or event
+            elif isinstance(event, (AppDone, SessionClosed)):
+                result = event
+        counts, seconds, beside_hsm, private = self.ledger_info(step.ops)
+        role, bill = "", NO_BILL
+        if send is not None:
+            role = role_of(send.to)
+            if send.token_service:
+                bill = TOKEN_REPLY if send.reply else TOKEN_REQUEST
+            elif send.kind == "app-request" and role != CLIENT:
+                bill = APP_REQUEST
+            elif send.kind == "app-response":
+                bill = APP_RESPONSE
+        return StepInfo(
+            step,
+            send,
+            result,
+            counts,
+            seconds,
+            beside_hsm,
+            private,
+            role,
+            bill,
+            0 if send is None else len(send.data),
+        )
 
     def intercepts(self, send: Send, source: Node, target: Node) -> bool:
         """Whether the adversary attacks this request (on its link, drawn with its odds)."""

@@ -128,7 +128,12 @@ class Replication:
         self.env = simpy.Environment()
         roles = tuple(dict.fromkeys(r for s in strategies.values() for r in s.roles))
         self.network = Network(
-            self.env, scenario, roles, np.random.default_rng(streams[1]), profile
+            self.env,
+            scenario,
+            roles,
+            np.random.default_rng(streams[1]),
+            profile,
+            memo_steps=fidelity != "full",
         )
         if tracer is not None:
             self.network.fold = False  # trace every message at its own time, in order

@@ -343,6 +343,11 @@ class TokenReference:
     issuer_serial: tuple[str, int] | None = None
 
 
+_REFERENCE = ns.qname(ns.WSSE, "Reference")
+_KEY_IDENTIFIER = ns.qname(ns.WSSE, "KeyIdentifier")
+_X509_DATA = ns.qname(ns.DS, "X509Data")
+
+
 def read_str(ref: etree._Element) -> TokenReference:
     if ref.tag != STR:
         raise InvalidSecurityToken(f"expected a SecurityTokenReference, got {ref.tag}")
@@ -350,12 +355,13 @@ def read_str(ref: etree._Element) -> TokenReference:
     if len(kinds) != 1:
         raise InvalidSecurityToken("a SecurityTokenReference holds exactly one reference")
     child = kinds[0]
-    if child.tag == ns.qname(ns.WSSE, "Reference"):
+    tag = child.tag
+    if tag == _REFERENCE:
         uri = child.get("URI")
         if not uri:
             raise InvalidSecurityToken("wsse:Reference without URI")
         return TokenReference(uri=uri, value_type=child.get("ValueType"))
-    if child.tag == ns.qname(ns.WSSE, "KeyIdentifier"):
+    if tag == _KEY_IDENTIFIER:
         value_type = child.get("ValueType")
         text = (child.text or "").strip()
         if child.get("EncodingType") == EncodingType.BASE64.value:
@@ -363,7 +369,7 @@ def read_str(ref: etree._Element) -> TokenReference:
                 value_type=value_type, key_identifier=unb64(text, "wsse:KeyIdentifier")
             )
         return TokenReference(value_type=value_type, key_identifier=text)
-    if child.tag == ns.qname(ns.DS, "X509Data"):
+    if tag == _X509_DATA:
         serial = one_child(child, ns.qname(ns.DS, "X509IssuerSerial"), "ds:X509IssuerSerial")
         name = text_of(serial, ns.qname(ns.DS, "X509IssuerName"), "ds:X509IssuerName") or ""
         number = text_of(serial, ns.qname(ns.DS, "X509SerialNumber"), "ds:X509SerialNumber") or ""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 import calendar
 import functools
@@ -131,11 +130,11 @@ def unb64(text: str | None, what: str) -> bytes:
     if text is None:
         raise InvalidSecurity(f"{what} is empty")
     try:
-        return base64.b64decode(text, validate=True)
+        return binascii.a2b_base64(text, strict_mode=True)
     except (binascii.Error, ValueError):
         pass  # perhaps whitespace, which the strict decoder refuses: strip it and try again
     try:
-        return base64.b64decode("".join(text.split()), validate=True)
+        return binascii.a2b_base64("".join(text.split()), strict_mode=True)
     except (binascii.Error, ValueError):
         raise InvalidSecurity(f"{what} is not valid base64") from None
 

@@ -15,29 +15,31 @@ from sim.engine.model import MessageRecord
 from sim.engine.stats import OP_STEP_KINDS, MessageLog, MessageStats
 
 
-def _scenario(messages: int, record: int):
+def _scenario(messages: int, record: int, fidelity: str = "replay"):
     return load_scenario(
         {
             "strategies": ["sct"],
             "workload": {"rate": 100.0, "messages_per_session": 10},
             "run": {
                 "duration_s": 1000.0,
-                "warmup_s": 1.0,
+                "warmup_s": 1.0 if fidelity == "replay" else 0.0,
                 "max_messages": messages,
                 "record_messages": record,
-                "fidelity": "replay",
+                "fidelity": fidelity,
             },
         }
     )
 
 
-def _traced(messages: int, record: int, key_dir) -> tuple[int, int, object]:
+def _traced(
+    messages: int, record: int, key_dir, fidelity: str = "replay"
+) -> tuple[int, int, object]:
     """(memory still held with the result alive, peak during the run, the result)"""
     gc.collect()
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
-        result = simulate(_scenario(messages, record), key_dir=key_dir)
+        result = simulate(_scenario(messages, record, fidelity), key_dir=key_dir)
         gc.collect()
         current, peak = tracemalloc.get_traced_memory()
     finally:
@@ -71,6 +73,18 @@ def test_a_run_of_four_times_the_messages_peaks_at_about_the_same_memory(warm, m
     assert large.summary["strategies"]["sct"]["app_messages"] > 19_000
     growth = (large_peak - small_peak) / 15_000
     assert growth < 8, (small_peak, large_peak, growth)  # bytes per extra message
+
+
+def test_full_fidelity_lets_each_message_go_once_it_is_delivered(warm):
+    """Every full-fidelity step is a new object holding its message (6 kB here): the model
+    must not keep them (it once memoized 50,000 steps, some 300 MB)."""
+    simulate(_scenario(200, 10, "full"), key_dir=warm)  # the full engines' own first-run state
+    _, small_peak, small = _traced(300, 10, warm, "full")
+    _, large_peak, large = _traced(1_200, 10, warm, "full")
+    assert small.summary["strategies"]["sct"]["app_messages"] >= 290
+    assert large.summary["strategies"]["sct"]["app_messages"] >= 1_190
+    growth = (large_peak - small_peak) / 900
+    assert growth < 1_000, (small_peak, large_peak, growth)  # bytes per extra message
 
 
 def test_op_counts_of_full_fidelity_stay_bounded():
