@@ -20,6 +20,7 @@ Model choices (see also ``model.py`` and ``fidelity.py``):
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import time
@@ -697,13 +698,19 @@ def _replicate(job: tuple) -> _Outcome:
         raise
 
 
-def _replicate_here(job: tuple) -> _Outcome:
-    scenario, group, profile, rep_seed, fidelity, max_sessions, key_dir, index = job
+def _prepared(job: tuple) -> tuple[dict, dict | None]:
+    """``_prepare`` for a job, once per process and configuration."""
+    scenario, group, _, _, fidelity, _, key_dir, _ = job
     key = (scenario.model_dump_json(), tuple(group), fidelity, str(key_dir))
     prepared = _PREPARED.get(key)
     if prepared is None:
         prepared = _PREPARED[key] = _prepare(scenario, group, fidelity, key_dir)
-    built, scripts = prepared
+    return prepared
+
+
+def _replicate_here(job: tuple) -> _Outcome:
+    scenario, group, profile, rep_seed, fidelity, max_sessions, _, index = job
+    built, scripts = _prepared(job)
     rep = Replication(
         scenario, built, profile, rep_seed, fidelity, scripts, None, max_sessions, None
     )
@@ -722,7 +729,16 @@ class _Ahead:
 
         # fork where the platform has it: workers inherit the loaded modules and keys
         methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("fork" if "fork" in methods else None)
+        fork = "fork" in methods
+        context = multiprocessing.get_context("fork" if fork else None)
+        if fork:
+            # Prepared here once, the strategies (and replay scripts) reach every worker
+            # with the fork instead of being prepared again in each; frozen, the objects
+            # made so far are left out of the workers' garbage collections, which would
+            # otherwise write to (and so copy) every page they live on.
+            for job in jobs:
+                _prepared(job)
+            gc.freeze()
         self.workers = min(workers, len(jobs))
         self.jobs = jobs
         self.pool = context.Pool(self.workers, initializer=_ignore_interrupts)
@@ -739,6 +755,7 @@ class _Ahead:
         run, or one its confidence target stopped early)."""
         self.pool.terminate()
         self.pool.join()
+        gc.unfreeze()
 
 
 def _ignore_interrupts() -> None:

@@ -75,8 +75,16 @@ def security_header(envelope: Envelope, now: float, ttl: float = 300.0, children
     return security, security[0]
 
 
+_ACTION = ns.qname(ns.WSA, "Action")
+_SIGNATURE = ns.qname(ns.DS, "Signature")
+
+
+def _action_header(envelope: Envelope) -> etree._Element | None:
+    return next(envelope.header.iterchildren(_ACTION), None)
+
+
 def _signed_parts(envelope: Envelope, timestamp, extra: Sequence[etree._Element]):
-    action = envelope.header.find(ns.qname(ns.WSA, "Action"))
+    action = _action_header(envelope)
     parts = [envelope.body, timestamp, *extra]
     if action is not None:
         parts.append(action)
@@ -343,7 +351,7 @@ def _symmetric_encryption_policy(suite_: AlgorithmSuite) -> xenc.EncryptionPolic
 
 
 def _one_signature(security):
-    signatures = security.findall(ns.qname(ns.DS, "Signature"))
+    signatures = list(security.iterchildren(_SIGNATURE))
     if len(signatures) != 1:
         raise InvalidSecurity(f"expected one signature in the header, found {len(signatures)}")
     return signatures[0]
@@ -353,7 +361,7 @@ def _require_standard_parts(envelope, security, timestamp, verified) -> None:
     checks.require_body_signed(envelope, verified)
     checks.require_in_security_header(envelope, timestamp.element, "the Timestamp")
     checks.require_signed(verified, timestamp.element, "the Timestamp")
-    action = envelope.header.find(ns.qname(ns.WSA, "Action"))
+    action = _action_header(envelope)
     if action is not None:
         checks.require_signed(verified, action, "wsa:Action")
 

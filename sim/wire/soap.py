@@ -314,15 +314,15 @@ def read_addressing(envelope: Envelope) -> Addressing:
     found = children_by_tag(envelope.header, _ADDRESSING_HEADERS)
 
     def value(local: str) -> str | None:
-        el = found.get(ns.qname(ns.WSA, local))
+        el = found.get(_WSA_TAGS[local])
         return None if el is None else (el.text or "").strip()
 
-    reply = found.get(ns.qname(ns.WSA, "ReplyTo"))
+    reply = found.get(_WSA_TAGS["ReplyTo"])
     reply_to = None
     if reply is not None:
-        address = one_child(reply, ns.qname(ns.WSA, "Address"), "wsa:Address")
+        address = one_child(reply, _WSA_TAGS["Address"], "wsa:Address")
         reply_to = (address.text or "").strip()
-    if ns.qname(ns.WSA, "Action") not in found:
+    if _WSA_TAGS["Action"] not in found:
         raise InvalidSecurity("wsa:Action is missing")
     return Addressing(
         action=value("Action") or "",
@@ -333,9 +333,12 @@ def read_addressing(envelope: Envelope) -> Addressing:
     )
 
 
+_WSA_TAGS = {
+    local: ns.qname(ns.WSA, local)
+    for local in ("Action", "MessageID", "To", "RelatesTo", "ReplyTo", "Address")
+}
 _ADDRESSING_HEADERS = {
-    ns.qname(ns.WSA, local): f"wsa:{local}"
-    for local in ("Action", "MessageID", "To", "RelatesTo", "ReplyTo")
+    _WSA_TAGS[local]: f"wsa:{local}" for local in _WSA_TAGS if local != "Address"
 }
 
 

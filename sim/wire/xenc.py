@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -255,6 +256,14 @@ def read_encrypted_data(data: etree._Element, policy: EncryptionPolicy) -> Encry
     )
 
 
+@functools.lru_cache(maxsize=256)
+def _declarations(nsmap: tuple[tuple[str | None, str], ...]) -> bytes:
+    """Namespace declarations making the bindings ``nsmap`` (an element's in-scope ones)."""
+    return "".join(
+        f' xmlns{":" + prefix if prefix else ""}="{uri}"' for prefix, uri in nsmap if uri
+    ).encode()
+
+
 def decrypt_element(
     info: EncryptedDataInfo, key: bytes, *, ledger: Ledger | None = None
 ) -> etree._Element:
@@ -263,8 +272,7 @@ def decrypt_element(
     plaintext = decrypt_bytes(info.algorithm, key, info.cipher, ledger)
     parent = info.element.getparent()
     # Parse the plaintext in the namespace context of where it goes back.
-    nsmap = {k: v for k, v in parent.nsmap.items() if v}
-    declarations = "".join(f' xmlns{":" + k if k else ""}="{v}"' for k, v in nsmap.items()).encode()
+    declarations = _declarations(tuple(parent.nsmap.items()))
     if ledger is not None:
         ledger.record(Op.XML_PARSE, len(plaintext))
     try:

@@ -91,3 +91,35 @@ def test_an_error_that_cannot_travel_back_from_a_worker_comes_back_as_its_text(m
     monkeypatch.setattr(run, "_replicate_here", fail)
     with pytest.raises(RuntimeError, match="Odd: 1/2"):
         run._replicate(None)
+
+
+def test_workers_inherit_the_strategies_prepared_once_before_the_fork(monkeypatch, tmp_path):
+    """Replay scripts are recorded from real executions: once per configuration in the
+    parent, not again in every worker."""
+    import multiprocessing
+    import os
+
+    from sim.engine import run
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("workers are spawned here: each prepares its own")
+    log = tmp_path / "prepared-by"
+    prepare = run._prepare
+
+    def logged(*args, **kwargs):
+        with log.open("a") as out:
+            out.write(f"{os.getpid()}\n")
+        return prepare(*args, **kwargs)
+
+    monkeypatch.setattr(run, "_prepare", logged)
+    monkeypatch.setattr(run, "_PREPARED", {})
+    scenario = load_scenario(
+        {
+            "strategies": ["sct", "x509"],
+            "workload": {"rate": 8.0, "messages_per_session": 3},
+            "run": {"duration_s": 2.0, "warmup_s": 0.5, "replications": 2},
+        }
+    )
+    result = simulate(scenario, fidelity="replay", key_dir=tmp_path, workers=2)
+    assert result.summary["replications"] == 2
+    assert log.read_text().split() == [str(os.getpid())] * 2  # one per strategy, here
