@@ -518,6 +518,15 @@ def unprotect_symmetric(
     wss.check_freshness(timestamp, now)
     dkts = {el.get(WSU_ID): el for el in security if el.tag == sc.DKT}
     derived: dict[str, bytes] = {}
+    sources: dict[wss.TokenReference, bytes] = {}
+
+    def source_secret(reference: wss.TokenReference) -> bytes:
+        # One lookup of a source per message (a context, a token), however many keys
+        # derive from it: what an implementation does, and what the ledger charges.
+        secret = sources.get(reference)
+        if secret is None:
+            secret = sources[reference] = secret_for(reference)
+        return secret
 
     def key_from(reference: wss.TokenReference, expected_bytes: int) -> bytes:
         if reference.uri and reference.uri.startswith("#") and reference.uri[1:] in dkts:
@@ -526,11 +535,11 @@ def unprotect_symmetric(
                 dkt = sc.read_dkt(dkts[dkt_id])
                 if dkt.length != expected_bytes:
                     raise InvalidSecurity("derived key length does not fit the algorithm")
-                derived[dkt_id] = sc.derive(dkt, secret_for(dkt.reference), ledger)
+                derived[dkt_id] = sc.derive(dkt, source_secret(dkt.reference), ledger)
             return derived[dkt_id]
         if reference.value_type == ValueType.DKT.value:
             raise UnknownDerivationSource("reference to an unknown DerivedKeyToken")
-        return secret_for(reference)  # the source key itself (no derivation)
+        return source_secret(reference)  # the source key itself (no derivation)
 
     policy = _symmetric_encryption_policy(suite_)
 

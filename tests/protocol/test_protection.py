@@ -160,6 +160,24 @@ def test_text_path_message_verifies_at_the_receiver(monkeypatch):
     assert p.get_payload(checked.envelope) == b"payload & <more> " * 20
 
 
+def test_a_source_is_looked_up_once_per_message_however_many_keys_derive_from_it(monkeypatch):
+    data, _, _ = _protect(monkeypatch, as_tree=False)  # signature and encryption keys
+    looked_up = []
+
+    def secret_for(reference):
+        looked_up.append(reference)
+        return SECRET
+
+    p.unprotect_symmetric(
+        soap.read_envelope(data),
+        secret_for=secret_for,
+        now=13.0,
+        ledger=Ledger(),
+        replay=checks.ReplayCache(),
+    )
+    assert looked_up == [wss.TokenReference(uri="urn:uuid:ctx", value_type=ValueType.SCT.value)]
+
+
 def test_an_action_c14n_spells_otherwise_makes_a_tree(monkeypatch):
     envelope = soap.new_envelope()
     soap.add_addressing(envelope, action='urn:"quoted"')
