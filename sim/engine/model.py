@@ -358,6 +358,41 @@ class StepInfo(NamedTuple):
     size: int
 
 
+class ContextShadow:
+    """Replay fidelity's account of a context cache it does not model: the sessions a node
+    (or a farm-wide shared cache) holds contexts of, least recently used first, and how
+    often a full cache would have evicted the context of a session still running (the
+    session would then meet wsc:BadContextToken and recover, as ``full`` fidelity shows).
+
+    Touched at every delivery of a session to the node; a close that reaches the node (a
+    Cancel) removes the session. An entry idle longer than the cache's idle timeout is
+    not counted when it goes: replay models idle evictions already."""
+
+    __slots__ = ("capacity", "evicted", "idle_timeout", "live", "sessions")
+
+    def __init__(self, capacity: int, idle_timeout: float, live: set[int]) -> None:
+        self.capacity = capacity
+        self.idle_timeout = idle_timeout
+        #: the sessions running now (the replication's set)
+        self.live = live
+        self.sessions: dict[int, float] = {}
+        #: contexts of running sessions a full cache would have evicted
+        self.evicted = 0
+
+    def touch(self, session: int, now: float) -> None:
+        sessions = self.sessions
+        sessions.pop(session, None)
+        sessions[session] = now
+        while len(sessions) > self.capacity:
+            oldest = next(iter(sessions))
+            last = sessions.pop(oldest)
+            if oldest in self.live and now - last <= self.idle_timeout:
+                self.evicted += 1
+
+    def drop(self, session: int) -> None:
+        self.sessions.pop(session, None)
+
+
 class Network:
     """Nodes, farms and wires of one simulated replication."""
 
@@ -407,6 +442,10 @@ class Network:
         #: remember each Step's info by object: replayed steps recur, while full fidelity
         #: makes a new Step (holding its message) every time, and memos would only hold them
         self.memo_steps = memo_steps
+        #: replay fidelity: (strategy, node name, or role for a shared cache) -> the
+        #: ContextShadow of a node that keeps security contexts (``watch_contexts``)
+        self.shadows: dict[tuple[str, str], ContextShadow] = {}
+        self._shadow_keys: dict[tuple[str, str], tuple[str, str] | None] = {}
         self.adversary = scenario.adversary
         kinds = {fault.kind for fault in scenario.faults}
         #: whether any link goes down in this run (frames can be lost to an outage)
@@ -441,6 +480,26 @@ class Network:
             wire = Wire(self.env, f"{a}-{b}", self.scenario.link(a, b), self.rng)
             self.wires[a, b] = wire
         return wire
+
+    def watch_contexts(
+        self, strategy: str, role: str, capacity: int, idle_timeout: float, live: set[int]
+    ) -> None:
+        """Keep a ContextShadow for ``strategy`` on each ``role`` node (one for the farm
+        when its cache is shared)."""
+        farm = self.farms.get(role)
+        if farm is None:
+            return
+        shared = getattr(self.scenario.topology, role).shared_cache
+        for node in farm.nodes:
+            key = (strategy, role if shared else node.name)
+            if key not in self.shadows:
+                self.shadows[key] = ContextShadow(capacity, idle_timeout, live)
+            self._shadow_keys[strategy, node.name] = key
+
+    def shadow(self, strategy: str, node: Node) -> ContextShadow | None:
+        """The ContextShadow ``node`` keeps for ``strategy``, if any."""
+        key = self._shadow_keys.get((strategy, node.name))
+        return None if key is None else self.shadows[key]
 
     def cpu(self, node: Node, ops) -> float:
         """CPU seconds of a ledger on ``node``, with the service-time variability drawn."""
@@ -700,6 +759,13 @@ class Chain:
                     or arrived - previous[2] > self.idle.get(node.role, math.inf)
                 )
                 self.history[node.role] = (node.name, node.epoch, arrived)
+                if network.shadows:
+                    shadow = network.shadow(self.strategy, node)
+                    if shadow is not None:
+                        if self.record is None:  # the close reaching the node: a Cancel
+                            shadow.drop(self.session_key)
+                        else:
+                            shadow.touch(self.session_key, arrived)
             node.connections += 1
             try:
                 step = self.handle(node, send, sender, env.now + ahead + node.skew, fresh)

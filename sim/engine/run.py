@@ -148,6 +148,8 @@ class Replication:
         self.trace_seq = 0
         #: sessions running now, and (time, count) when too many stopped the arrivals
         self.in_flight = 0
+        #: the keys of the sessions running now
+        self.live: set[int] = set()
         self.overload: tuple[float, int] | None = None
         workload = scenario.workload
         names = [None, *sorted(workload.classes)]
@@ -164,6 +166,14 @@ class Replication:
         }
         #: farm-wide shared state per (role, strategy) (survives a node restart)
         self.shared: dict[tuple[str, str], object] = {}
+        if fidelity != "full":  # see what a context cache full to capacity would evict
+            for name, strategy in strategies.items():
+                for role in strategy.roles:
+                    capacity = strategy.context_capacity(role)
+                    if capacity is not None:
+                        self.network.watch_contexts(
+                            name, role, capacity, strategy.idle_timeout(role), self.live
+                        )
         if fidelity == "full":
             for farm in self.network.farms.values():
                 spec = getattr(scenario.topology, farm.role)
@@ -178,10 +188,12 @@ class Replication:
     # sessions ----------------------------------------------------------------------------
     def _session(self, key: int):
         self.in_flight += 1
+        self.live.add(key)
         try:
             yield from self._session_messages(key)
         finally:
             self.in_flight -= 1
+            self.live.discard(key)
 
     def _session_messages(self, key: int):
         workload = self.scenario.workload
@@ -867,6 +879,14 @@ def _warnings(rep: Replication, label: str) -> list[str]:
                     f"to {last:,.0f} jobs over the measured window: the offered load exceeds "
                     "the capacity, latencies grow with the run's length"
                 )
+    for (strategy, where), shadow in rep.network.shadows.items():
+        if shadow.evicted:
+            found.append(
+                f"{label}: {where}'s {strategy} context cache (cache_capacity "
+                f"{shadow.capacity:,}) would have evicted the contexts of {shadow.evicted:,} "
+                "sessions still running, which replay fidelity does not model (those sessions "
+                "would meet wsc:BadContextToken and recover): run with fidelity full"
+            )
     measured = run.duration_s - run.warmup_s
     for wire in rep.network.wires.values():
         if wire.busy / measured >= 0.98:

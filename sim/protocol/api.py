@@ -157,6 +157,11 @@ class Strategy(Protocol):
         """How long a ``role`` node keeps a session's state unused (``math.inf``: forever)."""
         ...
 
+    def context_capacity(self, role: str) -> int | None:
+        """How many sessions' security contexts a ``role`` node (or a farm-wide shared
+        cache) holds at most; None when the role keeps none."""
+        ...
+
 
 StrategyOptions = Mapping[str, object]
 

@@ -46,6 +46,12 @@ class Strategy:
         factory = self._shared.get(role)  # the roles that keep security contexts
         return factory().idle_timeout if factory else math.inf
 
+    def context_capacity(self, role: str) -> int | None:
+        """How many sessions' security contexts a ``role`` node (or a farm-wide shared
+        cache) holds at most; None when the role keeps none."""
+        factory = self._shared.get(role)
+        return factory().capacity if factory else None
+
     def certificates(self) -> dict[str, bytes]:
         """Every actor's certificate PEM by name (``sts``, ``provider``, ``client-0``...)."""
         return self.setup.certificates()

@@ -1,0 +1,89 @@
+"""A context cache full to its capacity evicts the contexts of running sessions: full
+fidelity shows the BadContextToken recoveries, replay fidelity (which does not model them)
+says so in the summary's warnings instead of reporting figures without them."""
+
+from __future__ import annotations
+
+import pytest
+
+from sim.engine import load_scenario, simulate
+
+
+@pytest.fixture(scope="module")
+def key_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("capacity-keys")
+
+
+def scenario(capacity: int, *, users: int = 0, cancel: bool = True, shared: bool = False):
+    # sessions of about 2 s: some 40 run at once, or ``users`` one after the other each
+    arrivals = {"users": users, "think_time_s": 0.1} if users else {"rate": 20.0}
+    return load_scenario(
+        {
+            "strategies": ["sct"],
+            "strategy_options": {"sct": {"cache_capacity": capacity, "cancel": cancel}},
+            "workload": {**arrivals, "messages_per_session": 5, "message_gap_s": 0.5},
+            "run": {"duration_s": 10.0, "warmup_s": 2.0},
+            "topology": {"provider": {"nodes": 2, "balancer": "sticky", "shared_cache": shared}},
+        }
+    )
+
+
+def _capacity_warnings(result) -> list[str]:
+    return [w for w in result.summary["warnings"] if "context cache" in w]
+
+
+def test_a_cache_too_small_for_the_running_sessions_makes_full_fidelity_recover(key_dir):
+    full = simulate(scenario(8), fidelity="full", key_dir=key_dir)
+    assert full.summary["strategies"]["sct"]["faults"].get("recovered", 0) > 50
+    assert not _capacity_warnings(full)  # full fidelity shows the evictions themselves
+
+
+def test_replay_fidelity_warns_where_full_fidelity_would_recover(key_dir):
+    warnings = _capacity_warnings(simulate(scenario(8), fidelity="replay", key_dir=key_dir))
+    assert len(warnings) == 2  # one per provider node's cache
+    assert all("cache_capacity 8" in w and "run with fidelity full" in w for w in warnings)
+
+
+def test_a_shared_cache_is_watched_once_for_the_farm(key_dir):
+    result = simulate(scenario(8, shared=True), fidelity="replay", key_dir=key_dir)
+    (warning,) = _capacity_warnings(result)
+    assert warning.startswith("sct: provider's sct context cache")
+
+
+def test_no_warning_when_the_cache_holds_every_running_session(key_dir):
+    for fidelity in ("replay", "full"):
+        result = simulate(scenario(10_000), fidelity=fidelity, key_dir=key_dir)
+        assert not _capacity_warnings(result)
+        assert "recovered" not in result.summary["strategies"]["sct"]["faults"]
+
+
+@pytest.mark.parametrize("cancel", [True, False])
+def test_contexts_of_ended_sessions_may_go_without_harm(key_dir, cancel):
+    """One user, so one session at a time, and room for one context: a Cancel frees it, and
+    without Cancel the context left behind by the ended session is the one evicted."""
+    one_at_a_time = scenario(1, users=1, cancel=cancel)
+    full = simulate(one_at_a_time, fidelity="full", key_dir=key_dir)
+    replay = simulate(one_at_a_time, fidelity="replay", key_dir=key_dir)
+    assert full.summary["strategies"]["sct"]["app_messages"] > 5
+    assert "recovered" not in full.summary["strategies"]["sct"]["faults"]
+    assert not _capacity_warnings(replay)
+
+
+def test_the_shadow_counts_only_running_sessions_evicted_before_their_idle_timeout():
+    from sim.engine.model import ContextShadow
+
+    live = {1, 2, 3}
+    shadow = ContextShadow(capacity=2, idle_timeout=10.0, live=live)
+    shadow.touch(1, 0.0)
+    shadow.touch(2, 1.0)
+    shadow.touch(1, 2.0)  # used again: 2 is now the least recently used
+    shadow.touch(3, 3.0)
+    assert shadow.evicted == 1 and list(shadow.sessions) == [1, 3]
+    shadow.drop(1)  # a Cancel
+    shadow.touch(4, 4.0)  # room again: nothing goes
+    assert shadow.evicted == 1 and list(shadow.sessions) == [3, 4]
+    live.discard(3)
+    shadow.touch(5, 5.0)  # 3 has ended: its context may go
+    assert shadow.evicted == 1
+    shadow.touch(6, 20.0)  # 4 has been idle 16 s: the cache had forgotten it already
+    assert shadow.evicted == 1 and list(shadow.sessions) == [5, 6]
