@@ -365,22 +365,28 @@ class ContextShadow:
     session would then meet wsc:BadContextToken and recover, as ``full`` fidelity shows).
 
     Touched at every delivery of a session to the node; a close that reaches the node (a
-    Cancel) removes the session. An entry idle longer than the cache's idle timeout is
-    not counted when it goes: replay models idle evictions already."""
+    Cancel) removes the session, and a node's restart all of them (not a shared cache's,
+    which outlives the nodes). An entry idle longer than the cache's idle timeout is not
+    counted when it goes: replay models idle evictions already."""
 
-    __slots__ = ("capacity", "evicted", "idle_timeout", "live", "sessions")
+    __slots__ = ("capacity", "epoch", "evicted", "idle_timeout", "live", "sessions", "shared")
 
-    def __init__(self, capacity: int, idle_timeout: float, live: set[int]) -> None:
+    def __init__(self, capacity: int, idle_timeout: float, live: set[int], shared: bool) -> None:
         self.capacity = capacity
         self.idle_timeout = idle_timeout
         #: the sessions running now (the replication's set)
         self.live = live
+        self.shared = shared
+        self.epoch = 0
         self.sessions: dict[int, float] = {}
         #: contexts of running sessions a full cache would have evicted
         self.evicted = 0
 
-    def touch(self, session: int, now: float) -> None:
+    def touch(self, session: int, now: float, epoch: int) -> None:
         sessions = self.sessions
+        if epoch != self.epoch and not self.shared:  # the node restarted: its cache is empty
+            sessions.clear()
+            self.epoch = epoch
         sessions.pop(session, None)
         sessions[session] = now
         while len(sessions) > self.capacity:
@@ -445,7 +451,7 @@ class Network:
         #: replay fidelity: (strategy, node name, or role for a shared cache) -> the
         #: ContextShadow of a node that keeps security contexts (``watch_contexts``)
         self.shadows: dict[tuple[str, str], ContextShadow] = {}
-        self._shadow_keys: dict[tuple[str, str], tuple[str, str] | None] = {}
+        self._shadow_keys: dict[tuple[str, str], tuple[str, str]] = {}
         self.adversary = scenario.adversary
         kinds = {fault.kind for fault in scenario.faults}
         #: whether any link goes down in this run (frames can be lost to an outage)
@@ -493,7 +499,7 @@ class Network:
         for node in farm.nodes:
             key = (strategy, role if shared else node.name)
             if key not in self.shadows:
-                self.shadows[key] = ContextShadow(capacity, idle_timeout, live)
+                self.shadows[key] = ContextShadow(capacity, idle_timeout, live, shared)
             self._shadow_keys[strategy, node.name] = key
 
     def shadow(self, strategy: str, node: Node) -> ContextShadow | None:
@@ -765,7 +771,7 @@ class Chain:
                         if self.record is None:  # the close reaching the node: a Cancel
                             shadow.drop(self.session_key)
                         else:
-                            shadow.touch(self.session_key, arrived)
+                            shadow.touch(self.session_key, arrived, node.epoch)
             node.connections += 1
             try:
                 step = self.handle(node, send, sender, env.now + ahead + node.skew, fresh)
