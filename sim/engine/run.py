@@ -883,9 +883,10 @@ def _warnings(rep: Replication, label: str) -> list[str]:
         if shadow.evicted:
             found.append(
                 f"{label}: {where}'s {strategy} context cache (cache_capacity "
-                f"{shadow.capacity:,}) would have evicted the contexts of {shadow.evicted:,} "
-                "sessions still running, which replay fidelity does not model (those sessions "
-                "would meet wsc:BadContextToken and recover): run with fidelity full"
+                f"{shadow.capacity:,}) is too small for the sessions running at once: it "
+                f"would have evicted contexts still in use (at least {shadow.evicted:,} times), "
+                "which replay fidelity does not model (such sessions meet wsc:BadContextToken "
+                "and recover, or fail): run with fidelity full"
             )
     measured = run.duration_s - run.warmup_s
     for wire in rep.network.wires.values():
