@@ -325,7 +325,7 @@ def unprotect_asymmetric(
         ):
             raise InvalidSecurityToken("signature key is not a BinarySecurityToken of this header")
         certificate = load_certificate_der(wss.read_binary_security_token(token))
-        trust.verify_trusted(certificate, now)
+        trust.verify_trusted(certificate, now, ledger)
         return certificate.public_key()
 
     verified = dsig.verify(

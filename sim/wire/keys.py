@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 from sim.errors import InvalidSecurityToken
+from sim.wire.ledger import Ledger, Op
 from sim.wire.xmlutil import EPOCH
 
 DEFAULT_BITS = 2048
@@ -95,7 +96,9 @@ class KeyStore:
         key_path, cert_path = stem.with_suffix(".key.pem"), stem.with_suffix(".pem")
         if key_path.exists() and cert_path.exists():
             loaded = _load_identity(name, key_path, cert_path)
-            if issuer is None or loaded.certificate.issuer == issuer.certificate.subject:
+            if _serial_is_fixed_width(loaded.certificate.serial_number) and (
+                issuer is None or _issued_by(loaded.certificate, issuer)
+            ):
                 return loaded
         private_key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
         certificate = _certificate(name, private_key, issuer)
@@ -112,22 +115,50 @@ class KeyStore:
         os.replace(tmp, cert_path)
         return Identity(name, private_key, certificate)
 
-    def verify_trusted(self, certificate: x509.Certificate, now: float) -> None:
-        """Check that ``certificate`` was issued by the test CA and is valid at ``now``."""
+    def verify_trusted(
+        self, certificate: x509.Certificate, now: float, ledger: Ledger | None = None
+    ) -> None:
+        """Check that ``certificate`` was issued by the test CA and is valid at ``now``; the
+        CA's signature check is recorded in ``ledger`` (an RSA verify with the CA's key)."""
         if certificate.issuer != self.ca.certificate.subject:
             raise InvalidSecurityToken("certificate not issued by a trusted CA", check="trust")
-        try:
-            self.ca.public_key.verify(
-                certificate.signature,
-                certificate.tbs_certificate_bytes,
-                padding.PKCS1v15(),
-                certificate.signature_hash_algorithm,
-            )
-        except Exception:
-            raise InvalidSecurityToken("certificate signature invalid", check="trust") from None
+        if ledger is not None:
+            ledger.record(Op.RSA_VERIFY, self.ca.public_key.key_size)
+        if not _signed_by(certificate, self.ca.public_key):
+            raise InvalidSecurityToken("certificate signature invalid", check="trust")
         instant = EPOCH + timedelta(seconds=now)
         if not certificate.not_valid_before_utc <= instant <= certificate.not_valid_after_utc:
             raise InvalidSecurityToken("certificate outside its validity period", check="trust")
+
+
+#: Set in every serial number (which stays below 2**159): 20 bytes in DER, 48 decimal
+#: digits, so that a message carrying a certificate or its serial has the same size
+#: whatever key set made it (sizes are reproducible from one machine to another).
+_SERIAL_TOP_BIT = 1 << 158
+
+
+def _serial_is_fixed_width(serial: int) -> bool:
+    return _SERIAL_TOP_BIT <= serial < 2 * _SERIAL_TOP_BIT
+
+
+def _issued_by(certificate: x509.Certificate, issuer: Identity) -> bool:
+    """Whether ``issuer`` (its name and key) signed ``certificate``."""
+    return certificate.issuer == issuer.certificate.subject and _signed_by(
+        certificate, issuer.public_key
+    )
+
+
+def _signed_by(certificate: x509.Certificate, public_key: rsa.RSAPublicKey) -> bool:
+    try:
+        public_key.verify(
+            certificate.signature,
+            certificate.tbs_certificate_bytes,
+            padding.PKCS1v15(),
+            certificate.signature_hash_algorithm,
+        )
+    except Exception:
+        return False
+    return True
 
 
 def _certificate(
@@ -146,7 +177,7 @@ def _certificate(
         .subject_name(subject)
         .issuer_name(issuer_name)
         .public_key(private_key.public_key())
-        .serial_number(x509.random_serial_number())
+        .serial_number(x509.random_serial_number() | _SERIAL_TOP_BIT)
         .not_valid_before(EPOCH - timedelta(days=3650))
         .not_valid_after(EPOCH + timedelta(days=3650))
         .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)

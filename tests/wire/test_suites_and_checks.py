@@ -55,3 +55,40 @@ def test_certificates_from_another_ca_are_not_trusted(keystore, tmp_path):
         keystore.verify_trusted(stranger.certificate, now=0.0)
     with pytest.raises(InvalidSecurityToken, match="validity"):
         keystore.verify_trusted(keystore.identity("client-0").certificate, now=4000 * 86400.0)
+
+
+def test_checking_a_certificate_charges_the_cas_signature_check(keystore):
+    from sim.wire.ledger import Ledger
+
+    ledger = Ledger()
+    keystore.verify_trusted(keystore.identity("client-0").certificate, now=0.0, ledger=ledger)
+    assert ledger.entries == [("rsa_verify", keystore.ca.public_key.key_size)]
+
+
+def test_certificates_have_serials_of_one_width_whatever_the_key_set(tmp_path):
+    """So a message carrying a certificate or its serial has one size on every machine."""
+    from cryptography.hazmat.primitives import serialization
+
+    from sim.wire.keys import KeyStore
+
+    stores = [KeyStore(tmp_path / str(i)) for i in range(3)]
+    identities = [store.identity("client-0") for store in stores] + [s.ca for s in stores]
+    assert len({len(str(i.serial_number)) for i in identities}) == 1
+    der = serialization.Encoding.DER
+    assert len({len(i.certificate.public_bytes(der)) for i in identities[:3]}) == 1
+
+
+def test_a_key_set_made_before_fixed_width_serials_is_made_anew(tmp_path, monkeypatch):
+    from sim.wire import keys
+
+    # serials as they were: any width (here a short one)
+    monkeypatch.setattr(keys, "_SERIAL_TOP_BIT", 0)
+    monkeypatch.setattr(keys.x509, "random_serial_number", lambda: 12345)
+    old = keys.KeyStore(tmp_path)
+    old_serial = old.identity("client-0").serial_number
+    monkeypatch.undo()
+    store = keys.KeyStore(tmp_path)
+    client = store.identity("client-0")
+    assert client.serial_number != old_serial
+    assert keys._serial_is_fixed_width(client.serial_number)
+    store.verify_trusted(client.certificate, now=0.0)  # signed by the CA made anew
