@@ -753,7 +753,11 @@ class _Ahead:
             gc.freeze()
         self.workers = min(workers, len(jobs))
         self.jobs = jobs
-        self.pool = context.Pool(self.workers, initializer=_ignore_interrupts)
+        try:
+            self.pool = context.Pool(self.workers, initializer=_ignore_interrupts)
+        except BaseException:
+            gc.unfreeze()
+            raise
         self.pending: dict[int, object] = {}
 
     def get(self, k: int) -> _Outcome:
