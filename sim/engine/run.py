@@ -146,9 +146,8 @@ class Replication:
         }
         self.started = 0
         self.trace_seq = 0
-        #: sessions running now, and (time, count) when too many stopped the arrivals
-        self.in_flight = 0
-        #: the keys of the sessions running now
+        #: the keys of the sessions running now, and (time, count) when too many of them
+        #: stopped the arrivals
         self.live: set[int] = set()
         self.overload: tuple[float, int] | None = None
         workload = scenario.workload
@@ -187,12 +186,10 @@ class Replication:
 
     # sessions ----------------------------------------------------------------------------
     def _session(self, key: int):
-        self.in_flight += 1
         self.live.add(key)
         try:
             yield from self._session_messages(key)
         finally:
-            self.in_flight -= 1
             self.live.discard(key)
 
     def _session_messages(self, key: int):
@@ -334,8 +331,8 @@ class Replication:
             yield self.env.timeout(self.arrivals.exponential(1.0 / rate))
             if self._stop() or (self.max_sessions is not None and key >= self.max_sessions):
                 return
-            if self.in_flight >= self.scenario.run.max_in_flight_sessions:
-                self.overload = (self.env.now, self.in_flight)
+            if len(self.live) >= self.scenario.run.max_in_flight_sessions:
+                self.overload = (self.env.now, len(self.live))
                 return  # an unstable system: its backlog would only grow
             self.env.process(self._session(key))
             key += 1

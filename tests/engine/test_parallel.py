@@ -102,7 +102,10 @@ def test_workers_inherit_the_strategies_prepared_once_before_the_fork(monkeypatc
     from sim.engine import run
 
     if "fork" not in multiprocessing.get_all_start_methods():
-        pytest.skip("workers are spawned here: each prepares its own")
+        pytest.skip(
+            "this platform starts workers without fork, so each worker prepares its own "
+            "strategies by design: there is nothing inherited to check"
+        )
     log = tmp_path / "prepared-by"
     prepare = run._prepare
 
