@@ -7,7 +7,6 @@ Everything here does the real work through the wire layer and records it in a le
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -20,7 +19,7 @@ from sim.wire.ledger import Ledger
 from sim.wire.ns import EncryptionAlg, SignatureAlg, ValueType
 from sim.wire.soap import Envelope
 from sim.wire.suites import AlgorithmSuite, suite
-from sim.wire.xmlutil import WSU_ID, b64, new_id, unb64
+from sim.wire.xmlutil import WSU_ID, b64, fresh_bytes, new_id, unb64
 
 DEFAULT_SUITE = suite("Basic256")
 
@@ -140,7 +139,7 @@ def protect_asymmetric(
         ledger=ledger,
     )
     if recipient is not None:
-        session_key = os.urandom(suite_.encryption_key_bytes)
+        session_key = fresh_bytes(suite_.encryption_key_bytes)
         data = xenc.encrypt_element(
             envelope.body, session_key, algorithm=suite_.encryption, content=True, ledger=ledger
         )
@@ -187,7 +186,7 @@ def _protect_asymmetric_draft(
     )
     encrypted_key = ""
     if recipient is not None:
-        session_key = os.urandom(suite_.encryption_key_bytes)
+        session_key = fresh_bytes(suite_.encryption_key_bytes)
         data_id = _encrypt_draft_body(draft, session_key, suite_, None, ledger)
         encrypted_key, key_id = xenc.encrypted_key_text(
             session_key,
@@ -408,12 +407,12 @@ def protect_symmetric(
         if not isinstance(source, str):
             source = etree.tostring(source).decode()
         sig_length = suite_.signature_derived_key_bits // 8
-        sig_nonce = os.urandom(16)
+        sig_nonce = fresh_bytes(16)
         header, sig_dkt_id = sc.dkt_text(source, length=sig_length, nonce=sig_nonce)
         sig_key = sc.derive_key(secret, nonce=sig_nonce, length=sig_length, ledger=ledger)
         sig_info = wss.str_reference_text(f"#{sig_dkt_id}", ValueType.DKT.value)
         if encrypt:
-            enc_nonce = os.urandom(16)
+            enc_nonce = fresh_bytes(16)
             enc_text, enc_dkt_id = sc.dkt_text(source, length=enc_length, nonce=enc_nonce)
             header += enc_text
             enc_key = sc.derive_key(secret, nonce=enc_nonce, length=enc_length, ledger=ledger)

@@ -20,7 +20,17 @@ from sim.wire.keys import Identity
 from sim.wire.ledger import Ledger
 from sim.wire.ns import Confirmation, DigestAlg, SignatureAlg
 from sim.wire.wss import str_issuer_serial
-from sim.wire.xmlutil import b64, format_time, new_id, one_child, parse_time, sub, text_of, unb64
+from sim.wire.xmlutil import (
+    b64,
+    format_time,
+    fresh_bytes,
+    new_id,
+    one_child,
+    parse_time,
+    sub,
+    text_of,
+    unb64,
+)
 
 SAML1, SAML2 = ns.SAML1, ns.SAML2
 ASSERTION1 = ns.qname(SAML1, "Assertion")
@@ -244,9 +254,8 @@ def encrypt_assertion(
     """Encrypt ``assertion`` (already placed in a tree) for ``recipient``, as seed 001 shows:
     EncryptedData Element with the EncryptedKey inside its KeyInfo (SAML 2.0 wraps it in
     saml2:EncryptedAssertion)."""
-    import os
 
-    key = os.urandom(32)
+    key = fresh_bytes(32)
     ek = xenc.build_encrypted_key(
         key, recipient.public_key, key_info=str_issuer_serial(recipient), ledger=ledger
     )

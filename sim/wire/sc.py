@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from lxml import etree
@@ -19,6 +18,7 @@ from sim.wire.xmlutil import (
     escape,
     faults_as,
     fragment,
+    fresh_bytes,
     new_id,
     new_uuid_urn,
     required,
@@ -117,7 +117,7 @@ def build_dkt(
 
     Returns the element and the nonce. Give ``offset`` or ``generation`` (not both).
     """
-    nonce = nonce if nonce is not None else os.urandom(16)
+    nonce = nonce if nonce is not None else fresh_bytes(16)
     text, _ = dkt_text(
         etree.tostring(reference).decode(),
         length=length,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 from dataclasses import dataclass
 
 from lxml import etree
@@ -22,6 +21,7 @@ from sim.wire.xmlutil import (
     escape,
     format_time,
     fragment,
+    fresh_bytes,
     new_id,
     one_child,
     parse_time,
@@ -175,7 +175,7 @@ def build_username_token(
     ensure_id(token, prefix="UT-")
     sub(token, ns.qname(ns.WSSE, "Username"), text=username)
     if password is not None and digest:
-        nonce = os.urandom(16)
+        nonce = fresh_bytes(16)
         created = format_time(now or 0.0)
         sub(
             token,

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,6 +25,7 @@ from sim.wire.xmlutil import (
     ensure_id,
     escape,
     fragment,
+    fresh_bytes,
     new_id,
     one_child,
     required,
@@ -77,12 +77,12 @@ def encrypt_bytes(
     if ledger is not None:
         ledger.record(Op.AES_ENCRYPT, len(data))
     if algorithm in _GCM:
-        iv = os.urandom(12)
+        iv = fresh_bytes(12)
         return iv + AESGCM(key).encrypt(iv, data, None)
     block = 8 if algorithm is EncryptionAlg.TRIPLEDES_CBC else 16
     pad = block - len(data) % block
-    padded = data + os.urandom(pad - 1) + bytes([pad])
-    iv = os.urandom(block)
+    padded = data + fresh_bytes(pad - 1) + bytes([pad])
+    iv = fresh_bytes(block)
     if block == 16:
         return iv + crypto.aes_cbc_encrypt(key, iv, padded)
     encryptor = Cipher(_triple_des(key), modes.CBC(iv)).encryptor()
@@ -448,7 +448,7 @@ def decrypt_key(
             key = private_key.decrypt(info.cipher, padding.PKCS1v15())
     except ValueError:
         if info.algorithm is KeyTransportAlg.RSA_1_5:
-            return os.urandom(expected_bytes or 32)
+            return fresh_bytes(expected_bytes or 32)
         raise FailedCheck("EncryptedKey does not decrypt", check="decryption") from None
     if expected_bytes is not None and len(key) != expected_bytes:
         raise FailedCheck("EncryptedKey holds a key of the wrong size", check="decryption")

@@ -11,7 +11,7 @@ from lxml import etree
 
 import sim.crypto as crypto
 import sim.protocol.protection as p
-from sim.wire import checks, sc, soap, trust, wss
+from sim.wire import checks, sc, soap, trust, wss, xmlutil
 from sim.wire.ledger import Ledger
 from sim.wire.ns import RequestType, TokenType, ValueType
 from sim.wire.suites import suite
@@ -23,6 +23,7 @@ SECRET = bytes(range(32))
 def _deterministic_urandom(monkeypatch, seed: int) -> None:
     rng = random.Random(seed)
     monkeypatch.setattr(os, "urandom", lambda n: bytes(rng.getrandbits(8) for _ in range(n)))
+    monkeypatch.setattr(xmlutil, "_POOL", xmlutil._RandomPool())  # drawn from the above
 
 
 def _protect(

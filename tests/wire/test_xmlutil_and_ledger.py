@@ -1,14 +1,15 @@
-"""Strict base64 reading and the ledger's vocabulary check."""
+"""Strict base64 reading, fresh random bytes and the ledger's vocabulary check."""
 
 from __future__ import annotations
 
 import base64
+import os
 
 import pytest
 
 from sim.errors import InvalidSecurity
 from sim.wire.ledger import Ledger, Op
-from sim.wire.xmlutil import unb64
+from sim.wire.xmlutil import fresh_bytes, new_id, new_uuid_urn, unb64
 
 DATA = bytes(range(200))
 
@@ -44,3 +45,26 @@ def test_ledger_takes_ops_by_member_or_name_and_refuses_others():
         with pytest.raises(ValueError, match="unknown ledger op"):
             ledger.record(bad, 1)
     assert len(ledger) == 0
+
+
+def test_fresh_bytes_are_never_handed_out_twice():
+    drawn = [fresh_bytes(16) for _ in range(1000)]  # several 4 KB draws from the OS
+    ids = {new_id() for _ in range(1000)} | {new_uuid_urn() for _ in range(1000)}
+    assert len(set(drawn)) == 1000 and len(ids) == 2000
+    assert all(len(value) == 16 for value in drawn)
+    assert len(fresh_bytes(10_000)) == 10_000  # more than one draw at once
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_never_repeats_its_parents_random_bytes():
+    fresh_bytes(8)  # the parent's pool now holds bytes it has not handed out yet
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write_end, fresh_bytes(32))
+        os._exit(0)
+    os.close(write_end)
+    child = os.read(read_end, 32)
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    assert len(child) == 32 and child != fresh_bytes(32)

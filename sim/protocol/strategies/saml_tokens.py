@@ -9,7 +9,6 @@ UserNameOverTransport); bearer and hok-public application messages also travel o
 from __future__ import annotations
 
 import math
-import os
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
@@ -42,6 +41,7 @@ from sim.wire.checks import ReplayCache
 from sim.wire.ledger import Op
 from sim.wire.ns import Action, Confirmation, KeyType, RequestType, ValueType
 from sim.wire.saml import SamlVersion, SubjectKey
+from sim.wire.xmlutil import fresh_bytes
 
 OPTIONS = {"token_lifetime_s", "renew_at", "saml_version", "proof", "derived_keys"}
 _TOKEN_TYPES = {
@@ -271,7 +271,7 @@ class TokenSts(Server):
     def _proof(self, request) -> tuple[SubjectKey | None, dict]:
         if request.key_type == KeyType.SYMMETRIC:
             if request.entropy is not None:
-                issuer_entropy = os.urandom(32)
+                issuer_entropy = fresh_bytes(32)
                 self.ledger.record(Op.P_SHA1, 32)
                 key = crypto.computed_key(request.entropy, issuer_entropy, 256)
                 extras = {
@@ -280,7 +280,7 @@ class TokenSts(Server):
                     "key_size": 256,
                 }
             else:
-                key = os.urandom(32)
+                key = fresh_bytes(32)
                 extras = {"proof_secret": key, "key_size": 256}
             return SubjectKey(symmetric_key=key, recipient=self.provider), extras
         if request.key_type == KeyType.PUBLIC:
@@ -334,7 +334,7 @@ class HokSymmetricClient(TokenClient):
 
     def rst_extras(self) -> dict:
         if self.opts.proof == "computed-key":
-            self.entropy = os.urandom(32)
+            self.entropy = fresh_bytes(32)
             return {
                 "entropy": self.entropy,
                 "key_size": 256,

@@ -7,7 +7,6 @@ wsc:BadContextToken for one it does not know, after which the client establishes
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 
 import sim.crypto as crypto
@@ -34,6 +33,7 @@ from sim.wire import ns, sc, soap, trust, wss
 from sim.wire.checks import ReplayCache
 from sim.wire.ledger import Op
 from sim.wire.ns import Action, RequestType, ValueType
+from sim.wire.xmlutil import fresh_bytes
 
 OPTIONS = {
     "sct_lifetime_s",
@@ -226,7 +226,7 @@ class SctClient(ContextClient):
         self.entropy: bytes | None = None
 
     def establish(self, now):
-        self.entropy = os.urandom(32)
+        self.entropy = fresh_bytes(32)
         envelope = soap.new_envelope()
         soap.add_addressing(envelope, action=Action.SCT_ISSUE.value, to=PROVIDER_ADDRESS)
         envelope.add_body_element(
@@ -373,7 +373,7 @@ class ContextProvider(Server):
         envelope (not yet protected) that hands it to the client."""
         if request.entropy is None or len(request.entropy) < 16:
             raise InvalidRequest("client entropy missing or too short")
-        issuer_entropy = os.urandom(32)
+        issuer_entropy = fresh_bytes(32)
         self.ledger.record(Op.P_SHA1, 32)
         secret = crypto.computed_key(request.entropy, issuer_entropy, 256)
         token, context = self.new_context(secret, now)

@@ -12,7 +12,6 @@ ephemeral key wrapped for that certificate (WCF's UserNameForCertificate bootstr
 from __future__ import annotations
 
 import hmac
-import os
 import ssl
 import tempfile
 from collections import OrderedDict
@@ -35,7 +34,7 @@ from sim.protocol.strategies.sct import ContextClient, ContextProvider, context_
 from sim.wire import ns, sc, soap, trust, wss, xenc
 from sim.wire.ledger import Op
 from sim.wire.ns import Action, RequestType, ValueType
-from sim.wire.xmlutil import WSU_ID, new_id
+from sim.wire.xmlutil import WSU_ID, fresh_bytes, new_id
 
 OPTIONS = {
     "sct_lifetime_s",
@@ -210,7 +209,7 @@ class TlsNegoClient(ContextClient):
         return response.binary_exchange[0]
 
     def _establish_preset(self, now):
-        self.ephemeral, self.entropy = os.urandom(32), os.urandom(32)
+        self.ephemeral, self.entropy = fresh_bytes(32), fresh_bytes(32)
         ek = xenc.build_encrypted_key(
             self.ephemeral,
             self.provider.public_key,
@@ -323,7 +322,7 @@ class TlsNegoProvider(ContextProvider):
             raise FailedCheck("TLS handshake did not complete", check="tls")
         self.ledger.record(Op.TLS_HANDSHAKE, self.setup.rsa_bits)
         elements.append(_copy(response.element))
-        secret = os.urandom(32)
+        secret = fresh_bytes(32)
         tunnel.tls.write(secret)
         flight += tunnel.outgoing.read()
         token, context = self.new_context(secret, now)

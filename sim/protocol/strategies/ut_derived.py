@@ -6,8 +6,6 @@ protected with keys derived from the same UsernameToken key."""
 
 from __future__ import annotations
 
-import os
-
 import sim.crypto as crypto
 from sim.errors import FailedAuthentication, InvalidSecurityToken, UnknownDerivationSource
 from sim.protocol import protection as p
@@ -25,7 +23,7 @@ from sim.wire import soap, wss
 from sim.wire.checks import ReplayCache
 from sim.wire.ledger import Op
 from sim.wire.ns import ValueType
-from sim.wire.xmlutil import WSU_ID
+from sim.wire.xmlutil import WSU_ID, fresh_bytes
 
 OPTIONS = {"iterations"}
 
@@ -44,7 +42,7 @@ class UtClient(Client):
         self.token_id: str | None = None
 
     def start(self, now):
-        salt = b"\x01" + os.urandom(15)
+        salt = b"\x01" + fresh_bytes(15)
         token = wss.build_username_token(self.user, salt=salt, iteration=self.iterations)
         self.token_id = token.get(WSU_ID)
         self.ledger.record(Op.UT_DERIVE, self.iterations)
