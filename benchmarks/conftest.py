@@ -1,4 +1,6 @@
-"""Print, after a benchmark run, each group's 'ours vs baseline' ratio of median times.
+"""Print, after a benchmark run, each group's 'ours vs baseline' ratio of median times, and
+the rates benchmarks report (``extra_info["rate"]``, per wall-clock second, from the median)
+against their targets.
 
 A group holds one benchmark whose name ends in ``[baseline]`` and others to compare with it;
 the ratio is baseline median / ours median, measured in the same run.
@@ -42,3 +44,17 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_sep("=", "ours vs baseline (median, same run)")
         for line in lines:
             terminalreporter.write_line(line)
+    rates = [bench for bench in session.benchmarks if bench.stats and "rate" in bench.extra_info]
+    if rates:
+        terminalreporter.write_sep("=", "rates (per wall-clock second, from the median)")
+        for bench in rates:
+            info = bench.extra_info
+            target = info.get("rate_target")
+            verdict = ""
+            if target is not None:
+                verdict = f" (target {target:,})" + (
+                    "  ok" if info["rate"] >= target else "  BELOW TARGET"
+                )
+            terminalreporter.write_line(
+                f"{bench.name:<60} {info['rate']:>10,.0f} {info['rate_unit']}{verdict}"
+            )
