@@ -254,7 +254,6 @@ def encrypt_assertion(
     """Encrypt ``assertion`` (already placed in a tree) for ``recipient``, as seed 001 shows:
     EncryptedData Element with the EncryptedKey inside its KeyInfo (SAML 2.0 wraps it in
     saml2:EncryptedAssertion)."""
-
     key = fresh_bytes(32)
     ek = xenc.build_encrypted_key(
         key, recipient.public_key, key_info=str_issuer_serial(recipient), ledger=ledger

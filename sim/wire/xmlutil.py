@@ -6,6 +6,7 @@ import binascii
 import calendar
 import functools
 import os
+import threading
 import time
 from datetime import datetime, timezone
 
@@ -66,9 +67,9 @@ def fragment(text: str):
 
 class _RandomPool:
     """Bytes from the OS random source drawn 4 KB at a time and handed out once each: one
-    system call for 256 ids instead of one each. A forked child starts with an empty pool,
-    so that parent and child never hand out the same bytes."""
+    system call for 256 ids instead of one each."""
 
+    __slots__ = ("_buffer", "_offset")
     _DRAW = 4096
 
     def __init__(self) -> None:
@@ -76,34 +77,45 @@ class _RandomPool:
         self._offset = 0
 
     def take(self, count: int) -> bytes:
-        offset = self._offset
-        if offset + count > len(self._buffer):
-            self._buffer, offset = os.urandom(max(self._DRAW, count)), 0
-        self._offset = offset + count
-        return self._buffer[offset : offset + count]
+        buffer, offset = self._buffer, self._offset
+        end = offset + count
+        if end > len(buffer):
+            buffer, offset, end = os.urandom(max(self._DRAW, count)), 0, count
+            self._buffer = buffer
+        self._offset = end
+        return buffer[offset:end]
 
-    def empty(self) -> None:
-        self._buffer, self._offset = b"", 0
+
+#: one pool per thread, so that no two threads hand out the same bytes
+_POOLS = threading.local()
 
 
-_POOL = _RandomPool()
-os.register_at_fork(after_in_child=_POOL.empty)
+def _forget_pools() -> None:
+    """In a forked child: start afresh, never handing out bytes the parent may hand out."""
+    _POOLS.__dict__.clear()
+
+
+os.register_at_fork(after_in_child=_forget_pools)
 
 
 def fresh_bytes(count: int) -> bytes:
     """``count`` bytes from the OS random source (ids, nonces, IVs, keys), each handed out
-    once, in this process only."""
-    return _POOL.take(count)
+    once, in this process and thread only."""
+    try:
+        pool = _POOLS.pool
+    except AttributeError:
+        pool = _POOLS.pool = _RandomPool()
+    return pool.take(count)
 
 
 def new_id(prefix: str = "id-") -> str:
     """A fixed-width element id (``id-`` + 32 hex digits), never handed out twice."""
-    return prefix + _POOL.take(16).hex()
+    return prefix + fresh_bytes(16).hex()
 
 
 def new_uuid_urn() -> str:
     """A fixed-width ``urn:uuid:`` URI."""
-    h = bytearray(_POOL.take(16))
+    h = bytearray(fresh_bytes(16))
     h[6] = (h[6] & 0x0F) | 0x40  # version 4
     h[8] = (h[8] & 0x3F) | 0x80  # RFC 4122 variant
     x = h.hex()

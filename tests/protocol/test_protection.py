@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 
 import pytest
 from lxml import etree
@@ -23,7 +24,7 @@ SECRET = bytes(range(32))
 def _deterministic_urandom(monkeypatch, seed: int) -> None:
     rng = random.Random(seed)
     monkeypatch.setattr(os, "urandom", lambda n: bytes(rng.getrandbits(8) for _ in range(n)))
-    monkeypatch.setattr(xmlutil, "_POOL", xmlutil._RandomPool())  # drawn from the above
+    monkeypatch.setattr(xmlutil, "_POOLS", threading.local())  # pools drawing from the above
 
 
 def _protect(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import threading
 
 import pytest
 
@@ -53,6 +54,21 @@ def test_fresh_bytes_are_never_handed_out_twice():
     assert len(set(drawn)) == 1000 and len(ids) == 2000
     assert all(len(value) == 16 for value in drawn)
     assert len(fresh_bytes(10_000)) == 10_000  # more than one draw at once
+
+
+def test_threads_never_hand_out_the_same_random_bytes():
+    drawn: list[bytes] = []
+
+    def draw():
+        drawn.extend(fresh_bytes(16) for _ in range(2000))
+
+    threads = [threading.Thread(target=draw) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(drawn) == 8000 and len(set(drawn)) == 8000
+    assert all(len(value) == 16 for value in drawn)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
