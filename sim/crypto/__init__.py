@@ -28,6 +28,7 @@ __all__ = [
     "computed_key",
     "derive_key",
     "derive_keys",
+    "derived_key_shape",
     "exc_c14n",
     "id_index",
     "p_sha1",
@@ -63,6 +64,7 @@ _c14n_digest = _impl.c14n_digest
 _c14n_digest_sized = _impl.c14n_digest_sized
 _shape_violation = _impl.shape_violation
 _id_index = _impl.id_index
+_derived_key_shape = _impl.derived_key_shape
 _aes_cbc = _impl.aes_cbc
 _PLAIN_ELEMENT = etree._Element
 
@@ -284,6 +286,22 @@ def id_index(root: etree._Element) -> tuple[dict[str, etree._Element], str | Non
     if found is None:  # an id that is not plain text: the kernel leaves it to lxml
         found = _reference.id_index(root)
     return found
+
+
+def derived_key_shape(
+    security: etree._Element, body: etree._Element, namespaces: tuple[str, ...]
+) -> tuple | None:
+    """The parts of a message protected with derived keys as wssim's senders lay it out (a
+    wsse:Security header and a SOAP Body), or None for any other layout; ``namespaces`` are
+    the wsu, wsse, wsc, xenc and ds namespace URIs. The layout and the tuple returned are
+    described in :func:`sim.crypto._reference.derived_key_shape`."""
+    if type(security) is not _PLAIN_ELEMENT:
+        security = _need_element(security)
+    if type(body) is not _PLAIN_ELEMENT:
+        body = _need_element(body)
+    if type(namespaces) is not tuple or len(namespaces) != 5:
+        raise TypeError("namespaces must be a tuple of the wsu, wsse, wsc, xenc, ds URIs")
+    return _derived_key_shape(security, body, namespaces)
 
 
 # --- AES-CBC ------------------------------------------------------------------------------

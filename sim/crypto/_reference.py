@@ -19,6 +19,7 @@ __all__ = [
     "c14n_digest",
     "c14n_digest_sized",
     "derive_keys",
+    "derived_key_shape",
     "exc_c14n",
     "id_index",
     "p_sha1",
@@ -118,3 +119,149 @@ def aes_cbc(key: bytes, iv: bytes, data: bytes, encrypt: bool) -> bytes:
     cipher = Cipher(algorithms.AES(key), modes.CBC(iv))
     context = cipher.encryptor() if encrypt else cipher.decryptor()
     return context.update(data) + context.finalize()
+
+
+# --- the derived-key message shape --------------------------------------------------------
+
+
+class _NotPlain(Exception):
+    """A part of the message outside the plain derived-key shape."""
+
+
+def _elements(element, count: int | None = None) -> list:
+    """The element children (whitespace text between them allowed); anything else refused."""
+    found = []
+    for child in element:
+        if not isinstance(child.tag, str):  # a comment, a processing instruction, an entity
+            raise _NotPlain
+        found.append(child)
+    if count is not None and len(found) != count:
+        raise _NotPlain
+    return found
+
+
+def _named(element, namespace: str, local: str):
+    if element.tag != f"{{{namespace}}}{local}":
+        raise _NotPlain
+    return element
+
+
+def _text(element) -> str | None:
+    """The text of an element holding nothing else."""
+    if len(element):
+        raise _NotPlain
+    return element.text
+
+
+def _empty(element) -> None:
+    if len(element) or element.text is not None:
+        raise _NotPlain
+
+
+def _reference(str_element, wsse: str) -> tuple:
+    """(URI, ValueType) of a SecurityTokenReference holding one empty wsse:Reference."""
+    (reference,) = [_named(e, wsse, "Reference") for e in _elements(str_element, 1)]
+    _empty(reference)
+    return reference.get("URI"), reference.get("ValueType")
+
+
+def derived_key_shape(security, body, namespaces: tuple) -> tuple | None:
+    """The parts of a message protected with derived keys as wssim's senders lay it out, or
+    None for any other layout. Security holds exactly Timestamp (Created, Expires), two
+    DerivedKeyTokens (STR/Reference, Offset, Length, Nonce), a ReferenceList with one
+    DataReference and a Signature (SignedInfo: CanonicalizationMethod, SignatureMethod,
+    References with one Transform; SignatureValue; KeyInfo/STR/Reference); the Body holds
+    one EncryptedData (EncryptionMethod, KeyInfo/STR/Reference, CipherData/CipherValue).
+    Nothing but those elements and whitespace text between them; values are plain text.
+
+    Returns ``(timestamp, created, expires, dkts, data_reference, signature, signed_info,
+    c14n, signature_method, references, signature_value, key_info_reference,
+    encrypted_data, data_id, data_type, encryption_method, data_key_reference,
+    cipher_value)``: ``dkts`` two ``(wsu:Id, (URI, ValueType), Offset, Length, Nonce)``,
+    ``references`` ``(URI, transform, digest method, digest value)`` each, the key
+    references ``(URI, ValueType)``."""
+    wsu, wsse, wsc, xenc, ds = namespaces
+    try:
+        timestamp, *dkt_elements, reference_list, signature = _elements(security, 5)
+        _named(timestamp, wsu, "Timestamp")
+        created, expires = _elements(timestamp, 2)
+        created = _text(_named(created, wsu, "Created"))
+        expires = _text(_named(expires, wsu, "Expires"))
+        dkts = []
+        for dkt in dkt_elements:
+            _named(dkt, wsc, "DerivedKeyToken")
+            str_element, offset, length, nonce = _elements(dkt, 4)
+            dkts.append(
+                (
+                    dkt.get(f"{{{wsu}}}Id"),
+                    _reference(_named(str_element, wsse, "SecurityTokenReference"), wsse),
+                    _text(_named(offset, wsc, "Offset")),
+                    _text(_named(length, wsc, "Length")),
+                    _text(_named(nonce, wsc, "Nonce")),
+                )
+            )
+        _named(reference_list, xenc, "ReferenceList")
+        (data_reference,) = _elements(reference_list, 1)
+        _named(data_reference, xenc, "DataReference")
+        _empty(data_reference)
+        _named(signature, ds, "Signature")
+        signed_info, signature_value, key_info = _elements(signature, 3)
+        _named(signed_info, ds, "SignedInfo")
+        c14n, method, *reference_elements = _elements(signed_info)
+        _named(c14n, ds, "CanonicalizationMethod")
+        _empty(c14n)
+        _named(method, ds, "SignatureMethod")
+        _empty(method)
+        if not 1 <= len(reference_elements) <= 16:
+            raise _NotPlain
+        references = []
+        for reference in reference_elements:
+            _named(reference, ds, "Reference")
+            transforms, digest_method, digest_value = _elements(reference, 3)
+            (transform,) = _elements(_named(transforms, ds, "Transforms"), 1)
+            _named(transform, ds, "Transform")
+            _empty(transform)
+            _named(digest_method, ds, "DigestMethod")
+            _empty(digest_method)
+            references.append(
+                (
+                    reference.get("URI"),
+                    transform.get("Algorithm"),
+                    digest_method.get("Algorithm"),
+                    _text(_named(digest_value, ds, "DigestValue")),
+                )
+            )
+        signature_value = _text(_named(signature_value, ds, "SignatureValue"))
+        (str_element,) = _elements(_named(key_info, ds, "KeyInfo"), 1)
+        key_reference = _reference(_named(str_element, wsse, "SecurityTokenReference"), wsse)
+        (data,) = _elements(body, 1)
+        _named(data, xenc, "EncryptedData")
+        data_method, data_key_info, cipher_data = _elements(data, 3)
+        _named(data_method, xenc, "EncryptionMethod")
+        _empty(data_method)
+        (str_element,) = _elements(_named(data_key_info, ds, "KeyInfo"), 1)
+        data_key = _reference(_named(str_element, wsse, "SecurityTokenReference"), wsse)
+        (cipher_value,) = _elements(_named(cipher_data, xenc, "CipherData"), 1)
+        cipher_value = _text(_named(cipher_value, xenc, "CipherValue"))
+    except (_NotPlain, ValueError):  # ValueError: a count unpacked wrongly
+        return None
+    return (
+        timestamp,
+        created,
+        expires,
+        tuple(dkts),
+        data_reference.get("URI"),
+        signature,
+        signed_info,
+        c14n.get("Algorithm"),
+        method.get("Algorithm"),
+        tuple(references),
+        signature_value,
+        key_reference,
+        data,
+        data.get("Id"),
+        data.get("Type"),
+        data_method.get("Algorithm"),
+        data_key,
+        cipher_value,
+    )

@@ -1,0 +1,205 @@
+"""The fast reader of the plain derived-key shape gives the general reader's outcome.
+
+Every message here is a real one (``protect_symmetric``), mutated one part at a time: each
+element removed, repeated, given a comment, a child or text; each attribute and value
+changed; ids made to collide. Each is read twice, by ``unprotect_symmetric`` as it is and
+with the fast reader switched off: the outcome must be the same — the typed fault and its
+text, or the keys, ledger entries (in order), signed elements and decrypted document. The
+kernel's shape walk is checked against its pure-Python twin on every one of them.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from lxml import etree
+
+import sim.crypto as crypto
+import sim.crypto._reference as reference
+import sim.protocol.protection as p
+from sim.errors import BadContextToken, SecurityFault
+from sim.wire import checks, plain_shape, soap, wss
+from sim.wire.ledger import Ledger
+from sim.wire.ns import ValueType
+
+SECRET = bytes(range(32))
+CONTEXT = "urn:uuid:ctx"
+
+
+def _message(relates_to: str | None = None) -> bytes:
+    envelope = soap.new_envelope()
+    soap.add_addressing(
+        envelope, action="urn:wssim:app:Process", to="https://p.example/s", relates_to=relates_to
+    )
+    p.put_payload(envelope, b"payload & <more> " * 20)
+    return p.protect_symmetric(
+        envelope,
+        secret=SECRET,
+        source_reference=lambda: wss.str_reference(CONTEXT, ValueType.SCT.value),
+        now=12.5,
+        ledger=Ledger(),
+    )
+
+
+MESSAGE = _message()
+REPLY = _message(relates_to="urn:uuid:request")
+
+
+def _secret(reference):
+    if reference.uri != CONTEXT:
+        raise BadContextToken("unknown security context", check="context")
+    return SECRET
+
+
+def _outcome(data: bytes, *, fast: bool, monkeypatch, now: float = 13.0, secret_for=_secret):
+    """What reading ``data`` gives: the fault, or what was established and charged."""
+    with monkeypatch.context() as patch:
+        if not fast:
+            patch.setattr(plain_shape, "read", lambda *args, **kwargs: None)
+        ledger = Ledger()
+        try:
+            envelope = soap.read_envelope(data)
+            checked = p.unprotect_symmetric(
+                envelope,
+                secret_for=secret_for,
+                now=now,
+                ledger=ledger,
+                replay=checks.ReplayCache(),
+            )
+        except SecurityFault as fault:
+            return ("fault", type(fault).__name__, str(fault), fault.check, ledger.entries)
+    verified = checked.verified
+    return (
+        "read",
+        ledger.entries,
+        verified.key,
+        verified.value,
+        verified.algorithm,
+        [etree.tostring(target) for target in verified.references],
+        etree.tostring(checked.envelope.root),
+    )
+
+
+def _security_and_body(root):
+    header = root[0]
+    security = next(child for child in header if child.tag == wss.SECURITY)
+    return security, root[1]
+
+
+def _mutants(data: bytes):
+    """(name, bytes) of every one-part change of the message's Security header and Body."""
+    root = etree.fromstring(data)
+    security, body = _security_and_body(root)
+    parts = [el for top in (security, body) for el in top.iter() if isinstance(el.tag, str)]
+    for index, _ in enumerate(parts):
+
+        def change(edit, index=index):
+            tree = copy.deepcopy(root)
+            security, body = _security_and_body(tree)
+            parts = [el for top in (security, body) for el in top.iter() if isinstance(el.tag, str)]
+            edit(parts[index], tree)
+            return etree.tostring(tree)
+
+        name = etree.QName(parts[index]).localname
+        if parts[index] not in (security, body):
+            yield f"{index}-{name}-removed", change(lambda el, t: el.getparent().remove(el))
+            yield f"{index}-{name}-repeated", change(lambda el, t: el.addnext(copy.deepcopy(el)))
+            yield (
+                f"{index}-{name}-comment-before",
+                change(lambda el, t: el.addprevious(etree.Comment("c"))),
+            )
+        yield f"{index}-{name}-comment-inside", change(lambda el, t: el.append(etree.Comment("c")))
+        yield f"{index}-{name}-child", change(lambda el, t: etree.SubElement(el, "extra"))
+        yield (
+            f"{index}-{name}-whitespace",
+            change(
+                lambda el, t: setattr(el, "text", (el.text or "") + " ") if len(el) == 0 else None
+            ),
+        )
+        if len(parts[index]) == 0 and parts[index].text:
+            yield (
+                f"{index}-{name}-text-changed",
+                change(
+                    lambda el, t: setattr(
+                        el, "text", el.text[:-3] + ("AAA" if el.text[-3:] != "AAA" else "BBB")
+                    )
+                ),
+            )
+            yield f"{index}-{name}-text-not-base64", change(lambda el, t: setattr(el, "text", "*"))
+        for attribute in parts[index].attrib:
+            key = etree.QName(attribute).localname
+            yield (
+                f"{index}-{name}-@{key}-removed",
+                change(lambda el, t, a=attribute: el.attrib.pop(a)),
+            )
+            yield (
+                f"{index}-{name}-@{key}-changed",
+                change(lambda el, t, a=attribute: el.set(a, el.get(a) + "x")),
+            )
+    # an id another element holds already
+    yield "timestamp-id-of-the-body", _with_timestamp_id_of_body(root)
+
+
+def _with_timestamp_id_of_body(root) -> bytes:
+    tree = copy.deepcopy(root)
+    security, body = _security_and_body(tree)
+    wsu_id = "{{{}}}Id".format(
+        "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
+    )
+    security[0].set(wsu_id, body.get(wsu_id))
+    return etree.tostring(tree)
+
+
+MUTANTS = list(_mutants(MESSAGE))
+
+
+def test_the_fast_reader_reads_what_our_senders_write():
+    for data in (MESSAGE, REPLY):
+        envelope = soap.read_envelope(data)
+        security = wss.find_security_header(envelope)
+        assert crypto.derived_key_shape(security, envelope.body, plain_shape.NAMESPACES)
+
+
+@pytest.mark.parametrize("data", [MESSAGE, REPLY], ids=["request", "reply"])
+def test_a_plain_message_is_read_as_the_general_reader_reads_it(data, monkeypatch):
+    fast = _outcome(data, fast=True, monkeypatch=monkeypatch)
+    assert fast[0] == "read"
+    assert fast == _outcome(data, fast=False, monkeypatch=monkeypatch)
+
+
+@pytest.mark.parametrize(
+    ("case", "now", "secret_for"),
+    [
+        ("expired", 10_000.0, _secret),
+        ("unknown context", 13.0, lambda ref: _secret(wss.TokenReference(uri="urn:other"))),
+        ("wrong secret", 13.0, lambda ref: bytes(32)),
+    ],
+)
+def test_a_refused_plain_message_is_refused_as_the_general_reader_refuses_it(
+    case, now, secret_for, monkeypatch
+):
+    fast = _outcome(MESSAGE, fast=True, monkeypatch=monkeypatch, now=now, secret_for=secret_for)
+    assert fast[0] == "fault"
+    assert fast == _outcome(
+        MESSAGE, fast=False, monkeypatch=monkeypatch, now=now, secret_for=secret_for
+    )
+
+
+@pytest.mark.parametrize(("name", "data"), MUTANTS, ids=[name for name, _ in MUTANTS])
+def test_every_changed_message_gets_the_general_readers_outcome(name, data, monkeypatch):
+    assert _outcome(data, fast=True, monkeypatch=monkeypatch) == _outcome(
+        data, fast=False, monkeypatch=monkeypatch
+    )
+
+
+@pytest.mark.parametrize(("name", "data"), [("message", MESSAGE), *MUTANTS])
+def test_the_kernel_walk_finds_what_its_python_twin_finds(name, data):
+    try:
+        envelope = soap.read_envelope(data)
+        security = wss.find_security_header(envelope)
+    except SecurityFault:
+        return  # not a message anyone reads further
+    kernel = crypto.derived_key_shape(security, envelope.body, plain_shape.NAMESPACES)
+    twin = reference.derived_key_shape(security, envelope.body, plain_shape.NAMESPACES)
+    assert kernel == twin
