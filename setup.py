@@ -1,4 +1,4 @@
-"""Build the Cython kernel ``sim._fastcrypto``.
+"""Build the Cython kernel: ``sim._fastcrypto`` and ``sim._fastshape``.
 
 It walks lxml's libxml2 nodes through lxml's public C API (the ``.pxd`` files and libxml2
 headers ship inside the lxml wheel, ``lxml.get_include()``) and takes SHA-1/SHA-256 from
@@ -9,17 +9,26 @@ import lxml
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-extension = Extension(
-    "sim._fastcrypto",
-    sources=["sim/_fastcrypto.pyx"],
-    include_dirs=lxml.get_include(),
-    libraries=["crypto"],
-    extra_compile_args=["-O3", "-Wno-deprecated-declarations", "-Wno-unused-function"],
-)
+COMPILE_ARGS = ["-O3", "-Wno-deprecated-declarations", "-Wno-unused-function"]
+extensions = [
+    Extension(
+        "sim._fastcrypto",
+        sources=["sim/_fastcrypto.pyx"],
+        include_dirs=lxml.get_include(),
+        libraries=["crypto"],
+        extra_compile_args=COMPILE_ARGS,
+    ),
+    Extension(
+        "sim._fastshape",
+        sources=["sim/_fastshape.pyx"],
+        include_dirs=lxml.get_include(),
+        extra_compile_args=COMPILE_ARGS,
+    ),
+]
 
 setup(
     ext_modules=cythonize(
-        [extension],
+        extensions,
         compiler_directives={
             "language_level": "3",
             "boundscheck": False,

@@ -1,7 +1,8 @@
 """The crypto facade: key derivation and exclusive canonicalization for wssim.
 
 One public surface over two backends with identical results: the Cython kernel
-``sim._fastcrypto`` (fast path) and the pure-Python reference :mod:`sim.crypto._reference`.
+``sim._fastcrypto`` with ``sim._fastshape`` (fast path) and the pure-Python reference
+:mod:`sim.crypto._reference`.
 ``BACKEND`` says which is loaded; ``SIM_PURE_PYTHON=1`` forces the reference. Arguments are
 checked here, once, so that both backends receive only valid input.
 """
@@ -46,17 +47,17 @@ MAX_CBC_BYTES = 1 << 30
 DIGESTS = ("sha1", "sha256")
 
 
-def _load_backend():  # -> module
+def _load_backend():  # -> (module, module, name)
     if os.environ.get("SIM_PURE_PYTHON", "") not in ("", "0"):
-        return _reference, "python"
+        return _reference, _reference, "python"
     try:
-        from sim import _fastcrypto
+        from sim import _fastcrypto, _fastshape
     except ImportError:
-        return _reference, "python"
-    return _fastcrypto, "cython"
+        return _reference, _reference, "python"
+    return _fastcrypto, _fastshape, "cython"
 
 
-_impl, BACKEND = _load_backend()
+_impl, _shape_impl, BACKEND = _load_backend()
 BACKEND: Literal["cython", "python"]
 _p_sha1 = _impl.p_sha1
 _exc_c14n = _impl.exc_c14n
@@ -64,7 +65,7 @@ _c14n_digest = _impl.c14n_digest
 _c14n_digest_sized = _impl.c14n_digest_sized
 _shape_violation = _impl.shape_violation
 _id_index = _impl.id_index
-_derived_key_shape = _impl.derived_key_shape
+_derived_key_shape = _shape_impl.derived_key_shape
 _aes_cbc = _impl.aes_cbc
 _PLAIN_ELEMENT = etree._Element
 

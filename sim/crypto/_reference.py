@@ -1,4 +1,5 @@
-"""Pure-Python reference for every function of the Cython kernel ``sim._fastcrypto``.
+"""Pure-Python reference for every function of the Cython kernel (``sim._fastcrypto`` and
+``sim._fastshape``).
 
 Inputs arrive already validated by the facade (:mod:`sim.crypto`); these functions only
 compute. They are the oracle the kernel is tested against and the fallback backend.
