@@ -15,7 +15,8 @@ cetree.import_lxml__etree()
 
 
 cdef object attribute_value(tree.xmlAttr* c_attr):
-    """The attribute's value; None when it holds anything but text."""
+    """The attribute's value; None when it holds anything but text. (The same as
+    ``_fastcrypto``'s: shared through a .pxd, it would be inlined there and move its code.)"""
     cdef tree.xmlNode* c_text = c_attr.children
     if c_text == NULL:
         return ""

@@ -8,7 +8,9 @@ then makes the receiver's checks on what it found, with the outcome of the gener
 (``sim.protocol.protection.unprotect_symmetric`` with its callbacks): the same keys, the same
 ledger entries in the same order, the same typed fault at the same step. Every check that
 needs neither a secret nor the decrypted content comes first; when one fails, :func:`read`
-returns None having done nothing, and the general reader runs (and names the fault).
+returns None having done nothing, and the general reader runs (and names the fault). The
+checks use the general readers' own helpers (the ``_``-prefixed ones of ``dsig``, ``sc`` and
+``xenc``), so that one rule is written once.
 """
 
 from __future__ import annotations
