@@ -300,7 +300,11 @@ def derived_key_shape(
         security = _need_element(security)
     if type(body) is not _PLAIN_ELEMENT:
         body = _need_element(body)
-    if type(namespaces) is not tuple or len(namespaces) != 5:
+    if (
+        type(namespaces) is not tuple
+        or len(namespaces) != 5
+        or not all(type(uri) is str for uri in namespaces)
+    ):
         raise TypeError("namespaces must be a tuple of the wsu, wsse, wsc, xenc, ds URIs")
     return _derived_key_shape(security, body, namespaces)
 

@@ -64,6 +64,21 @@ def test_sim_pure_python_forces_the_reference():
         (lambda: crypto.exc_c14n(etree.Element("a"), with_comments=1), TypeError, "with_comments"),
         (lambda: crypto.c14n_digest(etree.Element("a"), "md5"), ValueError, "algorithm"),
         (lambda: crypto.c14n_digest(etree.Element("a"), None), TypeError, "algorithm"),
+        (
+            lambda: crypto.derived_key_shape("<s/>", etree.Element("b"), ("u",) * 5),
+            TypeError,
+            "element",
+        ),
+        (
+            lambda: crypto.derived_key_shape(etree.Element("s"), etree.Element("b"), ("u",) * 4),
+            TypeError,
+            "namespaces",
+        ),
+        (
+            lambda: crypto.derived_key_shape(etree.Element("s"), etree.Element("b"), (b"u",) * 5),
+            TypeError,
+            "namespaces",
+        ),
     ],
 )
 def test_bad_arguments_raise_errors_naming_the_argument(call, error, names):
