@@ -89,6 +89,14 @@ cdef object text_only(tree.xmlNode* c_node):
     return b"".join(parts).decode("utf-8")
 
 
+cdef object algorithm_of(tree.xmlNode* c_node):
+    """The Algorithm attribute of an empty element (a method, a transform); NOT_PLAIN when
+    the element holds anything."""
+    if c_node.children != NULL:
+        return NOT_PLAIN
+    return plain_attribute(c_node, "Algorithm", NULL)
+
+
 cdef object token_reference(tree.xmlNode* c_str, const char* c_wsse):
     """(URI, ValueType) of a SecurityTokenReference holding one empty wsse:Reference."""
     cdef tree.xmlNode* c_kids[1]
@@ -192,10 +200,8 @@ def derived_key_shape(cetree._Element security, cetree._Element body, tuple name
     if not (named(c_parts[0], ds, "CanonicalizationMethod")
             and named(c_parts[1], ds, "SignatureMethod")):
         return None
-    if c_parts[0].children != NULL or c_parts[1].children != NULL:
-        return None
-    c14n = plain_attribute(c_parts[0], "Algorithm", NULL)
-    method = plain_attribute(c_parts[1], "Algorithm", NULL)
+    c14n = algorithm_of(c_parts[0])
+    method = algorithm_of(c_parts[1])
     if c14n is NOT_PLAIN or method is NOT_PLAIN:
         return None
     references = []
@@ -206,15 +212,11 @@ def derived_key_shape(cetree._Element security, cetree._Element body, tuple name
         if not (named(c_kids[0], ds, "Transforms") and named(c_kids[1], ds, "DigestMethod")
                 and named(c_kids[2], ds, "DigestValue")):
             return None
-        if c_kids[1].children != NULL:
-            return None
-        digest_method = plain_attribute(c_kids[1], "Algorithm", NULL)
+        digest_method = algorithm_of(c_kids[1])
         digest_value = text_only(c_kids[2])
         if element_children(c_kids[0], c_kids + 3, 1) != 1 or not named(c_kids[3], ds, "Transform"):
             return None
-        if c_kids[3].children != NULL:
-            return None
-        transform = plain_attribute(c_kids[3], "Algorithm", NULL)
+        transform = algorithm_of(c_kids[3])
         uri = plain_attribute(c_node, "URI", NULL)
         if (digest_method is NOT_PLAIN or digest_value is NOT_PLAIN or transform is NOT_PLAIN
                 or uri is NOT_PLAIN):
@@ -229,9 +231,7 @@ def derived_key_shape(cetree._Element security, cetree._Element body, tuple name
     if not (named(c_kids[0], xenc, "EncryptionMethod") and named(c_kids[1], ds, "KeyInfo")
             and named(c_kids[2], xenc, "CipherData")):
         return None
-    if c_kids[0].children != NULL:
-        return None
-    data_method = plain_attribute(c_kids[0], "Algorithm", NULL)
+    data_method = algorithm_of(c_kids[0])
     if element_children(c_kids[1], c_parts, 1) != 1:
         return None
     data_key = token_reference(c_parts[0], wsse)

@@ -160,6 +160,38 @@ def test_the_fast_reader_reads_what_our_senders_write():
         envelope = soap.read_envelope(data)
         security = wss.find_security_header(envelope)
         assert crypto.derived_key_shape(security, envelope.body, plain_shape.NAMESPACES)
+        timestamp, verified = plain_shape.read(
+            envelope.root,
+            security,
+            envelope.body,
+            secret_for=_secret,
+            now=13.0,
+            ledger=Ledger(),
+            suite_=p.DEFAULT_SUITE,
+            policy=p._signature_policy(p.DEFAULT_SUITE),
+        )
+        assert verified.covers(envelope.body) and verified.covers(timestamp.element)
+
+
+def test_the_mutations_take_the_fast_reader_to_its_every_step(monkeypatch):
+    """Many changed messages pass the fast reader's first checks, so that the comparisons
+    below also cover its decryption, digests and HMAC, not only its giving way."""
+    outcomes = []
+    checked = plain_shape._checked
+
+    def counting(*args):
+        found = checked(*args)
+        outcomes.append(found)
+        return found
+
+    monkeypatch.setattr(plain_shape, "_checked", counting)
+    results = [_outcome(data, fast=True, monkeypatch=monkeypatch) for _, data in MUTANTS]
+    assert len(outcomes) >= 50
+    faults = {result[2] for result in results if result[0] == "fault"}
+    assert any("does not match" in fault for fault in faults)  # a reference digest
+    assert "signature value does not verify" in faults  # the HMAC
+    assert "CBC padding is invalid" in faults  # decryption under a wrong derived key
+    assert any(result[0] == "read" for result in results)
 
 
 @pytest.mark.parametrize("data", [MESSAGE, REPLY], ids=["request", "reply"])

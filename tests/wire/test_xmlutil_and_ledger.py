@@ -71,7 +71,10 @@ def test_threads_never_hand_out_the_same_random_bytes():
     assert all(len(value) == 16 for value in drawn)
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.skipif(
+    not hasattr(os, "fork"),
+    reason="this platform has no os.fork, so no process can inherit the pool's bytes",
+)
 def test_a_forked_child_never_repeats_its_parents_random_bytes():
     fresh_bytes(8)  # the parent's pool now holds bytes it has not handed out yet
     read_end, write_end = os.pipe()
