@@ -222,11 +222,26 @@ def one_child(el, tag: str, what: str, *, required: bool = True):
     return found[0]
 
 
+def whole_text(el, what: str) -> str:
+    """The text of a simple-content element, whole and stripped of surrounding whitespace.
+
+    Exclusive C14N drops comments, so ``PAY 1000000<!---->X`` verifies: a reader that took
+    ``el.text`` alone would see ``PAY 10``. Where the schema has text, an element holding a
+    comment, a processing instruction or a child element is refused (typed fault naming
+    ``what``); every value a receiver decides on is read through here.
+    """
+    if len(el):
+        kinds = {"comment" if isinstance(c, etree._Comment) else "child node" for c in el}
+        raise InvalidSecurity(f"{what} holds a {' and a '.join(sorted(kinds))} where text belongs")
+    return (el.text or "").strip()
+
+
 def text_of(el, tag: str, what: str, *, required: bool = True) -> str | None:
+    """The whole text (:func:`whole_text`) of the only child ``tag`` of ``el``."""
     child = one_child(el, tag, what, required=required)
     if child is None:
         return None
-    return (child.text or "").strip()
+    return whole_text(child, what)
 
 
 def faults_as(fault: type[InvalidSecurity]):
