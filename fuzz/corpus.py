@@ -3,7 +3,6 @@ sessions between the real engines."""
 
 from __future__ import annotations
 
-import tempfile
 from functools import lru_cache
 
 from sim.protocol import STRATEGY_NAMES, build_strategy
@@ -11,9 +10,9 @@ from sim.protocol.api import role_of
 from sim.protocol.harness import Harness
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=4)
 def strategies(key_dir: str | None = None):
-    key_dir = key_dir or tempfile.gettempdir() + "/wssim-fuzz-keys"
+    """Every strategy, its keys in ``key_dir`` (by default the user's private key cache)."""
     return {name: build_strategy(name, key_dir=key_dir) for name in STRATEGY_NAMES}
 
 

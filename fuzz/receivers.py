@@ -5,8 +5,10 @@ Longer run (documented):         python fuzz/receivers.py -max_total_time=3600 -
 
 An input is a mutated real message (or arbitrary bytes) delivered to a server engine of a
 strategy, or a mutated scenario file. A receiver must answer every input with a Step (a SOAP
-fault for anything it refuses); the loader must raise nothing but ScenarioError. Any other
-exception is a finding and stops the fuzzer with the input that caused it.
+fault with a standard code for anything it refuses: servers catch nothing but SecurityFault);
+the loader must raise nothing but ScenarioError. Any other exception is a finding and stops
+the fuzzer with the input that caused it. The deterministic campaign of the test suite is
+fuzz/campaign.py.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import atheris
 with atheris.instrument_imports():
     from fuzz.corpus import messages, receivers
     from sim.engine.scenario import load_scenario
-    from sim.errors import ScenarioError
+    from sim.errors import FAULTS_BY_CODE, ScenarioError
     from sim.protocol.api import Send, Step
 
 SEEDS = None
@@ -56,6 +58,7 @@ def one_input(data: bytes) -> None:
     step = receivers(name)[role].receive(bytes(body), sender="client-0", now=1.0)
     assert isinstance(step, Step)
     assert all(isinstance(event, Send) for event in step.events)
+    assert all(event.fault is None or event.fault in FAULTS_BY_CODE for event in step.events)
 
 
 def main() -> None:

@@ -339,8 +339,8 @@ cdef void sink_flush(Sink* c_sink) noexcept nogil:
     c_sink.length = 0
 
 
-cdef inline void put(Sink* c_sink, const char* c_text, size_t c_len) noexcept nogil:
-    c_sink.total += c_len
+cdef void put_slow(Sink* c_sink, const char* c_text, size_t c_len) noexcept nogil:
+    """put() when the buffer must be flushed into the digest or grown."""
     if c_sink.digest and c_sink.length + c_len > FLUSH_AT:
         sink_flush(c_sink)
         if c_len > FLUSH_AT:
@@ -352,6 +352,17 @@ cdef inline void put(Sink* c_sink, const char* c_text, size_t c_len) noexcept no
     if sink_reserve(c_sink, c_len) == 0:
         memcpy(c_sink.data + c_sink.length, c_text, c_len)
         c_sink.length += c_len
+
+
+cdef inline void put(Sink* c_sink, const char* c_text, size_t c_len) noexcept nogil:
+    # Small enough for GCC to inline everywhere: the common case only.
+    cdef size_t c_end = c_sink.length + c_len
+    c_sink.total += c_len
+    if c_end <= c_sink.capacity and (c_end <= FLUSH_AT or not c_sink.digest):
+        memcpy(c_sink.data + c_sink.length, c_text, c_len)
+        c_sink.length = c_end
+    else:
+        put_slow(c_sink, c_text, c_len)
 
 
 cdef inline void puts(Sink* c_sink, const char* c_text) noexcept nogil:
@@ -404,6 +415,8 @@ cdef void put_escaped(Sink* c_sink, const char* c_text, int c_mode) noexcept nog
 cdef struct NsEntry:
     const char* prefix   # never NULL: "" for the default namespace
     const char* href     # never NULL
+    size_t record        # the prefix's record in the walk's PrefixTable
+    size_t previous      # what the record's ``top`` was before this entry
 
 
 cdef struct NsStack:
@@ -412,44 +425,155 @@ cdef struct NsStack:
     size_t capacity
 
 
+# Every prefix the walk meets has one record, found by a hash of the prefix: the namespace
+# rendered for it now (the top of the stack of rendered declarations, as index + 1; 0: none)
+# and whether it is in the InclusiveNamespaces PrefixList. So each lookup costs the same
+# however long the PrefixList and however many namespaces are rendered: the walk is linear
+# in its input, where a scan of the list and of the stack per element made it quadratic.
+cdef struct PrefixRecord:
+    const char* prefix
+    size_t hash
+    size_t top            # index + 1 of the stack entry rendering this prefix, 0: none
+    size_t mark           # the last element that took this prefix from the PrefixList
+    int inclusive         # in the InclusiveNamespaces PrefixList
+
+
+cdef enum:
+    SMALL_TABLE = 8       # records a table holds before it goes to the heap
+
+
+cdef struct PrefixTable:
+    PrefixRecord* records
+    size_t count
+    size_t capacity
+    size_t* slots         # open addressing: index + 1 of a record, 0: free
+    size_t mask           # slots - 1, a power of two minus one
+    # a message's few prefixes fit in the caller's arrays: no allocation for an ordinary walk
+    PrefixRecord* small_records
+    size_t* small_slots
+
+
 cdef const char* EMPTY = ""
+# Prefixes are chosen by the sender: the hash is keyed with a secret drawn at import, so that
+# no one can choose prefixes that collide (hash flooding).
+cdef unsigned long long _prefix_hash_key = int.from_bytes(__import__("os").urandom(8), "little")
 
 
 cdef inline const char* nz(const char* c_s) noexcept nogil:
     return c_s if c_s != NULL else EMPTY
 
 
-cdef int ns_push(NsStack* c_stack, const char* c_prefix, const char* c_href) noexcept nogil:
-    cdef NsEntry* c_new
-    if c_stack.count == c_stack.capacity:
-        c_stack.capacity = c_stack.capacity * 2 if c_stack.capacity else 64
-        c_new = <NsEntry*>realloc(c_stack.items, c_stack.capacity * sizeof(NsEntry))
-        if c_new == NULL:
+cdef inline size_t hash_prefix(const char* c_s) noexcept nogil:
+    """FNV-1a keyed with the secret, then the murmur3 finalizer."""
+    cdef unsigned long long c_h = _prefix_hash_key
+    while c_s[0] != 0:
+        c_h = (c_h ^ <unsigned char>c_s[0]) * <unsigned long long>1099511628211
+        c_s += 1
+    c_h ^= c_h >> 33
+    c_h *= <unsigned long long>0xff51afd7ed558ccd
+    c_h ^= c_h >> 33
+    return <size_t>c_h
+
+
+cdef Py_ssize_t table_find(PrefixTable* c_table, const char* c_prefix, size_t c_hash) noexcept nogil:
+    """The index of the record of ``c_prefix``, or -1."""
+    cdef size_t c_slot = c_hash & c_table.mask
+    cdef size_t c_index
+    while True:
+        c_index = c_table.slots[c_slot]
+        if c_index == 0:
             return -1
-        c_stack.items = c_new
-    c_stack.items[c_stack.count].prefix = c_prefix
-    c_stack.items[c_stack.count].href = c_href
-    c_stack.count += 1
+        if (c_table.records[c_index - 1].hash == c_hash
+                and strcmp(c_table.records[c_index - 1].prefix, c_prefix) == 0):
+            return <Py_ssize_t>(c_index - 1)
+        c_slot = (c_slot + 1) & c_table.mask
+
+
+cdef void table_init(PrefixTable* c_table, PrefixRecord* c_records, size_t* c_slots) noexcept nogil:
+    """An empty table in ``c_records`` (SMALL_TABLE) and ``c_slots`` (2 * SMALL_TABLE)."""
+    c_table.records = c_table.small_records = c_records
+    c_table.capacity = SMALL_TABLE
+    c_table.count = 0
+    c_table.slots = c_table.small_slots = c_slots
+    c_table.mask = 2 * SMALL_TABLE - 1
+    memset(c_slots, 0, 2 * SMALL_TABLE * sizeof(size_t))
+
+
+cdef void table_free(PrefixTable* c_table) noexcept nogil:
+    if c_table.records != c_table.small_records:
+        free(c_table.records)
+    if c_table.slots != c_table.small_slots:
+        free(c_table.slots)
+
+
+cdef int table_grow(PrefixTable* c_table) noexcept nogil:
+    """Twice the room (at most half the slots are ever used)."""
+    cdef size_t c_nslots = (c_table.mask + 1) * 2
+    cdef size_t* c_slots = <size_t*>malloc(c_nslots * sizeof(size_t))
+    cdef PrefixRecord* c_records
+    cdef size_t i, c_slot
+    if c_slots == NULL:
+        return -1
+    if c_table.records == c_table.small_records:
+        c_records = <PrefixRecord*>malloc((c_nslots // 2) * sizeof(PrefixRecord))
+        if c_records != NULL:
+            memcpy(c_records, c_table.small_records, c_table.count * sizeof(PrefixRecord))
+    else:
+        c_records = <PrefixRecord*>realloc(c_table.records, (c_nslots // 2) * sizeof(PrefixRecord))
+    if c_records == NULL:
+        free(c_slots)
+        return -1
+    c_table.records = c_records
+    c_table.capacity = c_nslots // 2
+    memset(c_slots, 0, c_nslots * sizeof(size_t))
+    for i in range(c_table.count):
+        c_slot = c_records[i].hash & (c_nslots - 1)
+        while c_slots[c_slot] != 0:
+            c_slot = (c_slot + 1) & (c_nslots - 1)
+        c_slots[c_slot] = i + 1
+    if c_table.slots != c_table.small_slots:
+        free(c_table.slots)
+    c_table.slots = c_slots
+    c_table.mask = c_nslots - 1
     return 0
 
 
-cdef bint ns_rendered(NsStack* c_stack, const char* c_prefix, const char* c_href) noexcept nogil:
-    cdef size_t i = c_stack.count
-    while i > 0:
-        i -= 1
-        if strcmp(c_stack.items[i].prefix, c_prefix) == 0:
-            return strcmp(c_stack.items[i].href, c_href) == 0
-    # Nothing rendered for this prefix: only the empty default namespace counts as rendered.
-    return c_prefix[0] == 0 and c_href[0] == 0
+cdef Py_ssize_t table_add(PrefixTable* c_table, const char* c_prefix) noexcept nogil:
+    """The index of the record of ``c_prefix``, made if new; -1 when out of memory."""
+    cdef size_t c_hash = hash_prefix(c_prefix)
+    cdef Py_ssize_t c_found = table_find(c_table, c_prefix, c_hash)
+    cdef size_t c_slot
+    cdef PrefixRecord* c_record
+    if c_found >= 0:
+        return c_found
+    if c_table.count == c_table.capacity:   # at most half the slots are used
+        if table_grow(c_table):
+            return -1
+    c_record = &c_table.records[c_table.count]
+    c_record.prefix = c_prefix
+    c_record.hash = c_hash
+    c_record.top = 0
+    c_record.mark = 0
+    c_record.inclusive = 0
+    c_slot = c_hash & c_table.mask
+    while c_table.slots[c_slot] != 0:
+        c_slot = (c_slot + 1) & c_table.mask
+    c_table.count += 1
+    c_table.slots[c_slot] = c_table.count
+    return <Py_ssize_t>(c_table.count - 1)
 
 
 cdef struct Walk:
     Sink* sink
     NsStack stack
-    const char** inclusive    # prefixes; "" for #default
-    size_t n_inclusive
+    PrefixTable table
+    size_t n_inclusive        # distinct prefixes of the PrefixList
+    const char* last_prefix   # the prefix utilize looked up last, and its record: the
+    size_t last_record        # elements of a subtree mostly share their namespace's prefix
+    size_t element            # serial number of the element being opened (from 1)
     int with_comments
-    int error                 # 1: entity reference, 2: out of memory
+    int error                 # 1: entity reference, 2: out of memory, 3: relative URI
+    const char* bad_href      # the relative namespace URI (error 3)
     char* scratch             # per-element arrays; free again once the start tag is out
     size_t scratch_capacity
 
@@ -481,6 +605,25 @@ cdef inline bint is_xml_ns(tree.xmlNs* c_ns) noexcept nogil:
     return c_ns.href != NULL and strcmp(<const char*>c_ns.href, XML_NS) == 0
 
 
+cdef bint is_relative(const char* c_href) noexcept nogil:
+    """True for a namespace URI without a scheme (RFC 3986: ALPHA *(ALPHA / DIGIT / "+" /
+    "-" / ".") ":"); the empty URI (an undeclaration) is not one."""
+    cdef unsigned char c = <unsigned char>c_href[0]
+    if c == 0:
+        return False
+    if not (b'a' <= c <= b'z' or b'A' <= c <= b'Z'):
+        return True
+    c_href += 1
+    while True:
+        c = <unsigned char>c_href[0]
+        if c == b':':
+            return False
+        if not (b'a' <= c <= b'z' or b'A' <= c <= b'Z' or b'0' <= c <= b'9'
+                or c == b'+' or c == b'-' or c == b'.'):
+            return True
+        c_href += 1
+
+
 cdef tree.xmlNs* search_ns(tree.xmlNode* c_node, const char* c_prefix) noexcept nogil:
     """The nearest in-scope declaration of ``c_prefix`` ("" = default), like xmlSearchNs.
 
@@ -503,11 +646,62 @@ cdef tree.xmlNs* search_ns(tree.xmlNode* c_node, const char* c_prefix) noexcept 
 
 cdef int utilize(Walk* c_walk, NsEntry* c_decls, size_t* c_ndecls,
                  const char* c_prefix, const char* c_href) noexcept nogil:
-    if not ns_rendered(&c_walk.stack, c_prefix, c_href):
-        c_decls[c_ndecls[0]].prefix = c_prefix
-        c_decls[c_ndecls[0]].href = c_href
-        c_ndecls[0] += 1
-    return ns_push(&c_walk.stack, c_prefix, c_href)
+    """Render ``c_prefix`` bound to ``c_href`` unless it is rendered so already: 0 when it
+    was, 1 when it is declared here (2 if the prefix is in the PrefixList), -1 when out of
+    memory."""
+    cdef Py_ssize_t c_index
+    cdef PrefixRecord* c_record
+    cdef NsStack* c_stack = &c_walk.stack
+    cdef NsEntry* c_new
+    if c_prefix == c_walk.last_prefix:   # the same string: no hash, no comparison
+        c_index = <Py_ssize_t>c_walk.last_record
+    else:
+        c_index = table_add(&c_walk.table, c_prefix)
+        if c_index < 0:
+            return -1
+        c_walk.last_prefix = c_prefix
+        c_walk.last_record = <size_t>c_index
+    c_record = &c_walk.table.records[c_index]
+    if c_record.top != 0:
+        if strcmp(c_stack.items[c_record.top - 1].href, c_href) == 0:
+            return 0
+    elif c_prefix[0] == 0 and c_href[0] == 0:
+        return 0   # nothing rendered for the default: only the empty namespace counts as such
+    c_decls[c_ndecls[0]].prefix = c_prefix
+    c_decls[c_ndecls[0]].href = c_href
+    c_ndecls[0] += 1
+    if c_stack.count == c_stack.capacity:
+        c_stack.capacity = c_stack.capacity * 2 if c_stack.capacity else 16
+        c_new = <NsEntry*>realloc(c_stack.items, c_stack.capacity * sizeof(NsEntry))
+        if c_new == NULL:
+            return -1
+        c_stack.items = c_new
+    c_new = &c_stack.items[c_stack.count]
+    c_new.prefix = c_prefix
+    c_new.href = c_href
+    c_new.record = <size_t>c_index
+    c_new.previous = c_record.top
+    c_stack.count += 1
+    c_record.top = c_stack.count
+    return 2 if c_record.inclusive else 1
+
+
+cdef int take_inclusive(Walk* c_walk, NsEntry* c_decls, size_t* c_ndecls,
+                        tree.xmlNs* c_ns) noexcept nogil:
+    """``c_ns`` is the nearest declaration of its prefix seen for this element: render it
+    when the prefix is in the PrefixList (as inclusive C14N would); -1 when out of memory."""
+    cdef const char* c_prefix = nz(<const char*>c_ns.prefix)
+    cdef Py_ssize_t c_index = table_find(&c_walk.table, c_prefix, hash_prefix(c_prefix))
+    cdef PrefixRecord* c_record
+    if c_index < 0:
+        return 0
+    c_record = &c_walk.table.records[c_index]
+    if not c_record.inclusive or c_record.mark == c_walk.element:
+        return 0
+    c_record.mark = c_walk.element
+    if is_xml_ns(c_ns):
+        return 0
+    return -1 if utilize(c_walk, c_decls, c_ndecls, c_prefix, <const char*>c_ns.href) < 0 else 0
 
 
 cdef void put_qname(Sink* c_sink, tree.xmlNs* c_ns, const char* c_name) noexcept nogil:
@@ -529,10 +723,84 @@ cdef int scratch_reserve(Walk* c_walk, size_t c_size) noexcept nogil:
     return 0
 
 
-cdef int walk_element(Walk* c_walk, tree.xmlNode* c_node) noexcept nogil:
+cdef int relative_in_scope(Walk* c_walk, tree.xmlNode* c_apex) noexcept nogil:
+    """Refuse (error 3) a relative namespace URI declared above the apex and in scope there."""
+    cdef tree.xmlNode* c_node = c_apex.parent
+    cdef tree.xmlNs* c_ns
+    while c_node != NULL and c_node.type == tree.XML_ELEMENT_NODE:
+        c_ns = c_node.nsDef
+        while c_ns != NULL:
+            if (c_ns.href != NULL and is_relative(<const char*>c_ns.href)
+                    and search_ns(c_apex, nz(<const char*>c_ns.prefix)) == c_ns):
+                c_walk.error = 3
+                c_walk.bad_href = <const char*>c_ns.href
+                return -1
+            c_ns = c_ns.next
+        c_node = c_node.parent
+    return 0
+
+
+# What is rare in a message (declarations, a PrefixList) lives outside walk_element: a
+# bigger walk_element made GCC stop inlining put() into it, 10 % of the walk's time.
+
+cdef size_t own_declarations(Walk* c_walk, tree.xmlNode* c_node,
+                             tree.xmlNs** c_default) noexcept nogil:
+    """How many declarations ``c_node`` makes. C14N fails on a relative namespace URI (C14N
+    1.0 section 2.1: error 3); the first default declaration is the default namespace in
+    scope from here on."""
+    cdef tree.xmlNs* c_ns = c_node.nsDef
+    cdef size_t c_count = 0
+    cdef bint c_own_default = False
+    while c_ns != NULL:
+        c_count += 1
+        if c_ns.href != NULL:
+            if is_relative(<const char*>c_ns.href):
+                c_walk.error = 3
+                c_walk.bad_href = <const char*>c_ns.href
+                return c_count
+            if not c_own_default and (c_ns.prefix == NULL or c_ns.prefix[0] == 0):
+                c_default[0] = c_ns
+                c_own_default = True
+        c_ns = c_ns.next
+    return c_count
+
+
+cdef int take_prefix_list(Walk* c_walk, tree.xmlNode* c_node, bint c_full, NsEntry* c_decls,
+                          size_t* c_ndecls) noexcept nogil:
+    """Render the PrefixList's prefixes declared on ``c_node`` (with ``c_full``: declared on
+    it or its ancestors, the nearest declaration of each); -1 when out of memory."""
+    cdef tree.xmlNs* c_ns
+    cdef int c_rc = 0
+    while c_rc == 0 and c_node != NULL and c_node.type == tree.XML_ELEMENT_NODE:
+        c_ns = c_node.nsDef
+        while c_ns != NULL and c_rc == 0:
+            if c_ns.href != NULL:
+                c_rc = take_inclusive(c_walk, c_decls, c_ndecls, c_ns)
+            c_ns = c_ns.next
+        c_node = c_node.parent if c_full else NULL
+    return c_rc
+
+
+cdef void forget(Walk* c_walk, size_t c_mark) noexcept nogil:
+    """Forget what was rendered since the stack held ``c_mark`` entries."""
+    cdef NsEntry* c_entry
+    while c_walk.stack.count > c_mark:
+        c_walk.stack.count -= 1
+        c_entry = &c_walk.stack.items[c_walk.stack.count]
+        c_walk.table.records[c_entry.record].top = c_entry.previous
+
+
+cdef int walk_element(Walk* c_walk, tree.xmlNode* c_node, bint c_full,
+                      tree.xmlNs* c_default) noexcept nogil:
+    """Write ``c_node``'s subtree. ``c_default`` is the default namespace declaration in scope
+    at the parent (or NULL). With ``c_full`` every in-scope prefix of the PrefixList is
+    looked up (at the apex, or below an element that rendered one of them bound otherwise
+    than in scope, which only trees built with lxml can do); otherwise only the element's own
+    declarations can change what the PrefixList renders."""
     cdef Sink* c_sink = c_walk.sink
     cdef size_t c_mark = c_walk.stack.count
     cdef size_t c_nattrs = 0
+    cdef size_t c_nnsdefs = 0
     cdef size_t c_ndecls = 0
     cdef size_t i
     cdef tree.xmlAttr* c_attr
@@ -541,47 +809,53 @@ cdef int walk_element(Walk* c_walk, tree.xmlNode* c_node) noexcept nogil:
     cdef tree.xmlNs* c_ns
     cdef tree.xmlNode* c_child
     cdef tree.xmlNode* c_text
-    cdef const char* c_prefix
+    cdef bint c_child_full = False
     cdef int c_rc = 0
+    cdef int c_used
 
+    c_walk.element += 1
+    if c_node.nsDef != NULL:
+        c_nnsdefs = own_declarations(c_walk, c_node, &c_default)
+        if c_walk.error:
+            return -1
     c_attr = c_node.properties
     while c_attr != NULL:
         c_nattrs += 1
         c_attr = c_attr.next
-    if scratch_reserve(c_walk, (c_walk.n_inclusive + c_nattrs + 1) * sizeof(NsEntry)
-                       + c_nattrs * sizeof(tree.xmlAttr*)) == 0:
+    i = (c_walk.n_inclusive if c_full else c_nnsdefs) + c_nattrs + 1   # declarations at most
+    if scratch_reserve(c_walk, i * sizeof(NsEntry) + c_nattrs * sizeof(tree.xmlAttr*)) == 0:
         c_decls = <NsEntry*>c_walk.scratch
-        c_attrs = <tree.xmlAttr**>(c_walk.scratch
-                                   + (c_walk.n_inclusive + c_nattrs + 1) * sizeof(NsEntry))
+        c_attrs = <tree.xmlAttr**>(c_walk.scratch + i * sizeof(NsEntry))
     if c_decls == NULL:
         c_walk.error = 2
         c_rc = -1
     else:
         # InclusiveNamespaces PrefixList: rendered as inclusive C14N would.
-        for i in range(c_walk.n_inclusive):
-            c_prefix = c_walk.inclusive[i]
-            c_ns = search_ns(c_node, c_prefix)
-            if c_ns != NULL and not is_xml_ns(c_ns):
-                c_rc |= utilize(c_walk, c_decls, &c_ndecls, nz(<const char*>c_ns.prefix),
-                                nz(<const char*>c_ns.href))
+        if c_walk.n_inclusive:
+            c_rc = take_prefix_list(c_walk, c_node, c_full, c_decls, &c_ndecls)
         # The element's own namespace; without one, the default namespace in scope
         # (libxml2 renders it even for lxml-built trees).
         if c_node.ns != NULL:
             if not is_xml_ns(c_node.ns):
-                c_rc |= utilize(c_walk, c_decls, &c_ndecls, nz(<const char*>c_node.ns.prefix),
-                                nz(<const char*>c_node.ns.href))
+                c_used = utilize(c_walk, c_decls, &c_ndecls, nz(<const char*>c_node.ns.prefix),
+                                 nz(<const char*>c_node.ns.href))
+                c_rc |= c_used < 0
+                c_child_full |= c_used == 2
         else:
-            c_ns = search_ns(c_node, EMPTY)
-            c_rc |= utilize(c_walk, c_decls, &c_ndecls, EMPTY,
-                            nz(<const char*>c_ns.href) if c_ns != NULL else EMPTY)
+            c_used = utilize(c_walk, c_decls, &c_ndecls, EMPTY,
+                             nz(<const char*>c_default.href) if c_default != NULL else EMPTY)
+            c_rc |= c_used < 0
+            c_child_full |= c_used == 2
         c_attr = c_node.properties
         i = 0
         while c_attr != NULL:
             c_attrs[i] = c_attr
             i += 1
             if c_attr.ns != NULL and not is_xml_ns(c_attr.ns):
-                c_rc |= utilize(c_walk, c_decls, &c_ndecls, nz(<const char*>c_attr.ns.prefix),
-                                nz(<const char*>c_attr.ns.href))
+                c_used = utilize(c_walk, c_decls, &c_ndecls, nz(<const char*>c_attr.ns.prefix),
+                                 nz(<const char*>c_attr.ns.href))
+                c_rc |= c_used < 0
+                c_child_full |= c_used == 2
             c_attr = c_attr.next
         if c_rc:
             c_walk.error = 2
@@ -620,7 +894,7 @@ cdef int walk_element(Walk* c_walk, tree.xmlNode* c_node) noexcept nogil:
         c_child = c_node.children
         while c_child != NULL and c_rc == 0:
             if c_child.type == tree.XML_ELEMENT_NODE:
-                c_rc = walk_element(c_walk, c_child)
+                c_rc = walk_element(c_walk, c_child, c_child_full, c_default)
             elif c_child.type == tree.XML_TEXT_NODE or c_child.type == tree.XML_CDATA_SECTION_NODE:
                 put_escaped(c_sink, <const char*>c_child.content, ESCAPE_TEXT)
             elif c_child.type == tree.XML_COMMENT_NODE:
@@ -643,7 +917,8 @@ cdef int walk_element(Walk* c_walk, tree.xmlNode* c_node) noexcept nogil:
         put_qname(c_sink, c_node.ns, <const char*>c_node.name)
         put(c_sink, ">", 1)
 
-    c_walk.stack.count = c_mark
+    if c_walk.stack.count > c_mark:
+        forget(c_walk, c_mark)
     if c_sink.failed:
         c_walk.error = 2
         return -1
@@ -653,34 +928,46 @@ cdef int walk_element(Walk* c_walk, tree.xmlNode* c_node) noexcept nogil:
 cdef int run_c14n(tree.xmlNode* c_node, tuple inclusive_prefixes, bint with_comments,
                   Sink* c_sink) except -1:
     cdef Walk c_walk
+    cdef PrefixRecord c_records[SMALL_TABLE]
+    cdef size_t c_slots[2 * SMALL_TABLE]
     cdef list encoded = []
     cdef Py_ssize_t n = len(inclusive_prefixes)
-    cdef Py_ssize_t i
-    cdef int c_rc
+    cdef Py_ssize_t i, c_index
+    cdef int c_rc = 0
+    cdef bytes data
     memset(&c_walk, 0, sizeof(Walk))
+    table_init(&c_walk.table, c_records, c_slots)
     c_walk.sink = c_sink
     c_walk.with_comments = with_comments
-    c_walk.inclusive = <const char**>malloc((n + 1) * sizeof(const char*))
-    if c_walk.inclusive == NULL:
-        raise MemoryError()
     try:
         for i in range(n):
             prefix = inclusive_prefixes[i]
             data = b"" if prefix == "#default" else prefix.encode("utf-8")
             encoded.append(data)
-            c_walk.inclusive[i] = PyBytes_AS_STRING(data)
-        c_walk.n_inclusive = n
+            c_index = table_add(&c_walk.table, PyBytes_AS_STRING(data))
+            if c_index < 0:
+                raise MemoryError()
+            if not c_walk.table.records[c_index].inclusive:
+                c_walk.table.records[c_index].inclusive = 1
+                c_walk.n_inclusive += 1
         with nogil:
-            c_rc = walk_element(&c_walk, c_node)
+            c_rc = relative_in_scope(&c_walk, c_node)
+            if c_rc == 0:
+                c_rc = walk_element(&c_walk, c_node, True, search_ns(c_node.parent, EMPTY))
+        if c_walk.error == 3:
+            href = (<bytes>c_walk.bad_href).decode("utf-8", "replace")
     finally:
-        free(c_walk.inclusive)
+        table_free(&c_walk.table)
         free(c_walk.stack.items)
         free(c_walk.scratch)
+    if c_walk.error == 3:
+        from sim.crypto._c14n import C14NError, relative_uri_message
+
+        raise C14NError(relative_uri_message(href))
     if c_walk.error == 1:
-        raise ValueError(
-            "element contains an unexpanded entity reference; exclusive C14N needs a tree "
-            "parsed with entities resolved or refused"
-        )
+        from sim.crypto._c14n import C14NError, ENTITY_MESSAGE
+
+        raise C14NError(ENTITY_MESSAGE)
     if c_walk.error or c_rc:
         raise MemoryError()
     return 0
@@ -855,6 +1142,29 @@ def id_index(cetree._Element root):
             ids[value] = element
         c_node = next_element(c_node, c_top, &c_depth)
     return ids, None
+
+
+def namespace_declarations(cetree._Element element):
+    """How many namespace declarations ``element``, its ancestors and its descendants make."""
+    cdef tree.xmlNode* c_top = element._c_node
+    cdef tree.xmlNode* c_node = c_top.parent
+    cdef tree.xmlNs* c_ns
+    cdef Py_ssize_t c_depth = 1
+    cdef Py_ssize_t c_count = 0
+    while c_node != NULL and c_node.type == tree.XML_ELEMENT_NODE:
+        c_ns = c_node.nsDef
+        while c_ns != NULL:
+            c_count += 1
+            c_ns = c_ns.next
+        c_node = c_node.parent
+    c_node = c_top
+    while c_node != NULL:
+        c_ns = c_node.nsDef
+        while c_ns != NULL:
+            c_count += 1
+            c_ns = c_ns.next
+        c_node = next_element(c_node, c_top, &c_depth)
+    return c_count
 
 
 # --- AES-CBC without padding (XML Encryption pads itself) ---------------------------------

@@ -131,7 +131,7 @@ def derived_key_shape(cetree._Element security, cetree._Element body, tuple name
     cdef const char* xenc = b_xenc
     cdef const char* ds = b_ds
     cdef tree.xmlNode* c_top[5]
-    cdef tree.xmlNode* c_kids[4]
+    cdef tree.xmlNode* c_kids[5]
     cdef tree.xmlNode* c_parts[2 + MAX_SHAPE_REFERENCES + 1]
     cdef tree.xmlNode* c_node
     cdef tree.xmlNode* c_signed_info
@@ -156,20 +156,23 @@ def derived_key_shape(cetree._Element security, cetree._Element body, tuple name
     dkts = []
     for i in range(1, 3):
         c_node = c_top[i]
-        if element_children(c_node, c_kids, 4) != 4:
+        if element_children(c_node, c_kids, 5) != 5:
             return None
         if not (named(c_kids[1], wsc, "Offset") and named(c_kids[2], wsc, "Length")
-                and named(c_kids[3], wsc, "Nonce")):
+                and named(c_kids[3], wsc, "Label") and named(c_kids[4], wsc, "Nonce")):
+            return None
+        if plain_attribute(c_node, "Algorithm", NULL) is not None:
             return None
         dkt_id = plain_attribute(c_node, "Id", wsu)
         source = token_reference(c_kids[0], wsse)
         offset = text_only(c_kids[1])
         length = text_only(c_kids[2])
-        nonce = text_only(c_kids[3])
+        label = text_only(c_kids[3])
+        nonce = text_only(c_kids[4])
         if (dkt_id is NOT_PLAIN or source is NOT_PLAIN or offset is NOT_PLAIN
-                or length is NOT_PLAIN or nonce is NOT_PLAIN):
+                or length is NOT_PLAIN or label is NOT_PLAIN or nonce is NOT_PLAIN):
             return None
-        dkts.append((dkt_id, source, offset, length, nonce))
+        dkts.append((dkt_id, source, offset, length, label, nonce))
     # ReferenceList
     if element_children(c_top[3], c_kids, 1) != 1 or not named(c_kids[0], xenc, "DataReference"):
         return None

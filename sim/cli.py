@@ -501,6 +501,8 @@ def cmd_calibrate(args) -> int:
             text = ", ".join(f"{b} bits: {c:.0f} µs" for b, c in spec["by_bits_us"].items())
         else:
             text = f"{spec['fixed_us']:.2f} µs + {spec['per_byte_ns']:.2f} ns/B"
+        if spec.get("wait_us"):
+            text += f"; waits {spec['wait_us']:.0f} µs per unit (no core)"
         table.add_row(op, text)
     _stdout().print(table)
     return 0

@@ -16,12 +16,14 @@ from typing import Literal
 from lxml import etree
 
 from sim.crypto import _reference
+from sim.crypto._c14n import C14NError
 
 __all__ = [
     "BACKEND",
     "DEFAULT_LABEL",
     "MAX_DERIVED_LENGTH",
     "MAX_UT_ITERATIONS",
+    "C14NError",
     "aes_cbc_decrypt",
     "aes_cbc_encrypt",
     "c14n_digest",
@@ -32,6 +34,7 @@ __all__ = [
     "derived_key_shape",
     "exc_c14n",
     "id_index",
+    "namespace_declarations",
     "p_sha1",
     "shape_violation",
     "ut_derive_key",
@@ -65,6 +68,7 @@ _c14n_digest = _impl.c14n_digest
 _c14n_digest_sized = _impl.c14n_digest_sized
 _shape_violation = _impl.shape_violation
 _id_index = _impl.id_index
+_namespace_declarations = _impl.namespace_declarations
 _derived_key_shape = _shape_impl.derived_key_shape
 _aes_cbc = _impl.aes_cbc
 _PLAIN_ELEMENT = etree._Element
@@ -205,7 +209,10 @@ def exc_c14n(
 
     Byte-identical to libxml2's (``etree.tostring(el, method="c14n", exclusive=True)``).
     ``inclusive_prefixes`` is the InclusiveNamespaces PrefixList; ``"#default"`` names the
-    default namespace.
+    default namespace. The cost is linear in the subtree and the PrefixList. Raises
+    :class:`C14NError` when a namespace URI in scope in the subtree is relative (C14N 1.0
+    section 2.1: canonicalization MUST fail, as libxml2's does) or the subtree holds an
+    unexpanded entity reference.
     """
     if type(element) is not _PLAIN_ELEMENT:
         element = _need_element(element)
@@ -287,6 +294,15 @@ def id_index(root: etree._Element) -> tuple[dict[str, etree._Element], str | Non
     if found is None:  # an id that is not plain text: the kernel leaves it to lxml
         found = _reference.id_index(root)
     return found
+
+
+def namespace_declarations(element: etree._Element) -> int:
+    """How many namespace declarations ``element``, its ancestors and its descendants make
+    (each ``xmlns`` / ``xmlns:p`` attribute as written, redundant ones included): what can be
+    in scope somewhere in its subtree, which a receiver bounds before canonicalizing it."""
+    if type(element) is not _PLAIN_ELEMENT:
+        element = _need_element(element)
+    return _namespace_declarations(element)
 
 
 def derived_key_shape(

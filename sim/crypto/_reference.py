@@ -23,6 +23,7 @@ __all__ = [
     "derived_key_shape",
     "exc_c14n",
     "id_index",
+    "namespace_declarations",
     "p_sha1",
     "shape_violation",
     "ut_derive_key",
@@ -113,6 +114,19 @@ def id_index(root: etree._Element):
     return ids, None
 
 
+def namespace_declarations(element: etree._Element) -> int:
+    """How many namespace declarations ``element``, its ancestors and its descendants make."""
+    count = sum(1 for _ in etree.iterwalk(element, events=("start-ns",)))
+    ancestor = element.getparent()
+    while ancestor is not None:
+        for event, _ in etree.iterwalk(ancestor, events=("start-ns", "start")):
+            if event == "start":  # the ancestor's own declarations come before it
+                break
+            count += 1
+        ancestor = ancestor.getparent()
+    return count
+
+
 def aes_cbc(key: bytes, iv: bytes, data: bytes, encrypt: bool) -> bytes:
     """AES-CBC of whole blocks without padding, through pyca/cryptography."""
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -169,7 +183,8 @@ def _reference(str_element, wsse: str) -> tuple:
 def derived_key_shape(security, body, namespaces: tuple) -> tuple | None:
     """The parts of a message protected with derived keys as wssim's senders lay it out, or
     None for any other layout. Security holds exactly Timestamp (Created, Expires), two
-    DerivedKeyTokens (STR/Reference, Offset, Length, Nonce), a ReferenceList with one
+    DerivedKeyTokens (no Algorithm attribute; STR/Reference, Offset, Length, Label, Nonce),
+    a ReferenceList with one
     DataReference and a Signature (SignedInfo: CanonicalizationMethod, SignatureMethod,
     References with one Transform; SignatureValue; KeyInfo/STR/Reference); the Body holds
     one EncryptedData (EncryptionMethod, KeyInfo/STR/Reference, CipherData/CipherValue).
@@ -178,7 +193,8 @@ def derived_key_shape(security, body, namespaces: tuple) -> tuple | None:
     Returns ``(timestamp, created, expires, dkts, data_reference, signature, signed_info,
     c14n, signature_method, references, signature_value, key_info_reference,
     encrypted_data, data_id, data_type, encryption_method, data_key_reference,
-    cipher_value)``: ``dkts`` two ``(wsu:Id, (URI, ValueType), Offset, Length, Nonce)``,
+    cipher_value)``: ``dkts`` two ``(wsu:Id, (URI, ValueType), Offset, Length, Label,
+    Nonce)``,
     ``references`` ``(URI, transform, digest method, digest value)`` each, the key
     references ``(URI, ValueType)``."""
     wsu, wsse, wsc, xenc, ds = namespaces
@@ -191,13 +207,16 @@ def derived_key_shape(security, body, namespaces: tuple) -> tuple | None:
         dkts = []
         for dkt in dkt_elements:
             _named(dkt, wsc, "DerivedKeyToken")
-            str_element, offset, length, nonce = _elements(dkt, 4)
+            if dkt.get("Algorithm") is not None:
+                raise _NotPlain
+            str_element, offset, length, label, nonce = _elements(dkt, 5)
             dkts.append(
                 (
                     dkt.get(f"{{{wsu}}}Id"),
                     _reference(_named(str_element, wsse, "SecurityTokenReference"), wsse),
                     _text(_named(offset, wsc, "Offset")),
                     _text(_named(length, wsc, "Length")),
+                    _text(_named(label, wsc, "Label")),
                     _text(_named(nonce, wsc, "Nonce")),
                 )
             )

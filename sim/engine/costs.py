@@ -4,6 +4,14 @@ A profile maps each op of the ledger vocabulary to a fixed cost (microseconds) p
 per unit of size (nanoseconds per byte; per iteration for ``ut_derive``); RSA operations,
 ``rsa_keygen`` and ``tls_handshake`` carry a cost per key size instead, interpolated between
 the measured sizes. :func:`calibrate` measures every op with the real implementations.
+
+An op may also make the request wait without a core (``wait_us`` per unit of size): the
+network round trips of ``replay_lookup``, whose size counts them (0 for a replay store in
+the node's memory, 1 for a farm-wide store: a distributed cache). Its ``fixed_us`` is the
+in-memory look-up-and-insert and ``per_byte_ns`` the CPU a round trip costs the node (a
+socket write and read), both measured by :func:`calibrate`; ``wait_us`` is the data-centre
+round trip, ``REPLAY_ROUND_TRIP_US`` (a parameter, not measured: override it with
+``profile.overrides.replay_lookup.wait_us``).
 """
 
 from __future__ import annotations
@@ -25,6 +33,9 @@ import numpy as np
 from sim.errors import ScenarioError
 from sim.wire.ledger import OPS
 
+#: a round trip to a farm-wide replay store (a distributed cache on the data-centre network)
+REPLAY_ROUND_TRIP_US = 300.0
+
 BY_BITS = ("rsa_sign", "rsa_verify", "rsa_encrypt", "rsa_decrypt", "rsa_keygen", "tls_handshake")
 
 
@@ -33,11 +44,18 @@ class OpCost:
     fixed_us: float = 0.0
     per_byte_ns: float = 0.0
     by_bits: tuple[tuple[int, float], ...] = ()  # (bits, microseconds), sorted
+    #: time the request waits without a core, per unit of size (a network round trip)
+    wait_us: float = 0.0
 
     def seconds(self, size: int) -> float:
+        """CPU seconds."""
         if self.by_bits:
             return _interpolate(self.by_bits, size) * 1e-6
         return (self.fixed_us * 1e3 + self.per_byte_ns * size) * 1e-9
+
+    def wait_seconds(self, size: int) -> float:
+        """Seconds of waiting that hold no core."""
+        return self.wait_us * size * 1e-6
 
 
 def _interpolate(points: tuple[tuple[int, float], ...], bits: int) -> float:
@@ -72,6 +90,19 @@ class CostProfile:
         self.scale = scale
         self.meta = dict(meta or {})
         self._memo: dict[tuple, float] = {}
+        self._waits: dict[tuple, float] = {}
+        #: the ops that make a request wait
+        self._waiting = frozenset(op for op, cost in self.ops.items() if cost.wait_us)
+
+    def wait(self, ledger: Iterable[tuple[str, int]]) -> float:
+        """Seconds a ledger waits without a core (network round trips; memoized)."""
+        key = tuple(ledger)
+        value = self._waits.get(key)
+        if value is None:
+            value = sum(self.ops[op].wait_seconds(size) for op, size in key if op in self._waiting)
+            if len(self._waits) < 100_000:
+                self._waits[key] = value
+        return value
 
     def cost(self, ledger: Iterable[tuple[str, int]]) -> float:
         """CPU seconds for a ledger (memoized: ledgers repeat message after message)."""
@@ -93,10 +124,12 @@ class CostProfile:
             base = ops[op]
             fixed = change.get("fixed_us")
             per_byte = change.get("per_byte_ns")
+            wait = change.get("wait_us")
             ops[op] = OpCost(
                 fixed_us=base.fixed_us if fixed is None else fixed,
                 per_byte_ns=base.per_byte_ns if per_byte is None else per_byte,
                 by_bits=() if fixed is not None else base.by_bits,
+                wait_us=base.wait_us if wait is None else wait,
             )
         return CostProfile(ops, name=self.name, scale=self.scale * scale, meta=self.meta)
 
@@ -110,6 +143,8 @@ class CostProfile:
                     "fixed_us": round(cost.fixed_us, 4),
                     "per_byte_ns": round(cost.per_byte_ns, 4),
                 }
+            if cost.wait_us:
+                ops[op]["wait_us"] = round(cost.wait_us, 4)
         return {"name": self.name, "meta": self.meta, "ops": ops}
 
     @classmethod
@@ -117,13 +152,16 @@ class CostProfile:
         try:
             ops = {}
             for op, spec in data["ops"].items():
+                wait = float(spec.get("wait_us", 0.0))
                 if "by_bits_us" in spec:
                     points = tuple(
                         sorted((int(b), float(c)) for b, c in spec["by_bits_us"].items())
                     )
-                    ops[op] = OpCost(by_bits=points)
+                    ops[op] = OpCost(by_bits=points, wait_us=wait)
                 else:
-                    ops[op] = OpCost(float(spec["fixed_us"]), float(spec["per_byte_ns"]))
+                    ops[op] = OpCost(
+                        float(spec["fixed_us"]), float(spec["per_byte_ns"]), wait_us=wait
+                    )
             return cls(ops, name=str(data.get("name", source)), meta=data.get("meta", {}))
         except (KeyError, TypeError, ValueError) as exc:
             raise ScenarioError("profile.name", f"{source} is not a cost profile: {exc}") from None
@@ -131,16 +169,27 @@ class CostProfile:
 
 def load_profile(name_or_path: str = "default") -> CostProfile:
     """The shipped default profile, or a JSON profile file written by ``wssim calibrate``."""
+    default = json.loads(resources.files("sim").joinpath("data/default_profile.json").read_text())
     if name_or_path == "default":
-        text = resources.files("sim").joinpath("data/default_profile.json").read_text()
-        return CostProfile.from_json(json.loads(text), "default")
+        return CostProfile.from_json(default, "default")
     path = Path(name_or_path)
     if not path.is_file():
         raise ScenarioError("profile.name", f"'default' or a profile file; no file {path}")
     try:
-        return CostProfile.from_json(json.loads(path.read_text()), str(path))
+        data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise ScenarioError("profile.name", f"{path} is not JSON: {exc}") from None
+    ops = data.get("ops") if isinstance(data, dict) else None
+    if isinstance(ops, dict):
+        # a profile written before ops joined the vocabulary: those take the default's cost
+        later = sorted((OPS - set(ops)) & set(default["ops"]))
+        if later:
+            data = {
+                **data,
+                "ops": {**ops, **{op: default["ops"][op] for op in later}},
+                "meta": {**data.get("meta", {}), "default_costs_for": later},
+            }
+    return CostProfile.from_json(data, str(path))
 
 
 # --- calibration ------------------------------------------------------------------------
@@ -171,6 +220,7 @@ def calibrate(*, repetitions: int = 15, quick: bool = False) -> dict:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding, rsa
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     from lxml import etree
 
     import sim.crypto as crypto
@@ -198,6 +248,17 @@ def calibrate(*, repetitions: int = 15, quick: bool = False) -> dict:
         return _median_seconds(run, reps, 20)
 
     ops["aes_encrypt"] = ops["aes_decrypt"] = ops["tls_record"] = _linear(aes, sizes)
+
+    def aes_gcm(n: int, *, decrypt: bool) -> float:
+        # as the wire layer does it: a cipher object per message, 96-bit IV, tag checked
+        iv, data = key[:12], b"x" * n
+        sealed = AESGCM(key).encrypt(iv, data, None)
+        if decrypt:
+            return _median_seconds(lambda: AESGCM(key).decrypt(iv, sealed, None), reps, 20)
+        return _median_seconds(lambda: AESGCM(key).encrypt(iv, data, None), reps, 20)
+
+    ops["aes_gcm_encrypt"] = _linear(lambda n: aes_gcm(n, decrypt=False), sizes)
+    ops["aes_gcm_decrypt"] = _linear(lambda n: aes_gcm(n, decrypt=True), sizes)
 
     def document(n: int):
         item = b'<app:Item xmlns:app="urn:app" n="1">' + b"x" * 40 + b"</app:Item>"
@@ -228,6 +289,11 @@ def calibrate(*, repetitions: int = 15, quick: bool = False) -> dict:
     ops["ut_derive"] = OpCost(fixed_us=0.5, per_byte_ns=per_iteration * 1e9)
     ops["cache_lookup"] = OpCost(
         fixed_us=_median_seconds(lambda: {}.get("k"), reps, 1000) * 1e6 + 0.2
+    )
+    ops["replay_lookup"] = OpCost(
+        fixed_us=_replay_lookup_seconds(reps) * 1e6,
+        per_byte_ns=_round_trip_cpu_seconds(reps) * 1e9,
+        wait_us=REPLAY_ROUND_TRIP_US,
     )
 
     bits_list = (1024, 2048) if quick else (1024, 2048, 3072, 4096)
@@ -285,6 +351,43 @@ def calibrate(*, repetitions: int = 15, quick: bool = False) -> dict:
         },
     )
     return profile.to_json()
+
+
+def _replay_lookup_seconds(repetitions: int) -> float:
+    """A look-up-and-insert of a new 20-byte key (a signature value) in a replay cache of
+    10,000 entries, in the node's memory."""
+    from sim.wire.checks import ReplayCache
+
+    cache = ReplayCache()
+    keys = iter([os.urandom(20) for _ in range(10_000 + repetitions * 1000)])
+    for i in range(10_000):
+        cache.check_and_add(next(keys), i * 1e-3)
+    return _median_seconds(lambda: cache.check_and_add(next(keys), 10.0), repetitions, 1000)
+
+
+def _round_trip_cpu_seconds(repetitions: int) -> float:
+    """The CPU one end spends on a request-reply exchange of small messages over TCP (a
+    write and a read): half of a ping-pong's time over the loopback, in one process."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        a = socket.create_connection(server.getsockname())
+        b, _ = server.accept()
+    for end in (a, b):
+        end.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    request, reply = b"k" * 64, b"v" * 16
+
+    def ping() -> None:
+        a.sendall(request)
+        b.recv(256)
+        b.sendall(reply)
+        a.recv(256)
+
+    try:
+        return _median_seconds(ping, repetitions, 200) / 2
+    finally:
+        a.close()
+        b.close()
 
 
 def _tls_handshake_seconds(private, repetitions: int) -> float:

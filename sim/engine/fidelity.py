@@ -43,6 +43,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from sim.engine.stores import attach_replay, new_store
 from sim.protocol.api import CLIENT, Send, Step, role_of
 
 #: recorded messages per session; later ones repeat the last recorded one exactly
@@ -74,6 +75,8 @@ class Scripts:
     strategy: object = None
     payload: bytes = b""
     shared_roles: frozenset = frozenset()
+    #: the roles whose farm shares one replay store (its lookups a round trip away)
+    replay_roles: frozenset = frozenset()
     #: (position, switches, offsets) -> the script where, at each (role, delivery) of
     #: ``switches``, the message reaches a node of ``role`` new to the session and, at each
     #: (delivery, offset) of ``offsets``, a receiver whose clock is ``offset`` seconds off
@@ -104,7 +107,7 @@ class Scripts:
         key = (position, switches, offsets, prior, aged)
         script = self.fresh.get(key)
         if script is None:
-            recorder = _Recorder(self.strategy, set(self.shared_roles))
+            recorder = _Recorder(self.strategy, set(self.shared_roles), set(self.replay_roles))
             if prior:
                 earlier = prior
             else:
@@ -134,12 +137,16 @@ class _Recorder:
     """One client and server nodes by name; routes each request to the current node of its
     role, each reply to the node named in ``to``."""
 
-    def __init__(self, strategy, shared_roles: set[str]) -> None:
+    def __init__(self, strategy, shared_roles: set[str], replay_roles: set[str]) -> None:
         self.strategy = strategy
         self.client = strategy.client("client-0")
         self.shared = {
             role: strategy.shared_state(role) if role in shared_roles else None
             for role in strategy.roles
+        }
+        #: the replay store of each role whose farm shares one (the others keep their own)
+        self.replay = {
+            role: new_store(remote=True) for role in strategy.roles if role in replay_roles
         }
         self.servers: dict[str, object] = {}
         self.route = {role: f"{role}-0" for role in strategy.roles}
@@ -151,6 +158,7 @@ class _Recorder:
         if engine is None:
             role = role_of(name)
             engine = self.strategy.server(role, name, shared=self.shared[role])
+            attach_replay(engine, self.replay.get(role))
             self.servers[name] = engine
         return engine
 
@@ -218,17 +226,25 @@ def _shapes(script: MessageScript, end: int | None = None) -> list:
     return [_shape(script.origin)] + [_shape(s) for s in script.handled[:end]]
 
 
-def record_scripts(strategy, messages: int, payload: bytes, shared_roles: set[str]) -> Scripts:
+def record_scripts(
+    strategy,
+    messages: int,
+    payload: bytes,
+    shared_roles: set[str],
+    replay_roles: set[str] = frozenset(),
+) -> Scripts:
     """Record the scripts of a session of ``messages`` messages (at most SCRIPTED_MESSAGES
-    distinct ones) and its close; fresh-node situations are recorded when first met."""
+    distinct ones) and its close; fresh-node situations are recorded when first met.
+    ``shared_roles`` share a context cache per farm, ``replay_roles`` a replay store."""
     count = min(messages, SCRIPTED_MESSAGES)
-    recorder = _Recorder(strategy, shared_roles)
+    recorder = _Recorder(strategy, shared_roles, set(replay_roles))
     return Scripts(
         [recorder.message(payload) for _ in range(count)],
         recorder.close(),
         strategy,
         payload,
         frozenset(shared_roles),
+        frozenset(replay_roles),
     )
 
 

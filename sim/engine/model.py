@@ -352,6 +352,8 @@ class StepInfo(NamedTuple):
     seconds: float
     beside_hsm: float
     private: int
+    #: seconds the step waits holding no core (round trips to a farm's replay store)
+    wait: float
     #: the role the Send goes to, how it counts in the record, its size in bytes
     role: str
     bill: int
@@ -463,6 +465,9 @@ class Network:
         self.fold = not kinds & {"clock_skew", "link_outage"} and self.adversary is None
         #: per attack: attempts, accepted, refused {check: count} (measured window only)
         self.attacks: dict[str, dict] = {}
+        #: the adversary's ``attacks.Attacker`` (full fidelity), which ``Chain.run`` shows
+        #: every delivery
+        self.attacker = None
         if variability == "deterministic":
             self.jitter: Callable[[], float] = lambda: 1.0
         elif variability == "exponential":
@@ -532,7 +537,7 @@ class Network:
                 send = send or event
             elif isinstance(event, (AppDone, SessionClosed)):
                 result = event
-        counts, seconds, beside_hsm, private = self.ledger_info(step.ops)
+        counts, seconds, beside_hsm, private, wait = self.ledger_info(step.ops)
         role, bill = "", NO_BILL
         if send is not None:
             role = role_of(send.to)
@@ -550,57 +555,16 @@ class Network:
             seconds,
             beside_hsm,
             private,
+            wait,
             role,
             bill,
             0 if send is None else len(send.data),
         )
 
-    def intercepts(self, send: Send, source: Node, target: Node) -> bool:
-        """Whether the adversary attacks this request (on its link, drawn with its odds)."""
-        adversary = self.adversary
-        return (
-            adversary is not None
-            and not send.reply
-            and send.kind == "app-request"
-            and adversary.link == f"{source.role}-{target.role}"
-            and self.rng.random() < adversary.probability
-        )
-
-    def attack(self, attack: str, send: Send, source: Node, target: Node, strategy: str):
-        """Generator: forge the attack from the captured request, deliver it to the target
-        (its ``strategy`` engine), and count whether it accepted it or which check refused it."""
-        from sim.protocol.adversary import forge
-
-        counted = self.warmup <= self.env.now < self.until  # the measured window
-        stats = self.attacks.setdefault(attack, {"attempts": 0, "accepted": 0, "refused": {}})
-        if send.tls and not self.adversary.sees_tls:
-            if counted:
-                stats["attempts"] += 1
-                stats["refused"]["tls"] = stats["refused"].get("tls", 0) + 1
-            return
-        forged = forge(attack, send.data, self.env.now)
-        engine = target.engines.get(strategy)
-        if forged is None or engine is None:
-            return  # nothing to steal in this message
-        yield self.env.timeout(0.001)  # just after the original
-        wire = self.wire(source.role, target.role)
-        if not (yield from wire.send(len(forged), self.warmup, self.until)):
-            return
-        step = engine.receive(forged, sender="mallory-0", now=self.env.now + target.skew)
-        refusal = getattr(engine, "last_refusal", None)  # before another receive runs
-        yield from target.work(self.cpu(target, step.ops), self.warmup, self.until)
-        if counted:
-            stats["attempts"] += 1
-            faults = [e.fault for e in step.events if isinstance(e, Send) and e.fault]
-            if refusal is None and not faults:
-                stats["accepted"] += 1
-            else:
-                check = refusal or faults[0]
-                stats["refused"][check] = stats["refused"].get(check, 0) + 1
-
-    def ledger_info(self, ops) -> tuple[tuple[tuple[str, int], ...], float, float, int]:
+    def ledger_info(self, ops) -> tuple[tuple[tuple[str, int], ...], float, float, int, float]:
         """Of a ledger: its op counts, its CPU seconds, its CPU seconds beside an HSM (which
-        takes the RSA private-key operations) and how many of those there are. Keyed by the
+        takes the RSA private-key operations), how many of those there are, and the seconds
+        it waits holding no core (``CostProfile.wait``). Keyed by the
         ledger's value: full fidelity's messages of one kind have equal ledgers, and they
         share one counts tuple (the statistics aggregate by it)."""
         info = self._ledgers.get(ops)
@@ -617,6 +581,7 @@ class Network:
                 self.profile.cost(ops),
                 self.profile.cost(rest),
                 private,
+                self.profile.wait(ops),
             )
         return info
 
@@ -631,7 +596,9 @@ class Chain:
 
     __slots__ = (
         "bound",
+        "capture",
         "client",
+        "engine",
         "handle",
         "history",
         "idle",
@@ -669,6 +636,10 @@ class Chain:
         self.result: AppDone | SessionClosed | None = None
         #: the strategy the session runs (set by the replication)
         self.strategy = ""
+        #: full fidelity: the session's client engine; the adversary's request waiting
+        #: for its response
+        self.engine = None
+        self.capture = None
 
     def begin(
         self, record: MessageRecord | None, handle: Callable[[Node, Send, str, float, bool], Step]
@@ -678,6 +649,7 @@ class Chain:
         self.handle = handle
         self.bound = {CLIENT: self.client}
         self.result = None
+        self.capture = None
 
     def run(self, node: Node, step: Step):
         """Generator: charge ``step`` on ``node`` and follow its events to the end.
@@ -709,15 +681,16 @@ class Chain:
             if jitter is not None:
                 seconds *= jitter()
             arrival = env.now
+            # a wait (a replay-store round trip) holds no core: the step ends that much later
             if ahead:  # the node never queues: its CPU time starts on arrival
                 start = arrival + ahead
                 node.account(start, start, seconds, warmup, until)
-                yield Timeout(env, ahead + seconds)
+                yield Timeout(env, ahead + seconds + info.wait)
                 ahead = 0.0
             else:
                 start = node.book(seconds)
                 node.account(arrival, start, seconds, warmup, until)
-                yield Timeout(env, start + seconds - arrival)
+                yield Timeout(env, start + seconds - arrival + info.wait)
             if private:
                 yield from node.hsm_work(private, warmup, until)
             if node.epoch != epoch:  # the node crashed while the message was on it
@@ -750,9 +723,8 @@ class Chain:
                     yield Timeout(env, wait)
             if info.bill and record is not None:
                 self._bill(info.bill, info.size)
-            if network.adversary is not None and network.intercepts(send, node, target):
-                for attack in network.adversary.attacks:
-                    env.process(network.attack(attack, send, node, target, self.strategy))
+            if network.attacker is not None:
+                network.attacker.watch(self, send, node, target)
             sender = node.name
             node = target
             fresh = False

@@ -32,6 +32,7 @@ import numpy as np
 import simpy
 
 import sim
+from sim.engine.attacks import Attacker, empty_stats, security_view
 from sim.engine.costs import CostProfile, load_profile
 from sim.engine.fidelity import (
     CLOSE,
@@ -43,6 +44,7 @@ from sim.engine.fidelity import (
 from sim.engine.model import Chain, MessageRecord, Network
 from sim.engine.scenario import Scenario
 from sim.engine.stats import MessageLog, MessageStats
+from sim.engine.stores import attach_replay, new_store
 from sim.errors import ScenarioError
 from sim.protocol import build_strategy
 from sim.protocol.api import CLIENT, AppDone, KeyLog, Send, Step
@@ -173,6 +175,9 @@ class Replication:
                         self.network.watch_contexts(
                             name, role, capacity, strategy.idle_timeout(role), self.live
                         )
+        #: full fidelity: the replay store a farm shares per (role, strategy), None where
+        #: each node keeps its own (``topology.<role>.shared_replay_cache``)
+        self.replay_stores: dict[tuple[str, str], object] = {}
         if fidelity == "full":
             for farm in self.network.farms.values():
                 spec = getattr(scenario.topology, farm.role)
@@ -181,8 +186,15 @@ class Replication:
                         continue
                     shared = strategy.shared_state(farm.role) if spec.shared_cache else None
                     self.shared[farm.role, name] = shared
+                    store = new_store(remote=True) if spec.shared_replay_cache else None
+                    self.replay_stores[farm.role, name] = store
                     for node in farm.nodes:
-                        node.engines[name] = strategy.server(farm.role, node.name, shared=shared)
+                        node.engines[name] = engine = strategy.server(
+                            farm.role, node.name, shared=shared
+                        )
+                        attach_replay(engine, store)
+            if scenario.adversary is not None:
+                self.network.attacker = Attacker(self.network, strategies)
 
     # sessions ----------------------------------------------------------------------------
     def _session(self, key: int):
@@ -297,6 +309,8 @@ class Replication:
                 self._trace(sender, node.name, send)
                 target = engine if node.role == CLIENT else node.engines[chain.strategy]
                 return target.receive(send.data, sender=sender, now=t)
+
+            chain.engine = engine
         else:
             cursor = ScriptCursor(
                 self.scripts[chain.strategy][size],
@@ -364,9 +378,10 @@ class Replication:
                         node.down_until = self.env.now + fault.duration_s
                         node.epoch += 1
                         for name in node.engines:
-                            node.engines[name] = self.strategies[name].server(
+                            node.engines[name] = engine = self.strategies[name].server(
                                 node.role, node.name, shared=self.shared.get((node.role, name))
                             )
+                            attach_replay(engine, self.replay_stores.get((node.role, name)))
             elif fault.kind == "clock_skew":
                 for node in nodes:
                     node.skew = fault.skew_s
@@ -457,9 +472,7 @@ def _summarize_replication(rep: Replication) -> dict[str, dict]:
         summary["roles"] = {role: roles[role] for role in strategy.roles}
         if rep.scenario.adversary is not None:
             summary["attacks"] = {
-                attack: rep.network.attacks.get(
-                    attack, {"attempts": 0, "accepted": 0, "refused": {}}
-                )
+                attack: rep.network.attacks.get(attack, empty_stats(attack))
                 for attack in rep.scenario.adversary.attacks
             }
         summaries[name] = summary
@@ -668,6 +681,9 @@ def simulate(
     finally:
         if ahead is not None:
             ahead.close()
+    if scenario.adversary is not None:
+        #: the security table: per strategy and attack, what got through
+        summary["security"] = security_view(summary["strategies"])
     result.wall_s = time.perf_counter() - started
     return result
 
@@ -800,10 +816,16 @@ def _record(scenario: Scenario, strategy) -> dict:
     workload = scenario.workload
     geometric = workload.session_length == "geometric"
     longest = max(workload.all_values("messages_per_session"))
-    shared = {r for r in strategy.roles if getattr(scenario.topology, r).shared_cache}
+    topology = scenario.topology
+    shared = {r for r in strategy.roles if getattr(topology, r).shared_cache}
+    replay = {r for r in strategy.roles if getattr(topology, r).shared_replay_cache}
     return {
         size: record_scripts(
-            strategy, SCRIPTED_MESSAGES if geometric else longest, _payload(size, 0, 0), shared
+            strategy,
+            SCRIPTED_MESSAGES if geometric else longest,
+            _payload(size, 0, 0),
+            shared,
+            replay,
         )
         for size in workload.all_values("payload_bytes")
     }

@@ -11,6 +11,7 @@ import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sim.errors import ScenarioError
+from sim.protocol.adversary import ATTACKS
 from sim.protocol.api import STRATEGY_NAMES
 
 LINK_ENDS = ("client", "intermediary", "sts", "provider")
@@ -137,6 +138,12 @@ class Role(_Strict):
     cores: int = Field(2, ge=1, le=1024)
     balancer: Literal["round_robin", "least_connections", "random", "sticky"] = "round_robin"
     shared_cache: bool = Field(False, description="one security-context cache for the farm")
+    shared_replay_cache: bool = Field(
+        True,
+        description="server roles: one replay store for the farm (a distributed cache, a "
+        "round trip a lookup: profile op replay_lookup); false: each node keeps its own, "
+        "and a message replayed to another node of the farm goes through",
+    )
     hsm_units: int = Field(0, ge=0, le=64, description="HSM units per node (0: none)")
     hsm_op_ms: float = Field(2.0, gt=0, description="HSM time per RSA private-key operation")
 
@@ -209,6 +216,9 @@ class Run(_Strict):
 class OpOverride(_Strict):
     fixed_us: float | None = Field(None, ge=0)
     per_byte_ns: float | None = Field(None, ge=0)
+    wait_us: float | None = Field(
+        None, ge=0, description="waiting without a core per unit of size (network round trips)"
+    )
 
 
 class Profile(_Strict):
@@ -232,12 +242,34 @@ class Adversary(_Strict):
     """An attacker on a link, attacking a share of the application requests crossing it."""
 
     link: str = Field("client-provider", description="'<from>-<to>' roles, request direction")
-    attacks: list[Literal["steal-token", "replay", "wrap", "tamper"]] = Field(
-        default_factory=lambda: ["steal-token", "replay", "wrap", "tamper"], min_length=1
+    attacks: list[Literal[ATTACKS]] = Field(
+        default_factory=lambda: ["steal-token", "replay", "wrap", "tamper"],
+        min_length=1,
+        description="any of " + ", ".join(ATTACKS),
     )
     probability: float = Field(0.1, gt=0, le=1, description="share of requests attacked")
     sees_tls: bool = Field(
         False, description="the link has no transport protection (or the attacker terminates TLS)"
+    )
+    campaigns: int = Field(
+        1,
+        ge=1,
+        le=1000,
+        description="replay-flood and padding-oracle: campaigns per replication at most "
+        "(each costs the receiver thousands of messages)",
+    )
+    flood_messages: int = Field(
+        10_000,
+        ge=1,
+        le=10_000_000,
+        description="replay-flood: messages per flood (above a replay store's capacity, a "
+        "store that evicts by count would forget the captured message)",
+    )
+    oracle_queries: int = Field(
+        4096,
+        ge=256,
+        le=1_000_000,
+        description="padding-oracle: queries an attacker spends on one block before giving up",
     )
 
     @field_validator("link")

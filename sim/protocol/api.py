@@ -153,6 +153,11 @@ class Strategy(Protocol):
         """A new farm-wide shared state for ``role`` (shared SCT cache), or None."""
         ...
 
+    def share_replay_cache(self, role: str, store: object | None = None) -> object:
+        """Give every ``role`` server made from now on one farm-wide replay store (``store``,
+        or a new one); returns it. Without it each server node keeps its own."""
+        ...
+
     def idle_timeout(self, role: str) -> float:
         """How long a ``role`` node keeps a session's state unused (``math.inf``: forever)."""
         ...

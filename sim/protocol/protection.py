@@ -19,7 +19,15 @@ from sim.wire.ledger import Ledger
 from sim.wire.ns import EncryptionAlg, SignatureAlg, ValueType
 from sim.wire.soap import Envelope
 from sim.wire.suites import AlgorithmSuite, suite
-from sim.wire.xmlutil import WSU_ID, b64, fresh_bytes, new_id, unb64
+from sim.wire.xmlutil import (
+    WSU_ID,
+    b64,
+    children_by_tag,
+    fresh_bytes,
+    new_id,
+    unb64,
+    whole_text,
+)
 
 DEFAULT_SUITE = suite("Basic256")
 
@@ -61,10 +69,28 @@ def put_payload(envelope: Envelope, payload: bytes, local: str = "Request") -> N
 
 
 def get_payload(envelope: Envelope) -> bytes:
-    payload = next((el for holder in envelope.body for el in holder.iterchildren(PAYLOAD)), None)
-    if payload is None:
-        raise InvalidSecurity("the Body carries no application payload")
-    return unb64(payload.text, "app:Payload")
+    """The application payload :func:`put_payload` wrote, read strictly: the Body holds one
+    element of the application's namespace holding one app:Payload, whose whole text
+    (:func:`~sim.wire.xmlutil.whole_text`: a comment C14N would drop is refused) is the
+    payload in base64. Anything else there is refused, not skipped."""
+    holders = list(envelope.body)
+    if (
+        len(holders) != 1
+        or not isinstance(holders[0].tag, str)
+        or etree.QName(holders[0]).namespace != ns.APP
+    ):
+        raise InvalidSecurity("the Body carries no application payload", check="payload")
+    children = list(holders[0])
+    if (
+        len(children) != 1
+        or children[0].tag != PAYLOAD
+        or (holders[0].text or "").strip()
+        or (children[0].tail or "").strip()
+    ):
+        raise InvalidSecurity(
+            "the Body's application element is not one app:Payload", check="payload"
+        )
+    return unb64(whole_text(children[0], "app:Payload"), "app:Payload")
 
 
 def security_header(envelope: Envelope, now: float, ttl: float = 300.0, children: str = ""):
@@ -75,6 +101,7 @@ def security_header(envelope: Envelope, now: float, ttl: float = 300.0, children
 
 
 _ACTION = ns.qname(ns.WSA, "Action")
+_RELATES_TO = ns.qname(ns.WSA, "RelatesTo")
 _SIGNATURE = ns.qname(ns.DS, "Signature")
 
 
@@ -83,10 +110,10 @@ def _action_header(envelope: Envelope) -> etree._Element | None:
 
 
 def _signed_parts(envelope: Envelope, timestamp, extra: Sequence[etree._Element]):
-    action = _action_header(envelope)
+    """Body, Timestamp, ``extra``, wsa:Action and (in a reply) wsa:RelatesTo, which binds
+    the reply to its request."""
     parts = [envelope.body, timestamp, *extra]
-    if action is not None:
-        parts.append(action)
+    parts += [h for h in envelope.header.iterchildren(_ACTION, _RELATES_TO)]
     return parts
 
 
@@ -208,6 +235,8 @@ def _draft_digests(draft: soap.Draft, ts_id: str, timestamp: str, suite_, ledger
     signed = [(draft.body_id, draft.canonical_body()), (ts_id, timestamp)]
     if draft.action is not None:
         signed.append(draft.action)
+    if draft.relates_to is not None:
+        signed.append(draft.relates_to)
     return [(part_id, dsig.text_digest(text, suite_.digest, ledger)) for part_id, text in signed]
 
 
@@ -248,8 +277,12 @@ class Unprotected:
     certificate: object | None = None
 
 
-def _decrypt_body_with(envelope: Envelope, security, key_for: Callable, ledger, policy) -> None:
-    """Decrypt every EncryptedData listed by ReferenceLists in the Security header."""
+def _encrypted_parts(
+    envelope: Envelope, security, key_for: Callable, policy
+) -> list[tuple[xenc.EncryptedDataInfo, bytes]]:
+    """Every EncryptedData the ReferenceLists of the Security header name, read, with the key
+    that decrypts it; refused when one is missing, listed twice or listed nowhere. Nothing
+    is decrypted here: these are the checks of what anyone can see."""
     data_ids: list[tuple[str, etree._Element]] = []
     for child in security:
         if child.tag == xenc.ENCRYPTED_KEY:
@@ -257,7 +290,9 @@ def _decrypt_body_with(envelope: Envelope, security, key_for: Callable, ledger, 
         elif child.tag == xenc.REFERENCE_LIST:
             data_ids += [(i, child) for i in xenc.read_data_references(security)]
             break
-    ids = {el.get("Id"): el for el in envelope.root.iter(xenc.ENCRYPTED_DATA)}
+    present = list(envelope.root.iter(xenc.ENCRYPTED_DATA))
+    ids = {el.get("Id"): el for el in present}
+    parts = []
     for data_id, holder in data_ids:
         data = ids.pop(data_id, None)
         if data is None:
@@ -265,9 +300,63 @@ def _decrypt_body_with(envelope: Envelope, security, key_for: Callable, ledger, 
                 f"encrypted data #{data_id} not found or listed twice", check="reference"
             )
         info = xenc.read_encrypted_data(data, policy)
-        xenc.decrypt_element(info, key_for(holder, info), ledger=ledger)
-    if next(envelope.root.iter(xenc.ENCRYPTED_DATA), None) is not None:
-        raise InvalidSecurity("the message holds encrypted data no ReferenceList names")
+        parts.append((info, key_for(holder, info)))
+    if len(parts) != len(present):
+        raise _unlisted()
+    return parts
+
+
+def _unlisted() -> InvalidSecurity:
+    return InvalidSecurity("the message holds encrypted data no ReferenceList names")
+
+
+def _decrypt_parts(
+    stage: xenc.DecryptionStage,
+    envelope: Envelope,
+    parts: list[tuple[xenc.EncryptedDataInfo, bytes]],
+) -> None:
+    """Decrypt every part in place (in ``stage``); what decrypted may hold no more
+    encrypted data. A part that did not decrypt stays, and the verification goes on over
+    it (its digest fails as a wrong plaintext's does): the same work whatever failed."""
+    for info, key in parts:
+        stage.decrypt(info, key)
+    stayed = {id(info.element) for info, _ in parts}
+    if any(id(data) not in stayed for data in envelope.root.iter(xenc.ENCRYPTED_DATA)):
+        raise _unlisted()
+
+
+_KEY_INFO_PART = {ns.qname(ns.DS, "KeyInfo"): "ds:KeyInfo"}
+
+
+def _signature_key(signature: etree._Element, resolve: Callable):
+    """The key of ``signature``'s KeyInfo, resolved before anything is decrypted, so that a
+    token or key the receiver refuses is named as such (and is no part of the decryption
+    stage's one fault)."""
+    return resolve(children_by_tag(signature, _KEY_INFO_PART).get(ns.qname(ns.DS, "KeyInfo")))
+
+
+def _verify_decrypted(
+    envelope: Envelope,
+    signature: etree._Element,
+    key,
+    parts: list[tuple[xenc.EncryptedDataInfo, bytes]],
+    ledger: Ledger,
+    suite_: AlgorithmSuite,
+) -> dsig.VerifiedSignature:
+    """Decrypt ``parts`` and verify ``signature`` with ``key``, in one decryption stage:
+    from the first decryption until the signature covers every decrypted part, any failure
+    is the one fault of :class:`xenc.DecryptionStage`, charged the same."""
+    with xenc.DecryptionStage(ledger, [info for info, _ in parts], (signature, key)) as stage:
+        _decrypt_parts(stage, envelope, parts)
+        verified = dsig.verify(
+            signature,
+            key=key,
+            ids=dsig.index_ids(envelope.root),
+            ledger=ledger,
+            policy=_signature_policy(suite_),
+        )
+        stage.require_signed(verified.references)
+    return verified
 
 
 def unprotect_asymmetric(
@@ -304,9 +393,11 @@ def unprotect_asymmetric(
                 ledger=ledger,
             )
 
-        _decrypt_body_with(envelope, security, key_for, ledger, policy)
+        parts = _encrypted_parts(envelope, security, key_for, policy)
+    else:
+        parts = []
     signature = _one_signature(security)
-    ids = dsig.index_ids(envelope.root)
+    ids = dsig.index_ids(envelope.root)  # for the key reference: the header is not encrypted
     certificate = None
 
     def resolve(key_info):
@@ -329,13 +420,8 @@ def unprotect_asymmetric(
         trust.verify_trusted(certificate, now, ledger)
         return certificate.public_key()
 
-    verified = dsig.verify(
-        signature,
-        key=resolve,
-        ids=ids,
-        ledger=ledger,
-        policy=_signature_policy(suite_),
-    )
+    key = _signature_key(signature, resolve)
+    verified = _verify_decrypted(envelope, signature, key, parts, ledger, suite_)
     _require_standard_parts(envelope, security, timestamp, verified)
     replay.check_and_add(verified.value, now)
     return Unprotected(envelope, addressing, security, verified, certificate=certificate)
@@ -384,11 +470,14 @@ def protect_symmetric(
     extra_signed: Sequence[etree._Element] = (),
     encrypt_tokens: Sequence[etree._Element] = (),
     keylog: Callable[[str, str, bytes], None] | None = None,
+    direction: sc.Direction | None = None,
 ) -> bytes:
     """Sign with HMAC-SHA1 and encrypt with AES under keys derived from ``secret``
     (a fresh DerivedKeyToken each for signature and encryption, pointing at the source
-    through ``source_reference()``, an STR element or its text); with ``derive=False`` the
-    secret is used directly.
+    through ``source_reference()``, an STR element or its text, and carrying the wsc:Label
+    of ``direction``: a request's keys are not a reply's; by default a message carrying
+    wsa:RelatesTo is a reply, any other a request); with ``derive=False`` the secret is used
+    directly.
 
     ``encrypt_tokens`` (a UsernameToken sent inside the protected traffic) go into the
     Security header, are signed, and are encrypted in place like the Body."""
@@ -408,16 +497,23 @@ def protect_symmetric(
         source = source_reference()
         if not isinstance(source, str):
             source = etree.tostring(source).decode()
+        label = sc.LABELS[direction or _direction_of(envelope)]
         sig_length = suite_.signature_derived_key_bits // 8
         sig_nonce = fresh_bytes(16)
-        header, sig_dkt_id = sc.dkt_text(source, length=sig_length, nonce=sig_nonce)
-        sig_key = sc.derive_key(secret, nonce=sig_nonce, length=sig_length, ledger=ledger)
+        header, sig_dkt_id = sc.dkt_text(source, length=sig_length, nonce=sig_nonce, label=label)
+        sig_key = sc.derive_key(
+            secret, nonce=sig_nonce, length=sig_length, label=label, ledger=ledger
+        )
         sig_info = wss.str_reference_text(f"#{sig_dkt_id}", ValueType.DKT.value)
         if encrypt:
             enc_nonce = fresh_bytes(16)
-            enc_text, enc_dkt_id = sc.dkt_text(source, length=enc_length, nonce=enc_nonce)
+            enc_text, enc_dkt_id = sc.dkt_text(
+                source, length=enc_length, nonce=enc_nonce, label=label
+            )
             header += enc_text
-            enc_key = sc.derive_key(secret, nonce=enc_nonce, length=enc_length, ledger=ledger)
+            enc_key = sc.derive_key(
+                secret, nonce=enc_nonce, length=enc_length, label=label, ledger=ledger
+            )
             enc_info = wss.str_reference_text(f"#{enc_dkt_id}", ValueType.DKT.value)
     else:
         header = ""
@@ -469,6 +565,17 @@ def protect_symmetric(
     return envelope.to_bytes(ledger)
 
 
+def _direction_of(envelope: Envelope) -> sc.Direction:
+    """A message answering another (it carries wsa:RelatesTo) is a reply, any other a
+    request (the servers refuse a request carrying wsa:RelatesTo)."""
+    draft = envelope.draft
+    if draft is not None:
+        answers = draft.relates_to is not None
+    else:
+        answers = next(envelope.header.iterchildren(_RELATES_TO), None) is not None
+    return sc.Direction.REPLY if answers else sc.Direction.REQUEST
+
+
 def _protect_draft(
     envelope: Envelope,
     header: str,
@@ -509,10 +616,13 @@ def unprotect_symmetric(
     ledger: Ledger,
     replay: checks.ReplayCache,
     suite_: AlgorithmSuite = DEFAULT_SUITE,
+    direction: sc.Direction = sc.Direction.REQUEST,
 ) -> Unprotected:
     """Receiving side of :func:`protect_symmetric`. ``secret_for`` maps the source reference
     (SCT identifier, UsernameToken, assertion id) to its secret or raises the protocol's
-    fault (wsc:BadContextToken, ...)."""
+    fault (wsc:BadContextToken, ...). ``direction`` is the way the messages this receiver
+    reads travel (a service reads requests, a client replies): a DerivedKeyToken of the
+    other direction is refused."""
     addressing = soap.read_addressing(envelope)
     security = wss.find_security_header(envelope)
     plain = plain_shape.read(
@@ -524,6 +634,7 @@ def unprotect_symmetric(
         ledger=ledger,
         suite_=suite_,
         policy=_signature_policy(suite_),
+        direction=direction,
     )
     if plain is not None:  # the layout our senders write, read without walking it here
         timestamp, verified = plain
@@ -549,6 +660,7 @@ def unprotect_symmetric(
             dkt_id = reference.uri[1:]
             if dkt_id not in derived:
                 dkt = sc.read_dkt(dkts[dkt_id])
+                sc.check_direction(dkt.label, direction)
                 if dkt.length != expected_bytes:
                     raise InvalidSecurity("derived key length does not fit the algorithm")
                 derived[dkt_id] = sc.derive(dkt, source_secret(dkt.reference), ledger)
@@ -565,22 +677,16 @@ def unprotect_symmetric(
         key = key_from(wss.read_str(info.key_info), suite_.encryption_key_bytes)
         return key[: suite_.encryption_key_bytes]
 
-    _decrypt_body_with(envelope, security, key_for, ledger, policy)
+    parts = _encrypted_parts(envelope, security, key_for, policy)
     signature = _one_signature(security)
-    ids = dsig.index_ids(envelope.root)
 
     def resolve(key_info):
         if key_info is None or len(key_info) != 1:
             raise InvalidSecurityToken("signature KeyInfo must hold one token reference")
         return key_from(wss.read_str(key_info[0]), suite_.signature_derived_key_bits // 8)
 
-    verified = dsig.verify(
-        signature,
-        key=resolve,
-        ids=ids,
-        ledger=ledger,
-        policy=_signature_policy(suite_),
-    )
+    key = _signature_key(signature, resolve)
+    verified = _verify_decrypted(envelope, signature, key, parts, ledger, suite_)
     _require_standard_parts(envelope, security, timestamp, verified)
     replay.check_and_add(verified.value, now)
     return Unprotected(envelope, addressing, security, verified)

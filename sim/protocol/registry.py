@@ -10,6 +10,7 @@ from sim.errors import ScenarioError
 from sim.protocol.api import INTERMEDIARY, PROVIDER, STRATEGY_NAMES, STS, KeyLog
 from sim.protocol.base import Client, ContextCache, Server, Setup, make_setup
 from sim.protocol.strategies import saml_tokens, sct, sct_tlsnego, sender_vouches, ut_derived, x509
+from sim.wire.checks import ReplayCache
 
 
 class Strategy:
@@ -40,6 +41,16 @@ class Strategy:
     def shared_state(self, role: str) -> object | None:
         factory = self._shared.get(role)
         return factory() if factory else None
+
+    def share_replay_cache(self, role: str, store: ReplayCache | None = None) -> ReplayCache:
+        """Give every ``role`` server made from now on one replay store (``store``, or a new
+        remote one: a distributed cache, each lookup a round trip), as the nodes of a farm
+        share one; returns it. Without this each server node keeps its own."""
+        if role not in self._servers:
+            raise ValueError(f"strategy {self.name} has no {role}; roles: {', '.join(self.roles)}")
+        store = ReplayCache(remote=True) if store is None else store
+        self.setup.replay_stores[role] = store
+        return store
 
     def idle_timeout(self, role: str) -> float:
         """How long a ``role`` node keeps a session's state unused (``math.inf``: forever)."""

@@ -123,6 +123,8 @@ SYMMETRIC_AND_XML_OPS = (
     "ut_derive",
     "aes_encrypt",
     "aes_decrypt",
+    "aes_gcm_encrypt",
+    "aes_gcm_decrypt",
     "c14n",
     "digest",
     "xml_parse",

@@ -85,7 +85,9 @@ def _mix_caption(summary: dict) -> str | None:
 
 
 def security_table(summary: dict) -> Table | None:
-    """Per strategy and attack: accepted / attempts, and the checks that refused the rest."""
+    """Per strategy and attack: accepted / attempts, and the checks that refused the rest;
+    for the padding oracle the blocks recovered and the queries spent, for the replay-store
+    flood its size."""
     rows = {
         name: stats["attacks"]
         for name, stats in summary["strategies"].items()
@@ -93,28 +95,38 @@ def security_table(summary: dict) -> Table | None:
     }
     if not rows:
         return None
-    attacks = sorted({attack for per in rows.values() for attack in per})
+    attacks = list(dict.fromkeys(attack for per in rows.values() for attack in per))
     table = Table(
-        title="Security: attacks accepted / attempted (refusing checks)", header_style="bold"
+        title="Security: attacks accepted / attempted (refusing checks)",
+        caption="red: an attack got through. padding-oracle: campaigns in which a block "
+        "fell / campaigns, then blocks recovered and queries spent; replay-flood: a replay "
+        "after that many messages flooded the replay store",
+        header_style="bold",
     )
     table.add_column("strategy")
     for attack in attacks:
         table.add_column(attack)
     for name, per in rows.items():
-        cells = []
-        for attack in attacks:
-            stats = per.get(attack)
-            if not stats or not stats["attempts"]:
-                cells.append("n/a")
-                continue
-            refused = ", ".join(f"{check} {n:g}" for check, n in sorted(stats["refused"].items()))
-            style = "red" if stats["accepted"] else "green"
-            cells.append(
-                f"[{style}]{stats['accepted']:g}/{stats['attempts']:g}[/{style}]"
-                + (f" ({refused})" if refused else "")
-            )
-        table.add_row(name, *cells)
+        table.add_row(name, *(_security_cell(attack, per.get(attack)) for attack in attacks))
     return table
+
+
+def _security_cell(attack: str, stats: dict | None) -> str:
+    if not stats or not stats["attempts"]:
+        return "n/a"
+    refused = ", ".join(f"{check} {n:g}" for check, n in sorted(stats["refused"].items()))
+    style = "red" if stats["accepted"] else "green"
+    cell = f"[{style}]{stats['accepted']:g}/{stats['attempts']:g}[/{style}]" + (
+        f" ({refused})" if refused else ""
+    )
+    if attack == "padding-oracle":
+        cell += f"; {stats.get('blocks', 0):g} block(s) in {stats.get('queries', 0):,.0f} queries"
+        algorithms = ", ".join(sorted(stats.get("encryption", {})))
+        if algorithms:
+            cell += f" ({algorithms})"
+    elif attack == "replay-flood":
+        cell += f"; after {stats.get('flood_messages', 0):,.0f} messages"
+    return cell
 
 
 def print_comparison(summary: dict, console: Console | None = None) -> None:
@@ -124,4 +136,7 @@ def print_comparison(summary: dict, console: Console | None = None) -> None:
     console.print(comparison_table(summary))
     security = security_table(summary)
     if security is not None:
+        if not console.is_terminal:  # a row a line, however many attacks
+            wide = console.options.update(max_width=100_000)
+            console.width = max(console.width, console.measure(security, options=wide).maximum)
         console.print(security)

@@ -1,26 +1,34 @@
 """Actors' RSA keys and X.509 certificates under a test CA, made with pyca/cryptography.
 
 RSA key generation is slow, so a :class:`KeyStore` keeps what it made in a directory
-(PEM files) and reloads it on the next run. Certificates are valid for ten years around the
-simulation epoch, so simulated time never leaves their validity period.
+(PEM files) and reloads it on the next run. That directory holds private keys a receiver
+trusts, so it must be the user's own: by default a per-user cache directory made with mode
+0700, and a directory another user owns or that others may read or write is refused (anyone
+able to plant a key there could sign as any actor). Certificates are valid for ten years
+around the simulation epoch, so simulated time never leaves their validity period.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import os
-import tempfile
+import stat
 import threading
+import warnings
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.utils import CryptographyDeprecationWarning
+from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
 
-from sim.errors import InvalidSecurityToken
+from sim.errors import InvalidSecurityToken, ScenarioError
 from sim.wire.ledger import Ledger, Op
 from sim.wire.xmlutil import EPOCH
 
@@ -67,16 +75,46 @@ class Identity:
 
 
 def default_key_dir() -> Path:
-    """Where keys are cached unless told otherwise (``WSSIM_KEY_DIR`` overrides)."""
-    return Path(os.environ.get("WSSIM_KEY_DIR") or Path(tempfile.gettempdir()) / "wssim-keys")
+    """Where keys are cached unless told otherwise: ``WSSIM_KEY_DIR`` if set, else
+    ``$XDG_CACHE_HOME/wssim/keys``, else ``~/.cache/wssim/keys`` (a per-user directory)."""
+    override = os.environ.get("WSSIM_KEY_DIR")
+    if override:
+        return Path(override)
+    cache = os.environ.get("XDG_CACHE_HOME")
+    base = Path(cache) if cache and os.path.isabs(cache) else Path.home() / ".cache"
+    return base / "wssim" / "keys"
+
+
+def private_directory(directory: str | os.PathLike) -> Path:
+    """``directory``, created with mode 0700 if missing; refused (:class:`ScenarioError`)
+    when it is a symbolic link, is not a directory, belongs to another user or grants group
+    or other users any permission."""
+    path = Path(directory)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o700)
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        raise ScenarioError("key_dir", f"{path} is not a directory (a link is refused)")
+    if info.st_uid != os.getuid():
+        raise ScenarioError("key_dir", f"{path} belongs to another user (uid {info.st_uid})")
+    if info.st_mode & 0o077:
+        raise ScenarioError(
+            "key_dir",
+            f"{path} is open to other users (mode {stat.S_IMODE(info.st_mode):o}); "
+            "it holds private keys: chmod 700 it",
+        )
+    return path
 
 
 class KeyStore:
-    """Makes (once) and caches the test CA and every actor's identity in ``directory``."""
+    """Makes (once) and caches the test CA and every actor's identity in ``directory`` (a
+    private directory, see :func:`private_directory`)."""
 
     def __init__(self, directory: str | os.PathLike | None = None) -> None:
-        self.directory = Path(directory) if directory is not None else default_key_dir()
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory = private_directory(
+            directory if directory is not None else default_key_dir()
+        )
         self._identities: dict[tuple[str, int], Identity] = {}
         self._lock = threading.Lock()
         self.ca = self._load_or_make(CA_NAME, DEFAULT_BITS, issuer=None)
@@ -96,39 +134,50 @@ class KeyStore:
         key_path, cert_path = stem.with_suffix(".key.pem"), stem.with_suffix(".pem")
         if key_path.exists() and cert_path.exists():
             loaded = _load_identity(name, key_path, cert_path)
-            if _serial_is_fixed_width(loaded.certificate.serial_number) and (
-                issuer is None or _issued_by(loaded.certificate, issuer)
+            if (
+                _serial_is_fixed_width(loaded.certificate.serial_number)
+                and _same_key(loaded)
+                and (issuer is None or _issued_by(loaded.certificate, issuer))
             ):
                 return loaded
         private_key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
         certificate = _certificate(name, private_key, issuer)
-        tmp = stem.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(
+        _write_private(
+            key_path,
             private_key.private_bytes(
                 serialization.Encoding.PEM,
                 serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption(),
-            )
+            ),
         )
-        os.replace(tmp, key_path)
-        tmp.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-        os.replace(tmp, cert_path)
+        _write_private(cert_path, certificate.public_bytes(serialization.Encoding.PEM))
         return Identity(name, private_key, certificate)
 
     def verify_trusted(
         self, certificate: x509.Certificate, now: float, ledger: Ledger | None = None
     ) -> None:
         """Check that ``certificate`` was issued by the test CA and is valid at ``now``; the
-        CA's signature check is recorded in ``ledger`` (an RSA verify with the CA's key)."""
-        if certificate.issuer != self.ca.certificate.subject:
+        CA's signature check is recorded in ``ledger`` (an RSA verify with the CA's key).
+
+        The CA's signature is checked over the raw to-be-signed bytes before any field of
+        the certificate is read: fields are parsed lazily, and a peer's malformed name or
+        date raises whatever the parser raises (ValueError, KeyError); once signed by the
+        CA, the certificate is one this store made."""
+        if self._ca_subject not in certificate.tbs_certificate_bytes:
             raise InvalidSecurityToken("certificate not issued by a trusted CA", check="trust")
         if ledger is not None:
             ledger.record(Op.RSA_VERIFY, self.ca.public_key.key_size)
         if not _signed_by(certificate, self.ca.public_key):
             raise InvalidSecurityToken("certificate signature invalid", check="trust")
+        if certificate.issuer != self.ca.certificate.subject:
+            raise InvalidSecurityToken("certificate not issued by a trusted CA", check="trust")
         instant = EPOCH + timedelta(seconds=now)
         if not certificate.not_valid_before_utc <= instant <= certificate.not_valid_after_utc:
             raise InvalidSecurityToken("certificate outside its validity period", check="trust")
+
+    @functools.cached_property
+    def _ca_subject(self) -> bytes:
+        return self.ca.certificate.subject.public_bytes()
 
 
 #: Set in every serial number (which stays below 2**159): 20 bytes in DER, 48 decimal
@@ -141,6 +190,34 @@ def _serial_is_fixed_width(serial: int) -> bool:
     return _SERIAL_TOP_BIT <= serial < 2 * _SERIAL_TOP_BIT
 
 
+def _serial_of(public_key: rsa.RSAPublicKey) -> int:
+    """A certificate's serial number, from its key: unique per key, of one width, and drawn
+    from no random source (``x509.random_serial_number`` reads ``os.urandom``, so making a
+    key used to shift every id a process drew afterwards: with an empty key cache, the first
+    message of a run differed from the same message built with the keys cached)."""
+    spki = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return int.from_bytes(hashlib.sha256(spki).digest()[:20], "big") >> 2 | _SERIAL_TOP_BIT
+
+
+def _same_key(identity: Identity) -> bool:
+    """Whether the certificate certifies the private key next to it (two processes making
+    the same identity at once could otherwise leave one's key beside the other's cert)."""
+    return identity.certificate.public_key().public_numbers() == (
+        identity.private_key.public_key().public_numbers()
+    )
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically, readable by the owner only."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(data)
+    os.replace(tmp, path)
+
+
 def _issued_by(certificate: x509.Certificate, issuer: Identity) -> bool:
     """Whether ``issuer`` (its name and key) signed ``certificate``."""
     return certificate.issuer == issuer.certificate.subject and _signed_by(
@@ -149,14 +226,18 @@ def _issued_by(certificate: x509.Certificate, issuer: Identity) -> bool:
 
 
 def _signed_by(certificate: x509.Certificate, public_key: rsa.RSAPublicKey) -> bool:
+    """Whether ``public_key`` signed ``certificate`` as this store's CA signs (RSA PKCS#1
+    v1.5 with SHA-256), read from the raw bytes only."""
+    if certificate.signature_algorithm_oid != SignatureAlgorithmOID.RSA_WITH_SHA256:
+        return False
     try:
         public_key.verify(
             certificate.signature,
             certificate.tbs_certificate_bytes,
             padding.PKCS1v15(),
-            certificate.signature_hash_algorithm,
+            hashes.SHA256(),
         )
-    except Exception:
+    except InvalidSignature:
         return False
     return True
 
@@ -177,7 +258,7 @@ def _certificate(
         .subject_name(subject)
         .issuer_name(issuer_name)
         .public_key(private_key.public_key())
-        .serial_number(x509.random_serial_number() | _SERIAL_TOP_BIT)
+        .serial_number(_serial_of(private_key.public_key()))
         .not_valid_before(EPOCH - timedelta(days=3650))
         .not_valid_after(EPOCH + timedelta(days=3650))
         .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
@@ -209,8 +290,12 @@ def _load_identity(name: str, key_path: Path, cert_path: Path) -> Identity:
 
 
 def load_certificate_der(data: bytes) -> x509.Certificate:
-    """A certificate from DER bytes (a BinarySecurityToken), typed fault when it is not one."""
-    try:
-        return x509.load_der_x509_certificate(data)
-    except ValueError:
-        raise InvalidSecurityToken("BinarySecurityToken is not an X.509 certificate") from None
+    """A certificate from DER bytes (a BinarySecurityToken), typed fault when it is not one
+    (a serial number that is not positive included: RFC 5280 forbids it, and cryptography
+    only warns of it for now)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CryptographyDeprecationWarning)
+        try:
+            return x509.load_der_x509_certificate(data)
+        except (ValueError, x509.InvalidVersion, CryptographyDeprecationWarning):
+            raise InvalidSecurityToken("BinarySecurityToken is not an X.509 certificate") from None

@@ -6,7 +6,9 @@ profile turns ``(op, size)`` entries into simulated CPU time.
 
 ``size`` is the number of bytes processed, except: RSA operations and ``tls_handshake``
 carry the RSA key size in bits, ``ut_derive`` carries the iteration count, ``p_sha1`` the
-number of output bytes, ``cache_lookup`` and ``rsa_keygen`` (key bits) as noted.
+number of output bytes, ``replay_lookup`` the network round trips the replay store took
+(0: a store in the node's memory, 1: a farm-wide shared store), ``cache_lookup`` and
+``rsa_keygen`` (key bits) as noted.
 """
 
 from __future__ import annotations
@@ -33,11 +35,15 @@ class Op(str, Enum):
     UT_DERIVE = "ut_derive"
     AES_ENCRYPT = "aes_encrypt"
     AES_DECRYPT = "aes_decrypt"
+    AES_GCM_ENCRYPT = "aes_gcm_encrypt"
+    AES_GCM_DECRYPT = "aes_gcm_decrypt"
     XML_PARSE = "xml_parse"
     XML_SERIALIZE = "xml_serialize"
     TLS_HANDSHAKE = "tls_handshake"
     TLS_RECORD = "tls_record"
     CACHE_LOOKUP = "cache_lookup"
+    #: one look-up-and-insert in a replay store (per message, per nonce)
+    REPLAY_LOOKUP = "replay_lookup"
 
 
 OPS: frozenset[str] = frozenset(op.value for op in Op)

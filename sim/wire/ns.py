@@ -120,6 +120,7 @@ class EncryptionAlg(str, Enum):
     AES256_CBC = "http://www.w3.org/2001/04/xmlenc#aes256-cbc"
     TRIPLEDES_CBC = "http://www.w3.org/2001/04/xmlenc#tripledes-cbc"
     AES128_GCM = "http://www.w3.org/2009/xmlenc11#aes128-gcm"
+    AES192_GCM = "http://www.w3.org/2009/xmlenc11#aes192-gcm"
     AES256_GCM = "http://www.w3.org/2009/xmlenc11#aes256-gcm"
 
 

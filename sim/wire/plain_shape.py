@@ -1,16 +1,18 @@
 """The fast reader of the plain derived-key shape: a message as wssim's senders protect it
 with keys derived from one source (a security context, a token): a Security header of
-Timestamp, two DerivedKeyTokens (signature, encryption), a ReferenceList and an HMAC
-Signature, and the Body's content encrypted.
+Timestamp, two DerivedKeyTokens (signature, encryption; each with the wsc:Label of its
+direction), a ReferenceList and an HMAC Signature, and the Body's content encrypted.
 
 The kernel recognizes the shape in one walk (``crypto.derived_key_shape``); :func:`read`
 then makes the receiver's checks on what it found, with the outcome of the general reader
 (``sim.protocol.protection.unprotect_symmetric`` with its callbacks): the same keys, the same
 ledger entries in the same order, the same typed fault at the same step. Every check that
 needs neither a secret nor the decrypted content comes first; when one fails, :func:`read`
-returns None having done nothing, and the general reader runs (and names the fault). The
-checks use the general readers' own helpers (the ``_``-prefixed ones of ``dsig``, ``sc`` and
-``xenc``), so that one rule is written once.
+returns None having done nothing, and the general reader runs (and names the fault). Then,
+as there, both keys are derived, and the decryption and everything up to the verified
+signature make one :class:`~sim.wire.xenc.DecryptionStage` (one fault, the same charge,
+whatever failed). The checks use the general readers' own helpers (the ``_``-prefixed ones
+of ``dsig``, ``sc`` and ``xenc``), so that one rule is written once.
 """
 
 from __future__ import annotations
@@ -37,23 +39,25 @@ class _Elsewhere(Exception):
     """The message is to be read by the general reader."""
 
 
-def _dkt(fields: tuple, expected_length: int) -> tuple[str, wss.TokenReference, bytes, int, int]:
+def _dkt(
+    fields: tuple, expected_length: int, label: bytes
+) -> tuple[str, wss.TokenReference, bytes, int, int]:
     """A DerivedKeyToken's (wsu:Id, source, nonce, length, offset), as ``sc.read_dkt`` reads
-    it, when its length is the one the algorithm needs."""
-    dkt_id, (uri, value_type), offset, length, nonce = fields
-    if dkt_id is None or not uri:
+    it, when its length is the one the algorithm needs and its label ``label``."""
+    dkt_id, (uri, value_type), offset, length, dkt_label, nonce = fields
+    if dkt_id is None or not uri or (dkt_label or "").strip().encode() != label:
         raise _Elsewhere
-    offset = sc._int((offset or "").strip(), "wsc:Offset")
-    length = sc._int((length or "").strip(), "wsc:Length")
-    if offset is None or length != expected_length or not 1 <= length <= sc.MAX_DKT_LENGTH:
+    length = sc.check_length(sc._int((length or "").strip(), "wsc:Length"))
+    offset = sc.key_offset(sc._int((offset or "").strip(), "wsc:Offset"), None, length)
+    if length != expected_length:
         raise _Elsewhere
-    nonce = unb64((nonce or "").strip(), "wsc:Nonce")
-    if not 1 <= len(nonce) <= 128:
-        raise _Elsewhere
+    nonce = sc.check_nonce(unb64((nonce or "").strip(), "wsc:Nonce"))
     return dkt_id, wss.TokenReference(uri=uri, value_type=value_type), nonce, length, offset
 
 
-def _checked(shape: tuple, envelope_root, now: float, suite_: AlgorithmSuite, policy) -> tuple:
+def _checked(
+    shape: tuple, envelope_root, now: float, suite_: AlgorithmSuite, policy, label: bytes
+) -> tuple:
     """Every check of the general reader that needs neither a secret nor the decrypted
     content; raises (anything) when one fails."""
     (
@@ -82,8 +86,8 @@ def _checked(shape: tuple, envelope_root, now: float, suite_: AlgorithmSuite, po
         timestamp,
     )
     wss.check_freshness(stamp, now)
-    signing = _dkt(dkts[0], suite_.signature_derived_key_bits // 8)
-    encrypting = _dkt(dkts[1], suite_.encryption_key_bytes)
+    signing = _dkt(dkts[0], suite_.signature_derived_key_bits // 8, label)
+    encrypting = _dkt(dkts[1], suite_.encryption_key_bytes, label)
     if signing[0] == encrypting[0] or signing[1] != encrypting[1]:
         raise _Elsewhere  # one token for both keys, or two sources
     # the ReferenceList names the one EncryptedData of the document, the Body's content
@@ -96,9 +100,14 @@ def _checked(shape: tuple, envelope_root, now: float, suite_: AlgorithmSuite, po
         raise _Elsewhere
     if data_key[0] != f"#{encrypting[0]}" or key_reference[0] != f"#{signing[0]}":
         raise _Elsewhere
-    cipher = unb64(cipher_value, "xenc:CipherValue")
+    cipher = unb64((cipher_value or "").strip(), "xenc:CipherValue")
+    xenc.check_cipher_length(algorithm, cipher)
     # the Signature
-    if c14n != _EXCLUSIVE or len(references) > policy.max_references:
+    if (
+        c14n != _EXCLUSIVE
+        or len(references) > policy.max_references
+        or crypto.namespace_declarations(signed_info) > policy.max_namespaces
+    ):
         raise _Elsewhere
     signature_algorithm = dsig._accepted(SignatureAlg, method, policy.signature_algorithms)
     if signature_algorithm not in dsig._HMAC_ALGORITHMS:
@@ -135,46 +144,58 @@ def read(
     ledger: Ledger,
     suite_: AlgorithmSuite,
     policy: dsig.SignaturePolicy,
+    direction: sc.Direction,
 ) -> tuple[wss.Timestamp, dsig.VerifiedSignature] | None:
-    """Decrypt and verify a message of the plain derived-key shape: (Timestamp, verified
-    signature), or None (having done nothing) when the general reader is to read it."""
+    """Decrypt and verify a message of the plain derived-key shape travelling in
+    ``direction``: (Timestamp, verified signature), or None (having done nothing) when the
+    general reader is to read it."""
     shape = crypto.derived_key_shape(security, body, NAMESPACES)
     if shape is None:
         return None
     try:
-        checked = _checked(shape, envelope_root, now, suite_, policy)
+        checked = _checked(shape, envelope_root, now, suite_, policy, sc.LABELS[direction])
     except Exception:  # the general reader names what is wrong
         return None
     stamp, signing, encrypting, info, signature, signed_info, algorithm, references, value = checked
     # From here on, the general reader's steps in its order (ledger entries, faults).
+    label = sc.LABELS[direction]
     secret = secret_for(encrypting[1])
     key = sc.derive_key(
-        secret, nonce=encrypting[2], length=encrypting[3], offset=encrypting[4], ledger=ledger
+        secret,
+        nonce=encrypting[2],
+        length=encrypting[3],
+        offset=encrypting[4],
+        label=label,
+        ledger=ledger,
     )
-    xenc.decrypt_element(info, key, ledger=ledger)
-    if next(envelope_root.iter(xenc.ENCRYPTED_DATA), None) is not None:
-        raise InvalidSecurity("the message holds encrypted data no ReferenceList names")
-    ids = dsig.index_ids(envelope_root)
-    ancestors = list(signature.iterancestors())
-    targets = []
-    for uri, digest, expected in references:
-        target = ids.get(uri[1:])
-        if target is None:
-            raise InvalidSecurity(f"reference {uri} names no element", check="reference")
-        if target in ancestors:  # lxml elements compare by identity
-            raise InvalidSecurity(
-                "enveloped-signature transform must be used exactly when the signature is "
-                "inside the referenced element",
-                check="reference",
-            )
-        if not hmac.compare_digest(dsig._digest(target, digest, (), ledger), expected):
-            raise FailedCheck(f"digest of {uri} does not match", check="digest")
-        targets.append(target)
     signing_key = sc.derive_key(
-        secret, nonce=signing[2], length=signing[3], offset=signing[4], ledger=ledger
+        secret, nonce=signing[2], length=signing[3], offset=signing[4], label=label, ledger=ledger
     )
-    signed_bytes = crypto.exc_c14n(signed_info)
-    ledger.record(Op.C14N, len(signed_bytes))
-    dsig._verify_bytes(algorithm, signing_key, signed_bytes, value, ledger)
+    with xenc.DecryptionStage(ledger, (info,), (signature, signing_key)) as stage:
+        stage.decrypt(info, key)  # on a failure the data stays, and the checks go on
+        if any(data is not info.element for data in envelope_root.iter(xenc.ENCRYPTED_DATA)):
+            raise InvalidSecurity("the message holds encrypted data no ReferenceList names")
+        ids = dsig.index_ids(envelope_root)
+        ancestors = list(signature.iterancestors())
+        targets = []
+        for uri, _, _ in references:
+            target = ids.get(uri[1:])
+            if target is None:
+                raise InvalidSecurity(f"reference {uri} names no element", check="reference")
+            if target in ancestors:  # lxml elements compare by identity
+                raise InvalidSecurity(
+                    "enveloped-signature transform must be used exactly when the signature is "
+                    "inside the referenced element",
+                    check="reference",
+                )
+            targets.append(target)
+        # dsig.verify's order: the SignedInfo's signature first, then the digests
+        signed_bytes = dsig.canonical(signed_info)
+        ledger.record(Op.C14N, len(signed_bytes))
+        dsig._verify_bytes(algorithm, signing_key, signed_bytes, value, ledger)
+        for target, (uri, digest, expected) in zip(targets, references, strict=True):
+            if not hmac.compare_digest(dsig._digest(target, digest, (), ledger), expected):
+                raise FailedCheck(f"digest of {uri} does not match", check="digest")
+        stage.require_signed(targets)
     verified = dsig.VerifiedSignature(signature, tuple(targets), algorithm, signing_key, value)
     return stamp, verified

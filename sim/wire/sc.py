@@ -1,13 +1,20 @@
-"""WS-SecureConversation 1.3: SecurityContextToken and DerivedKeyToken."""
+"""WS-SecureConversation 1.3: SecurityContextToken and DerivedKeyToken.
+
+Derived keys are directional (as WCF keeps them): the DerivedKeyTokens of a request carry
+the wsc:Label of the client-to-service direction, those of a reply the service-to-client
+one, so a message reflected back to its sender derives other keys there and is refused.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from enum import Enum
 
 from lxml import etree
 
 import sim.crypto as crypto
-from sim.errors import InvalidSecurityToken
+from sim.errors import InvalidSecurity, InvalidSecurityToken
 from sim.wire import ns
 from sim.wire.ledger import Ledger, Op
 from sim.wire.wss import STR, TokenReference, read_str
@@ -25,11 +32,35 @@ from sim.wire.xmlutil import (
     sub,
     text_of,
     unb64,
+    whole_text,
 )
 
 SCT = ns.qname(ns.WSC, "SecurityContextToken")
 DKT = ns.qname(ns.WSC, "DerivedKeyToken")
-MAX_DKT_LENGTH = 1024
+#: the one derivation algorithm (WS-SC 1.3 section 7), also the default of the attribute
+DK_P_SHA1 = "http://docs.oasis-open.org/ws-sx/ws-secureconversation/200512/dk/p_sha1"
+#: Bounds on what a peer's DerivedKeyToken may ask a receiver to compute (bytes of P_SHA-1
+#: output before and of the key; characters of the label; bytes of the nonce): the token is
+#: read before anything is authenticated, and without them it cost up to a MiB of P_SHA-1.
+MAX_DKT_LENGTH = 128
+MAX_DKT_OFFSET = 1024
+MAX_DKT_LABEL = 128
+MAX_DKT_NONCE = 128
+_NUMBER = re.compile(r"[0-9]{1,9}")
+
+
+class Direction(Enum):
+    """Which way a message protected with derived keys travels."""
+
+    REQUEST = "request"  # client to service
+    REPLY = "reply"  # service to client
+
+
+#: The wsc:Label each direction's DerivedKeyTokens carry and derive with.
+LABELS: dict[Direction, bytes] = {
+    Direction.REQUEST: b"WS-SecureConversation:client-to-service",
+    Direction.REPLY: b"WS-SecureConversation:service-to-client",
+}
 
 
 @dataclass(frozen=True)
@@ -136,34 +167,94 @@ _DKT_PARTS = {STR: "wsse:SecurityTokenReference", **{t: f"wsc:{n}" for t, n in _
 
 
 def _int(value: str | None, what: str) -> int | None:
+    """A non-negative xs:unsignedLong read whole: ASCII digits only (not ``int()``'s
+    Unicode digits, signs or underscores), at most nine of them, so that no peer's number
+    reaches a computation unbounded."""
     if value is None:
         return None
-    if not value.isdigit():
-        raise InvalidSecurityToken(f"{what} must be a non-negative integer")
+    if not _NUMBER.fullmatch(value):
+        raise InvalidSecurityToken(
+            f"{what} must be a non-negative integer of at most 9 digits", check="derived-key"
+        )
     return int(value)
+
+
+def check_length(length: int) -> int:
+    """A DerivedKeyToken's wsc:Length, within the bounds a receiver computes."""
+    if not 1 <= length <= MAX_DKT_LENGTH:
+        raise InvalidSecurityToken(f"wsc:Length must be 1..{MAX_DKT_LENGTH}", check="derived-key")
+    return length
+
+
+def key_offset(offset: int | None, generation: int | None, length: int) -> int:
+    """The position of the key in the P_SHA-1 output (wsc:Offset, or wsc:Generation times
+    wsc:Length), within the bound a receiver computes."""
+    if offset is not None and generation is not None:
+        raise InvalidSecurityToken(
+            "wsc:Offset and wsc:Generation are exclusive", check="derived-key"
+        )
+    start = (offset or 0) if generation is None else generation * length
+    if start > MAX_DKT_OFFSET:
+        raise InvalidSecurityToken(
+            f"the derived key starts past byte {MAX_DKT_OFFSET} of its P_SHA-1 output",
+            check="derived-key",
+        )
+    return start
+
+
+def check_nonce(nonce: bytes) -> bytes:
+    if not 1 <= len(nonce) <= MAX_DKT_NONCE:
+        raise InvalidSecurityToken(
+            f"wsc:Nonce must hold 1 to {MAX_DKT_NONCE} bytes", check="derived-key"
+        )
+    return nonce
+
+
+def check_direction(label: bytes | None, direction: Direction) -> None:
+    """Refuse a DerivedKeyToken whose wsc:Label is not the one of ``direction`` (the
+    default label, or the other direction's: a reflected message)."""
+    if label != LABELS[direction]:
+        raise InvalidSecurityToken(
+            f"the DerivedKeyToken is not one of a {direction.value} (wsc:Label)",
+            check="key-direction",
+        )
 
 
 @faults_as(InvalidSecurityToken)
 def read_dkt(dkt: etree._Element) -> DerivedKeyToken:
+    """A DerivedKeyToken read strictly: only the schema's children (a repeated or unknown
+    one is refused), each value whole (:func:`~sim.wire.xmlutil.whole_text`), numbers and
+    sizes within the bounds above, the P_SHA-1 algorithm."""
     if dkt.tag != DKT:
         raise InvalidSecurityToken(f"expected wsc:DerivedKeyToken, got {dkt.tag}")
+    algorithm = dkt.get("Algorithm")
+    if algorithm is not None and algorithm != DK_P_SHA1:
+        raise InvalidSecurityToken(
+            f"derivation algorithm {algorithm[:100]!r} is not supported", check="algorithm"
+        )
     parts = children_by_tag(dkt, _DKT_PARTS)
+    for child in dkt:
+        if child.tag not in _DKT_PARTS:
+            raise InvalidSecurity(f"unexpected {child.tag!s:.100} in wsc:DerivedKeyToken")
     reference = read_str(required(parts, STR, "wsse:SecurityTokenReference"))
-    fields = {_FIELDS[tag]: (el.text or "").strip() for tag, el in parts.items() if tag != STR}
+    fields = {
+        _FIELDS[tag]: whole_text(el, f"wsc:{_FIELDS[tag]}")
+        for tag, el in parts.items()
+        if tag != STR
+    }
+    length = _int(fields.get("Length"), "wsc:Length")
+    length = check_length(32 if length is None else length)
     offset = _int(fields.get("Offset"), "wsc:Offset")
     generation = _int(fields.get("Generation"), "wsc:Generation")
-    if offset is not None and generation is not None:
-        raise InvalidSecurityToken("wsc:Offset and wsc:Generation are exclusive")
-    length = _int(fields.get("Length"), "wsc:Length")
-    length = 32 if length is None else length
-    if not 1 <= length <= MAX_DKT_LENGTH:
-        raise InvalidSecurityToken(f"wsc:Length must be 1..{MAX_DKT_LENGTH}")
+    key_offset(offset, generation, length)
     if "Nonce" not in fields:
         raise InvalidSecurityToken("wsc:Nonce is missing")
-    nonce = unb64(fields["Nonce"], "wsc:Nonce")
-    if not 1 <= len(nonce) <= 128:
-        raise InvalidSecurityToken("wsc:Nonce must hold 1 to 128 bytes")
+    nonce = check_nonce(unb64(fields["Nonce"], "wsc:Nonce"))
     label = fields.get("Label")
+    if label is not None and not 1 <= len(label) <= MAX_DKT_LABEL:
+        raise InvalidSecurityToken(
+            f"wsc:Label must hold 1 to {MAX_DKT_LABEL} characters", check="derived-key"
+        )
     return DerivedKeyToken(
         reference,
         nonce,
@@ -199,9 +290,10 @@ def derive_key(
     ledger: Ledger | None = None,
 ) -> bytes:
     """The key a DerivedKeyToken with these fields names (the sender knows them without
-    reading its own token back)."""
+    reading its own token back). The ledger is charged the P_SHA-1 output computed: the
+    bytes before the key (its offset) as well as the key's."""
     if ledger is not None:
-        ledger.record(Op.P_SHA1, length)
+        ledger.record(Op.P_SHA1, length + (offset if generation is None else generation * length))
     return crypto.derive_key(
         secret,
         nonce=nonce,

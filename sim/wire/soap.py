@@ -20,6 +20,7 @@ from sim.wire.xmlutil import (
     new_uuid_urn,
     one_child,
     sub,
+    whole_text,
 )
 
 
@@ -163,6 +164,8 @@ class Draft:
     canonical: list[str] | None = field(default_factory=list)
     #: wsa:Action's (wsu:Id, exclusive canonical text), once added
     action: tuple[str, str] | None = None
+    #: wsa:RelatesTo's (wsu:Id, exclusive canonical text) in a reply (signed with Action)
+    relates_to: tuple[str, str] | None = None
 
     def text(self) -> str:
         """The whole envelope."""
@@ -287,8 +290,9 @@ def add_addressing(
         f'<a:Action {must} u:Id="{action_id}">{action_text}</a:Action>'
         f'<a:MessageID u:Id="{new_id()}">{escape(message_id)}</a:MessageID>'
     ]
+    relates_id = new_id() if relates_to else None
     if relates_to:
-        parts.append(f'<a:RelatesTo u:Id="{new_id()}">{escape(relates_to)}</a:RelatesTo>')
+        parts.append(f'<a:RelatesTo u:Id="{relates_id}">{escape(relates_to)}</a:RelatesTo>')
     if reply_to:
         parts.append(
             f'<a:ReplyTo u:Id="{new_id()}"><a:Address>{escape(reply_to)}</a:Address></a:ReplyTo>'
@@ -296,7 +300,7 @@ def add_addressing(
     if to:
         parts.append(f'<a:To {must} u:Id="{new_id()}">{escape(to)}</a:To>')
     draft = envelope.draft
-    if draft is not None and ('"' in action or "\r" in action):
+    if draft is not None and any('"' in v or "\r" in v for v in (action, relates_to or "")):
         envelope.to_tree()  # C14N spells such text otherwise than escape(): let a tree do it
         draft = None
     envelope.add_header_text("".join(parts))
@@ -306,6 +310,12 @@ def add_addressing(
             f'<a:Action xmlns:a="{ns.WSA}" xmlns:{prefix}="{version.value}" xmlns:u="{ns.WSU}" '
             f'u:Id="{action_id}" {must}>{action_text}</a:Action>',
         )
+        if relates_to:
+            draft.relates_to = (
+                relates_id,
+                f'<a:RelatesTo xmlns:a="{ns.WSA}" xmlns:u="{ns.WSU}" u:Id="{relates_id}">'
+                f"{escape(relates_to)}</a:RelatesTo>",
+            )
     return Addressing(action, message_id, to, relates_to, reply_to)
 
 
@@ -315,13 +325,13 @@ def read_addressing(envelope: Envelope) -> Addressing:
 
     def value(local: str) -> str | None:
         el = found.get(_WSA_TAGS[local])
-        return None if el is None else (el.text or "").strip()
+        return None if el is None else whole_text(el, f"wsa:{local}")
 
     reply = found.get(_WSA_TAGS["ReplyTo"])
     reply_to = None
     if reply is not None:
-        address = one_child(reply, _WSA_TAGS["Address"], "wsa:Address")
-        reply_to = (address.text or "").strip()
+        address = one_child(reply, _WSA_TAGS["Address"], "wsa:ReplyTo/wsa:Address")
+        reply_to = whole_text(address, "wsa:ReplyTo/wsa:Address")
     if _WSA_TAGS["Action"] not in found:
         raise InvalidSecurity("wsa:Action is missing")
     return Addressing(
@@ -377,17 +387,19 @@ def read_fault(envelope: Envelope) -> SecurityFault | None:
         return None
     if envelope.version is SoapVersion.SOAP11:
         code_el = one_child(fault_el, "faultcode", "faultcode")
-        reason = (fault_el.findtext("faultstring") or "").strip()
+        reason_el = one_child(fault_el, "faultstring", "faultstring", required=False)
     else:
-        code_el = fault_el.find(f"{{{env}}}Code/{{{env}}}Subcode/{{{env}}}Value")
-        if code_el is None:
-            code_el = one_child(
-                one_child(fault_el, ns.qname(env, "Code"), "Code"),
-                ns.qname(env, "Value"),
-                "Code/Value",
-            )
-        reason = (fault_el.findtext(f"{{{env}}}Reason/{{{env}}}Text") or "").strip()
-    qname_text = (code_el.text or "").strip()
+        code = one_child(fault_el, ns.qname(env, "Code"), "Code")
+        subcode = one_child(code, ns.qname(env, "Subcode"), "Code/Subcode", required=False)
+        if subcode is not None:
+            code_el = one_child(subcode, ns.qname(env, "Value"), "Code/Subcode/Value")
+        else:
+            code_el = one_child(code, ns.qname(env, "Value"), "Code/Value")
+        reasons = one_child(fault_el, ns.qname(env, "Reason"), "Reason", required=False)
+        texts = () if reasons is None else reasons.iterchildren(ns.qname(env, "Text"))
+        reason_el = next(iter(texts), None)
+    reason = "" if reason_el is None else whole_text(reason_el, "the fault's reason")[:200]
+    qname_text = whole_text(code_el, "the fault code")[:200]
     prefix, _, local = qname_text.rpartition(":")
     namespace = code_el.nsmap.get(prefix or None)
     for cls in FAULTS_BY_CODE.values():

@@ -15,13 +15,15 @@ from sim.wire.ns import BinarySecretType, EncodingType, KeyType, RequestType
 from sim.wire.wss import STR, TokenReference, read_str
 from sim.wire.xmlutil import (
     b64,
+    b64_of,
     faults_as,
     format_time,
     one_child,
+    parse_int,
     parse_time,
     sub,
     text_of,
-    unb64,
+    whole_text,
 )
 
 WST = ns.WST
@@ -44,10 +46,14 @@ def _read_applies_to(parent: etree._Element) -> str | None:
     applies = one_child(parent, ns.qname(ns.WSP, "AppliesTo"), "wsp:AppliesTo", required=False)
     if applies is None:
         return None
-    address = applies.find(f"{{{ns.WSA}}}EndpointReference/{{{ns.WSA}}}Address")
-    if address is None or not (address.text or "").strip():
+    epr = one_child(
+        applies, ns.qname(ns.WSA, "EndpointReference"), "wsp:AppliesTo/wsa:EndpointReference"
+    )
+    address = one_child(epr, ns.qname(ns.WSA, "Address"), "wsp:AppliesTo//wsa:Address")
+    text = whole_text(address, "wsp:AppliesTo//wsa:Address")
+    if not text:
         raise InvalidRequest("wsp:AppliesTo has no endpoint address")
-    return address.text.strip()
+    return text
 
 
 def _binary_secret(parent, secret: bytes, kind: BinarySecretType) -> None:
@@ -56,7 +62,7 @@ def _binary_secret(parent, secret: bytes, kind: BinarySecretType) -> None:
 
 def _read_binary_secret(parent, what: str) -> bytes | None:
     el = one_child(parent, _q("BinarySecret"), f"{what}/wst:BinarySecret", required=False)
-    return None if el is None else unb64(el.text, f"{what}/wst:BinarySecret")
+    return None if el is None else b64_of(el, f"{what}/wst:BinarySecret")
 
 
 def _lifetime(parent, created: float, expires: float) -> None:
@@ -95,7 +101,24 @@ def _read_binary_exchange(parent) -> tuple[bytes, str] | None:
     el = one_child(parent, _q("BinaryExchange"), "wst:BinaryExchange", required=False)
     if el is None:
         return None
-    return unb64(el.text, "wst:BinaryExchange"), el.get("ValueType") or ""
+    return b64_of(el, "wst:BinaryExchange"), el.get("ValueType") or ""
+
+
+def _one_element(holder: etree._Element, what: str) -> etree._Element:
+    """The one element ``holder`` wraps (a token, a key, a party): another element, a
+    comment or text beside it is refused, never skipped."""
+    if (
+        len(holder) != 1
+        or not isinstance(holder[0].tag, str)
+        or (holder.text or "").strip()
+        or (holder[0].tail or "").strip()
+    ):
+        raise InvalidRequest(f"{what} must hold exactly one element and nothing else")
+    return holder[0]
+
+
+#: The largest wst:KeySize read (bits): bigger than any key a suite uses.
+MAX_KEY_SIZE = 4096
 
 
 # --- RequestSecurityToken --------------------------------------------------------------
@@ -182,10 +205,11 @@ def read_rst(rst: etree._Element) -> RequestSecurityToken:
     except ValueError:
         raise InvalidRequest(f"unknown wst:KeyType {key_type_text!r}") from None
     key_size_text = text_of(rst, _q("KeySize"), "wst:KeySize", required=False)
-    if key_size_text is not None and (
-        not key_size_text.isdigit() or not 0 < int(key_size_text) <= 4096
-    ):
-        raise InvalidRequest("wst:KeySize must be an integer 1..4096")
+    key_size = (
+        None
+        if key_size_text is None
+        else parse_int(key_size_text, "wst:KeySize", low=1, high=MAX_KEY_SIZE)
+    )
     entropy_el = one_child(rst, _q("Entropy"), "wst:Entropy", required=False)
     target = None
     if request_type in _TARGETS:
@@ -196,16 +220,14 @@ def read_rst(rst: etree._Element) -> RequestSecurityToken:
         el = one_child(rst, _q(local), f"wst:{local}", required=False)
         if el is None:
             return None
-        if len(el) != 1:
-            raise InvalidRequest(f"wst:{local} must hold one element")
-        return el[0]
+        return _one_element(el, f"wst:{local}")
 
     return RequestSecurityToken(
         request_type=request_type,
         token_type=text_of(rst, _q("TokenType"), "wst:TokenType", required=False),
         applies_to=_read_applies_to(rst),
         key_type=key_type,
-        key_size=int(key_size_text) if key_size_text else None,
+        key_size=key_size,
         entropy=_read_binary_secret(entropy_el, "wst:Entropy") if entropy_el is not None else None,
         computed_key_algorithm=text_of(
             rst, _q("ComputedKeyAlgorithm"), "wst:ComputedKeyAlgorithm", required=False
@@ -324,10 +346,7 @@ def read_rstr(rstr: etree._Element) -> RequestSecurityTokenResponse:
     )
     token = None
     if token_holder is not None:
-        elements = [c for c in token_holder if isinstance(c.tag, str)]
-        if len(elements) != 1:
-            raise InvalidRequest("wst:RequestedSecurityToken must hold one token")
-        token = elements[0]
+        token = _one_element(token_holder, "wst:RequestedSecurityToken")
     proof = one_child(rstr, _q("RequestedProofToken"), "wst:RequestedProofToken", required=False)
     proof_secret = proof_ek = proof_ck = None
     if proof is not None:
@@ -349,22 +368,27 @@ def read_rstr(rstr: etree._Element) -> RequestSecurityTokenResponse:
     authenticator = one_child(rstr, _q("Authenticator"), "wst:Authenticator", required=False)
     combined = None
     if authenticator is not None:
-        combined = unb64(
-            text_of(authenticator, _q("CombinedHash"), "wst:CombinedHash"), "wst:CombinedHash"
+        combined = b64_of(
+            one_child(authenticator, _q("CombinedHash"), "wst:CombinedHash"), "wst:CombinedHash"
         )
     request_type_text = text_of(rstr, _q("RequestType"), "wst:RequestType", required=False)
     key_type_text = text_of(rstr, _q("KeyType"), "wst:KeyType", required=False)
     key_size_text = text_of(rstr, _q("KeySize"), "wst:KeySize", required=False)
+    key_size = (
+        None
+        if key_size_text is None
+        else parse_int(key_size_text, "wst:KeySize", low=1, high=MAX_KEY_SIZE)
+    )
     try:
         request_type = RequestType(request_type_text) if request_type_text else None
         key_type = KeyType(key_type_text) if key_type_text else None
-    except ValueError as exc:
-        raise InvalidRequest(f"unknown value in RSTR: {exc}") from None
+    except ValueError:
+        raise InvalidRequest("unknown wst:RequestType or wst:KeyType in the RSTR") from None
     return RequestSecurityTokenResponse(
         token_type=text_of(rstr, _q("TokenType"), "wst:TokenType", required=False),
         request_type=request_type,
         key_type=key_type,
-        key_size=int(key_size_text) if key_size_text and key_size_text.isdigit() else None,
+        key_size=key_size,
         requested_token=token,
         proof_secret=proof_secret,
         proof_encrypted_key=proof_ek,

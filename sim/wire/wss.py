@@ -5,17 +5,26 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 from dataclasses import dataclass
+from typing import Protocol
 
 from lxml import etree
 
-from sim.errors import InvalidSecurity, InvalidSecurityToken, MessageExpired
+from sim.errors import (
+    FailedAuthentication,
+    InvalidSecurity,
+    InvalidSecurityToken,
+    MessageExpired,
+)
 from sim.wire import ns
 from sim.wire.keys import Identity
+from sim.wire.ledger import Ledger
 from sim.wire.ns import EncodingType, PasswordType, ValueType
 from sim.wire.soap import Envelope
 from sim.wire.xmlutil import (
     b64,
+    b64_of,
     children_by_tag,
     ensure_id,
     escape,
@@ -24,11 +33,13 @@ from sim.wire.xmlutil import (
     fresh_bytes,
     new_id,
     one_child,
+    parse_int,
     parse_time,
     required,
     sub,
     text_of,
     unb64,
+    whole_text,
 )
 
 SECURITY = ns.qname(ns.WSSE, "Security")
@@ -114,10 +125,10 @@ def read_timestamp(security: etree._Element) -> Timestamp | None:
         return None
     parts = children_by_tag(ts, _TIMESTAMP_PARTS)
     created_el = required(parts, _CREATED, "wsu:Created")
-    created = parse_time((created_el.text or "").strip(), "wsu:Created")
+    created = parse_time(whole_text(created_el, "wsu:Created"), "wsu:Created")
     expires_el = parts.get(_EXPIRES)
     expires = (
-        parse_time((expires_el.text or "").strip(), "wsu:Expires")
+        parse_time(whole_text(expires_el, "wsu:Expires"), "wsu:Expires")
         if expires_el is not None
         else None
     )
@@ -200,7 +211,10 @@ def build_username_token(
     return token
 
 
-def read_username_token(token: etree._Element) -> UsernameToken:
+def read_username_token(token: etree._Element, *, max_iteration: int = 1_000_000) -> UsernameToken:
+    """A wsse:UsernameToken, every value from its element's whole text; an Iteration above
+    ``max_iteration`` (the receiver's limit: the key derivation costs one HMAC each) is a
+    typed fault, raised before any work is done."""
     if token.tag != USERNAME_TOKEN:
         raise InvalidSecurityToken(f"not a wsse:UsernameToken: {token.tag}")
     username = text_of(token, ns.qname(ns.WSSE, "Username"), "wsse:Username") or ""
@@ -210,8 +224,11 @@ def read_username_token(token: etree._Element) -> UsernameToken:
         try:
             password_type = PasswordType(pw_el.get("Type", PasswordType.TEXT.value))
         except ValueError:
-            raise InvalidSecurityToken(f"unknown password type {pw_el.get('Type')!r}") from None
-        password = pw_el.text or ""
+            raise InvalidSecurityToken(
+                f"unknown password type {pw_el.get('Type')[:100]!r}"
+            ) from None
+        # a PasswordText is compared as sent (its spaces are part of it)
+        password = whole_text(pw_el, "wsse:Password", strip=password_type is not PasswordType.TEXT)
     nonce_text = text_of(token, ns.qname(ns.WSSE, "Nonce"), "wsse:Nonce", required=False)
     created_text = text_of(token, ns.qname(ns.WSU, "Created"), "wsu:Created", required=False)
     salt_text = text_of(token, ns.qname(ns.WSSE11, "Salt"), "wsse11:Salt", required=False)
@@ -220,9 +237,10 @@ def read_username_token(token: etree._Element) -> UsernameToken:
     )
     iteration = None
     if iteration_text is not None:
-        if not iteration_text.isdigit() or not 1 <= int(iteration_text) <= 1_000_000:
-            raise InvalidSecurityToken("wsse11:Iteration must be an integer 1..1000000")
-        iteration = int(iteration_text)
+        try:
+            iteration = parse_int(iteration_text, "wsse11:Iteration", low=1, high=max_iteration)
+        except InvalidSecurity as exc:
+            raise InvalidSecurityToken(exc.reason) from None
     return UsernameToken(
         username=username,
         password=password,
@@ -235,22 +253,67 @@ def read_username_token(token: etree._Element) -> UsernameToken:
     )
 
 
-def authenticate_username_token(token: UsernameToken, passwords: dict[str, str]) -> None:
-    """Check a PasswordText or PasswordDigest against a password store (FailedAuthentication)."""
-    from sim.errors import FailedAuthentication
+def authenticate_username_token(
+    token: UsernameToken,
+    passwords: dict[str, str],
+    *,
+    now: float | None = None,
+    replay: ReplayStore | None = None,
+    ledger: Ledger | None = None,
+    skew: float = 300.0,
+    max_age: float = 300.0,
+) -> None:
+    """Check a PasswordText or PasswordDigest against a password store (FailedAuthentication).
 
+    A PasswordDigest is checked as WSS4J checks it: its wsu:Created must be fresh (no further
+    in the future than ``skew``, no older than ``max_age`` + ``skew``; wsse:MessageExpired)
+    and its Nonce seen once (cached in ``replay``, the node's or farm's replay store, until
+    the token could no longer be accepted): a digest captured once cannot be sent again.
+    Without ``now`` and ``replay`` a PasswordDigest is refused.
+    """
     expected = passwords.get(token.username)
     if expected is None or token.password is None:
         raise FailedAuthentication("unknown user or no password", check="authentication")
     if token.password_type is PasswordType.DIGEST:
         if token.nonce is None or token.created is None:
             raise FailedAuthentication("PasswordDigest needs Nonce and Created")
+        if now is None or replay is None:
+            raise FailedAuthentication(
+                "a PasswordDigest needs a receiver that checks its Created and Nonce"
+            )
+        if token.created > now + skew:
+            raise MessageExpired(
+                "the UsernameToken's wsu:Created lies in the future", check="timestamp"
+            )
+        if now - token.created > max_age + skew:
+            raise MessageExpired("the UsernameToken is older than allowed", check="timestamp")
         created_text = text_of(token.element, ns.qname(ns.WSU, "Created"), "wsu:Created") or ""
         digest = b64(password_digest(token.nonce, created_text, expected))
-        if digest != token.password.strip():
+        if not hmac.compare_digest(digest.encode(), token.password.encode()):
             raise FailedAuthentication("wrong password", check="authentication")
-    elif token.password != expected:
+        # Only a token that authenticates is remembered: a forged one cannot fill the store
+        # with other users' nonces (its digest is wrong without the password).
+        replay.check_and_add(_NONCE_KEY + token.nonce, now, created=token.created, ledger=ledger)
+    elif not hmac.compare_digest(token.password.encode(), expected.encode()):
         raise FailedAuthentication("wrong password", check="authentication")
+
+
+#: Replay-store keys of UsernameToken nonces (apart from message identifiers and signatures).
+_NONCE_KEY = b"wsse:Nonce\x00"
+
+
+class ReplayStore(Protocol):
+    """What :func:`authenticate_username_token` needs of :class:`sim.wire.checks.ReplayCache`."""
+
+    def check_and_add(
+        self,
+        key: bytes | str,
+        now: float,
+        *,
+        created: float | None = None,
+        expires: float | None = None,
+        ledger: Ledger | None = None,
+    ) -> None: ...
 
 
 # --- BinarySecurityToken ------------------------------------------------------------------
@@ -273,9 +336,14 @@ def binary_security_token_text(identity: Identity) -> tuple[str, str]:
 
 def read_binary_security_token(bst: etree._Element) -> bytes:
     """The DER certificate of an X.509v3 BinarySecurityToken."""
-    if bst.get("ValueType") != ValueType.X509V3.value:
-        raise InvalidSecurityToken(f"unsupported BinarySecurityToken type {bst.get('ValueType')!r}")
-    return unb64(bst.text, "wsse:BinarySecurityToken")
+    value_type = bst.get("ValueType")
+    if value_type != ValueType.X509V3.value:
+        shown = None if value_type is None else value_type[:100]
+        raise InvalidSecurityToken(f"unsupported BinarySecurityToken type {shown!r}")
+    encoding = bst.get("EncodingType")
+    if encoding is not None and encoding != EncodingType.BASE64.value:
+        raise InvalidSecurityToken("a BinarySecurityToken must be base64 encoded")
+    return b64_of(bst, "wsse:BinarySecurityToken")
 
 
 # --- SecurityTokenReference --------------------------------------------------------------
@@ -349,6 +417,8 @@ _X509_DATA = ns.qname(ns.DS, "X509Data")
 
 
 def read_str(ref: etree._Element) -> TokenReference:
+    """What a SecurityTokenReference points at (its one reference element; text beside it
+    is ignored, as the fast reader, sim/wire/plain_shape.py, ignores it)."""
     if ref.tag != STR:
         raise InvalidSecurityToken(f"expected a SecurityTokenReference, got {ref.tag}")
     kinds = [child for child in ref if isinstance(child.tag, str)]
@@ -363,7 +433,7 @@ def read_str(ref: etree._Element) -> TokenReference:
         return TokenReference(uri=uri, value_type=child.get("ValueType"))
     if tag == _KEY_IDENTIFIER:
         value_type = child.get("ValueType")
-        text = (child.text or "").strip()
+        text = whole_text(child, "wsse:KeyIdentifier")
         if child.get("EncodingType") == EncodingType.BASE64.value:
             return TokenReference(
                 value_type=value_type, key_identifier=unb64(text, "wsse:KeyIdentifier")
@@ -372,10 +442,12 @@ def read_str(ref: etree._Element) -> TokenReference:
     if tag == _X509_DATA:
         serial = one_child(child, ns.qname(ns.DS, "X509IssuerSerial"), "ds:X509IssuerSerial")
         name = text_of(serial, ns.qname(ns.DS, "X509IssuerName"), "ds:X509IssuerName") or ""
-        number = text_of(serial, ns.qname(ns.DS, "X509SerialNumber"), "ds:X509SerialNumber") or ""
-        if not number.isdigit():
-            raise InvalidSecurityToken("ds:X509SerialNumber is not a number")
-        return TokenReference(issuer_serial=(name, int(number)))
+        number = text_of(serial, ns.qname(ns.DS, "X509SerialNumber"), "ds:X509SerialNumber")
+        try:  # RFC 5280: at most 20 octets, below 10**49
+            value = parse_int(number, "ds:X509SerialNumber", low=0, high=10**49 - 1)
+        except InvalidSecurity as exc:
+            raise InvalidSecurityToken(exc.reason) from None
+        return TokenReference(issuer_serial=(name, value))
     raise InvalidSecurityToken(f"unsupported token reference {child.tag}")
 
 

@@ -1,5 +1,14 @@
 """XML Encryption: EncryptedKey (RSA key transport) and EncryptedData (AES-CBC, AES-GCM,
-3DES), of whole elements or of their content, and WSS 1.1 EncryptedHeader."""
+3DES), of whole elements or of their content, and WSS 1.1 EncryptedHeader.
+
+A receiver decrypts inside a :class:`DecryptionStage`: from the first decryption until the
+signature has authenticated every decrypted part, whatever fails (CBC padding, a GCM tag,
+plaintext that is not well-formed UTF-8 XML, a digest, the signature, a decrypted part no
+signature covers) gives one fault with one text, charged the same work, so that the
+receiver is no decryption oracle (Jager and Somorovsky, "How to break XML Encryption",
+CCS 2011). The key transport is no oracle either: an EncryptedKey that does not decrypt
+yields a random key (Bleichenbacher, Manger), and the data decryption then fails.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +16,7 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
@@ -14,7 +24,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from lxml import etree
 
 import sim.crypto as crypto
-from sim.errors import FailedCheck, InvalidSecurity, UnsupportedAlgorithm
+from sim.errors import FailedCheck, InvalidSecurity, SecurityFault, UnsupportedAlgorithm
 from sim.wire import ns
 from sim.wire.ledger import Ledger, Op
 from sim.wire.ns import EncryptedType, EncryptionAlg, KeyTransportAlg
@@ -30,6 +40,7 @@ from sim.wire.xmlutil import (
     one_child,
     required,
     unb64,
+    whole_text,
 )
 
 ENCRYPTED_DATA = ns.qname(ns.XENC, "EncryptedData")
@@ -40,6 +51,7 @@ _METHOD = ns.qname(ns.XENC, "EncryptionMethod")
 _CIPHER_DATA = ns.qname(ns.XENC, "CipherData")
 _CIPHER_VALUE = ns.qname(ns.XENC, "CipherValue")
 _KEY_INFO = ns.qname(ns.DS, "KeyInfo")
+_SIGNED_INFO = ns.qname(ns.DS, "SignedInfo")
 _DATA_PARTS = {
     _METHOD: "xenc:EncryptionMethod",
     _KEY_INFO: "ds:KeyInfo",
@@ -52,9 +64,22 @@ KEY_BYTES = {
     EncryptionAlg.AES256_CBC: 32,
     EncryptionAlg.TRIPLEDES_CBC: 24,
     EncryptionAlg.AES128_GCM: 16,
+    EncryptionAlg.AES192_GCM: 24,
     EncryptionAlg.AES256_GCM: 32,
 }
-_GCM = (EncryptionAlg.AES128_GCM, EncryptionAlg.AES256_GCM)
+_GCM = (EncryptionAlg.AES128_GCM, EncryptionAlg.AES192_GCM, EncryptionAlg.AES256_GCM)
+#: XML Encryption 1.1 section 5.2.4: a 96-bit IV before the ciphertext, a 128-bit tag after
+GCM_IV_BYTES, GCM_TAG_BYTES = 12, 16
+#: The digests of rsa-oaep-mgf1p's ds:DigestMethod (XML Encryption section 5.4.2; SHA-1
+#: when absent); the mask generation function of rsa-oaep-mgf1p is MGF1 with SHA-1.
+OAEP_DIGESTS: dict[str, type[hashes.HashAlgorithm]] = {
+    ns.DigestAlg.SHA1.value: hashes.SHA1,
+    ns.DigestAlg.SHA256.value: hashes.SHA256,
+    "http://www.w3.org/2001/04/xmldsig-more#sha384": hashes.SHA384,
+    "http://www.w3.org/2001/04/xmlenc#sha512": hashes.SHA512,
+}
+#: The one fault of a refused decryption (see :class:`DecryptionStage`).
+DECRYPTION_FAILED = "the encrypted data does not decrypt to content the signature covers"
 
 
 @dataclass(frozen=True)
@@ -63,7 +88,13 @@ class EncryptionPolicy:
 
     data_algorithms: frozenset[EncryptionAlg] = frozenset(KEY_BYTES)
     key_transport: frozenset[KeyTransportAlg] = frozenset({KeyTransportAlg.RSA_OAEP_MGF1P})
+    oaep_digests: frozenset[str] = frozenset(OAEP_DIGESTS)
     min_rsa_bits: int = 1024
+
+
+def decryption_fault() -> FailedCheck:
+    """The fault of every failure after decryption starts: one type, text and check."""
+    return FailedCheck(DECRYPTION_FAILED, check="decryption")
 
 
 # --- symmetric ciphers ------------------------------------------------------------------
@@ -74,11 +105,13 @@ def encrypt_bytes(
 ) -> bytes:
     """IV || ciphertext (|| tag for GCM), as XML Encryption lays them out."""
     _check_key(algorithm, key)
+    if algorithm in _GCM:
+        if ledger is not None:
+            ledger.record(Op.AES_GCM_ENCRYPT, len(data))
+        iv = fresh_bytes(GCM_IV_BYTES)
+        return iv + AESGCM(key).encrypt(iv, data, None)
     if ledger is not None:
         ledger.record(Op.AES_ENCRYPT, len(data))
-    if algorithm in _GCM:
-        iv = fresh_bytes(12)
-        return iv + AESGCM(key).encrypt(iv, data, None)
     block = 8 if algorithm is EncryptionAlg.TRIPLEDES_CBC else 16
     pad = block - len(data) % block
     padded = data + fresh_bytes(pad - 1) + bytes([pad])
@@ -89,32 +122,65 @@ def encrypt_bytes(
     return iv + encryptor.update(padded) + encryptor.finalize()
 
 
-def decrypt_bytes(
+def check_cipher_length(algorithm: EncryptionAlg, cipher: bytes) -> None:
+    """Refuse a CipherValue too short, or not of whole blocks, for ``algorithm`` (public
+    facts about the ciphertext, checked before anything is decrypted)."""
+    if algorithm in _GCM:
+        if len(cipher) < GCM_IV_BYTES + GCM_TAG_BYTES:
+            raise InvalidSecurity("GCM ciphertext too short", check="cipher-length")
+        return
+    block = _block(algorithm)
+    if len(cipher) < 2 * block or len(cipher) % block:
+        raise InvalidSecurity("CBC ciphertext has a wrong length", check="cipher-length")
+
+
+def plaintext_bound(algorithm: EncryptionAlg, cipher: bytes) -> int:
+    """The length of the (padded) plaintext a ciphertext holds: all that its size tells."""
+    overhead = GCM_IV_BYTES + GCM_TAG_BYTES if algorithm in _GCM else _block(algorithm)
+    return max(len(cipher) - overhead, 0)
+
+
+def _block(algorithm: EncryptionAlg) -> int:
+    return 8 if algorithm is EncryptionAlg.TRIPLEDES_CBC else 16
+
+
+def _decrypt(
     algorithm: EncryptionAlg, key: bytes, data: bytes, ledger: Ledger | None
-) -> bytes:
-    """Inverse of :func:`encrypt_bytes`; a wrong key, tag or padding is FailedCheck."""
+) -> tuple[bytes, bool]:
+    """(plaintext, valid): the padding or tag is checked without raising, and a CBC
+    plaintext with bad padding comes back whole (the same length to parse as a good one)."""
     _check_key(algorithm, key)
+    check_cipher_length(algorithm, data)
+    if algorithm in _GCM:
+        if ledger is not None:
+            ledger.record(Op.AES_GCM_DECRYPT, len(data))
+        try:
+            return AESGCM(key).decrypt(data[:GCM_IV_BYTES], data[GCM_IV_BYTES:], None), True
+        except InvalidTag:
+            return b"", False
     if ledger is not None:
         ledger.record(Op.AES_DECRYPT, len(data))
-    if algorithm in _GCM:
-        if len(data) < 28:
-            raise FailedCheck("GCM ciphertext too short", check="decryption")
-        try:
-            return AESGCM(key).decrypt(data[:12], data[12:], None)
-        except Exception:
-            raise FailedCheck("GCM authentication tag does not match", check="decryption") from None
-    block = 8 if algorithm is EncryptionAlg.TRIPLEDES_CBC else 16
-    if len(data) < 2 * block or len(data) % block:
-        raise FailedCheck("CBC ciphertext has a wrong length", check="decryption")
+    block = _block(algorithm)
     if block == 16:
         padded = crypto.aes_cbc_decrypt(key, data[:block], data[block:])
     else:
         decryptor = Cipher(_triple_des(key), modes.CBC(data[:block])).decryptor()
         padded = decryptor.update(data[block:]) + decryptor.finalize()
     pad = padded[-1]
-    if not 1 <= pad <= block:
-        raise FailedCheck("CBC padding is invalid", check="decryption")
-    return padded[:-pad]
+    if 1 <= pad <= block:
+        return padded[:-pad], True
+    return padded, False
+
+
+def decrypt_bytes(
+    algorithm: EncryptionAlg, key: bytes, data: bytes, ledger: Ledger | None
+) -> bytes:
+    """Inverse of :func:`encrypt_bytes`; a wrong key, tag or padding is the one
+    :func:`decryption_fault`."""
+    plaintext, valid = _decrypt(algorithm, key, data, ledger)
+    if not valid:
+        raise decryption_fault()
+    return plaintext
 
 
 def _triple_des(key: bytes):
@@ -247,12 +313,14 @@ def read_encrypted_data(data: etree._Element, policy: EncryptionPolicy) -> Encry
     key_info = parts.get(_KEY_INFO)
     cipher_data = required(parts, _CIPHER_DATA, "xenc:CipherData")
     value = one_child(cipher_data, _CIPHER_VALUE, "xenc:CipherValue")
+    cipher = unb64(whole_text(value, "xenc:CipherValue"), "xenc:CipherValue")
+    check_cipher_length(algorithm, cipher)
     return EncryptedDataInfo(
         data,
         algorithm,
         kind == _CONTENT_TYPE,
         key_info[0] if key_info is not None and len(key_info) else None,
-        unb64(value.text, "xenc:CipherValue"),
+        cipher,
     )
 
 
@@ -268,8 +336,22 @@ def decrypt_element(
     info: EncryptedDataInfo, key: bytes, *, ledger: Ledger | None = None
 ) -> etree._Element:
     """Decrypt in place: the EncryptedData is replaced by what it held. Returns the element
-    that now stands where the EncryptedData was (or its parent, for Content)."""
-    plaintext = decrypt_bytes(info.algorithm, key, info.cipher, ledger)
+    that now stands where the EncryptedData was (or its parent, for Content). Any failure is
+    the one :func:`decryption_fault`, after the same work (see :class:`DecryptionStage`,
+    which a receiver uses to cover the verification of what was decrypted as well)."""
+    restored, failure = _restore(info, key, ledger)
+    if restored is None:
+        raise decryption_fault() from FailedCheck(failure, check="decryption")
+    return restored
+
+
+def _restore(
+    info: EncryptedDataInfo, key: bytes, ledger: Ledger | None
+) -> tuple[etree._Element | None, str]:
+    """:func:`decrypt_element`: (the restored element, "") or (None, what failed) with the
+    EncryptedData left in place. The plaintext is parsed whether its padding was good or
+    not: the same work either way."""
+    plaintext, valid = _decrypt(info.algorithm, key, info.cipher, ledger)
     parent = info.element.getparent()
     # Parse the plaintext in the namespace context of where it goes back.
     declarations = _declarations(tuple(parent.nsmap.items()))
@@ -280,28 +362,123 @@ def decrypt_element(
             b"<wrapper" + declarations + b">" + plaintext + b"</wrapper>", limits=DEFAULT_LIMITS
         )
     except InvalidSecurity:
-        raise FailedCheck("decrypted data is not well-formed XML", check="decryption") from None
+        wrapper = None
+    if not valid:
+        return None, "the padding or authentication tag is invalid"
+    if wrapper is None:
+        return None, "the plaintext is not well-formed UTF-8 XML"
     if info.content:
         parent.remove(info.element)
         if wrapper.text:
             parent.text = (parent.text or "") + wrapper.text
         for child in list(wrapper):
             parent.append(child)
-        return parent
+        return parent, ""
     elements = [child for child in wrapper if isinstance(child.tag, str)]
     if len(elements) != 1 or (wrapper.text or "").strip():
-        raise FailedCheck("decrypted Element data is not one element", check="decryption")
+        return None, "the plaintext of an Element is not one element"
     restored = elements[0]
     restored.tail = info.element.tail
     parent.replace(info.element, restored)
-    return restored
+    return restored, ""
+
+
+class DecryptionStage:
+    """Context of a receiver from its first decryption until the signature has verified
+    what was decrypted (``with DecryptionStage(ledger, parts) as stage:``).
+
+    Inside, :meth:`decrypt` decrypts each part (an undecryptable one stays in place, to fail
+    the signature's digest like a wrong plaintext does) and :meth:`require_signed` checks
+    that every decrypted part lies in an element the signature verified. Any SecurityFault
+    raised inside, or a part that did not decrypt, leaves as the one
+    :func:`decryption_fault`; the ledger entries made inside are then replaced by the
+    stage's public charge, the work the receiver does (decryption, parse, the SignedInfo's
+    canonicalization and signature check, the digest of what decrypted) in sizes the
+    message's public parts alone fix (the ciphertext's, the SignedInfo's as received, the
+    key's), so every failure of a message costs the same simulated time whatever failed.
+    (The success path keeps its real entries: no forged ciphertext reaches it.) With no
+    parts, decryption never starts and faults pass through unchanged.
+
+    ``signature`` is (the ds:Signature the receiver will verify, its key: bytes for an
+    HMAC, else an RSA public key), for the charge.
+    """
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        parts: Sequence[EncryptedDataInfo],
+        signature: tuple[etree._Element, object] | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.active = bool(parts)
+        self.failed = ""  # what failed to decrypt, for a debugger
+        self.restored: list[etree._Element] = []
+        self._mark = len(ledger.entries)
+        self._parts = parts
+        self._signature = signature
+
+    def charge(self) -> list[tuple[str, int]]:
+        """The public charge of a refused stage, in the order the work is done."""
+        decrypted, digested = [], []
+        for info in self._parts:
+            size = plaintext_bound(info.algorithm, info.cipher)
+            decrypt = Op.AES_GCM_DECRYPT if info.algorithm in _GCM else Op.AES_DECRYPT
+            decrypted += [(decrypt.value, len(info.cipher)), (Op.XML_PARSE.value, size)]
+            digested += [(Op.C14N.value, size), (Op.DIGEST.value, size)]
+        verified = []
+        if self._signature is not None:
+            signature, key = self._signature
+            signed_info = next(signature.iterchildren(_SIGNED_INFO), None)
+            size = 0 if signed_info is None else len(etree.tostring(signed_info))
+            verified = [(Op.C14N.value, size)]
+            if isinstance(key, bytes):
+                verified.append((Op.HMAC.value, size))
+            elif isinstance(key, rsa.RSAPublicKey):
+                verified.append((Op.RSA_VERIFY.value, key.key_size))
+        return decrypted + verified + digested
+
+    def __enter__(self) -> DecryptionStage:
+        return self
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        if not self.active or (error is None and not self.failed):
+            return False
+        if error is not None and not isinstance(error, SecurityFault):
+            return False  # a bug, not a refusal
+        del self.ledger.entries[self._mark :]
+        self.ledger.extend(self.charge())
+        # the cause stays on the exception, for a debugger; the peer sees the one fault
+        cause = FailedCheck(self.failed, check="decryption") if self.failed else error
+        raise decryption_fault() from cause
+
+    def decrypt(self, info: EncryptedDataInfo, key: bytes) -> etree._Element | None:
+        """Decrypt ``info`` in place (see :func:`decrypt_element`); None when it did not."""
+        restored, failure = _restore(info, key, self.ledger)
+        if restored is None:
+            self.failed = self.failed or failure
+        else:
+            self.restored.append(restored)
+        return restored
+
+    def require_signed(self, targets: Sequence[etree._Element]) -> None:
+        """Every decrypted part is, or lies inside, one of ``targets`` (what the signature
+        verified): unsigned decrypted content would be an oracle again (and is not to be
+        consumed)."""
+        signed = {id(target) for target in targets}
+        for restored in self.restored:
+            if id(restored) not in signed and not any(
+                id(ancestor) in signed for ancestor in restored.iterancestors()
+            ):
+                raise FailedCheck("decrypted content is not signed", check="decryption")
 
 
 # --- EncryptedKey -----------------------------------------------------------------------
 
 
-def _oaep() -> padding.OAEP:
-    return padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
+def _oaep(digest: str = ns.DigestAlg.SHA1.value, label: bytes | None = None) -> padding.OAEP:
+    return padding.OAEP(
+        mgf=padding.MGF1(hashes.SHA1()), algorithm=OAEP_DIGESTS[digest](), label=label or None
+    )
 
 
 def build_encrypted_key(
@@ -311,12 +488,13 @@ def build_encrypted_key(
     key_info: etree._Element | None,
     algorithm: KeyTransportAlg = KeyTransportAlg.RSA_OAEP_MGF1P,
     data_references: Sequence[str] = (),
+    oaep_digest: str = ns.DigestAlg.SHA1.value,
     ledger: Ledger | None = None,
 ) -> etree._Element:
     """An xenc:EncryptedKey carrying ``session_key`` for ``recipient``.
 
     ``key_info`` names the recipient's certificate (an STR); ``data_references`` are the Ids
-    of the EncryptedData it protects (a ReferenceList).
+    of the EncryptedData it protects (a ReferenceList); ``oaep_digest`` the OAEP digest.
     """
     text, _ = encrypted_key_text(
         session_key,
@@ -324,6 +502,7 @@ def build_encrypted_key(
         key_info=None if key_info is None else etree.tostring(key_info).decode(),
         algorithm=algorithm,
         data_references=data_references,
+        oaep_digest=oaep_digest,
         ledger=ledger,
     )
     return fragment(text)
@@ -336,6 +515,7 @@ def encrypted_key_text(
     key_info: str | None,
     algorithm: KeyTransportAlg = KeyTransportAlg.RSA_OAEP_MGF1P,
     data_references: Sequence[str] = (),
+    oaep_digest: str = ns.DigestAlg.SHA1.value,
     ledger: Ledger | None = None,
 ) -> tuple[str, str]:
     """The text of :func:`build_encrypted_key` (``key_info``: the STR's text, or None) and
@@ -344,10 +524,10 @@ def encrypted_key_text(
     if ledger is not None:
         ledger.record(Op.RSA_ENCRYPT, recipient.key_size)
     if algorithm is KeyTransportAlg.RSA_OAEP_MGF1P:
-        cipher = recipient.encrypt(session_key, _oaep())
+        cipher = recipient.encrypt(session_key, _oaep(oaep_digest))
         method = (
             f'<xenc:EncryptionMethod Algorithm="{algorithm.value}"><ds:DigestMethod '
-            f'xmlns:ds="{ns.DS}" Algorithm="{ns.DigestAlg.SHA1.value}"/></xenc:EncryptionMethod>'
+            f'xmlns:ds="{ns.DS}" Algorithm="{escape(oaep_digest)}"/></xenc:EncryptionMethod>'
         )
     else:
         cipher = recipient.encrypt(session_key, padding.PKCS1v15())
@@ -398,6 +578,14 @@ class EncryptedKeyInfo:
     key_info: etree._Element | None
     cipher: bytes
     data_references: tuple[str, ...]
+    #: rsa-oaep-mgf1p's digest (a URI of OAEP_DIGESTS) and OAEPparams (the OAEP label)
+    oaep_digest: str = ns.DigestAlg.SHA1.value
+    oaep_params: bytes = b""
+
+
+_DIGEST_METHOD = ns.qname(ns.DS, "DigestMethod")
+_OAEP_PARAMS = ns.qname(ns.XENC, "OAEPparams")
+_OAEP_PARTS = {_DIGEST_METHOD: "ds:DigestMethod", _OAEP_PARAMS: "xenc:OAEPparams"}
 
 
 def read_encrypted_key(ek: etree._Element, policy: EncryptionPolicy) -> EncryptedKeyInfo:
@@ -414,6 +602,7 @@ def read_encrypted_key(ek: etree._Element, policy: EncryptionPolicy) -> Encrypte
         raise UnsupportedAlgorithm(
             f"key transport {algorithm.value} not allowed", check="algorithm"
         )
+    digest, params = _oaep_parameters(method, algorithm, policy)
     key_info = one_child(ek, _KEY_INFO, "ds:KeyInfo", required=False)
     value = one_child(
         one_child(ek, _CIPHER_DATA, "xenc:CipherData"), _CIPHER_VALUE, "xenc:CipherValue"
@@ -422,9 +611,38 @@ def read_encrypted_key(ek: etree._Element, policy: EncryptionPolicy) -> Encrypte
         ek,
         algorithm,
         key_info[0] if key_info is not None and len(key_info) else None,
-        unb64(value.text, "xenc:CipherValue"),
+        unb64(whole_text(value, "xenc:CipherValue"), "xenc:CipherValue"),
         tuple(read_data_references(ek)),
+        digest,
+        params,
     )
+
+
+def _oaep_parameters(
+    method: etree._Element, algorithm: KeyTransportAlg, policy: EncryptionPolicy
+) -> tuple[str, bytes]:
+    """(digest URI, OAEPparams) of an EncryptionMethod (XML Encryption section 5.4.2): the
+    ds:DigestMethod honoured, SHA-1 when absent; nothing else inside."""
+    parts = children_by_tag(method, _OAEP_PARTS)
+    for child in method:
+        if child.tag not in _OAEP_PARTS or algorithm is not KeyTransportAlg.RSA_OAEP_MGF1P:
+            raise InvalidSecurity(f"unexpected {child.tag!s:.100} in xenc:EncryptionMethod")
+    digest = ns.DigestAlg.SHA1.value
+    if _DIGEST_METHOD in parts:
+        element = parts[_DIGEST_METHOD]
+        digest = element.get("Algorithm") or ""
+        if len(element) or (element.text or "").strip():
+            raise InvalidSecurity("ds:DigestMethod of the OAEP padding must be empty")
+        if digest not in OAEP_DIGESTS:
+            raise UnsupportedAlgorithm(
+                f"OAEP digest {digest[:100]!r} is not supported", check="algorithm"
+            )
+        if digest not in policy.oaep_digests:
+            raise UnsupportedAlgorithm(f"OAEP digest {digest} not allowed", check="algorithm")
+    params = b""
+    if _OAEP_PARAMS in parts:
+        params = unb64(whole_text(parts[_OAEP_PARAMS], "xenc:OAEPparams"), "xenc:OAEPparams")
+    return digest, params
 
 
 def decrypt_key(
@@ -435,23 +653,24 @@ def decrypt_key(
     policy: EncryptionPolicy = EncryptionPolicy(),
     ledger: Ledger | None = None,
 ) -> bytes:
-    """The session key. For RSA 1.5 a failure yields a random key instead of an error, so
-    that the padding check is no oracle (Bleichenbacher); the data decryption then fails."""
+    """The session key. A key that does not decrypt (RSA 1.5 or OAEP padding) or has the
+    wrong size yields a random key instead of an error, so that the key transport is no
+    oracle (Bleichenbacher; Manger for OAEP): the data decryption then fails, with the one
+    fault of every decryption failure."""
     if private_key.key_size < policy.min_rsa_bits:
         raise InvalidSecurity("recipient RSA key below the policy minimum", check="key-size")
     if ledger is not None:
         ledger.record(Op.RSA_DECRYPT, private_key.key_size)
+    random_key = fresh_bytes(expected_bytes or 32)  # drawn every time: the same work
     try:
         if info.algorithm is KeyTransportAlg.RSA_OAEP_MGF1P:
-            key = private_key.decrypt(info.cipher, _oaep())
+            key = private_key.decrypt(info.cipher, _oaep(info.oaep_digest, info.oaep_params))
         else:
             key = private_key.decrypt(info.cipher, padding.PKCS1v15())
     except ValueError:
-        if info.algorithm is KeyTransportAlg.RSA_1_5:
-            return fresh_bytes(expected_bytes or 32)
-        raise FailedCheck("EncryptedKey does not decrypt", check="decryption") from None
+        return random_key
     if expected_bytes is not None and len(key) != expected_bytes:
-        raise FailedCheck("EncryptedKey holds a key of the wrong size", check="decryption")
+        return random_key
     return key
 
 

@@ -6,6 +6,7 @@ import binascii
 import calendar
 import functools
 import os
+import re
 import threading
 import time
 from datetime import datetime, timezone
@@ -148,20 +149,48 @@ def format_time(now: float) -> str:
     )
 
 
+#: xsd:dateTime: a year of four digits (no sign), month, day, "T", hours, minutes, seconds,
+#: an optional fraction (read to the microsecond) and an optional zone ("Z" or an offset of at
+#: most 14 hours).
+_DATE_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,12})?"
+    r"(?:Z|[+-](?:(?:0[0-9]|1[0-3]):[0-5][0-9]|14:00))?",
+    re.ASCII,
+)
+_EPOCH_NAIVE = EPOCH.replace(tzinfo=None)
+
+
 def parse_time(text: str | None, what: str) -> float:
-    """An xsd:dateTime (UTC, ``Z`` or offset, optional fraction) as simulated seconds."""
+    """An xsd:dateTime (UTC when it names no zone) as simulated seconds; anything else, or a
+    date that does not exist, is a typed fault naming ``what``."""
     if not text:
         raise InvalidSecurity(f"{what} is missing a date-time value")
     value = text.strip()
+    if _DATE_TIME.fullmatch(value) is None:
+        raise InvalidSecurity(f"{what} is not an xsd:dateTime: {text[:40]!r}")
     if value.endswith("Z"):
         value = value[:-1] + "+00:00"
     try:
-        instant = datetime.fromisoformat(value)
+        instant = datetime.fromisoformat(value)  # the form checked, the calendar checked here
     except ValueError:
-        raise InvalidSecurity(f"{what} is not an xsd:dateTime: {text[:40]!r}") from None
+        raise InvalidSecurity(f"{what} names no such instant: {text[:40]!r}") from None
     if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=timezone.utc)
+        return (instant - _EPOCH_NAIVE).total_seconds()
     return (instant - EPOCH).total_seconds()
+
+
+def parse_int(text: str | None, what: str, *, low: int, high: int) -> int:
+    """A decimal integer in ``low..high`` (ASCII digits only, no sign, no spaces inside);
+    anything else is a typed fault naming ``what``. ``int()`` alone would take other
+    scripts' digits, underscores and signs, and raise ValueError on "²", which
+    ``str.isdigit`` accepts."""
+    value = (text or "").strip()
+    if not value or len(value) > len(str(high)) or not (value.isascii() and value.isdigit()):
+        raise InvalidSecurity(f"{what} must be an integer {low}..{high}")
+    number = int(value)
+    if not low <= number <= high:
+        raise InvalidSecurity(f"{what} must be an integer {low}..{high}")
+    return number
 
 
 def b64(data: bytes) -> str:
@@ -170,7 +199,9 @@ def b64(data: bytes) -> str:
 
 
 def unb64(text: str | None, what: str) -> bytes:
-    """Strict base64 decoding (whitespace allowed), raising a typed fault naming ``what``."""
+    """Strict base64 decoding (whitespace allowed), raising a typed fault naming ``what``.
+    Give it an element's whole text (:func:`b64_of`), never ``el.text``: a comment splits
+    the text, and the first part alone may be valid base64."""
     if text is None:
         raise InvalidSecurity(f"{what} is empty")
     try:
@@ -181,6 +212,11 @@ def unb64(text: str | None, what: str) -> bytes:
         return binascii.a2b_base64("".join(text.split()), strict_mode=True)
     except (binascii.Error, ValueError):
         raise InvalidSecurity(f"{what} is not valid base64") from None
+
+
+def b64_of(el, what: str) -> bytes:
+    """The base64 content of a simple-content element, from its whole text."""
+    return unb64(whole_text(el, what), what)
 
 
 def children(el, tag: str) -> list:
@@ -222,18 +258,29 @@ def one_child(el, tag: str, what: str, *, required: bool = True):
     return found[0]
 
 
-def whole_text(el, what: str) -> str:
-    """The text of a simple-content element, whole and stripped of surrounding whitespace.
+def whole_text(el, what: str, *, strip: bool = True) -> str:
+    """The text of a simple-content element, whole and (unless ``strip`` is false) stripped
+    of surrounding whitespace.
 
     Exclusive C14N drops comments, so ``PAY 1000000<!---->X`` verifies: a reader that took
     ``el.text`` alone would see ``PAY 10``. Where the schema has text, an element holding a
     comment, a processing instruction or a child element is refused (typed fault naming
-    ``what``); every value a receiver decides on is read through here.
+    ``what``, check ``text``); every value a receiver decides on is read through here.
     """
     if len(el):
-        kinds = {"comment" if isinstance(c, etree._Comment) else "child node" for c in el}
-        raise InvalidSecurity(f"{what} holds a {' and a '.join(sorted(kinds))} where text belongs")
-    return (el.text or "").strip()
+        kinds = {
+            "comment"
+            if isinstance(c, etree._Comment)
+            else "processing instruction"
+            if isinstance(c, etree._ProcessingInstruction)
+            else "child node"
+            for c in el
+        }
+        raise InvalidSecurity(
+            f"{what} holds a {' and a '.join(sorted(kinds))} where text belongs", check="text"
+        )
+    text = el.text or ""
+    return text.strip() if strip else text
 
 
 def text_of(el, tag: str, what: str, *, required: bool = True) -> str | None:

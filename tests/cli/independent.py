@@ -91,6 +91,7 @@ def verify_signature(
         f"{WSA}:Action",
         f"{WSA}:To",
         f"{WSA}:MessageID",
+        f"{WSA}:RelatesTo",
         f"{WSSE}:BinarySecurityToken",
         f"{WSSE}:UsernameToken",
     ):

@@ -31,3 +31,14 @@ def test_sts_farm_scenario_is_set_up_for_capacity_planning():
     scenario = load_scenario(read_scenario_file(SCENARIOS / "sts-farm.toml"))
     assert scenario.workload.rate is not None  # an open workload: offered load is fixed
     assert scenario.topology.sts.nodes == 1  # plan starts from one node
+
+
+def test_the_attack_scenario_switches_every_attack_on_against_a_farm():
+    from sim.protocol.adversary import ATTACKS
+
+    scenario = load_scenario(read_scenario_file(SCENARIOS / "attacks.toml"))
+    assert scenario.adversary is not None and set(scenario.adversary.attacks) == set(ATTACKS)
+    assert scenario.run.fidelity == "full"
+    provider = scenario.topology.provider
+    assert provider.nodes >= 2  # cross-node-replay needs another node of the farm
+    assert provider.shared_replay_cache  # the farm-wide store the attack meets

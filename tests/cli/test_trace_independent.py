@@ -104,7 +104,9 @@ def test_derived_keys_in_the_key_log_follow_from_the_logged_sct_secret(sct_trace
             nonce = base64.b64decode(token.findtext(f"{{{SC}}}Nonce"))
             length = int(token.findtext(f"{{{SC}}}Length") or 32)
             offset = int(token.findtext(f"{{{SC}}}Offset") or 0)
-            expected = p_sha1(secret, LABEL + nonce, offset + length)[offset:]
+            label = token.findtext(f"{{{SC}}}Label")  # WS-SC 1.3 section 7: else the default
+            label = LABEL if label is None else label.encode()
+            expected = p_sha1(secret, label + nonce, offset + length)[offset:]
             assert derived[token.get(f"{{{WSU}}}Id")] == expected
             checked += 1
     assert checked >= 2 * 2  # a signing and an encryption key per application message

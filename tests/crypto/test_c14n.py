@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,142 @@ def test_soap_message_body_digest_matches_lxml():
     envelope = etree.fromstring(path.read_bytes())
     for el in envelope.iter():
         assert crypto.c14n_digest(el) == hashlib.sha1(libxml2_exc_c14n(el)).digest()
+
+
+# --- the PrefixList: linear in its length, byte-identical to libxml2 -----------------------
+
+
+def _declared(count: int, depth: int = 3) -> etree._Element:
+    """A document declaring p0..p{count-1} on its root, redeclaring every third prefix at
+    each level below (another URI), with elements and attributes using some of them."""
+    decls = " ".join(f'xmlns:p{i}="urn:p:{i}"' for i in range(count))
+    inner = "<p1:leaf p2:a='1' b='2'>t</p1:leaf><plain/>"
+    for level in range(depth):
+        again = " ".join(f'xmlns:p{i}="urn:q:{level}:{i}"' for i in range(0, count, 3))
+        inner = f"<p0:n{level} {again}>{inner}<p3:m/></p0:n{level}>"
+    return etree.fromstring(f'<root xmlns="urn:d" {decls}>{inner}</root>'.encode())
+
+
+PREFIX_LISTS = {
+    "all-declared": lambda count: [f"p{i}" for i in range(count)],
+    "reversed-with-duplicates": lambda count: [f"p{i}" for i in reversed(range(count))] * 2,
+    "mostly-absent": lambda count: [f"x{i}" for i in range(count)] + ["p5", "p7"],
+}
+
+
+@pytest.mark.parametrize("prefixes", PREFIX_LISTS.values(), ids=PREFIX_LISTS)
+def test_a_long_prefix_list_matches_libxml2(backend, prefixes):
+    root = _declared(300)
+    prefix_list = tuple(prefixes(300))
+    for el in (root, root[0], root[0][0], root[0][0][0][0]):
+        assert backend.exc_c14n(el, prefix_list, False) == libxml2_exc_c14n(el, prefix_list)
+
+
+def test_the_twins_agree_on_a_long_prefix_list_with_the_default_namespace():
+    # lxml leaves "#default" out of the PrefixList it gives libxml2: the twins are each
+    # other's oracle here
+    from sim import _fastcrypto
+    from sim.crypto import _reference
+
+    root = _declared(200)
+    prefix_list = ("#default", *(f"p{i}" for i in range(0, 200, 2)))
+    for el in root.iter(etree.Element):
+        assert _fastcrypto.exc_c14n(el, prefix_list, False) == _reference.exc_c14n(
+            el, prefix_list, False
+        )
+
+
+@settings(max_examples=100, deadline=None)
+@given(rng=st.randoms(use_true_random=False), with_comments=st.booleans(), data=st.data())
+def test_random_documents_with_long_prefix_lists_match_libxml2(rng, with_comments, data):
+    from sim import _fastcrypto
+    from sim.crypto import _reference
+
+    el = random_subtree(rng, random_document(rng))
+    known = data.draw(st.lists(st.sampled_from(["p", "q", "r"]), max_size=6))
+    absent = [f"z{i}" for i in range(data.draw(st.integers(0, 200)))]
+    prefixes = tuple(data.draw(st.permutations(known + absent)))
+    expected = libxml2_exc_c14n(el, prefixes, with_comments)
+    assert _fastcrypto.exc_c14n(el, prefixes, with_comments) == expected
+    assert _reference.exc_c14n(el, prefixes, with_comments) == expected
+
+
+# --- relative namespace URIs: C14N 1.0 section 2.1, canonicalization MUST fail -------------
+
+RELATIVE = [
+    # (document, xpath of the apex): a relative URI in scope somewhere in the subtree
+    ('<a xmlns:x="rel/path"><b/></a>', "//b"),  # declared above, in scope (not used)
+    ('<a><b xmlns:x="rel"/></a>', "/a"),  # declared below
+    ('<a xmlns="rel"><b/></a>', "//*[local-name()='b']"),  # the default namespace
+    ('<a><b><c xmlns:y="#frag"/></b></a>', "//b"),
+    ('<a xmlns:x="//host/p"><b/></a>', "//b"),  # a network-path reference is relative too
+    ('<a xmlns:x="a%20b"><b x:at="1"/></a>', "//b"),
+]
+NOT_RELATIVE = [
+    ('<a xmlns:x="rel"><q xmlns:x="urn:ok"><b/></q></a>', "//b"),  # shadowed above the apex
+    ('<a><s xmlns:x="rel"/><b/></a>', "//b"),  # a sibling's
+    ('<a xmlns:x="x1+.-:c"><b/></a>', "//b"),  # a scheme of letters, digits, + . -
+    ('<a xmlns=""><b xmlns="urn:d"/></a>', "/a"),  # the empty URI undeclares
+]
+
+
+@pytest.mark.parametrize(("document", "xpath"), RELATIVE)
+def test_a_relative_namespace_uri_in_scope_fails_as_with_libxml2(backend, document, xpath):
+    el = etree.fromstring(document.encode()).xpath(xpath)[0]
+    with pytest.raises(etree.C14NError):
+        libxml2_exc_c14n(el)
+    with pytest.raises(crypto.C14NError, match="relative"):
+        backend.exc_c14n(el, (), False)
+    with pytest.raises(crypto.C14NError, match="relative"):
+        crypto.c14n_digest_sized(el, "sha256")
+
+
+@pytest.mark.parametrize(("document", "xpath"), NOT_RELATIVE)
+def test_a_relative_uri_out_of_scope_or_an_absolute_one_canonicalizes(backend, document, xpath):
+    el = etree.fromstring(document.encode()).xpath(xpath)[0]
+    assert backend.exc_c14n(el, ("x",), False) == libxml2_exc_c14n(el, ("x",))
+
+
+def test_the_c14n_error_is_a_value_error_naming_the_uri(backend):
+    el = etree.fromstring(b'<a xmlns:x="rel/path"><b/></a>')
+    with pytest.raises(ValueError, match="'rel/path' is relative"):
+        backend.exc_c14n(el, (), False)
+
+
+def test_namespace_declarations_count_ancestors_self_and_descendants(backend):
+    root = etree.fromstring(
+        b'<a xmlns:x="urn:x" xmlns="urn:d"><b xmlns:x="urn:x"><c xmlns:y="urn:y"/></b>'
+        b'<d xmlns:z="urn:z"/></a>'
+    )
+    b, c, d = root[0], root[0][0], root[1]
+    counts = {el: backend.namespace_declarations(el) for el in (root, b, c, d)}
+    assert counts == {root: 5, b: 4, c: 4, d: 3}  # a redundant one counts: it was written
+
+
+def _declarations_by_position(root: etree._Element) -> list[int]:
+    """How many namespace declarations each element makes, in document order, as a parser
+    reports them reading the document again (the independent oracle)."""
+    counts, pending = [], 0
+    for event, _ in etree.iterparse(io.BytesIO(etree.tostring(root)), events=("start-ns", "start")):
+        if event == "start-ns":
+            pending += 1
+        else:
+            counts.append(pending)
+            pending = 0
+    return counts
+
+
+@settings(max_examples=100, deadline=None)
+@given(rng=st.randoms(use_true_random=False))
+def test_namespace_declarations_match_what_a_parser_reports(rng):
+    from sim import _fastcrypto
+    from sim.crypto import _reference
+
+    root = random_document(rng)
+    el = random_subtree(rng, root)
+    elements = list(root.iter(etree.Element))
+    counts = _declarations_by_position(root)
+    around = [*el.iterancestors(), *el.iter(etree.Element)]
+    expected = sum(counts[elements.index(other)] for other in around)
+    assert _fastcrypto.namespace_declarations(el) == expected
+    assert _reference.namespace_declarations(el) == expected

@@ -62,6 +62,8 @@ def test_sim_pure_python_forces_the_reference():
             "inclusive_prefixes",
         ),
         (lambda: crypto.exc_c14n(etree.Element("a"), with_comments=1), TypeError, "with_comments"),
+        (lambda: crypto.namespace_declarations("<a/>"), TypeError, "element"),
+        (lambda: crypto.namespace_declarations(etree.PI("pi")), TypeError, "element"),
         (lambda: crypto.c14n_digest(etree.Element("a"), "md5"), ValueError, "algorithm"),
         (lambda: crypto.c14n_digest(etree.Element("a"), None), TypeError, "algorithm"),
         (
@@ -93,3 +95,11 @@ def test_bytes_like_arguments_are_accepted():
 def test_list_of_prefixes_is_accepted():
     el = etree.fromstring(b'<a xmlns:p="urn:p"><b/></a>')[0]
     assert crypto.exc_c14n(el, inclusive_prefixes=["p"]) == b'<b xmlns:p="urn:p"></b>'
+
+
+def test_a_subtree_without_a_canonical_form_raises_the_typed_c14n_error():
+    el = etree.fromstring(b'<a xmlns:x="relative"><b/></a>')[0]
+    for call in (crypto.exc_c14n, crypto.c14n_digest, crypto.c14n_digest_sized):
+        with pytest.raises(crypto.C14NError, match="relative"):
+            call(el)
+    assert issubclass(crypto.C14NError, ValueError)

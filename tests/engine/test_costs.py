@@ -47,3 +47,39 @@ def test_scale_and_overrides_change_the_cost_of_a_ledger():
     assert hsm.cost(ops) == pytest.approx(0.002)
     # RSA cost grows with the key size between measured points
     assert profile.cost((("rsa_sign", 3072),)) > base > profile.cost((("rsa_sign", 1024),))
+
+
+def test_a_replay_store_lookup_costs_cpu_and_a_farm_wide_one_a_round_trip_of_waiting():
+    profile = load_profile()
+    local, remote = (("replay_lookup", 0),), (("replay_lookup", 1),)
+    assert 0 < profile.cost(local) < 10e-6  # a lookup in the node's memory
+    assert profile.cost(remote) > profile.cost(local)  # plus the cache call's socket work
+    assert profile.wait(local) == 0.0
+    assert profile.wait(remote) == pytest.approx(300e-6)  # the data-centre round trip
+    slower = profile.with_overrides(1.0, {"replay_lookup": {"wait_us": 1000.0}})
+    assert slower.wait(remote) == pytest.approx(1e-3)
+    assert slower.cost(remote) == profile.cost(remote)  # waiting holds no core
+
+
+def test_calibration_measures_the_replay_lookup_and_keeps_the_round_trip():
+    from sim.engine.costs import REPLAY_ROUND_TRIP_US, CostProfile, calibrate
+
+    measured = calibrate(quick=True, repetitions=3)["ops"]["replay_lookup"]
+    assert 0 < measured["fixed_us"] < 100 and 0 < measured["per_byte_ns"] < 1e6
+    assert measured["wait_us"] == REPLAY_ROUND_TRIP_US
+    profile = CostProfile.from_json(
+        {"ops": {**load_profile().to_json()["ops"], "replay_lookup": measured}}
+    )
+    assert profile.wait((("replay_lookup", 1),)) == pytest.approx(REPLAY_ROUND_TRIP_US * 1e-6)
+
+
+def test_a_profile_written_before_an_op_existed_takes_the_default_cost_for_it(tmp_path):
+    import json
+
+    data = load_profile().to_json()
+    del data["ops"]["replay_lookup"]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(data))
+    profile = load_profile(str(path))
+    assert profile.ops["replay_lookup"] == load_profile().ops["replay_lookup"]
+    assert profile.meta["default_costs_for"] == ["replay_lookup"]

@@ -12,10 +12,11 @@ from lxml import etree
 
 import sim.crypto as crypto
 import sim.protocol.protection as p
+from sim.errors import InvalidSecurity
 from sim.wire import checks, sc, soap, trust, wss, xmlutil
 from sim.wire.ledger import Ledger
 from sim.wire.ns import RequestType, TokenType, ValueType
-from sim.wire.suites import suite
+from sim.wire.suites import suite, with_data_encryption
 from sim.wire.xmlutil import WSU_ID
 
 SECRET = bytes(range(32))
@@ -35,6 +36,7 @@ def _protect(
     version: soap.SoapVersion = soap.SoapVersion.SOAP12,
     encrypt: bool = True,
     suite_name: str = "Basic256",
+    data_encryption: str = "aes-cbc",
     relates_to: str | None = None,
     body=None,
 ):
@@ -59,7 +61,7 @@ def _protect(
         source_reference=lambda: wss.str_reference("urn:uuid:ctx", ValueType.SCT.value),
         now=12.5,
         ledger=ledger,
-        suite_=suite(suite_name),
+        suite_=with_data_encryption(suite(suite_name), data_encryption),
         encrypt=encrypt,
         keylog=lambda kind, ident, key: keys.append((kind, key)),
     )
@@ -158,6 +160,7 @@ def test_text_path_message_verifies_at_the_receiver(monkeypatch):
         now=13.0,
         ledger=Ledger(),
         replay=checks.ReplayCache(),
+        direction=sc.Direction.REPLY,  # it relates to a request: a reply
     )
     assert p.get_payload(checked.envelope) == b"payload & <more> " * 20
 
@@ -286,3 +289,106 @@ def test_asymmetric_text_path_message_verifies_and_decrypts_at_the_receiver():
     )
     assert p.get_payload(checked.envelope) == b"to the provider"
     assert checked.certificate is not None
+
+
+# --- strategy_options.<name>.data_encryption ----------------------------------------------
+
+ENCRYPTING = ("x509", "hok-symmetric", "sender-vouches", "sct", "sct-tlsnego", "ut-derived")
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [(name, {}) for name in ENCRYPTING]
+    + [("sct", {"derived_keys": False}), ("sct-tlsnego", {"tlsnego": False})]
+    + [("sct", {"suite": "Basic128"}), ("x509", {"suite": "Basic192Sha256"})],
+    ids=lambda v: str(v),
+)
+def test_every_encrypting_strategy_runs_its_session_with_aes_gcm(make, name, options):
+    """``data_encryption = "aes-gcm"``: every message encrypts with XML Encryption 1.1
+    AES-GCM of the suite's key size (no AES-CBC anywhere) and the ledgers charge GCM."""
+    from sim.protocol.harness import Harness
+
+    strategy = make(name, {**options, "data_encryption": "aes-gcm"})
+    sent = [bytes([i]) * 60 + b"<&>" for i in range(3)]
+    outcome = Harness(strategy).session(sent)
+    assert [r.payload for r in outcome.results] == sent
+    assert not any(d.send.fault for d in outcome.deliveries)
+    ops = {op for steps in outcome.ops.values() for _, entries in steps for op, _ in entries}
+    assert {"aes_gcm_encrypt", "aes_gcm_decrypt"} <= ops
+    assert not ops & {"aes_encrypt", "aes_decrypt"}
+    gcm = suite(options.get("suite", "Basic256")).encryption_key_bytes * 8
+    uri = f"http://www.w3.org/2009/xmlenc11#aes{gcm}-gcm".encode()
+    for delivery in outcome.deliveries:
+        assert b"xmlenc#aes" not in delivery.send.data  # no CBC
+    assert any(uri in delivery.send.data for delivery in outcome.deliveries)
+
+
+def test_data_encryption_is_checked_and_recorded_in_the_setup(make):
+    from sim.errors import ScenarioError
+    from sim.wire.ns import EncryptionAlg
+
+    setup = make("sct", {"data_encryption": "aes-gcm"}).setup
+    assert setup.data_encryption == "aes-gcm"
+    assert setup.suite.encryption is EncryptionAlg.AES256_GCM
+    assert make("sct").setup.suite.encryption is EncryptionAlg.AES256_CBC
+    with pytest.raises(ScenarioError, match="data_encryption"):
+        make("sct", {"data_encryption": "chacha20"})
+    with pytest.raises(ScenarioError, match="no AES-GCM form"):
+        make("sct", {"suite": "TripleDes", "data_encryption": "aes-gcm"})
+
+
+@pytest.mark.parametrize("suite_name", ["Basic256", "Basic128", "Basic192Sha256"])
+def test_text_path_with_aes_gcm_sends_what_the_tree_path_sends(monkeypatch, suite_name):
+    gcm = with_data_encryption(suite(suite_name), "aes-gcm")
+    text = _protect(monkeypatch, as_tree=False, suite_name=suite_name, data_encryption="aes-gcm")
+    tree = _protect(monkeypatch, as_tree=True, suite_name=suite_name, data_encryption="aes-gcm")
+    assert text == tree
+    assert "aes_gcm_encrypt" in {op for op, _ in text[1]}
+    checked = p.unprotect_symmetric(
+        soap.read_envelope(text[0]),
+        secret_for=lambda reference: SECRET,
+        now=13.0,
+        ledger=Ledger(),
+        replay=checks.ReplayCache(),
+        suite_=gcm,
+    )
+    assert p.get_payload(checked.envelope) == b"payload & <more> " * 20
+
+
+@pytest.mark.parametrize(
+    ("body", "text"),
+    [
+        (
+            "<app:Request><app:Payload>UEFZIDEw<!---->MDAwMDBY</app:Payload></app:Request>",
+            "comment",
+        ),
+        (
+            "<app:Request><app:Payload>QQ==</app:Payload><app:Payload>Qg==</app:Payload></app:Request>",
+            "not one app:Payload",
+        ),
+        (
+            "<app:Request><app:Payload>QQ==</app:Payload></app:Request><app:Request/>",
+            "no application",
+        ),
+        ("<app:Request><app:Other/><app:Payload>QQ==</app:Payload></app:Request>", "not one"),
+        ("<app:Request>x<app:Payload>QQ==</app:Payload></app:Request>", "not one"),
+        ("<app:Request><app:Payload>QQ==</app:Payload>Qg==</app:Request>", "not one"),
+        (
+            "<other:Request xmlns:other='urn:x'><app:Payload>QQ==</app:Payload></other:Request>",
+            "no application",
+        ),
+        ("<!--c-->", "no application"),
+    ],
+)
+def test_the_payload_is_read_whole_and_only_at_its_place(body, text):
+    envelope = soap.new_envelope()
+    for part in list(etree.fromstring(f'<w xmlns:app="urn:wssim:app">{body}</w>')):
+        envelope.body.append(part)
+    with pytest.raises(InvalidSecurity, match=text):
+        p.get_payload(envelope)
+
+
+def test_the_payload_put_is_the_payload_got():
+    envelope = soap.new_envelope()
+    p.put_payload(envelope, b"\x00PAY 1000000X")
+    assert p.get_payload(soap.read_envelope(envelope.to_bytes())) == b"\x00PAY 1000000X"

@@ -5,7 +5,8 @@ element removed, repeated, given a comment, a child or text; each attribute and 
 changed; ids made to collide. Each is read twice, by ``unprotect_symmetric`` as it is and
 with the fast reader switched off: the outcome must be the same — the typed fault and its
 text, or the keys, ledger entries (in order), signed elements and decrypted document. The
-kernel's shape walk is checked against its pure-Python twin on every one of them.
+kernel's shape walk is checked against its pure-Python twin on every one of them. Requests
+are read as a service reads them, replies as a client does (derived keys are directional).
 """
 
 from __future__ import annotations
@@ -20,15 +21,16 @@ import sim.crypto._reference as reference
 import sim.protocol.protection as p
 from sim import _fastshape
 from sim.errors import BadContextToken, SecurityFault
-from sim.wire import checks, plain_shape, soap, wss
+from sim.wire import checks, ns, plain_shape, sc, soap, wss, xenc
 from sim.wire.ledger import Ledger
 from sim.wire.ns import ValueType
+from sim.wire.suites import with_data_encryption
 
 SECRET = bytes(range(32))
 CONTEXT = "urn:uuid:ctx"
 
 
-def _message(relates_to: str | None = None) -> bytes:
+def _message(relates_to: str | None = None, suite_=p.DEFAULT_SUITE) -> bytes:
     envelope = soap.new_envelope()
     soap.add_addressing(
         envelope, action="urn:wssim:app:Process", to="https://p.example/s", relates_to=relates_to
@@ -40,6 +42,7 @@ def _message(relates_to: str | None = None) -> bytes:
         source_reference=lambda: wss.str_reference(CONTEXT, ValueType.SCT.value),
         now=12.5,
         ledger=Ledger(),
+        suite_=suite_,
     )
 
 
@@ -53,8 +56,23 @@ def _secret(reference):
     return SECRET
 
 
-def _outcome(data: bytes, *, fast: bool, monkeypatch, now: float = 13.0, secret_for=_secret):
-    """What reading ``data`` gives: the fault, or what was established and charged."""
+REQUEST, REPLY_WAY = sc.Direction.REQUEST, sc.Direction.REPLY
+
+
+def _outcome(
+    data: bytes,
+    *,
+    fast: bool,
+    monkeypatch,
+    now: float = 13.0,
+    secret_for=_secret,
+    direction: sc.Direction = REQUEST,
+    causes: list | None = None,
+    suite_=p.DEFAULT_SUITE,
+):
+    """What reading ``data`` gives: the fault, or what was established and charged.
+    ``causes`` collects what failed inside a decryption stage (never part of the outcome:
+    the peer sees one fault)."""
     with monkeypatch.context() as patch:
         if not fast:
             patch.setattr(plain_shape, "read", lambda *args, **kwargs: None)
@@ -67,8 +85,13 @@ def _outcome(data: bytes, *, fast: bool, monkeypatch, now: float = 13.0, secret_
                 now=now,
                 ledger=ledger,
                 replay=checks.ReplayCache(),
+                direction=direction,
+                suite_=suite_,
             )
         except SecurityFault as fault:
+            if causes is not None and fault.check == "decryption":
+                cause = fault.__cause__
+                causes.append(str(cause))
             return ("fault", type(fault).__name__, str(fault), fault.check, ledger.entries)
     verified = checked.verified
     return (
@@ -140,6 +163,31 @@ def _mutants(data: bytes):
             )
     # an id another element holds already
     yield "timestamp-id-of-the-body", _with_timestamp_id_of_body(root)
+    # DerivedKeyTokens: what the one-part changes above cannot write
+    yield "dkts-algorithm-p_sha1", _with_dkts(root, lambda dkt: dkt.set("Algorithm", sc.DK_P_SHA1))
+    yield "dkts-algorithm-other", _with_dkts(root, lambda dkt: dkt.set("Algorithm", "urn:x"))
+    for local, value in (("Offset", "1025"), ("Offset", "\u00b2"), ("Length", "200")):
+        yield (
+            f"dkts-{local}-{value!r}",
+            _with_dkts(root, lambda dkt, name=local, v=value: _set_child(dkt, name, v)),
+        )
+    for direction in sc.Direction:
+        label = sc.LABELS[direction].decode()
+        yield (
+            f"dkts-label-{direction.value}",
+            _with_dkts(root, lambda dkt, v=label: _set_child(dkt, "Label", v)),
+        )
+
+
+def _set_child(dkt, local: str, value: str) -> None:
+    dkt.find(f"{{{ns.WSC}}}{local}").text = value
+
+
+def _with_dkts(root, edit) -> bytes:
+    tree = copy.deepcopy(root)
+    for dkt in tree.iter(sc.DKT):
+        edit(dkt)
+    return etree.tostring(tree)
 
 
 def _with_timestamp_id_of_body(root) -> bytes:
@@ -156,7 +204,7 @@ MUTANTS = list(_mutants(MESSAGE))
 
 
 def test_the_fast_reader_reads_what_our_senders_write():
-    for data in (MESSAGE, REPLY):
+    for data, direction in ((MESSAGE, REQUEST), (REPLY, REPLY_WAY)):
         envelope = soap.read_envelope(data)
         security = wss.find_security_header(envelope)
         assert crypto.derived_key_shape(security, envelope.body, plain_shape.NAMESPACES)
@@ -169,13 +217,16 @@ def test_the_fast_reader_reads_what_our_senders_write():
             ledger=Ledger(),
             suite_=p.DEFAULT_SUITE,
             policy=p._signature_policy(p.DEFAULT_SUITE),
+            direction=direction,
         )
         assert verified.covers(envelope.body) and verified.covers(timestamp.element)
 
 
 def test_the_mutations_take_the_fast_reader_to_its_every_step(monkeypatch):
     """Many changed messages pass the fast reader's first checks, so that the comparisons
-    below also cover its decryption, digests and HMAC, not only its giving way."""
+    below also cover its decryption, digests and HMAC, not only its giving way. What failed
+    inside the decryption stage is seen here only through the fault's cause: the peer sees
+    one fault for all of them."""
     outcomes = []
     checked = plain_shape._checked
 
@@ -185,20 +236,41 @@ def test_the_mutations_take_the_fast_reader_to_its_every_step(monkeypatch):
         return found
 
     monkeypatch.setattr(plain_shape, "_checked", counting)
-    results = [_outcome(data, fast=True, monkeypatch=monkeypatch) for _, data in MUTANTS]
+    causes: list[str] = []
+    results = [
+        _outcome(data, fast=True, monkeypatch=monkeypatch, causes=causes) for _, data in MUTANTS
+    ]
     assert len(outcomes) >= 50
-    faults = {result[2] for result in results if result[0] == "fault"}
-    assert any("does not match" in fault for fault in faults)  # a reference digest
-    assert "signature value does not verify" in faults  # the HMAC
-    assert "CBC padding is invalid" in faults  # decryption under a wrong derived key
+    assert any("does not match" in cause for cause in causes)  # a reference digest
+    assert "signature value does not verify" in causes  # the HMAC
+    assert "the padding or authentication tag is invalid" in causes  # a wrong derived key
+    faults = {
+        result[2:4] for result in results if result[0] == "fault" and result[3] == "decryption"
+    }
+    assert faults == {(xenc.DECRYPTION_FAILED, "decryption")}
     assert any(result[0] == "read" for result in results)
 
 
-@pytest.mark.parametrize("data", [MESSAGE, REPLY], ids=["request", "reply"])
-def test_a_plain_message_is_read_as_the_general_reader_reads_it(data, monkeypatch):
-    fast = _outcome(data, fast=True, monkeypatch=monkeypatch)
+@pytest.mark.parametrize(
+    ("data", "direction"), [(MESSAGE, REQUEST), (REPLY, REPLY_WAY)], ids=["request", "reply"]
+)
+def test_a_plain_message_is_read_as_the_general_reader_reads_it(data, direction, monkeypatch):
+    fast = _outcome(data, fast=True, monkeypatch=monkeypatch, direction=direction)
     assert fast[0] == "read"
-    assert fast == _outcome(data, fast=False, monkeypatch=monkeypatch)
+    assert fast == _outcome(data, fast=False, monkeypatch=monkeypatch, direction=direction)
+
+
+@pytest.mark.parametrize(
+    ("data", "direction"), [(MESSAGE, REPLY_WAY), (REPLY, REQUEST)], ids=["request", "reply"]
+)
+def test_a_message_read_in_the_other_direction_is_refused_by_both_readers(
+    data, direction, monkeypatch
+):
+    """A request reflected back as a reply (and a reply sent as a request) carries keys of
+    the other direction: refused before anything is decrypted, by both readers alike."""
+    fast = _outcome(data, fast=True, monkeypatch=monkeypatch, direction=direction)
+    assert fast[:4] == ("fault", "InvalidSecurityToken", fast[2], "key-direction")
+    assert fast == _outcome(data, fast=False, monkeypatch=monkeypatch, direction=direction)
 
 
 @pytest.mark.parametrize(
@@ -236,3 +308,30 @@ def test_the_kernel_walk_finds_what_its_python_twin_finds(name, data):
     kernel = _fastshape.derived_key_shape(security, envelope.body, plain_shape.NAMESPACES)
     twin = reference.derived_key_shape(security, envelope.body, plain_shape.NAMESPACES)
     assert kernel == twin
+
+
+GCM = with_data_encryption(p.DEFAULT_SUITE, "aes-gcm")
+
+
+def test_an_aes_gcm_message_is_read_by_the_fast_reader_as_the_general_reader_reads_it(
+    monkeypatch,
+):
+    data = _message(suite_=GCM)
+    read, found = plain_shape.read, []
+
+    def fast_reader(*args, **kwargs):
+        found.append(read(*args, **kwargs))
+        return found[-1]
+
+    monkeypatch.setattr(plain_shape, "read", fast_reader)
+    fast = _outcome(data, fast=True, monkeypatch=monkeypatch, suite_=GCM)
+    assert fast[0] == "read" and found[0] is not None  # read by the fast reader
+    assert "aes_gcm_decrypt" in {op for op, _ in fast[1]}
+    assert fast == _outcome(data, fast=False, monkeypatch=monkeypatch, suite_=GCM)
+    root = etree.fromstring(data)
+    value = next(root.iter(ns.qname(ns.XENC, "CipherValue")))
+    value.text = ("B" if value.text[0] != "B" else "C") + value.text[1:]
+    forged = etree.tostring(root)
+    refused = _outcome(forged, fast=True, monkeypatch=monkeypatch, suite_=GCM)
+    assert refused[2:4] == (xenc.DECRYPTION_FAILED, "decryption")
+    assert refused == _outcome(forged, fast=False, monkeypatch=monkeypatch, suite_=GCM)

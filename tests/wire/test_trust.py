@@ -140,3 +140,93 @@ def test_combined_hash_matches_an_independent_computation():
 def test_computed_key_from_both_entropies():
     requestor, issuer = os.urandom(32), os.urandom(32)
     assert crypto.computed_key(requestor, issuer, 256) == crypto.p_sha1(requestor, issuer, 32)
+
+
+def _issue_request() -> etree._Element:
+    return trust.build_rst(
+        trust.RequestSecurityToken(
+            request_type=RequestType.ISSUE,
+            token_type=ns.TokenType.SCT.value,
+            applies_to="https://provider/service",
+            key_type=KeyType.SYMMETRIC,
+            key_size=256,
+            entropy=b"e" * 32,
+            computed_key_algorithm=ns.ComputedKeyAlg.PSHA1.value,
+            lifetime=(0.0, 600.0),
+            binary_exchange=(b"\x16\x03\x01" * 8, ns.TLSNEGO_VALUE_TYPE),
+        )
+    )
+
+
+_VALUE_PATHS = {
+    "RequestType": f"{{{ns.WST}}}RequestType",
+    "TokenType": f"{{{ns.WST}}}TokenType",
+    "KeyType": f"{{{ns.WST}}}KeyType",
+    "KeySize": f"{{{ns.WST}}}KeySize",
+    "ComputedKeyAlgorithm": f"{{{ns.WST}}}ComputedKeyAlgorithm",
+    "AppliesTo": f".//{{{ns.WSA}}}Address",
+    "Entropy": f"{{{ns.WST}}}Entropy/{{{ns.WST}}}BinarySecret",
+    "Lifetime/Created": f"{{{ns.WST}}}Lifetime/{{{ns.WSU}}}Created",
+    "Lifetime/Expires": f"{{{ns.WST}}}Lifetime/{{{ns.WSU}}}Expires",
+    "BinaryExchange": f"{{{ns.WST}}}BinaryExchange",
+}
+
+
+@pytest.mark.parametrize("name", list(_VALUE_PATHS))
+def test_a_comment_inside_any_rst_value_is_refused(name):
+    """``.../service<!---->-billing`` read as ``.../service`` (and its like for every value)."""
+    rst = _issue_request()
+    el = rst.find(_VALUE_PATHS[name])
+    head, tail = el.text[: len(el.text) // 2], el.text[len(el.text) // 2 :]
+    el.text = head
+    el.append(etree.Comment(""))
+    el[0].tail = tail
+    with pytest.raises(InvalidRequest, match="holds a comment"):
+        trust.read_rst(etree.fromstring(etree.tostring(rst)))
+
+
+@pytest.mark.parametrize("value", ["²", "٤٠٩٦", "4097", "0", "256 bits", ""])
+def test_key_sizes_that_are_not_numbers_in_range_are_invalid_requests(value):
+    rst = _issue_request()
+    rst.find(f"{{{ns.WST}}}KeySize").text = value
+    with pytest.raises(InvalidRequest, match="KeySize"):
+        trust.read_rst(rst)
+    rstr = trust.build_rstr(key_size=256)
+    rstr.find(f"{{{ns.WST}}}KeySize").text = value
+    with pytest.raises(InvalidRequest, match="KeySize"):
+        trust.read_rstr(rstr)
+
+
+@pytest.mark.parametrize("content", ["<!--c-->", "<!--c--><x/>", "<x/><y/>", "text<x/>"])
+def test_a_holder_of_one_element_holds_exactly_that(content):
+    rst = etree.fromstring(
+        f'<t:RequestSecurityToken xmlns:t="{ns.WST}"><t:RequestType>{RequestType.ISSUE.value}'
+        f"</t:RequestType><t:OnBehalfOf>{content}</t:OnBehalfOf></t:RequestSecurityToken>"
+    )
+    with pytest.raises(InvalidRequest, match="exactly one element"):
+        trust.read_rst(rst)
+
+
+def test_a_second_applies_to_address_is_refused():
+    rst = _issue_request()
+    epr = rst.find(f".//{{{ns.WSA}}}EndpointReference")
+    etree.SubElement(epr, f"{{{ns.WSA}}}Address").text = "https://attacker/"
+    with pytest.raises(InvalidRequest, match="Address appears 2 times"):
+        trust.read_rst(rst)
+
+
+def test_rstr_values_holding_a_comment_are_refused():
+    rstr = trust.build_rstr(
+        proof_secret=b"k" * 32, authenticator=b"a" * 32, token_type=ns.TokenType.SCT.value
+    )
+    for path in (
+        f"{{{ns.WST}}}RequestedProofToken/{{{ns.WST}}}BinarySecret",
+        f"{{{ns.WST}}}Authenticator/{{{ns.WST}}}CombinedHash",
+        f"{{{ns.WST}}}TokenType",
+    ):
+        copy = etree.fromstring(etree.tostring(rstr))
+        el = copy.find(path)
+        el.insert(0, etree.Comment(""))
+        el[0].tail, el.text = el.text, None
+        with pytest.raises(InvalidRequest, match="holds a comment"):
+            trust.read_rstr(copy)

@@ -33,15 +33,16 @@ from sim.protocol.base import (
     Client,
     Server,
     Setup,
+    body_element,
     option,
     record_tls,
 )
-from sim.wire import ns, saml, soap, trust, wss
+from sim.wire import ns, saml, sc, soap, trust, wss
 from sim.wire.checks import ReplayCache
-from sim.wire.ledger import Op
+from sim.wire.ledger import Ledger, Op
 from sim.wire.ns import Action, Confirmation, KeyType, RequestType, ValueType
 from sim.wire.saml import SamlVersion, SubjectKey
-from sim.wire.xmlutil import fresh_bytes
+from sim.wire.xmlutil import fresh_bytes, one_child, text_of
 
 OPTIONS = {"token_lifetime_s", "renew_at", "saml_version", "proof", "derived_keys"}
 _TOKEN_TYPES = {
@@ -69,20 +70,73 @@ def _assertion_reference(assertion_id: str, version: SamlVersion):
     return wss.str_key_identifier(assertion_id, value_type, token_type=_TOKEN_TYPES[version])
 
 
-def _plain_message(action: str, now: float, *, relates_to: str | None = None, to=None):
-    """An envelope whose security header holds only a Timestamp (TLS protects it)."""
+def _plain_message(now: float) -> tuple[soap.Envelope, etree._Element]:
+    """An envelope whose security header holds only a Timestamp (TLS protects it); the
+    caller adds its WS-Addressing headers."""
     envelope = soap.new_envelope()
-    soap.add_addressing(envelope, action=action, to=to, relates_to=relates_to)
     security, _ = p.security_header(envelope, now)
     return envelope, security
 
 
-def _fresh(envelope, now, replay: ReplayCache) -> tuple[soap.Addressing, etree._Element]:
-    addressing = soap.read_addressing(envelope)
+def fresh_over_tls(
+    envelope: soap.Envelope,
+    addressing: soap.Addressing,
+    now: float,
+    replay: ReplayCache,
+    ledger: Ledger,
+) -> etree._Element:
+    """The security header of a request protected by TLS alone, once its Timestamp is fresh
+    and its MessageID new (remembered until the Timestamp expires)."""
     security = wss.find_security_header(envelope)
-    wss.check_freshness(wss.read_timestamp(security), now)
-    replay.check_and_add(addressing.message_id or "", now)
-    return addressing, security
+    timestamp = wss.read_timestamp(security)
+    wss.check_freshness(timestamp, now)
+    if not addressing.message_id:
+        raise InvalidSecurity("a request without wsa:MessageID", check="replay")
+    replay.check_and_add(
+        addressing.message_id,
+        now,
+        created=timestamp.created,
+        expires=timestamp.expires,
+        ledger=ledger,
+    )
+    return security
+
+
+def one_response(envelope: soap.Envelope) -> trust.RequestSecurityTokenResponse:
+    """The one RSTR of an issuing reply (alone or in a collection)."""
+    responses = trust.read_rstr_collection(body_element(envelope, "RSTR collection"))
+    if len(responses) != 1:
+        raise InvalidRequest(f"expected one RSTR, found {len(responses)}")
+    return responses[0]
+
+
+def the_assertion(security: etree._Element) -> etree._Element:
+    """The one SAML assertion of a security header (a direct child), which the policy of
+    every SAML strategy requires; none or several is a fault."""
+    found = [el for el in security if el.tag in (saml.ASSERTION1, saml.ASSERTION2)]
+    if len(found) != 1:
+        raise InvalidSecurityToken(
+            f"expected one SAML assertion in the security header, found {len(found)}",
+            check="token-policy",
+        )
+    return found[0]
+
+
+def require_assertion_reference(reference: wss.TokenReference, assertion: etree._Element) -> None:
+    """The message's key is named by the SAML KeyIdentifier of ``assertion``, and by nothing
+    else (another token, a URI, an X.509 certificate)."""
+    version = SamlVersion.V20 if assertion.tag == saml.ASSERTION2 else SamlVersion.V11
+    expected = (
+        ValueType.SAML2_ID if version is SamlVersion.V20 else ValueType.SAML_ASSERTION_ID
+    ).value
+    if (
+        reference.uri is not None
+        or reference.value_type != expected
+        or reference.key_identifier != saml.assertion_id(assertion)
+    ):
+        raise InvalidSecurityToken(
+            "the message key is not the proof key of its SAML assertion", check="token-policy"
+        )
 
 
 class TokenClient(Client):
@@ -116,7 +170,16 @@ class TokenClient(Client):
         return {}
 
     def _request_token(self, now):
-        envelope, security = _plain_message(Action.RST_ISSUE.value, now, to=STS_ADDRESS)
+        envelope = soap.new_envelope()
+        # over TLS: the RSTR is not signed, the channel binds it
+        self.address_request(
+            envelope,
+            Action.RST_ISSUE.value,
+            Action.RSTRC_ISSUE_FINAL.value,
+            to=STS_ADDRESS,
+            signed=False,
+        )
+        security, _ = p.security_header(envelope, now)
         security.append(wss.build_username_token(self.user, password=self.password))
         request = trust.RequestSecurityToken(
             request_type=RequestType.ISSUE,
@@ -136,7 +199,7 @@ class TokenClient(Client):
         if self.awaiting == "issue":
             record_tls(self.ledger, envelope.to_bytes())
             wss.check_freshness(wss.read_timestamp(wss.find_security_header(envelope)), now)
-            response = trust.read_rstr_collection(envelope.body[0])[0]
+            response = one_response(envelope)
             if response.requested_token is None or response.lifetime is None:
                 raise InvalidRequest("RSTR without a token or its lifetime")
             self.accept_proof(response)
@@ -155,7 +218,11 @@ class TokenClient(Client):
         return etree.fromstring(self.token)
 
     def send_app(self, now):
-        envelope, security = _plain_message(APP_ACTION, now, to=PROVIDER_ADDRESS)
+        envelope = soap.new_envelope()
+        self.address_request(
+            envelope, APP_ACTION, APP_RESPONSE_ACTION, to=PROVIDER_ADDRESS, signed=False
+        )
+        security, _ = p.security_header(envelope, now)
         security.append(self._token_element())
         p.put_payload(envelope, self.payload)
         data = envelope.to_bytes(self.ledger)
@@ -166,6 +233,7 @@ class TokenClient(Client):
         return [Send(PROVIDER, data, APP_ACTION, "app-request", tls=True)]
 
     def on_app_reply(self, envelope, now):
+        """A reply over TLS (its RelatesTo and Action already checked by ``check_reply``)."""
         record_tls(self.ledger, envelope.to_bytes())
         wss.check_freshness(wss.read_timestamp(wss.find_security_header(envelope)), now)
         return [self.done(p.get_payload(envelope))]
@@ -190,26 +258,27 @@ class TokenSts(Server):
     confirmation follows the requested KeyType."""
 
     role = STS
+    request_actions = frozenset({Action.RST_ISSUE.value})
 
     def __init__(self, setup: Setup, node_id: str, shared=None) -> None:
         super().__init__(setup)
         self.opts = TokenOptions(setup.options)
         self.identity = setup.identity("sts")
         self.provider = setup.identity("provider")
-        self.replay = ReplayCache()
+        self.replay = setup.replay_cache(self.role, node_id)
 
     def handle(self, data, sender, now):
         record_tls(self.ledger, data)
-        envelope = soap.read_envelope(data, ledger=self.ledger)
-        addressing, security = _fresh(envelope, now, self.replay)
-        if addressing.action != Action.RST_ISSUE.value:
-            raise InvalidRequest(f"unsupported action {addressing.action}")
-        token_el = security.find(wss.USERNAME_TOKEN)
+        envelope, addressing = self.read_request(data)
+        security = fresh_over_tls(envelope, addressing, now, self.replay, self.ledger)
+        token_el = one_child(security, wss.USERNAME_TOKEN, "wsse:UsernameToken", required=False)
         if token_el is None:
             raise FailedAuthentication("the STS needs a UsernameToken", check="authentication")
         token = wss.read_username_token(token_el)
-        wss.authenticate_username_token(token, self.setup.passwords)
-        request = trust.read_rst(envelope.body[0])
+        wss.authenticate_username_token(
+            token, self.setup.passwords, now=now, replay=self.replay, ledger=self.ledger
+        )
+        request = trust.read_rst(body_element(envelope, "wst:RequestSecurityToken"))
         if request.applies_to != PROVIDER_ADDRESS:
             raise InvalidRequest("no token for that AppliesTo")
         lifetime = self.opts.lifetime
@@ -234,9 +303,11 @@ class TokenSts(Server):
         assertion_id = saml.assertion_id(assertion)
         if subject_key is not None and subject_key.symmetric_key is not None:
             self.setup.log_key("proof-key", assertion_id, subject_key.symmetric_key)
-        response, _ = _plain_message(
-            Action.RSTRC_ISSUE_FINAL.value, now, relates_to=addressing.message_id
+        response = soap.new_envelope()
+        soap.add_addressing(
+            response, action=Action.RSTRC_ISSUE_FINAL.value, relates_to=addressing.message_id
         )
+        p.security_header(response, now)
         response.add_body_element(
             trust.build_rstr_collection(
                 [
@@ -291,20 +362,26 @@ class TokenSts(Server):
 
 
 class BearerProvider(Server):
+    """Accepts a request carrying one STS-signed bearer assertion for this service (over
+    TLS, which the simulation does not model as a check: the engine charges its cost)."""
+
     role = PROVIDER
+    request_actions = frozenset({APP_ACTION})
     confirmations = frozenset({Confirmation.BEARER})
 
     def __init__(self, setup: Setup, node_id: str, shared=None) -> None:
         super().__init__(setup)
         self.identity = setup.identity("provider")
         self.sts_key = setup.identity("sts").public_key
-        self.replay = ReplayCache()
+        self.replay = setup.replay_cache(self.role, node_id)
+        self.derived_keys = TokenOptions(setup.options).derived_keys
 
-    def validate(self, assertion, now):
+    def validate(self, assertion, now) -> saml.ValidatedAssertion:
         return saml.validate_assertion(
             assertion,
             sts_key=self.sts_key,
             audience=PROVIDER_ADDRESS,
+            issuer=STS_ADDRESS,
             now=now,
             expected=self.confirmations,
             recipient=self.identity,
@@ -313,13 +390,12 @@ class BearerProvider(Server):
 
     def handle(self, data, sender, now):
         record_tls(self.ledger, data)
-        envelope = soap.read_envelope(data, ledger=self.ledger)
-        addressing, security = _fresh(envelope, now, self.replay)
-        assertions = [el for el in security if el.tag in (saml.ASSERTION1, saml.ASSERTION2)]
-        if len(assertions) != 1:
-            raise InvalidSecurityToken("expected one SAML assertion in the security header")
-        self.validate(assertions[0], now)
-        response, _ = _plain_message(APP_RESPONSE_ACTION, now, relates_to=addressing.message_id)
+        envelope, addressing = self.read_request(data)
+        security = fresh_over_tls(envelope, addressing, now, self.replay, self.ledger)
+        self.validate(the_assertion(security), now)
+        response = soap.new_envelope()
+        soap.add_addressing(response, action=APP_RESPONSE_ACTION, relates_to=addressing.message_id)
+        p.security_header(response, now)
         p.put_payload(response, p.get_payload(envelope), "Response")
         out = response.to_bytes(self.ledger)
         record_tls(self.ledger, out)
@@ -355,7 +431,7 @@ class HokSymmetricClient(TokenClient):
 
     def send_app(self, now):
         envelope = soap.new_envelope()
-        soap.add_addressing(envelope, action=APP_ACTION, to=PROVIDER_ADDRESS)
+        self.address_request(envelope, APP_ACTION, APP_RESPONSE_ACTION, to=PROVIDER_ADDRESS)
         p.put_payload(envelope, self.payload)
         assertion = self._token_element()
         token_id, version = self.token_id, self.opts.version
@@ -379,45 +455,6 @@ class HokSymmetricClient(TokenClient):
                 raise FailedCheck("response keys derive from another token", check="key")
             return self.proof_key
 
-        p.unprotect_symmetric(
-            envelope,
-            secret_for=secret_for,
-            now=now,
-            ledger=self.ledger,
-            replay=self.replay,
-            suite_=self.setup.suite,
-        )
-        return [self.done(p.get_payload(envelope))]
-
-
-class HokSymmetricProvider(BearerProvider):
-    confirmations = frozenset({Confirmation.HOLDER_OF_KEY})
-
-    def handle(self, data, sender, now):
-        envelope = soap.read_envelope(data, ledger=self.ledger)
-        security = wss.find_security_header(envelope)
-        keys: dict[str, bytes] = {}
-
-        def secret_for(reference):
-            key_id = reference.key_identifier
-            if key_id not in keys:
-                assertion = next(
-                    (
-                        a
-                        for a in security
-                        if a.tag in (saml.ASSERTION1, saml.ASSERTION2)
-                        and a.get("ID", a.get("AssertionID")) == key_id
-                    ),
-                    None,
-                )
-                if assertion is None:
-                    raise InvalidSecurityToken("the key names no assertion of this message")
-                checked = self.validate(assertion, now)
-                if checked.symmetric_key is None:
-                    raise InvalidSecurityToken("the assertion holds no symmetric proof key")
-                keys[key_id] = checked.symmetric_key
-            return keys[key_id]
-
         checked = p.unprotect_symmetric(
             envelope,
             secret_for=secret_for,
@@ -425,13 +462,42 @@ class HokSymmetricProvider(BearerProvider):
             ledger=self.ledger,
             replay=self.replay,
             suite_=self.setup.suite,
+            direction=sc.Direction.REPLY,
         )
-        ((key_id, key),) = keys.items()
-        version = SamlVersion.V20 if security.find(saml.ASSERTION2) is not None else SamlVersion.V11
+        self.bind_reply(envelope, checked.verified)
+        return [self.done(p.get_payload(envelope))]
+
+
+class HokSymmetricProvider(BearerProvider):
+    """The message's keys derive from the proof key of its one assertion (the STS encrypted
+    it for this provider): no other token or key stands in for it."""
+
+    confirmations = frozenset({Confirmation.HOLDER_OF_KEY})
+
+    def handle(self, data, sender, now):
+        envelope, addressing = self.read_request(data)
+        assertion = the_assertion(wss.find_security_header(envelope))
+        proof: list[saml.ValidatedAssertion] = []
+
+        def secret_for(reference):
+            require_assertion_reference(reference, assertion)
+            if not proof:  # validated once, however many keys derive from it
+                proof.append(self.validate(assertion, now))
+            if proof[0].symmetric_key is None:
+                raise InvalidSecurityToken(
+                    "the assertion holds no symmetric proof key", check="token-policy"
+                )
+            return proof[0].symmetric_key
+
+        self.open_symmetric(envelope, now, secret_for)
+        if not proof:  # nothing the signature checked came from the assertion
+            raise InvalidSecurityToken(
+                "the message is not signed with the assertion's proof key", check="token-policy"
+            )
+        key_id, key = proof[0].id, proof[0].symmetric_key
+        version = proof[0].version
         response = soap.new_envelope()
-        soap.add_addressing(
-            response, action=APP_RESPONSE_ACTION, relates_to=checked.addressing.message_id
-        )
+        soap.add_addressing(response, action=APP_RESPONSE_ACTION, relates_to=addressing.message_id)
         p.put_payload(response, p.get_payload(envelope), "Response")
         out = p.protect_symmetric(
             response,
@@ -440,8 +506,9 @@ class HokSymmetricProvider(BearerProvider):
             now=now,
             ledger=self.ledger,
             suite_=self.setup.suite,
-            derive=TokenOptions(self.setup.options).derived_keys,
+            derive=self.derived_keys,
             keylog=self.setup.log_key,
+            direction=sc.Direction.REPLY,
         )
         return [Send(sender, out, APP_RESPONSE_ACTION, "app-response", reply=True)]
 
@@ -463,8 +530,9 @@ def _key_value(public_key: rsa.RSAPublicKey) -> etree._Element:
 
 
 def _read_key_value(value: etree._Element) -> rsa.RSAPublicKey:
-    modulus = value.findtext(f"{{{ns.DS}}}RSAKeyValue/{{{ns.DS}}}Modulus")
-    exponent = value.findtext(f"{{{ns.DS}}}RSAKeyValue/{{{ns.DS}}}Exponent")
+    rsa_el = one_child(value, ns.qname(ns.DS, "RSAKeyValue"), "ds:RSAKeyValue")
+    modulus = text_of(rsa_el, ns.qname(ns.DS, "Modulus"), "ds:Modulus")
+    exponent = text_of(rsa_el, ns.qname(ns.DS, "Exponent"), "ds:Exponent")
     try:
         key = rsa.RSAPublicNumbers(
             int.from_bytes(p.unb64(exponent, "Exponent"), "big"),
@@ -496,7 +564,10 @@ class HokPublicClient(TokenClient):
 
     def send_app(self, now):
         envelope = soap.new_envelope()
-        soap.add_addressing(envelope, action=APP_ACTION, to=PROVIDER_ADDRESS)
+        # the response comes back over TLS, unsigned
+        self.address_request(
+            envelope, APP_ACTION, APP_RESPONSE_ACTION, to=PROVIDER_ADDRESS, signed=False
+        )
         p.put_payload(envelope, self.payload)
         data = p.protect_asymmetric(
             envelope,
@@ -516,43 +587,41 @@ class HokPublicClient(TokenClient):
 
 
 class HokPublicProvider(BearerProvider):
+    """The message signature is made with the subject key of its one assertion: a
+    certificate (a BinarySecurityToken any CA-certified party can send) never stands in."""
+
     confirmations = frozenset({Confirmation.HOLDER_OF_KEY})
 
     def handle(self, data, sender, now):
         record_tls(self.ledger, data)
-        envelope = soap.read_envelope(data, ledger=self.ledger)
+        envelope, addressing = self.read_request(data)
         security = wss.find_security_header(envelope)
+        if any(el.tag == wss.BINARY_SECURITY_TOKEN for el in security):
+            raise InvalidSecurityToken(
+                "a holder-of-key message is signed with its assertion's key, not a certificate",
+                check="token-policy",
+            )
+        assertion = the_assertion(security)
+        proof: list[saml.ValidatedAssertion] = []
 
         def key_resolver(reference):
-            assertion = next(
-                (
-                    a
-                    for a in security
-                    if a.tag in (saml.ASSERTION1, saml.ASSERTION2)
-                    and a.get("ID", a.get("AssertionID")) == reference.key_identifier
-                ),
-                None,
-            )
-            if assertion is None:
-                raise InvalidSecurityToken("the signing key names no assertion of this message")
-            checked = self.validate(assertion, now)
-            if checked.public_key is None:
-                raise InvalidSecurityToken("the assertion holds no public key")
-            return checked.public_key
+            require_assertion_reference(reference, assertion)
+            proof.append(self.validate(assertion, now))
+            if proof[0].public_key is None:
+                raise InvalidSecurityToken(
+                    "the assertion holds no public key", check="token-policy"
+                )
+            return proof[0].public_key
 
-        checked = p.unprotect_asymmetric(
-            envelope,
-            receiver=None,
-            trust=self.setup.keystore,
-            now=now,
-            ledger=self.ledger,
-            replay=self.replay,
-            suite_=self.setup.suite,
-            key_resolver=key_resolver,
-        )
-        response, _ = _plain_message(
-            APP_RESPONSE_ACTION, now, relates_to=checked.addressing.message_id
-        )
+        checked = self.open_asymmetric(envelope, now, receiver=None, key_resolver=key_resolver)
+        if not proof or checked.certificate is not None:
+            raise InvalidSecurityToken(
+                "the message is not signed with the assertion's subject key",
+                check="token-policy",
+            )
+        response = soap.new_envelope()
+        soap.add_addressing(response, action=APP_RESPONSE_ACTION, relates_to=addressing.message_id)
+        p.security_header(response, now)
         p.put_payload(response, p.get_payload(envelope), "Response")
         out = response.to_bytes(self.ledger)
         record_tls(self.ledger, out)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import sim.crypto as crypto
 from sim.errors import (
@@ -27,6 +28,7 @@ from sim.protocol.base import (
     ContextCache,
     Server,
     Setup,
+    body_element,
     option,
 )
 from sim.wire import ns, sc, soap, trust, wss
@@ -102,7 +104,7 @@ class ContextClient(Client):
         if now >= self.renew_due:
             return self._renew(now)
         envelope = soap.new_envelope()
-        soap.add_addressing(envelope, action=APP_ACTION, to=PROVIDER_ADDRESS)
+        self.address_request(envelope, APP_ACTION, APP_RESPONSE_ACTION, to=PROVIDER_ADDRESS)
         p.put_payload(envelope, self.payload)
         self.awaiting = "app"
         data = self._protect(envelope, now, headers=self.app_headers(now))
@@ -128,7 +130,9 @@ class ContextClient(Client):
 
     def _renew(self, now):
         envelope = soap.new_envelope()
-        soap.add_addressing(envelope, action=Action.SCT_RENEW.value, to=PROVIDER_ADDRESS)
+        self.address_request(
+            envelope, Action.SCT_RENEW.value, Action.SCTR_RENEW.value, to=PROVIDER_ADDRESS
+        )
         request = trust.RequestSecurityToken(
             request_type=RequestType.RENEW, token_type=ns.TokenType.SCT.value
         )
@@ -154,14 +158,7 @@ class ContextClient(Client):
                 raise UnknownDerivationSource("reply derived from another context")
             return context.secret
 
-        return p.unprotect_symmetric(
-            envelope,
-            secret_for=secret_for,
-            now=now,
-            ledger=self.ledger,
-            replay=self.replay,
-            suite_=self.setup.suite,
-        )
+        return self.open_symmetric(envelope, now, secret_for)
 
     def on_reply(self, envelope, sender, now):
         if self.awaiting in ("app", "renew", "cancel"):
@@ -169,14 +166,14 @@ class ContextClient(Client):
         if self.awaiting == "app":
             return [self.done(p.get_payload(envelope))]
         if self.awaiting == "renew":
-            response = trust.read_rstr_collection(envelope.body[0])[0]
+            response = _one_response(envelope)
             if response.lifetime is None:
                 raise InvalidRequest("renewal response without a lifetime")
             self.context.expires = response.lifetime[1]
             self.renew_due = now + (response.lifetime[1] - now) * self.opts.renew_at
             return self.start(now)
         if self.awaiting == "cancel":
-            response = trust.read_rstr_collection(envelope.body[0])[0]
+            response = _one_response(envelope)
             if not response.cancelled:
                 raise InvalidRequest("cancel response without RequestedTokenCancelled")
             self.context = None
@@ -197,7 +194,9 @@ class ContextClient(Client):
         if self.context is None or not self.opts.cancel:
             return [SessionClosed()]
         envelope = soap.new_envelope()
-        soap.add_addressing(envelope, action=Action.SCT_CANCEL.value, to=PROVIDER_ADDRESS)
+        self.address_request(
+            envelope, Action.SCT_CANCEL.value, Action.SCTR_CANCEL.value, to=PROVIDER_ADDRESS
+        )
         envelope.add_body_element(
             trust.build_rst(
                 trust.RequestSecurityToken(request_type=RequestType.CANCEL),
@@ -216,6 +215,16 @@ class ContextClient(Client):
         ]
 
 
+def _one_response(envelope) -> trust.RequestSecurityTokenResponse:
+    """The one RSTR a renewal, cancellation or SCT issuance answers with."""
+    responses = trust.read_rstr_collection(
+        body_element(envelope, "wst:RequestSecurityTokenResponse")
+    )
+    if len(responses) != 1:
+        raise InvalidRequest(f"expected one RSTR, got {len(responses)}")
+    return responses[0]
+
+
 class SctClient(ContextClient):
     """Establishes the context with an RST/RSTR signed and encrypted with X.509 (bootstrap)."""
 
@@ -228,7 +237,9 @@ class SctClient(ContextClient):
     def establish(self, now):
         self.entropy = fresh_bytes(32)
         envelope = soap.new_envelope()
-        soap.add_addressing(envelope, action=Action.SCT_ISSUE.value, to=PROVIDER_ADDRESS)
+        self.address_request(
+            envelope, Action.SCT_ISSUE.value, Action.SCTR_ISSUE.value, to=PROVIDER_ADDRESS
+        )
         envelope.add_body_element(
             trust.build_rst(
                 trust.RequestSecurityToken(
@@ -246,7 +257,7 @@ class SctClient(ContextClient):
 
     def on_establishment_reply(self, envelope, sender, now):
         self.open_asymmetric(envelope, now, signer="provider")
-        response = trust.read_rstr_collection(envelope.body[0])[0]
+        response = _one_response(envelope)
         if (
             response.requested_token is None
             or response.entropy is None
@@ -265,6 +276,19 @@ class ContextProvider(Server):
     add how contexts are issued (``issue``)."""
 
     role = PROVIDER
+    request_actions = frozenset(
+        {
+            APP_ACTION,
+            Action.SCT_ISSUE.value,
+            Action.SCT_RENEW.value,
+            Action.SCT_CANCEL.value,
+        }
+    )
+    #: the request Actions protected with the context itself, and the RequestType each has
+    _UNDER_CONTEXT: ClassVar[dict[str, RequestType]] = {
+        Action.SCT_RENEW.value: RequestType.RENEW,
+        Action.SCT_CANCEL.value: RequestType.CANCEL,
+    }
 
     def __init__(self, setup: Setup, node_id: str, shared: ContextCache | None = None) -> None:
         super().__init__(setup)
@@ -275,7 +299,7 @@ class ContextProvider(Server):
             if shared is not None
             else ContextCache(self.opts.capacity, self.opts.idle_timeout)
         )
-        self.replay = ReplayCache()
+        self.replay = setup.replay_cache(self.role, node_id)
 
     def _context(self, identifier: str, now: float) -> Context:
         context = self.contexts.get(identifier, now, self.ledger)
@@ -283,27 +307,23 @@ class ContextProvider(Server):
             raise RenewNeeded("the security context has expired", check="context")
         return context
 
-    def _unprotect(self, envelope, now, *, app: bool = False):
+    def _unprotect(self, envelope, now, *, app: bool = False) -> Context:
+        """Verify a request protected with a context's keys; the context."""
         used: list[Context] = []
 
         def secret_for(reference):
             if reference.uri is None or reference.value_type not in (None, ValueType.SCT.value):
                 raise UnknownDerivationSource("keys must derive from a security context")
+            if used and used[0].identifier != reference.uri:
+                raise UnknownDerivationSource("keys must derive from one security context")
             context = self._context(reference.uri, now)
             used.append(context)
             return context.secret
 
-        checked = p.unprotect_symmetric(
-            envelope,
-            secret_for=secret_for,
-            now=now,
-            ledger=self.ledger,
-            replay=self.replay,
-            suite_=self.setup.suite,
-        )
+        checked = self.open_symmetric(envelope, now, secret_for)
         if app:
             self.check_app_headers(checked, now)
-        return checked, used[0]
+        return used[0]
 
     def check_app_headers(self, checked, now: float) -> None:
         """Check header blocks a subclass requires in protected requests (none here)."""
@@ -322,24 +342,30 @@ class ContextProvider(Server):
         return [Send(sender, data, action, kind, reply=True, token_service=kind != "app-response")]
 
     def handle(self, data, sender, now):
-        envelope = soap.read_envelope(data, ledger=self.ledger)
-        action = soap.read_addressing(envelope).action
+        envelope, addressing = self.read_request(data)
+        action = addressing.action
         if action == APP_ACTION:
-            checked, context = self._unprotect(envelope, now, app=True)
+            context = self._unprotect(envelope, now, app=True)
+            payload = p.get_payload(envelope)
+            self.contexts.touch(context.identifier, now)
             response = soap.new_envelope()
             soap.add_addressing(
-                response, action=APP_RESPONSE_ACTION, relates_to=checked.addressing.message_id
+                response, action=APP_RESPONSE_ACTION, relates_to=addressing.message_id
             )
-            p.put_payload(response, p.get_payload(envelope), "Response")
+            p.put_payload(response, payload, "Response")
             return self._reply(sender, response, context, now, APP_RESPONSE_ACTION, "app-response")
-        if action in (Action.SCT_RENEW.value, Action.SCT_CANCEL.value):
-            checked, context = self._unprotect(envelope, now)
-            request = trust.read_rst(envelope.body[0])
+        if action in self._UNDER_CONTEXT:
+            context = self._unprotect(envelope, now)
+            request = trust.read_rst(body_element(envelope, "wst:RequestSecurityToken"))
+            if request.request_type != self._UNDER_CONTEXT[action]:
+                raise InvalidRequest("the RequestType does not match the Action")
             if request.target is None or request.target.uri != context.identifier:
                 raise InvalidRequest("the target is not the context that protects the request")
+            # Every check has passed: only now does the request change the context.
             response = soap.new_envelope()
             if action == Action.SCT_RENEW.value:
                 context.expires = now + self.opts.lifetime
+                self.contexts.touch(context.identifier, now)
                 body = trust.build_rstr(
                     token_type=ns.TokenType.SCT.value,
                     request_type=RequestType.RENEW,
@@ -350,15 +376,13 @@ class ContextProvider(Server):
                 self.contexts.remove(context.identifier)
                 body = trust.build_rstr(cancelled=True, request_type=RequestType.CANCEL)
                 reply_action, kind = Action.SCTR_CANCEL.value, "rstr-cancel"
-            soap.add_addressing(
-                response, action=reply_action, relates_to=checked.addressing.message_id
-            )
+            soap.add_addressing(response, action=reply_action, relates_to=addressing.message_id)
             response.add_body_element(body)
             return self._reply(sender, response, context, now, reply_action, kind)
-        return self.issue(envelope, action, sender, now)
+        return self.issue(envelope, addressing, sender, now)
 
-    def issue(self, envelope, action, sender, now):
-        raise InvalidRequest(f"unsupported action {action}")
+    def issue(self, envelope, addressing: soap.Addressing, sender, now):
+        raise InvalidRequest(f"unsupported action {addressing.action[:100]}", check="action")
 
     def new_context(self, secret: bytes, now: float):
         token = sc.build_sct()
@@ -402,14 +426,14 @@ class ContextProvider(Server):
 
 
 class SctProvider(ContextProvider):
-    def issue(self, envelope, action, sender, now):
-        if action != Action.SCT_ISSUE.value:
-            raise InvalidRequest(f"unsupported action {action}")
+    def issue(self, envelope, addressing, sender, now):
         checked = self.open_asymmetric(envelope, now)
-        request = trust.read_rst(envelope.body[0])
+        request = trust.read_rst(body_element(envelope, "wst:RequestSecurityToken"))
+        if request.request_type != RequestType.ISSUE:
+            raise InvalidRequest("the RequestType does not match the Action")
         if request.token_type != ns.TokenType.SCT.value:
             raise InvalidRequest("an SCT request needs the SCT token type")
-        response = self.issue_computed(request, checked.addressing.message_id, now)
+        response = self.issue_computed(request, addressing.message_id, now)
         data = self.seal_asymmetric(response, now, p.CertificateRecipient(checked.certificate))
         return [
             Send(sender, data, Action.SCTR_ISSUE.value, "rstr-sct", reply=True, token_service=True)

@@ -15,6 +15,7 @@ import hmac
 import ssl
 import tempfile
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -25,13 +26,19 @@ from sim.errors import (
     FailedAuthentication,
     FailedCheck,
     InvalidRequest,
+    RequestFailed,
     UnknownDerivationSource,
 )
 from sim.protocol import protection as p
 from sim.protocol.api import PROVIDER, Send
-from sim.protocol.base import PROVIDER_ADDRESS, Setup, option
-from sim.protocol.strategies.sct import ContextClient, ContextProvider, context_reference
-from sim.wire import ns, sc, soap, trust, wss, xenc
+from sim.protocol.base import PROVIDER_ADDRESS, Setup, body_element, option
+from sim.protocol.strategies.sct import (
+    ContextClient,
+    ContextProvider,
+    _one_response,
+    context_reference,
+)
+from sim.wire import dsig, ns, sc, soap, trust, wss, xenc
 from sim.wire.ledger import Op
 from sim.wire.ns import Action, RequestType, ValueType
 from sim.wire.xmlutil import WSU_ID, fresh_bytes, new_id
@@ -44,9 +51,10 @@ OPTIONS = {
     "cancel",
     "derived_keys",
     "tlsnego",
+    "max_pending_negotiations",
+    "negotiation_timeout_s",
 }
 TLSNEGO = ns.TLSNEGO_VALUE_TYPE
-MAX_NEGOTIATIONS = 10_000
 
 
 def _contexts(setup: Setup) -> tuple[ssl.SSLContext, ssl.SSLContext]:
@@ -98,13 +106,14 @@ class _Tunnel:
 
 def _combined(key: bytes, elements: list[etree._Element], ledger) -> bytes:
     for el in elements:
-        ledger.record(Op.C14N, len(crypto.exc_c14n(el)))
+        ledger.record(Op.C14N, len(dsig.canonical(el)))  # a typed fault if none exists
     ledger.record(Op.P_SHA1, 32)
     return trust.combined_hash(key, elements)
 
 
 def _copy(el: etree._Element) -> etree._Element:
-    return etree.fromstring(etree.tostring(el))
+    """A detached copy of ``el`` (its tail, text after it in the parent, left behind)."""
+    return etree.fromstring(etree.tostring(el, with_tail=False))
 
 
 class TlsNegoClient(ContextClient):
@@ -139,7 +148,13 @@ class TlsNegoClient(ContextClient):
         )
         self.negotiation = [_copy(rst)]
         envelope = soap.new_envelope()
-        soap.add_addressing(envelope, action=Action.SCT_ISSUE.value, to=PROVIDER_ADDRESS)
+        self.address_request(
+            envelope,
+            Action.SCT_ISSUE.value,
+            Action.RSTR_ISSUE.value,
+            to=PROVIDER_ADDRESS,
+            signed=False,  # the tunneled handshake and the final Authenticator protect it
+        )
         envelope.add_body_element(rst)
         self.awaiting = "tls-server-flight"
         return [
@@ -155,15 +170,25 @@ class TlsNegoClient(ContextClient):
     def on_establishment_reply(self, envelope, sender, now):
         if self.awaiting == "preset":
             return self._preset_reply(envelope, now)
-        responses = trust.read_rstr_collection(envelope.body[0])
+        responses = trust.read_rstr_collection(
+            body_element(envelope, "wst:RequestSecurityTokenResponse")
+        )
         if self.awaiting == "tls-server-flight":
+            if len(responses) != 1:
+                raise InvalidRequest("the server's TLSNego flight is one RSTR")
             blob = self._exchange(responses[0])
             self.negotiation.append(_copy(responses[0].element))
             flight, _ = self.tunnel.step(blob)
             rstr = trust.build_rstr(binary_exchange=(flight, TLSNEGO), context=self.context_attr)
             self.negotiation.append(_copy(rstr))
             out = soap.new_envelope()
-            soap.add_addressing(out, action=Action.RSTR_ISSUE.value, to=PROVIDER_ADDRESS)
+            self.address_request(
+                out,
+                Action.RSTR_ISSUE.value,
+                Action.RSTRC_ISSUE_FINAL.value,
+                to=PROVIDER_ADDRESS,
+                signed=False,
+            )
             out.add_body_element(rstr)
             self.awaiting = "tls-final"
             return [
@@ -188,6 +213,8 @@ class TlsNegoClient(ContextClient):
                 secret = self.tunnel.tls.read(64)
             except ssl.SSLError:
                 raise FailedCheck("the TLS-protected key does not decrypt", check="tls") from None
+            if responses[1].context != self.context_attr:
+                raise InvalidRequest("negotiation message for another context")
             if len(secret) != 32 or responses[1].authenticator is None:
                 raise InvalidRequest("the negotiation gave no 256-bit key or no authenticator")
             expected = _combined(secret, self.negotiation, self.ledger)
@@ -223,7 +250,9 @@ class TlsNegoClient(ContextClient):
         )
         self.setup.log_key("session-key", ek.get("Id"), self.ephemeral)
         envelope = soap.new_envelope()
-        soap.add_addressing(envelope, action=Action.SCT_ISSUE.value, to=PROVIDER_ADDRESS)
+        self.address_request(
+            envelope, Action.SCT_ISSUE.value, Action.SCTR_ISSUE.value, to=PROVIDER_ADDRESS
+        )
         envelope.add_body_element(
             trust.build_rst(
                 trust.RequestSecurityToken(
@@ -256,15 +285,8 @@ class TlsNegoClient(ContextClient):
                 raise UnknownDerivationSource("reply keys derive from another key")
             return self.ephemeral
 
-        p.unprotect_symmetric(
-            envelope,
-            secret_for=secret_for,
-            now=now,
-            ledger=self.ledger,
-            replay=self.replay,
-            suite_=self.setup.suite,
-        )
-        response = trust.read_rstr_collection(envelope.body[0])[0]
+        self.open_symmetric(envelope, now, secret_for)
+        response = _one_response(envelope)
         if response.requested_token is None or response.entropy is None:
             raise InvalidRequest("RSTR lacks the token or the issuer entropy")
         self.ledger.record(Op.P_SHA1, 32)
@@ -274,10 +296,33 @@ class TlsNegoClient(ContextClient):
         return self.established(token.identifier, secret, expires, now)
 
 
+@dataclass
+class _Negotiation:
+    """A TLSNego handshake a provider has answered leg #1 of and waits to finish."""
+
+    tunnel: _Tunnel
+    #: the negotiation's RST and RSTRs so far, for the Authenticator
+    elements: list[etree._Element]
+    started: float
+    #: the handshake flight this provider sent (leg #2)
+    flight: bytes
+
+
 class TlsNegoProvider(ContextProvider):
+    request_actions = ContextProvider.request_actions | {Action.RSTR_ISSUE.value}
+
     def __init__(self, setup: Setup, node_id: str, shared=None) -> None:
         super().__init__(setup, node_id, shared)
-        self.negotiations: OrderedDict[str, tuple[_Tunnel, list]] = OrderedDict()
+        opts = setup.options
+        #: pending negotiations by (the node that started one, its wst:Context): a node's
+        #: memory for them is bounded, and one client's legs never reach another's
+        self.max_negotiations = option(
+            opts, "max_pending_negotiations", 1000, int, low=1, high=1_000_000
+        )
+        self.negotiation_timeout = option(
+            opts, "negotiation_timeout_s", 60.0, float, low=0.001, high=86_400.0
+        )
+        self.negotiations: OrderedDict[tuple[str, str], _Negotiation] = OrderedDict()
 
     def check_app_headers(self, checked, now):
         tokens = [t for t in checked.security if t.tag == wss.USERNAME_TOKEN]
@@ -291,33 +336,71 @@ class TlsNegoProvider(ContextProvider):
         require_signed(checked.verified, token, "the UsernameToken")
         wss.authenticate_username_token(wss.read_username_token(token), self.setup.passwords)
 
-    def issue(self, envelope, action, sender, now):
-        if action == Action.SCT_ISSUE.value:
+    def issue(self, envelope, addressing, sender, now):
+        if addressing.action == Action.SCT_ISSUE.value:
             if envelope.body.find(xenc.ENCRYPTED_DATA) is not None:
-                return self._issue_preset(envelope, sender, now)
-            return self._server_flight(trust.read_rst(envelope.body[0]), envelope, sender, now)
-        if action == Action.RSTR_ISSUE.value:
-            return self._finish(envelope, sender, now)
-        raise InvalidRequest(f"unsupported action {action}")
+                return self._issue_preset(envelope, addressing, sender, now)
+            request = trust.read_rst(body_element(envelope, "wst:RequestSecurityToken"))
+            return self._server_flight(request, addressing, sender, now)
+        return self._finish(envelope, addressing, sender, now)
 
-    def _server_flight(self, request, envelope, sender, now):
-        if request.binary_exchange[1] != TLSNEGO or not request.context:
-            raise InvalidRequest("TLSNego needs a BinaryExchange and a Context")
+    def _expire_negotiations(self, now: float) -> None:
+        """Forget the negotiations older than the timeout (the oldest come first)."""
+        negotiations = self.negotiations
+        while negotiations:
+            oldest = next(iter(negotiations.values()))
+            if now - oldest.started <= self.negotiation_timeout:
+                break
+            negotiations.popitem(last=False)
+
+    def _server_flight(self, request, addressing, sender, now):
+        if (
+            request.request_type != RequestType.ISSUE
+            or request.binary_exchange is None
+            or request.binary_exchange[1] != TLSNEGO
+            or not request.context
+        ):
+            raise InvalidRequest("TLSNego needs an Issue request, a BinaryExchange and a Context")
+        key = (sender, request.context)
+        self._expire_negotiations(now)
+        if key in self.negotiations:
+            raise InvalidRequest(
+                "a negotiation with this Context is in progress", check="negotiation"
+            )
+        if len(self.negotiations) >= self.max_negotiations:
+            # Refuse the newcomer rather than evict a handshake in progress: a flood then
+            # costs its senders their own attempts, not the clients already negotiating.
+            raise RequestFailed("too many negotiations in progress", check="negotiations")
         tunnel = _Tunnel(_contexts(self.setup)[1], server_side=True)
         flight, _ = tunnel.step(request.binary_exchange[0])
         rstr = trust.build_rstr(binary_exchange=(flight, TLSNEGO), context=request.context)
-        self.negotiations[request.context] = (tunnel, [_copy(request.element), _copy(rstr)])
-        while len(self.negotiations) > MAX_NEGOTIATIONS:
-            self.negotiations.popitem(last=False)
-        return self._negotiation_reply(envelope, sender, rstr, Action.RSTR_ISSUE, "rstr-tlsnego")
+        self.negotiations[key] = _Negotiation(
+            tunnel, [_copy(request.element), _copy(rstr)], now, flight
+        )
+        return self._negotiation_reply(addressing, sender, rstr, Action.RSTR_ISSUE, "rstr-tlsnego")
 
-    def _finish(self, envelope, sender, now):
-        response = trust.read_rstr_collection(envelope.body[0])[0]
-        negotiation = self.negotiations.pop(response.context or "", None)
-        if negotiation is None or response.binary_exchange is None:
-            raise InvalidRequest("no negotiation in progress for this context")
-        tunnel, elements = negotiation
-        flight, complete = tunnel.step(response.binary_exchange[0])
+    def _finish(self, envelope, addressing, sender, now):
+        responses = trust.read_rstr_collection(
+            body_element(envelope, "wst:RequestSecurityTokenResponse")
+        )
+        if len(responses) != 1:
+            raise InvalidRequest("the client's TLSNego leg is one RSTR")
+        response = responses[0]
+        key = (sender, response.context or "")
+        self._expire_negotiations(now)
+        negotiation = self.negotiations.get(key)
+        if negotiation is None:
+            raise InvalidRequest("no negotiation in progress for this context", check="negotiation")
+        # Checked before the negotiation is touched: a leg that is not the client's next
+        # TLS flight (our own flight reflected, no TLSNego blob) leaves it as it was.
+        exchange = response.binary_exchange
+        if exchange is None or exchange[1] != TLSNEGO or exchange[0] == negotiation.flight:
+            raise InvalidRequest(
+                "expected the client's TLSNego BinaryExchange", check="negotiation"
+            )
+        del self.negotiations[key]
+        tunnel, elements = negotiation.tunnel, negotiation.elements
+        flight, complete = tunnel.step(exchange[0])
         if not complete:
             raise FailedCheck("TLS handshake did not complete", check="tls")
         self.ledger.record(Op.TLS_HANDSHAKE, self.setup.rsa_bits)
@@ -344,24 +427,26 @@ class TlsNegoProvider(ContextProvider):
             ]
         )
         return self._negotiation_reply(
-            envelope, sender, collection, Action.RSTRC_ISSUE_FINAL, "rstrc-tlsnego"
+            addressing, sender, collection, Action.RSTRC_ISSUE_FINAL, "rstrc-tlsnego"
         )
 
-    def _negotiation_reply(self, request, sender, body, action: Action, kind: str):
+    def _negotiation_reply(self, request: soap.Addressing, sender, body, action: Action, kind):
         """A negotiation leg: plain SOAP (the tunneled TLS handshake is its protection)."""
         reply = soap.new_envelope()
-        soap.add_addressing(
-            reply, action=action.value, relates_to=soap.read_addressing(request).message_id
-        )
+        soap.add_addressing(reply, action=action.value, relates_to=request.message_id)
         reply.add_body_element(body)
         data = reply.to_bytes(self.ledger)
         return [Send(sender, data, action.value, kind, reply=True, token_service=True)]
 
-    def _issue_preset(self, envelope, sender, now):
+    def _issue_preset(self, envelope, addressing, sender, now):
         security = wss.find_security_header(envelope)
-        found: dict[str, tuple[bytes, bytes]] = {}
+        found: dict[str, tuple[str, bytes, bytes]] = {}
 
         def secret_for(reference):
+            if "ek" in found:  # one RSA decryption a message: every key from one EncryptedKey
+                if found["ek"][0] != reference.uri:
+                    raise UnknownDerivationSource("keys must derive from one EncryptedKey")
+                return found["ek"][1]
             ek = next(
                 (
                     e
@@ -376,21 +461,16 @@ class TlsNegoProvider(ContextProvider):
             key = xenc.decrypt_key(
                 info, self.identity.private_key, expected_bytes=32, ledger=self.ledger
             )
-            found["ek"] = (key, wss.encrypted_key_sha1(info.cipher))
+            found["ek"] = (reference.uri, key, wss.encrypted_key_sha1(info.cipher))
             return key
 
-        checked = p.unprotect_symmetric(
-            envelope,
-            secret_for=secret_for,
-            now=now,
-            ledger=self.ledger,
-            replay=self.replay,
-            suite_=self.setup.suite,
-        )
+        checked = self.open_symmetric(envelope, now, secret_for)
         self.check_app_headers(checked, now)
-        request = trust.read_rst(envelope.body[0])
-        ephemeral, ek_sha1 = found["ek"]
-        reply = self.issue_computed(request, checked.addressing.message_id, now)
+        request = trust.read_rst(body_element(envelope, "wst:RequestSecurityToken"))
+        if request.request_type != RequestType.ISSUE:
+            raise InvalidRequest("the RequestType does not match the Action")
+        _, ephemeral, ek_sha1 = found["ek"]
+        reply = self.issue_computed(request, addressing.message_id, now)
         data = p.protect_symmetric(
             reply,
             secret=ephemeral,

@@ -10,30 +10,32 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from sim.errors import (
-    FailedAuthentication,
-    InvalidRequest,
-    InvalidSecurity,
-    InvalidSecurityToken,
-    SecurityFault,
-)
+from sim.errors import FailedAuthentication, InvalidRequest, SecurityFault
 from sim.protocol import protection as p
-from sim.protocol.api import INTERMEDIARY, PROVIDER, STS, Send, role_of
+from sim.protocol.api import CLIENT, INTERMEDIARY, PROVIDER, STS, Send, role_of
 from sim.protocol.base import (
     APP_ACTION,
     APP_RESPONSE_ACTION,
-    MALFORMED,
     PROVIDER_ADDRESS,
     STS_ADDRESS,
     Client,
     Server,
     Setup,
+    body_element,
     record_tls,
+    require_reply_signed,
 )
-from sim.protocol.strategies.saml_tokens import _TOKEN_TYPES, TokenOptions
+from sim.protocol.strategies.saml_tokens import (
+    _TOKEN_TYPES,
+    TokenOptions,
+    fresh_over_tls,
+    one_response,
+    the_assertion,
+)
 from sim.wire import saml, soap, trust, wss
-from sim.wire.checks import ReplayCache, require_signed
+from sim.wire.checks import require_signed
 from sim.wire.ns import Action, Confirmation, KeyType, RequestType
+from sim.wire.xmlutil import one_child
 
 OPTIONS = {"token_lifetime_s", "saml_version", "trusted_intermediaries"}
 INTERMEDIARY_ADDRESS = "https://intermediary.example/service"
@@ -46,7 +48,10 @@ class SvClient(Client):
 
     def start(self, now):
         envelope = soap.new_envelope()
-        soap.add_addressing(envelope, action=APP_ACTION, to=INTERMEDIARY_ADDRESS)
+        # the intermediary answers over TLS, unsigned
+        self.address_request(
+            envelope, APP_ACTION, APP_RESPONSE_ACTION, to=INTERMEDIARY_ADDRESS, signed=False
+        )
         security, _ = p.security_header(envelope, now)
         security.append(
             wss.build_username_token(self.user, password=self.password, digest=True, now=now)
@@ -58,6 +63,7 @@ class SvClient(Client):
         return [Send(INTERMEDIARY, data, APP_ACTION, "app-request", tls=True)]
 
     def on_reply(self, envelope, sender, now):
+        """A reply over TLS (its RelatesTo and Action already checked by ``check_reply``)."""
         record_tls(self.ledger, envelope.to_bytes())
         wss.check_freshness(wss.read_timestamp(wss.find_security_header(envelope)), now)
         return [self.done(p.get_payload(envelope))]
@@ -72,61 +78,82 @@ class Pending:
     stage: str
 
 
+#: the reply Action the intermediary expects at each stage of an exchange
+_REPLY_ACTIONS = {STS: Action.RSTRC_ISSUE_FINAL.value, PROVIDER: APP_RESPONSE_ACTION}
+
+
 class SvIntermediary(Server):
+    """Serves clients' requests, and is itself the client of the STS and the provider: a
+    reply it reads answers one of its pending requests (signed RelatesTo, reply Action)."""
+
     role = INTERMEDIARY
+    request_actions = frozenset({APP_ACTION})
 
     def __init__(self, setup: Setup, node_id: str, shared=None) -> None:
         super().__init__(setup)
         self.identity = setup.identity("intermediary")
         self.sts = setup.identity("sts")
         self.provider = setup.identity("provider")
-        self.replay = ReplayCache()
+        self.replay = setup.replay_cache(self.role, node_id)
         self.pending: dict[str, Pending] = {}
 
     def handle(self, data, sender, now):
-        if sender.startswith("client"):
+        if role_of(sender) == CLIENT:
             return self._from_client(data, sender, now)
         envelope = soap.read_envelope(data, ledger=self.ledger)
-        relates_to = soap.read_addressing(envelope).relates_to
-        pending = self.pending.pop(relates_to or "", None) or self._by_connection(sender)
-        if pending is None:
-            if soap.read_fault(envelope) is not None:
-                return []  # a fault about nothing pending: never answer a fault with a fault
-            raise InvalidRequest("a reply to no request of this intermediary")
         peer_fault = soap.read_fault(envelope)
+        relates_to = soap.read_addressing(envelope).relates_to
         if peer_fault is not None:  # the STS or provider refused: tell the client
-            return [self._fault(peer_fault, pending.client_node)]  # relates to the client later
+            self.accept_reply(envelope, message_id=relates_to, action=Action.FAULT.value)
+            pending = self.pending.pop(relates_to or "", None)
+            if pending is None and relates_to is None:
+                pending = self._by_connection(sender)
+            if pending is None:
+                return []  # a fault about nothing pending: never answer a fault with a fault
+            return [self._fault(peer_fault, pending.client_node, pending.client_message_id)]
+        pending = self.pending.get(relates_to or "")
+        if pending is None or pending.stage != role_of(sender):
+            raise InvalidRequest(
+                "a reply to no request of this intermediary pending with that peer",
+                check="relates-to",
+            )
+        # Not the reply it expects (its Action): refused, and the exchange still waits.
+        self.accept_reply(envelope, message_id=relates_to, action=_REPLY_ACTIONS[pending.stage])
+        del self.pending[relates_to]
         try:
-            if pending.stage == "sts":
+            if pending.stage == STS:
                 return self._from_sts(envelope, pending, now)
             return self._from_provider(envelope, pending, now)
         except SecurityFault as fault:  # a refusal goes back to the client
-            return [self._fault(fault, pending.client_node)]
-        except MALFORMED as exc:
-            refusal = InvalidSecurity(f"malformed message: {exc!r}"[:200])
-            return [self._fault(refusal, pending.client_node)]
+            self.last_refusal = fault.check
+            return [self._fault(fault, pending.client_node, pending.client_message_id)]
 
     def _by_connection(self, sender: str) -> Pending | None:
-        """A reply that names no request (a fault about an unreadable message) belongs, as on
-        an HTTP connection, to the oldest exchange pending with that role."""
+        """A fault that names no request (about an unreadable message) belongs, as on an HTTP
+        connection, to the oldest exchange pending with that role."""
         stage = role_of(sender)
         for key, pending in self.pending.items():
             if pending.stage == stage:
                 return self.pending.pop(key)
         return None
 
+    def _open_reply(self, envelope, now, signer: str):
+        """Verify a reply signed by ``signer``, its RelatesTo and Action among what it signs."""
+        checked = self.open_asymmetric(envelope, now, signer=signer)
+        require_reply_signed(envelope, checked.verified)
+        return checked
+
     def _from_client(self, data, sender, now):
         record_tls(self.ledger, data)
-        envelope = soap.read_envelope(data, ledger=self.ledger)
-        addressing = soap.read_addressing(envelope)
-        security = wss.find_security_header(envelope)
-        wss.check_freshness(wss.read_timestamp(security), now)
-        self.replay.check_and_add(addressing.message_id or "", now)
-        token_el = security.find(wss.USERNAME_TOKEN)
+        envelope, addressing = self.read_request(data)
+        security = fresh_over_tls(envelope, addressing, now, self.replay, self.ledger)
+        token_el = one_child(security, wss.USERNAME_TOKEN, "wsse:UsernameToken", required=False)
         if token_el is None:
             raise FailedAuthentication("the intermediary needs a UsernameToken")
         token = wss.read_username_token(token_el)
-        wss.authenticate_username_token(token, self.setup.passwords)
+        wss.authenticate_username_token(
+            token, self.setup.passwords, now=now, replay=self.replay, ledger=self.ledger
+        )
         request = soap.new_envelope()
         sent = soap.add_addressing(request, action=Action.RST_ISSUE.value, to=STS_ADDRESS)
         opts = TokenOptions(self.setup.options)
@@ -143,13 +170,13 @@ class SvIntermediary(Server):
         )
         out = self.seal_asymmetric(request, now, self.sts)
         self.pending[sent.message_id] = Pending(
-            sender, addressing.message_id, token.username, p.get_payload(envelope), "sts"
+            sender, addressing.message_id, token.username, p.get_payload(envelope), STS
         )
         return [Send(STS, out, Action.RST_ISSUE.value, "rst-issue", token_service=True)]
 
     def _from_sts(self, envelope, pending: Pending, now):
-        self.open_asymmetric(envelope, now, signer="sts")
-        response = trust.read_rstr_collection(envelope.body[0])[0]
+        self._open_reply(envelope, now, "sts")
+        response = one_response(envelope)
         if response.requested_token is None:
             raise InvalidRequest("RSTR without a token")
         request = soap.new_envelope()
@@ -159,12 +186,12 @@ class SvIntermediary(Server):
         out = self.seal_asymmetric(
             request, now, self.provider, tokens=[assertion], extra_signed=[assertion]
         )
-        pending.stage = "provider"
+        pending.stage = PROVIDER
         self.pending[sent.message_id] = pending
         return [Send(PROVIDER, out, APP_ACTION, "app-request")]
 
     def _from_provider(self, envelope, pending: Pending, now):
-        self.open_asymmetric(envelope, now, signer="provider")
+        self._open_reply(envelope, now, "provider")
         reply = soap.new_envelope()
         soap.add_addressing(reply, action=APP_RESPONSE_ACTION, relates_to=pending.client_message_id)
         p.security_header(reply, now)
@@ -182,21 +209,22 @@ class SvSts(Server):
     """Issues sender-vouches assertions to trusted intermediaries only."""
 
     role = STS
+    request_actions = frozenset({Action.RST_ISSUE.value})
 
     def __init__(self, setup: Setup, node_id: str, shared=None) -> None:
         super().__init__(setup)
         self.opts = TokenOptions(setup.options)
         self.identity = setup.identity("sts")
-        self.replay = ReplayCache()
+        self.replay = setup.replay_cache(self.role, node_id)
         self.trusted = set(setup.options.get("trusted_intermediaries", ["intermediary"]))
 
     def handle(self, data, sender, now):
-        envelope = soap.read_envelope(data, ledger=self.ledger)
+        envelope, addressing = self.read_request(data)
         checked = self.open_asymmetric(envelope, now)
         requester = p.CertificateRecipient(checked.certificate)
         if requester.common_name not in self.trusted:
             raise FailedAuthentication("the requester may not vouch for users", check="trust")
-        request = trust.read_rst(envelope.body[0])
+        request = trust.read_rst(body_element(envelope, "wst:RequestSecurityToken"))
         if request.on_behalf_of is None or request.applies_to != PROVIDER_ADDRESS:
             raise InvalidRequest("sender-vouches needs OnBehalfOf and a known AppliesTo")
         user = wss.read_username_token(request.on_behalf_of).username
@@ -212,9 +240,7 @@ class SvSts(Server):
         saml.sign_assertion(assertion, self.identity, ledger=self.ledger)
         response = soap.new_envelope()
         soap.add_addressing(
-            response,
-            action=Action.RSTRC_ISSUE_FINAL.value,
-            relates_to=checked.addressing.message_id,
+            response, action=Action.RSTRC_ISSUE_FINAL.value, relates_to=addressing.message_id
         )
         response.add_body_element(
             trust.build_rstr_collection(
@@ -229,7 +255,7 @@ class SvSts(Server):
                 ]
             )
         )
-        out = self.seal_asymmetric(response, now, p.CertificateRecipient(checked.certificate))
+        out = self.seal_asymmetric(response, now, requester)
         return [
             Send(
                 sender,
@@ -243,37 +269,39 @@ class SvSts(Server):
 
 
 class SvProvider(Server):
+    """Accepts a request signed by a trusted intermediary whose signature covers the one
+    sender-vouches assertion it carries (and Body, Timestamp, Action): the intermediary
+    vouches for the subject, the STS signed the assertion."""
+
     role = PROVIDER
+    request_actions = frozenset({APP_ACTION})
 
     def __init__(self, setup: Setup, node_id: str, shared=None) -> None:
         super().__init__(setup)
         self.identity = setup.identity("provider")
         self.sts_key = setup.identity("sts").public_key
-        self.replay = ReplayCache()
+        self.replay = setup.replay_cache(self.role, node_id)
         self.trusted = set(setup.options.get("trusted_intermediaries", ["intermediary"]))
 
     def handle(self, data, sender, now):
-        envelope = soap.read_envelope(data, ledger=self.ledger)
+        envelope, addressing = self.read_request(data)
         checked = self.open_asymmetric(envelope, now)
         intermediary = p.CertificateRecipient(checked.certificate)
         if intermediary.common_name not in self.trusted:
             raise FailedAuthentication("no trust relation with this sender", check="trust")
-        assertions = [el for el in checked.security if el.tag in (saml.ASSERTION1, saml.ASSERTION2)]
-        if len(assertions) != 1:
-            raise InvalidSecurityToken("expected one SAML assertion")
-        require_signed(checked.verified, assertions[0], "the vouched-for assertion")
+        assertion = the_assertion(checked.security)
+        require_signed(checked.verified, assertion, "the vouched-for assertion")
         saml.validate_assertion(
-            assertions[0],
+            assertion,
             sts_key=self.sts_key,
             audience=PROVIDER_ADDRESS,
+            issuer=STS_ADDRESS,
             now=now,
             expected=frozenset({Confirmation.SENDER_VOUCHES}),
             ledger=self.ledger,
         )
         response = soap.new_envelope()
-        soap.add_addressing(
-            response, action=APP_RESPONSE_ACTION, relates_to=checked.addressing.message_id
-        )
+        soap.add_addressing(response, action=APP_RESPONSE_ACTION, relates_to=addressing.message_id)
         p.put_payload(response, p.get_payload(envelope), "Response")
         out = self.seal_asymmetric(response, now, intermediary)
         return [Send(sender, out, APP_RESPONSE_ACTION, "app-response", reply=True)]

@@ -7,7 +7,12 @@ protected with keys derived from the same UsernameToken key."""
 from __future__ import annotations
 
 import sim.crypto as crypto
-from sim.errors import FailedAuthentication, InvalidSecurityToken, UnknownDerivationSource
+from sim.errors import (
+    FailedAuthentication,
+    InvalidSecurityToken,
+    ScenarioError,
+    UnknownDerivationSource,
+)
 from sim.protocol import protection as p
 from sim.protocol.api import PROVIDER, Send
 from sim.protocol.base import (
@@ -25,17 +30,31 @@ from sim.wire.ledger import Op
 from sim.wire.ns import ValueType
 from sim.wire.xmlutil import WSU_ID, fresh_bytes
 
-OPTIONS = {"iterations"}
+OPTIONS = {"iterations", "max_iterations"}
+#: UsernameToken Profile 1.1 §4: the Iteration count SHOULD be at least 1000
+MIN_ITERATIONS = 1000
 
 
 def ut_reference(token_id: str):
     return wss.str_reference(f"#{token_id}", ValueType.USERNAME_TOKEN.value)
 
 
+def iteration_bounds(options) -> tuple[int, int]:
+    """(the clients' Iteration count, the most a provider derives with)."""
+    most = option(options, "max_iterations", 5000, int, low=MIN_ITERATIONS, high=1_000_000)
+    iterations = option(options, "iterations", MIN_ITERATIONS, int, low=MIN_ITERATIONS)
+    if iterations > most:
+        raise ScenarioError(
+            "strategy_options.iterations",
+            f"must be at most max_iterations ({most}), got {iterations}",
+        )
+    return iterations, most
+
+
 class UtClient(Client):
     def __init__(self, setup: Setup, client_id: str) -> None:
         super().__init__(setup, client_id)
-        self.iterations = option(setup.options, "iterations", 1000, int, low=1, high=100_000)
+        self.iterations, _ = iteration_bounds(setup.options)
         self.user, self.password = setup.username(client_id)
         self.replay = ReplayCache()
         self.key: bytes | None = None
@@ -49,7 +68,7 @@ class UtClient(Client):
         self.key = crypto.ut_derive_key(self.password.encode(), salt, self.iterations)
         self.setup.log_key("ut-key", self.token_id, self.key)
         envelope = soap.new_envelope()
-        soap.add_addressing(envelope, action=APP_ACTION, to=PROVIDER_ADDRESS)
+        self.address_request(envelope, APP_ACTION, APP_RESPONSE_ACTION, to=PROVIDER_ADDRESS)
         p.put_payload(envelope, self.payload)
         token_id = self.token_id
         data = p.protect_symmetric(
@@ -71,76 +90,68 @@ class UtClient(Client):
                 raise UnknownDerivationSource("response keys derive from another token")
             return self.key
 
-        p.unprotect_symmetric(
-            envelope,
-            secret_for=secret_for,
-            now=now,
-            ledger=self.ledger,
-            replay=self.replay,
-            suite_=self.setup.suite,
-        )
+        self.open_symmetric(envelope, now, secret_for)
         return [self.done(p.get_payload(envelope))]
 
 
 class UtProvider(Server):
     role = PROVIDER
+    request_actions = frozenset({APP_ACTION})
 
     def __init__(self, setup: Setup, node_id: str, shared=None) -> None:
         super().__init__(setup)
-        self.replay = ReplayCache()
-        self.max_iterations = 100_000
+        self.replay = setup.replay_cache(self.role, node_id)
+        _, self.max_iterations = iteration_bounds(setup.options)
 
     def handle(self, data, sender, now):
-        envelope = soap.read_envelope(data, ledger=self.ledger)
+        envelope, addressing = self.read_request(data)
         security = wss.find_security_header(envelope)
-        found: dict[str, bytes] = {}
+        tokens = [t for t in security if t.tag == wss.USERNAME_TOKEN]
+        if len(tokens) != 1:
+            raise InvalidSecurityToken(
+                f"expected one UsernameToken in the security header, found {len(tokens)}"
+            )
+        [token_el] = tokens
+        if not token_el.get(WSU_ID):
+            raise InvalidSecurityToken("the UsernameToken has no wsu:Id to derive keys from")
+        token_uri = f"#{token_el.get(WSU_ID)}"
+        derived: list[bytes] = []
 
         def secret_for(reference):
-            token_el = next(
-                (
-                    t
-                    for t in security
-                    if t.tag == wss.USERNAME_TOKEN and reference.uri == f"#{t.get(WSU_ID)}"
-                ),
-                None,
-            )
-            if token_el is None:
+            if reference.uri != token_uri:
                 raise UnknownDerivationSource("keys must derive from this message's UsernameToken")
+            if derived:
+                return derived[0]
             token = wss.read_username_token(token_el)
             if token.salt is None or token.iteration is None or token.password is not None:
                 raise InvalidSecurityToken(
                     "a key-derivation UsernameToken has Salt, Iteration and no password"
                 )
-            if len(token.salt) != 16 or token.salt[0] != 1 or token.iteration < 1000:
-                raise InvalidSecurityToken("salt must be 16 bytes for MAC use; iteration >= 1000")
+            if len(token.salt) != 16 or token.salt[0] != 1:
+                raise InvalidSecurityToken("the salt must be 16 bytes for MAC use")
+            # Bounded before deriving: the derivation is the costly step, and it runs
+            # before the signature proves anything.
+            if not MIN_ITERATIONS <= token.iteration <= self.max_iterations:
+                raise InvalidSecurityToken(
+                    f"the Iteration count must be {MIN_ITERATIONS}..{self.max_iterations}",
+                    check="iterations",
+                )
             password = self.setup.passwords.get(token.username)
             if password is None:
                 raise FailedAuthentication("unknown user", check="authentication")
-            if reference.uri not in found:
-                self.ledger.record(Op.UT_DERIVE, token.iteration)
-                found[reference.uri] = crypto.ut_derive_key(
-                    password.encode(), token.salt, token.iteration
-                )
-            return found[reference.uri]
+            self.ledger.record(Op.UT_DERIVE, token.iteration)
+            derived.append(crypto.ut_derive_key(password.encode(), token.salt, token.iteration))
+            return derived[0]
 
-        checked = p.unprotect_symmetric(
-            envelope,
-            secret_for=secret_for,
-            now=now,
-            ledger=self.ledger,
-            replay=self.replay,
-            suite_=self.setup.suite,
-        )
-        ((uri, key),) = found.items()
+        self.open_symmetric(envelope, now, secret_for)
+        payload = p.get_payload(envelope)
         response = soap.new_envelope()
-        soap.add_addressing(
-            response, action=APP_RESPONSE_ACTION, relates_to=checked.addressing.message_id
-        )
-        p.put_payload(response, p.get_payload(envelope), "Response")
+        soap.add_addressing(response, action=APP_RESPONSE_ACTION, relates_to=addressing.message_id)
+        p.put_payload(response, payload, "Response")
         out = p.protect_symmetric(
             response,
-            secret=key,
-            source_reference=lambda: wss.str_reference(uri, ValueType.USERNAME_TOKEN.value),
+            secret=derived[0],
+            source_reference=lambda: wss.str_reference(token_uri, ValueType.USERNAME_TOKEN.value),
             now=now,
             ledger=self.ledger,
             suite_=self.setup.suite,

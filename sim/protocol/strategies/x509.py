@@ -28,7 +28,7 @@ class X509Client(Client):
 
     def start(self, now):
         envelope = soap.new_envelope()
-        soap.add_addressing(envelope, action=APP_ACTION, to=PROVIDER_ADDRESS)
+        self.address_request(envelope, APP_ACTION, APP_RESPONSE_ACTION, to=PROVIDER_ADDRESS)
         p.put_payload(envelope, self.payload)
         data = self.seal_asymmetric(envelope, now, self.provider)
         self.awaiting = "app"
@@ -41,19 +41,18 @@ class X509Client(Client):
 
 class X509Provider(Server):
     role = PROVIDER
+    request_actions = frozenset({APP_ACTION})
 
     def __init__(self, setup: Setup, node_id: str, shared=None) -> None:
         super().__init__(setup)
         self.identity = setup.identity("provider")
-        self.replay = ReplayCache()
+        self.replay = setup.replay_cache(self.role, node_id)
 
     def handle(self, data, sender, now):
-        envelope = soap.read_envelope(data, ledger=self.ledger)
+        envelope, addressing = self.read_request(data)
         checked = self.open_asymmetric(envelope, now)
         response = soap.new_envelope()
-        soap.add_addressing(
-            response, action=APP_RESPONSE_ACTION, relates_to=checked.addressing.message_id
-        )
+        soap.add_addressing(response, action=APP_RESPONSE_ACTION, relates_to=addressing.message_id)
         p.put_payload(response, p.get_payload(envelope), "Response")
         out = self.seal_asymmetric(response, now, p.CertificateRecipient(checked.certificate))
         return [Send(sender, out, APP_RESPONSE_ACTION, "app-response", reply=True)]

@@ -1,0 +1,116 @@
+"""What refusing the worst input an outsider can build costs, against reading a valid message
+of the same size (issue 14, class 5: the target is within 10x).
+
+Each group reads a valid 29 KB request (the baseline: parse, decrypt, verify, every check)
+and refuses each 29 KB rewrite of a captured request from ``tests/attacks/signature_forgery``
+(beyond the bounds a receiver keeps before it verifies a signature, or within them and
+refused by the SignatureValue before any reference digest), for an X.509 request (any
+client of the CA) and a SecureConversation request (a captured context reference).
+
+Run: ``python -m pytest benchmarks/bench_refusal.py --benchmark-only``. The ratio table
+shows baseline / refusal for each input: at least x0.1 means the refusal costs at most 10x a
+valid read (in practice it costs less than one).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import pytest
+
+from sim.errors import SecurityFault
+from sim.protocol import protection as p
+from sim.protocol.strategies.sct import context_reference
+from sim.wire import soap
+from sim.wire.checks import ReplayCache
+from sim.wire.keys import KeyStore
+from sim.wire.ledger import Ledger
+from tests.attacks.signature_forgery import BEYOND_THE_BOUNDS, SIZE, WITHIN_THE_BOUNDS
+
+KEYS = KeyStore(os.path.join(tempfile.gettempdir(), "wssim-bench-keys"))
+CLIENT, PROVIDER = KEYS.identity("client-0"), KEYS.identity("provider")
+SECRET, CONTEXT = os.urandom(32), "urn:uuid:00000000-0000-4000-8000-000000000000"
+TARGET = 0.1  # baseline / refusal: a refusal within 10x of a valid read
+FORGERIES = {**BEYOND_THE_BOUNDS, **WITHIN_THE_BOUNDS}
+
+
+def _envelope(payload: bytes) -> soap.Envelope:
+    envelope = soap.new_envelope()
+    soap.add_addressing(envelope, action="urn:wssim:app:Process", to="https://provider/")
+    p.put_payload(envelope, payload)
+    return envelope
+
+
+def build_x509(payload: bytes) -> bytes:
+    return p.protect_asymmetric(
+        _envelope(payload), sender=CLIENT, recipient=PROVIDER, now=1.0, ledger=Ledger()
+    )
+
+
+def read_x509(data: bytes) -> bytes:
+    envelope = soap.read_envelope(data)
+    p.unprotect_asymmetric(
+        envelope, receiver=PROVIDER, trust=KEYS, now=1.0, ledger=Ledger(), replay=ReplayCache()
+    )
+    return p.get_payload(envelope)
+
+
+def build_sct(payload: bytes) -> bytes:
+    return p.protect_symmetric(
+        _envelope(payload),
+        secret=SECRET,
+        source_reference=lambda: context_reference(CONTEXT),
+        now=1.0,
+        ledger=Ledger(),
+    )
+
+
+def read_sct(data: bytes) -> bytes:
+    envelope = soap.read_envelope(data)
+    p.unprotect_symmetric(
+        envelope, secret_for=lambda ref: SECRET, now=1.0, ledger=Ledger(), replay=ReplayCache()
+    )
+    return p.get_payload(envelope)
+
+
+KINDS = {"x509": (build_x509, read_x509), "sct": (build_sct, read_sct)}
+
+
+def _valid(kind: str) -> bytes:
+    """A valid request of SIZE bytes at most, as large as a payload makes it."""
+    build = KINDS[kind][0]
+    low, high = 0, SIZE
+    while high - low > 16:
+        middle = (low + high) // 2
+        low, high = (middle, high) if len(build(os.urandom(middle))) <= SIZE else (low, middle)
+    return build(os.urandom(low))
+
+
+def _refuse(read, data: bytes) -> str:
+    try:
+        read(data)
+    except SecurityFault as fault:
+        return fault.check
+    raise AssertionError("the forged message was accepted")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_read_a_valid_message(benchmark, kind):
+    benchmark.group = f"refusal: {kind}, 29 KB"
+    benchmark.name = "read a valid message[baseline]"
+    benchmark.extra_info["target_ratio"] = TARGET
+    data = _valid(kind)
+    assert SIZE - 1024 < len(data) <= SIZE
+    benchmark(KINDS[kind][1], data)
+
+
+@pytest.mark.parametrize("forgery", FORGERIES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_refuse_a_forged_message(benchmark, kind, forgery):
+    benchmark.group = f"refusal: {kind}, 29 KB"
+    benchmark.name = f"refuse {forgery}"
+    benchmark.extra_info["target_ratio"] = TARGET
+    data = FORGERIES[forgery](KINDS[kind][0](b"PAY 100"))
+    assert SIZE - 2048 < len(data) <= SIZE
+    benchmark(_refuse, KINDS[kind][1], data)

@@ -1,0 +1,113 @@
+"""The key cache: a private per-user directory, and keys made the same way whatever the
+cache holds."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from sim.errors import ScenarioError
+from sim.wire import keys
+from sim.wire.keys import KeyStore, default_key_dir
+
+
+def test_keys_are_cached_per_user_unless_told_otherwise(monkeypatch, tmp_path):
+    monkeypatch.delenv("WSSIM_KEY_DIR", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_key_dir() == tmp_path / "home" / ".cache" / "wssim" / "keys"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_key_dir() == tmp_path / "xdg" / "wssim" / "keys"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/path")  # ignored, as the spec says
+    assert default_key_dir() == tmp_path / "home" / ".cache" / "wssim" / "keys"
+    monkeypatch.setenv("WSSIM_KEY_DIR", str(tmp_path / "chosen"))
+    assert default_key_dir() == tmp_path / "chosen"
+
+
+def test_the_cache_is_made_private_and_its_keys_readable_by_the_owner_only(tmp_path):
+    store = KeyStore(tmp_path / "cache" / "keys")
+    store.identity("client-0")
+    assert stat.S_IMODE(os.stat(store.directory).st_mode) == 0o700
+    files = list(store.directory.iterdir())
+    assert len(files) == 4  # the CA's and the client's key and certificate
+    assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)
+
+
+@pytest.mark.parametrize("mode", [0o750, 0o705, 0o770, 0o777, 0o701])
+def test_a_cache_open_to_other_users_is_refused(tmp_path, mode):
+    directory = tmp_path / "keys"
+    directory.mkdir()
+    directory.chmod(mode)
+    with pytest.raises(ScenarioError, match="open to other users"):
+        KeyStore(directory)
+
+
+def test_a_cache_that_is_a_link_is_refused(tmp_path):
+    target = tmp_path / "elsewhere"
+    target.mkdir(mode=0o700)
+    (tmp_path / "keys").symlink_to(target)
+    with pytest.raises(ScenarioError, match="not a directory"):
+        KeyStore(tmp_path / "keys")
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="only root can give a directory to another user")
+def test_a_cache_owned_by_another_user_is_refused(tmp_path):
+    directory = tmp_path / "keys"
+    directory.mkdir(mode=0o700)
+    os.chown(directory, 4321, -1)
+    with pytest.raises(ScenarioError, match="another user"):
+        KeyStore(directory)
+
+
+def test_making_keys_draws_nothing_from_the_processes_random_bytes(tmp_path, monkeypatch):
+    """Ids and nonces come from os.urandom; a key store that drew from it while making a
+    certificate shifted every id drawn afterwards, so the first run on a fresh machine sent
+    other bytes than the next ones."""
+
+    def refuse(count):
+        raise AssertionError("key generation read os.urandom")
+
+    monkeypatch.setattr(os, "urandom", refuse)
+    store = KeyStore(tmp_path / "keys")
+    identity = store.identity("client-0")
+    assert keys._serial_is_fixed_width(identity.serial_number)
+    assert identity.serial_number != store.ca.serial_number
+
+
+def test_a_key_beside_another_keys_certificate_is_made_again(tmp_path):
+    """Two processes making one identity at once could leave one's key with the other's
+    certificate (both issued by the CA): such a pair is not loaded."""
+    store = KeyStore(tmp_path / "keys")
+    store.identity("client-0")
+    other = store.identity("client-1")
+    (tmp_path / "keys" / "client-0-2048.pem").write_bytes(other.pem)
+    again = KeyStore(tmp_path / "keys").identity("client-0")
+    assert again.der != other.der
+    assert again.certificate.public_key().public_numbers() == (
+        again.private_key.public_key().public_numbers()
+    )
+
+
+def test_a_mangled_certificate_is_refused_with_a_typed_fault_only(tmp_path):
+    """Fields of a certificate are parsed lazily: a malformed issuer raised ValueError or
+    KeyError, a bad version InvalidVersion, out of load_certificate_der or verify_trusted."""
+    import random
+
+    from sim.errors import InvalidSecurityToken
+    from sim.wire.keys import load_certificate_der
+
+    store = KeyStore(tmp_path / "keys")
+    der = store.identity("client-0").der
+    rng = random.Random(1)
+    refused = 0
+    for _ in range(4000):
+        mangled = bytearray(der)
+        for _ in range(rng.randint(1, 3)):
+            mangled[rng.randrange(len(mangled))] = rng.randrange(256)
+        try:
+            store.verify_trusted(load_certificate_der(bytes(mangled)), now=0.0)
+        except InvalidSecurityToken:
+            refused += 1
+    assert refused > 3900  # a few flips land where nothing is read (the validity's seconds)
