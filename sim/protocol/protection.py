@@ -423,7 +423,7 @@ def unprotect_asymmetric(
     key = _signature_key(signature, resolve)
     verified = _verify_decrypted(envelope, signature, key, parts, ledger, suite_)
     _require_standard_parts(envelope, security, timestamp, verified)
-    replay.check_and_add(verified.value, now)
+    _remember(replay, verified, timestamp, now, ledger)
     return Unprotected(envelope, addressing, security, verified, certificate=certificate)
 
 
@@ -442,6 +442,18 @@ def _one_signature(security):
     if len(signatures) != 1:
         raise InvalidSecurity(f"expected one signature in the header, found {len(signatures)}")
     return signatures[0]
+
+
+def _remember(replay: checks.ReplayCache, verified, timestamp, now: float, ledger) -> None:
+    """The replay check, after the signature: the store keeps the message's SignatureValue
+    for as long as its signed Created and Expires let it be accepted again."""
+    replay.check_and_add(
+        verified.value,
+        now,
+        created=timestamp.created,
+        expires=timestamp.expires,
+        ledger=ledger,
+    )
 
 
 def _require_standard_parts(envelope, security, timestamp, verified) -> None:
@@ -639,7 +651,7 @@ def unprotect_symmetric(
     if plain is not None:  # the layout our senders write, read without walking it here
         timestamp, verified = plain
         _require_standard_parts(envelope, security, timestamp, verified)
-        replay.check_and_add(verified.value, now)
+        _remember(replay, verified, timestamp, now, ledger)
         return Unprotected(envelope, addressing, security, verified)
     timestamp = wss.read_timestamp(security)
     wss.check_freshness(timestamp, now)
@@ -688,7 +700,7 @@ def unprotect_symmetric(
     key = _signature_key(signature, resolve)
     verified = _verify_decrypted(envelope, signature, key, parts, ledger, suite_)
     _require_standard_parts(envelope, security, timestamp, verified)
-    replay.check_and_add(verified.value, now)
+    _remember(replay, verified, timestamp, now, ledger)
     return Unprotected(envelope, addressing, security, verified)
 
 

@@ -383,6 +383,15 @@ def _restore(
     return restored, ""
 
 
+def _public_size(signed_info: etree._Element) -> int:
+    """SignedInfo's canonical size, as charged. Not ``etree.tostring``: lxml serializes a
+    subtree in time quadratic in the namespaces in scope (a namespace flood's lever)."""
+    try:
+        return len(crypto.exc_c14n(signed_info))
+    except crypto.C14NError:
+        return 0  # refused there already: its canonical form does not exist
+
+
 class DecryptionStage:
     """Context of a receiver from its first decryption until the signature has verified
     what was decrypted (``with DecryptionStage(ledger, parts) as stage:``).
@@ -429,7 +438,7 @@ class DecryptionStage:
         if self._signature is not None:
             signature, key = self._signature
             signed_info = next(signature.iterchildren(_SIGNED_INFO), None)
-            size = 0 if signed_info is None else len(etree.tostring(signed_info))
+            size = 0 if signed_info is None else _public_size(signed_info)
             verified = [(Op.C14N.value, size)]
             if isinstance(key, bytes):
                 verified.append((Op.HMAC.value, size))
