@@ -183,84 +183,82 @@ cdef enum:
     MAX_SCHEDULES = 1024
 
 
-cdef const HmacKey* schedule_for(bytes secret) except NULL:
+cdef int schedule_into(bytes secret, HmacKey* c_key) except -1:
+    """Copy the key schedule of ``secret`` (cached) into c_key. A copy, never a pointer into
+    the cache: another thread may clear the cache while this one derives without the GIL."""
     cdef object entry = _schedules.get(secret)
     if entry is None:
         if len(_schedules) >= MAX_SCHEDULES:
             _schedules.clear()
-        entry = PyBytes_FromStringAndSize(NULL, sizeof(HmacKey))
-        hmac_key_init(<HmacKey*>PyBytes_AS_STRING(entry),
-                      <const unsigned char*>PyBytes_AS_STRING(secret), len(secret))
-        _schedules[secret] = entry
-    return <const HmacKey*>PyBytes_AS_STRING(entry)
+        hmac_key_init(c_key, <const unsigned char*>PyBytes_AS_STRING(secret), len(secret))
+        _schedules[secret] = PyBytes_FromStringAndSize(<char*>c_key, sizeof(HmacKey))
+        return 0
+    memcpy(c_key, PyBytes_AS_STRING(entry), sizeof(HmacKey))
+    return 0
 
 
 def p_sha1(bytes secret, bytes seed, Py_ssize_t length, Py_ssize_t offset):
     """Bytes ``[offset, offset+length)`` of P_SHA-1(secret, seed) (RFC 2246 section 5)."""
-    cdef const HmacKey* c_key = schedule_for(secret)
+    cdef HmacKey c_key
+    schedule_into(secret, &c_key)
     cdef bytes out = PyBytes_FromStringAndSize(NULL, length)
     cdef const unsigned char* c_seed = <const unsigned char*>PyBytes_AS_STRING(seed)
     cdef unsigned char* c_out = <unsigned char*>PyBytes_AS_STRING(out)
     cdef size_t c_seedlen = len(seed)
     cdef int c_rc
     with nogil:
-        c_rc = p_sha1_into(c_key, c_seed, c_seedlen, <size_t>offset, <size_t>length, c_out)
+        c_rc = p_sha1_into(&c_key, c_seed, c_seedlen, <size_t>offset, <size_t>length, c_out)
     if c_rc:
         raise MemoryError()
     return out
 
 
-# The facade's checked derive_key, called for anything but the common case (and for errors).
-_checked_derive_key = None
-DEFAULT_LABEL = b"WS-SecureConversationWS-SecureConversation"
-cdef Py_ssize_t MAX_DERIVED = 1 << 20
+def derive_key_with(checked, Py_ssize_t max_length):
+    """The facade's ``derive_key`` with its common case computed here: ``checked`` is the
+    facade's function (its keyword defaults are this one's), which checks every argument and
+    raises; what is not plainly valid (bytes, ints, no generation, ``offset + length`` within
+    ``max_length``, the facade's limit) goes to it, so the checks are written there only."""
+    defaults = checked.__kwdefaults__
 
+    def derive_key(secret, *, nonce, length=defaults["length"], offset=defaults["offset"],
+                   label=defaults["label"], generation=defaults["generation"]):
+        cdef Py_ssize_t c_length, c_offset
+        cdef unsigned char c_seed[256]
+        cdef Py_ssize_t c_label_len, c_nonce_len
+        cdef HmacKey c_key
+        cdef bytes out
+        if (generation is None and type(secret) is bytes and type(nonce) is bytes
+                and type(label) is bytes and type(length) is int and type(offset) is int
+                and 0 < length <= max_length and 0 <= offset <= max_length):
+            c_length = length
+            c_offset = offset
+            c_label_len = len(<bytes>label)
+            c_nonce_len = len(<bytes>nonce)
+            if c_length + c_offset <= max_length and c_label_len + c_nonce_len <= 256:
+                memcpy(c_seed, PyBytes_AS_STRING(label), c_label_len)
+                memcpy(c_seed + c_label_len, PyBytes_AS_STRING(nonce), c_nonce_len)
+                schedule_into(secret, &c_key)
+                out = PyBytes_FromStringAndSize(NULL, c_length)
+                if p_sha1_into(&c_key, c_seed, c_label_len + c_nonce_len, c_offset, c_length,
+                               <unsigned char*>PyBytes_AS_STRING(out)):
+                    raise MemoryError()
+                return out
+        return checked(secret, nonce=nonce, length=length, offset=offset, label=label,
+                       generation=generation)
 
-def set_checked_derive_key(function):
-    """Register the facade's argument-checking derive_key (the slow path of ours)."""
-    global _checked_derive_key
-    _checked_derive_key = function
-
-
-def derive_key(secret, *, nonce, length=32, offset=0, label=DEFAULT_LABEL, generation=None):
-    """A WS-SecureConversation 1.3 DerivedKeyToken key: P_SHA-1(secret, label || nonce).
-
-    ``generation`` (the DKT Generation form) is exclusive with ``offset`` and means
-    ``offset = generation * length``.
-    """
-    cdef Py_ssize_t c_length, c_offset
-    cdef unsigned char c_seed[256]
-    cdef Py_ssize_t c_label_len, c_nonce_len
-    cdef const HmacKey* c_key
-    cdef bytes out
-    if (generation is None and type(secret) is bytes and type(nonce) is bytes
-            and type(label) is bytes and type(length) is int and type(offset) is int
-            and 0 < length <= MAX_DERIVED and 0 <= offset <= MAX_DERIVED):
-        c_length = length
-        c_offset = offset
-        c_label_len = len(<bytes>label)
-        c_nonce_len = len(<bytes>nonce)
-        if c_length + c_offset <= MAX_DERIVED and c_label_len + c_nonce_len <= 256:
-            memcpy(c_seed, PyBytes_AS_STRING(label), c_label_len)
-            memcpy(c_seed + c_label_len, PyBytes_AS_STRING(nonce), c_nonce_len)
-            c_key = schedule_for(secret)
-            out = PyBytes_FromStringAndSize(NULL, c_length)
-            if p_sha1_into(c_key, c_seed, c_label_len + c_nonce_len, c_offset, c_length,
-                           <unsigned char*>PyBytes_AS_STRING(out)):
-                raise MemoryError()
-            return out
-    return _checked_derive_key(secret, nonce=nonce, length=length, offset=offset, label=label,
-                               generation=generation)
+    derive_key.__doc__ = checked.__doc__
+    return derive_key
 
 
 def derive_keys(bytes secret, list seeds, Py_ssize_t length, Py_ssize_t offset):
     """One P_SHA-1 output per seed, sharing one HMAC key schedule."""
-    cdef const HmacKey* c_key = schedule_for(secret)
+    cdef HmacKey c_key
+    schedule_into(secret, &c_key)
     cdef bytes seed, out
     cdef list result = []
     for seed in seeds:
         out = PyBytes_FromStringAndSize(NULL, length)
-        if p_sha1_into(c_key, <const unsigned char*>PyBytes_AS_STRING(seed), len(seed),
+        if p_sha1_into(&c_key, <const unsigned char*>PyBytes_AS_STRING(seed), len(seed),
                        <size_t>offset, <size_t>length, <unsigned char*>PyBytes_AS_STRING(out)):
             raise MemoryError()
         result.append(out)

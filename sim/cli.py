@@ -18,7 +18,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from sim.errors import ScenarioError, WssimError
+from sim.errors import ScenarioError, UsageError, WssimError
 from sim.protocol.api import STRATEGY_NAMES as STRATEGIES
 from sim.sweep import METRICS
 
@@ -42,15 +42,11 @@ def _stdout() -> Console:
     return out
 
 
-class ArgumentError(Exception):
-    pass
-
-
 class Parser(argparse.ArgumentParser):
     """argparse that reports a bad flag in one line (exit status 2), no usage dump."""
 
     def error(self, message: str) -> None:
-        raise ArgumentError(message)
+        raise UsageError(message)
 
 
 def _scenario_args(parser: argparse.ArgumentParser) -> None:
@@ -593,7 +589,7 @@ def main(argv: list[str] | None = None) -> int:
             "trace": cmd_trace,
         }
         return handlers[args.command](args)
-    except ArgumentError as exc:
+    except UsageError as exc:
         print(f"wssim: {exc} (see wssim --help)", file=sys.stderr)
         return 2
     except ScenarioError as exc:

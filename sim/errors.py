@@ -1,16 +1,17 @@
 """The one exceptions module of wssim.
 
 ``SecurityFault`` subclasses are the typed rejections a receiver raises; each carries the
-standard fault code (a QName in WS-Security, WS-Trust or WS-SecureConversation) that the
-wire layer writes into a SOAP fault. ``ScenarioError`` is what the command line turns into
-one line and exit status 2.
+standard fault code (a QName in WS-Security, WS-Trust or WS-SecureConversation: its prefix
+and local name; ``sim/wire/soap.py`` maps the prefix to the namespace when it writes or
+reads a SOAP fault). ``ScenarioError`` (a bad setting) and ``UsageError`` (a bad command
+line) are what the command line turns into one line and exit status 2.
+
+It imports nothing of wssim: every layer may raise these.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
-
-from sim.wire import ns
 
 
 class WssimError(Exception):
@@ -30,10 +31,14 @@ class ScenarioError(WssimError):
         return type(self), (self.key, self.message)
 
 
-class SecurityFault(WssimError):
-    """A message was refused. ``namespace`` + ``local`` is the standard fault code."""
+class UsageError(WssimError):
+    """A command line the parser refuses (an unknown flag, a missing argument)."""
 
-    namespace: ClassVar[str] = ns.WSSE
+
+class SecurityFault(WssimError):
+    """A message was refused. ``prefix`` + ``local`` is the standard fault code; the prefix
+    is ``wsse`` (WS-Security), ``wst`` (WS-Trust) or ``wsc`` (WS-SecureConversation)."""
+
     prefix: ClassVar[str] = "wsse"
     local: ClassVar[str] = "InvalidSecurity"
     #: Whether a client may recover by itself (new token / new context) and retry.
@@ -95,7 +100,6 @@ class MessageExpired(SecurityFault):
 
 
 class _TrustFault(SecurityFault):
-    namespace = ns.WST
     prefix = "wst"
 
 
@@ -121,7 +125,6 @@ class AuthenticationBadElements(_TrustFault):
 
 
 class _ConversationFault(SecurityFault):
-    namespace = ns.WSC
     prefix = "wsc"
 
 

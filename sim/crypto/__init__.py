@@ -9,12 +9,12 @@ checked here, once, so that both backends receive only valid input.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from lxml import etree
 
+from sim import _kernel
 from sim.crypto import _reference
 from sim.crypto._c14n import C14NError
 
@@ -24,16 +24,19 @@ __all__ = [
     "MAX_DERIVED_LENGTH",
     "MAX_UT_ITERATIONS",
     "C14NError",
+    "CompiledLayout",
+    "Pattern",
     "aes_cbc_decrypt",
     "aes_cbc_encrypt",
     "c14n_digest",
     "c14n_digest_sized",
+    "compile_layout",
     "computed_key",
     "derive_key",
     "derive_keys",
-    "derived_key_shape",
     "exc_c14n",
     "id_index",
+    "match_layout",
     "namespace_declarations",
     "p_sha1",
     "shape_violation",
@@ -51,11 +54,12 @@ DIGESTS = ("sha1", "sha256")
 
 
 def _load_backend():  # -> (module, module, name)
-    if os.environ.get("SIM_PURE_PYTHON", "") not in ("", "0"):
+    if _kernel.pure_python_chosen():
         return _reference, _reference, "python"
     try:
         from sim import _fastcrypto, _fastshape
-    except ImportError:
+    except ImportError as error:  # not built, or built against another OpenSSL / lxml
+        _kernel.warn_missing(str(error))
         return _reference, _reference, "python"
     return _fastcrypto, _fastshape, "cython"
 
@@ -69,7 +73,7 @@ _c14n_digest_sized = _impl.c14n_digest_sized
 _shape_violation = _impl.shape_violation
 _id_index = _impl.id_index
 _namespace_declarations = _impl.namespace_declarations
-_derived_key_shape = _shape_impl.derived_key_shape
+_match_layout = _shape_impl.match_layout
 _aes_cbc = _impl.aes_cbc
 _PLAIN_ELEMENT = etree._Element
 
@@ -158,10 +162,10 @@ def derive_key(
     return _p_sha1(secret, label + nonce, length, offset)
 
 
-if hasattr(_impl, "set_checked_derive_key"):
-    # The kernel checks the common case in C and hands everything else to the function above.
-    _impl.set_checked_derive_key(derive_key)
-    derive_key = _impl.derive_key
+if hasattr(_impl, "derive_key_with"):
+    # The kernel computes the plainly valid case in C and hands everything else (every
+    # error included) to the checked function above: the checks are written once, there.
+    derive_key = _impl.derive_key_with(derive_key, MAX_DERIVED_LENGTH)
 
 
 def derive_keys(
@@ -224,13 +228,7 @@ def exc_c14n(
     return _exc_c14n(element, prefixes, with_comments)
 
 
-def c14n_digest(
-    element: etree._Element,
-    algorithm: str = "sha1",
-    *,
-    inclusive_prefixes: Sequence[str] = (),
-) -> bytes:
-    """Digest (``"sha1"`` or ``"sha256"``) of :func:`exc_c14n` of ``element``."""
+def _digest_arguments(element: object, algorithm: object, inclusive_prefixes: object) -> tuple:
     if type(element) is not _PLAIN_ELEMENT:
         element = _need_element(element)
     if algorithm != "sha1" and algorithm != "sha256":
@@ -240,7 +238,17 @@ def c14n_digest(
     prefixes = (
         inclusive_prefixes if inclusive_prefixes == () else _need_prefixes(inclusive_prefixes)
     )
-    return _c14n_digest(element, algorithm, prefixes)
+    return element, algorithm, prefixes
+
+
+def c14n_digest(
+    element: etree._Element,
+    algorithm: str = "sha1",
+    *,
+    inclusive_prefixes: Sequence[str] = (),
+) -> bytes:
+    """Digest (``"sha1"`` or ``"sha256"``) of :func:`exc_c14n` of ``element``."""
+    return _c14n_digest(*_digest_arguments(element, algorithm, inclusive_prefixes))
 
 
 def c14n_digest_sized(
@@ -253,16 +261,7 @@ def c14n_digest_sized(
 
     The size is what an operation ledger records for the canonicalization and the digest.
     """
-    if type(element) is not _PLAIN_ELEMENT:
-        element = _need_element(element)
-    if algorithm != "sha1" and algorithm != "sha256":
-        if not isinstance(algorithm, str):
-            raise TypeError(f"algorithm must be a str, not {type(algorithm).__name__}")
-        raise ValueError(f"algorithm must be one of {', '.join(DIGESTS)}, got {algorithm!r}")
-    prefixes = (
-        inclusive_prefixes if inclusive_prefixes == () else _need_prefixes(inclusive_prefixes)
-    )
-    return _c14n_digest_sized(element, algorithm, prefixes)
+    return _c14n_digest_sized(*_digest_arguments(element, algorithm, inclusive_prefixes))
 
 
 # --- document walks for receivers ----------------------------------------------------------
@@ -305,24 +304,75 @@ def namespace_declarations(element: etree._Element) -> int:
     return _namespace_declarations(element)
 
 
-def derived_key_shape(
-    security: etree._Element, body: etree._Element, namespaces: tuple[str, ...]
-) -> tuple | None:
-    """The parts of a message protected with derived keys as wssim's senders lay it out (a
-    wsse:Security header and a SOAP Body), or None for any other layout; ``namespaces`` are
-    the wsu, wsse, wsc, xenc and ds namespace URIs. The layout and the tuple returned are
-    described in :func:`sim.crypto._reference.derived_key_shape`."""
-    if type(security) is not _PLAIN_ELEMENT:
-        security = _need_element(security)
-    if type(body) is not _PLAIN_ELEMENT:
-        body = _need_element(body)
-    if (
-        type(namespaces) is not tuple
-        or len(namespaces) != 5
-        or not all(type(uri) is str for uri in namespaces)
-    ):
-        raise TypeError("namespaces must be a tuple of the wsu, wsse, wsc, xenc, ds URIs")
-    return _derived_key_shape(security, body, namespaces)
+class Pattern(NamedTuple):
+    """One element of a layout: its name (``namespace`` None: any element), whether the
+    element itself is captured (``keep``), the ``attributes`` (local name, namespace or
+    None) whose values are captured (None when absent), and its content: ``"elements"``
+    (exactly ``children`` in order, whitespace text between them; the last may repeat up to
+    its ``most`` times, captured as one tuple of capture tuples), ``"text"`` (plain text,
+    captured, None when there is none) or ``"empty"`` (nothing at all). Comments and
+    processing instructions never match. Attribute values and text must be plain text."""
+
+    namespace: str | None
+    local: str | None
+    keep: bool = False
+    attributes: tuple[tuple[str, str | None], ...] = ()
+    content: Literal["elements", "text", "empty"] = "elements"
+    children: tuple[Pattern, ...] = ()
+    most: int = 1
+
+
+class CompiledLayout:
+    """A :class:`Pattern` tree checked and compiled for :func:`match_layout`."""
+
+    __slots__ = ("program",)
+
+    def __init__(self, program: tuple) -> None:
+        self.program = program
+
+
+_KINDS = {"elements": 0, "text": 1, "empty": 2}
+
+
+def _compile(pattern: Pattern, last: bool) -> tuple:
+    if not isinstance(pattern, Pattern):
+        raise TypeError(f"a layout is made of Pattern, not {type(pattern).__name__}")
+    if (pattern.namespace is None) != (pattern.local is None):
+        raise ValueError("a pattern names both namespace and local name, or neither")
+    _need_int("most", pattern.most, 1, 1 << 16)
+    if pattern.most > 1 and not last:
+        raise ValueError("only the last child of a pattern may repeat")
+    if pattern.content not in _KINDS or (pattern.children and pattern.content != "elements"):
+        raise ValueError(f"content {pattern.content!r} with children {len(pattern.children)}")
+    children = pattern.children
+    return (
+        None if pattern.namespace is None else pattern.namespace.encode(),
+        None if pattern.local is None else pattern.local.encode(),
+        bool(pattern.keep),
+        tuple(
+            (name.encode(), None if href is None else href.encode())
+            for name, href in pattern.attributes
+        ),
+        _KINDS[pattern.content],
+        tuple(_compile(child, i == len(children) - 1) for i, child in enumerate(children)),
+        pattern.most,
+    )
+
+
+def compile_layout(pattern: Pattern) -> CompiledLayout:
+    """``pattern`` checked and compiled once, for :func:`match_layout`."""
+    return CompiledLayout(_compile(pattern, True))
+
+
+def match_layout(element: etree._Element, layout: CompiledLayout) -> tuple | None:
+    """The captures of ``element`` matched against ``layout`` in one walk, in the layout's
+    order (depth first: the kept element, its attributes, its text, its children's), or
+    None when it does not match."""
+    if type(element) is not _PLAIN_ELEMENT:
+        element = _need_element(element)
+    if type(layout) is not CompiledLayout:
+        raise TypeError(f"layout must come from compile_layout, not {type(layout).__name__}")
+    return _match_layout(element, layout.program)
 
 
 # --- AES-CBC ------------------------------------------------------------------------------

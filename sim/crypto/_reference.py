@@ -15,14 +15,15 @@ from lxml import etree
 
 from sim.crypto._c14n import exc_c14n
 
+# The kernel's functions by the same names: a deliberate twin (the oracle and the fallback).
 __all__ = [
     "aes_cbc",
     "c14n_digest",
     "c14n_digest_sized",
     "derive_keys",
-    "derived_key_shape",
     "exc_c14n",
     "id_index",
+    "match_layout",
     "namespace_declarations",
     "p_sha1",
     "shape_violation",
@@ -136,152 +137,58 @@ def aes_cbc(key: bytes, iv: bytes, data: bytes, encrypt: bool) -> bytes:
     return context.update(data) + context.finalize()
 
 
-# --- the derived-key message shape --------------------------------------------------------
+# --- matching an element against a layout ------------------------------------------------
+
+_ELEMENTS, _TEXT, _EMPTY = 0, 1, 2
 
 
-class _NotPlain(Exception):
-    """A part of the message outside the plain derived-key shape."""
+def _match_node(element, node: tuple, out: list) -> bool:
+    """The twin of ``_fastshape.match_node``: whether ``element`` matches the compiled
+    pattern ``node``, its captures appended to ``out``."""
+    href, local, keep, attributes, kind, children, _ = node
+    if href is not None and element.tag != f"{{{href.decode()}}}{local.decode()}":
+        return False
+    if keep:
+        out.append(element)
+    for name, attribute_href in attributes:
+        name = name.decode()
+        out.append(
+            element.get(name if attribute_href is None else f"{{{attribute_href.decode()}}}{name}")
+        )
+    if kind == _EMPTY:
+        return len(element) == 0 and element.text is None
+    if any(not isinstance(child.tag, str) for child in element):
+        return False  # a comment, a processing instruction, an entity
+    if kind == _TEXT:
+        if len(element):
+            return False
+        out.append(element.text)
+        return True
+    found = list(element)
+    if children and children[-1][6] > 1:  # the last child repeats, 1 to most times
+        fixed, repeated = children[:-1], children[-1]
+        if not len(fixed) < len(found) <= len(fixed) + repeated[6]:
+            return False
+    else:
+        fixed, repeated = children, None
+        if len(found) != len(fixed):
+            return False
+    for child, spec in zip(found[: len(fixed)], fixed, strict=True):
+        if not _match_node(child, spec, out):
+            return False
+    if repeated is not None:
+        occurrences = []
+        for child in found[len(fixed) :]:
+            captured: list = []
+            if not _match_node(child, repeated, captured):
+                return False
+            occurrences.append(tuple(captured))
+        out.append(tuple(occurrences))
+    return True
 
 
-def _elements(element, count: int | None = None) -> list:
-    """The element children (whitespace text between them allowed); anything else refused."""
-    found = []
-    for child in element:
-        if not isinstance(child.tag, str):  # a comment, a processing instruction, an entity
-            raise _NotPlain
-        found.append(child)
-    if count is not None and len(found) != count:
-        raise _NotPlain
-    return found
-
-
-def _named(element, namespace: str, local: str):
-    if element.tag != f"{{{namespace}}}{local}":
-        raise _NotPlain
-    return element
-
-
-def _text(element) -> str | None:
-    """The text of an element holding nothing else."""
-    if len(element):
-        raise _NotPlain
-    return element.text
-
-
-def _empty(element) -> None:
-    if len(element) or element.text is not None:
-        raise _NotPlain
-
-
-def _reference(str_element, wsse: str) -> tuple:
-    """(URI, ValueType) of a SecurityTokenReference holding one empty wsse:Reference."""
-    (reference,) = [_named(e, wsse, "Reference") for e in _elements(str_element, 1)]
-    _empty(reference)
-    return reference.get("URI"), reference.get("ValueType")
-
-
-def derived_key_shape(security, body, namespaces: tuple) -> tuple | None:
-    """The parts of a message protected with derived keys as wssim's senders lay it out, or
-    None for any other layout. Security holds exactly Timestamp (Created, Expires), two
-    DerivedKeyTokens (no Algorithm attribute; STR/Reference, Offset, Length, Label, Nonce),
-    a ReferenceList with one
-    DataReference and a Signature (SignedInfo: CanonicalizationMethod, SignatureMethod,
-    References with one Transform; SignatureValue; KeyInfo/STR/Reference); the Body holds
-    one EncryptedData (EncryptionMethod, KeyInfo/STR/Reference, CipherData/CipherValue).
-    Nothing but those elements and whitespace text between them; values are plain text.
-
-    Returns ``(timestamp, created, expires, dkts, data_reference, signature, signed_info,
-    c14n, signature_method, references, signature_value, key_info_reference,
-    encrypted_data, data_id, data_type, encryption_method, data_key_reference,
-    cipher_value)``: ``dkts`` two ``(wsu:Id, (URI, ValueType), Offset, Length, Label,
-    Nonce)``,
-    ``references`` ``(URI, transform, digest method, digest value)`` each, the key
-    references ``(URI, ValueType)``."""
-    wsu, wsse, wsc, xenc, ds = namespaces
-    try:
-        timestamp, *dkt_elements, reference_list, signature = _elements(security, 5)
-        _named(timestamp, wsu, "Timestamp")
-        created, expires = _elements(timestamp, 2)
-        created = _text(_named(created, wsu, "Created"))
-        expires = _text(_named(expires, wsu, "Expires"))
-        dkts = []
-        for dkt in dkt_elements:
-            _named(dkt, wsc, "DerivedKeyToken")
-            if dkt.get("Algorithm") is not None:
-                raise _NotPlain
-            str_element, offset, length, label, nonce = _elements(dkt, 5)
-            dkts.append(
-                (
-                    dkt.get(f"{{{wsu}}}Id"),
-                    _reference(_named(str_element, wsse, "SecurityTokenReference"), wsse),
-                    _text(_named(offset, wsc, "Offset")),
-                    _text(_named(length, wsc, "Length")),
-                    _text(_named(label, wsc, "Label")),
-                    _text(_named(nonce, wsc, "Nonce")),
-                )
-            )
-        _named(reference_list, xenc, "ReferenceList")
-        (data_reference,) = _elements(reference_list, 1)
-        _named(data_reference, xenc, "DataReference")
-        _empty(data_reference)
-        _named(signature, ds, "Signature")
-        signed_info, signature_value, key_info = _elements(signature, 3)
-        _named(signed_info, ds, "SignedInfo")
-        c14n, method, *reference_elements = _elements(signed_info)
-        _named(c14n, ds, "CanonicalizationMethod")
-        _empty(c14n)
-        _named(method, ds, "SignatureMethod")
-        _empty(method)
-        if not 1 <= len(reference_elements) <= 16:
-            raise _NotPlain
-        references = []
-        for reference in reference_elements:
-            _named(reference, ds, "Reference")
-            transforms, digest_method, digest_value = _elements(reference, 3)
-            (transform,) = _elements(_named(transforms, ds, "Transforms"), 1)
-            _named(transform, ds, "Transform")
-            _empty(transform)
-            _named(digest_method, ds, "DigestMethod")
-            _empty(digest_method)
-            references.append(
-                (
-                    reference.get("URI"),
-                    transform.get("Algorithm"),
-                    digest_method.get("Algorithm"),
-                    _text(_named(digest_value, ds, "DigestValue")),
-                )
-            )
-        signature_value = _text(_named(signature_value, ds, "SignatureValue"))
-        (str_element,) = _elements(_named(key_info, ds, "KeyInfo"), 1)
-        key_reference = _reference(_named(str_element, wsse, "SecurityTokenReference"), wsse)
-        (data,) = _elements(body, 1)
-        _named(data, xenc, "EncryptedData")
-        data_method, data_key_info, cipher_data = _elements(data, 3)
-        _named(data_method, xenc, "EncryptionMethod")
-        _empty(data_method)
-        (str_element,) = _elements(_named(data_key_info, ds, "KeyInfo"), 1)
-        data_key = _reference(_named(str_element, wsse, "SecurityTokenReference"), wsse)
-        (cipher_value,) = _elements(_named(cipher_data, xenc, "CipherData"), 1)
-        cipher_value = _text(_named(cipher_value, xenc, "CipherValue"))
-    except (_NotPlain, ValueError):  # ValueError: a count unpacked wrongly
-        return None
-    return (
-        timestamp,
-        created,
-        expires,
-        tuple(dkts),
-        data_reference.get("URI"),
-        signature,
-        signed_info,
-        c14n.get("Algorithm"),
-        method.get("Algorithm"),
-        tuple(references),
-        signature_value,
-        key_reference,
-        data,
-        data.get("Id"),
-        data.get("Type"),
-        data_method.get("Algorithm"),
-        data_key,
-        cipher_value,
-    )
+def match_layout(element, layout: tuple) -> tuple | None:
+    """The captures of ``element`` matched against the compiled ``layout`` (in the layout's
+    order), or None when it does not match."""
+    out: list = []
+    return tuple(out) if _match_node(element, layout, out) else None

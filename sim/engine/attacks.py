@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from sim.engine.network import Network
 from sim.engine.stores import fork_engine
 from sim.protocol.adversary import (
     CAMPAIGNS,
@@ -34,7 +35,7 @@ from sim.protocol.adversary import (
     flood,
     forge,
 )
-from sim.protocol.api import CLIENT, PROVIDER, AppDone, Send
+from sim.protocol.api import CLIENT, PROVIDER, AppDone, MessageKind, Send
 
 #: the attacker's name as a sender
 MALLORY = "mallory-0"
@@ -113,14 +114,15 @@ class _Captured:
 
 
 class Attacker:
-    """Watches the deliveries of one replication's ``Network`` (``watch``) and runs the
-    scenario's attacks; the counters are the network's ``attacks``."""
+    """Watches the deliveries of one replication's ``Network`` (``watch``: every chain
+    shows it each delivery) and runs the scenario's attacks, counting them in ``stats``."""
 
-    def __init__(self, network, strategies: dict) -> None:
+    def __init__(self, network: Network, strategies: dict) -> None:
         self.network = network
-        self.spec = network.adversary
+        self.spec = network.scenario.adversary
         self.strategies = strategies
-        self.stats: dict[str, dict] = network.attacks
+        #: per attack: attempts, accepted, refused {check: count} (measured window only)
+        self.stats: dict[str, dict] = {}
         attacks = self.spec.attacks
         self.at_request = [a for a in attacks if a not in RESPONSE_ATTACKS and a not in CAMPAIGNS]
         self.at_response = [a for a in attacks if a in RESPONSE_ATTACKS]
@@ -139,12 +141,12 @@ class Attacker:
             captured = chain.capture
             if captured is not None and source is captured.target and target is captured.source:
                 chain.capture = None
-                if send.kind == "app-response":
+                if send.kind == MessageKind.APP_RESPONSE:
                     captured.response = send.data
                 self._launch(captured, self.at_response)
             return
         if not (
-            send.kind == "app-request"
+            send.kind == MessageKind.APP_REQUEST
             and self.spec.link == f"{source.role}-{target.role}"
             and network.rng.random() < self.spec.probability
         ):

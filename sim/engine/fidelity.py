@@ -24,7 +24,7 @@ its *situation* (the memo key):
   clock moved: ``clock_skew`` faults), as a tuple of (delivery index, offset): replay
   switches to a script recorded with that receiver's clock that far ahead or behind
   (so a Timestamp the receiver finds in the future or expired is refused as in ``full``);
-* whether the message starts past the client's horizon (``ClientEngine.horizon``: its
+* whether the message starts past the client's horizon (``Client.horizon``: its
   cached token or security context falls due for renewal), which the model tracks per
   session from the horizon each replayed script reports; such a message is recorded with
   the client's clock past that point, so renewals happen where ``full`` has them;
@@ -42,9 +42,30 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from enum import Enum
 
 from sim.engine.stores import attach_replay, new_store
+from sim.errors import ScenarioError
 from sim.protocol.api import CLIENT, Send, Step, role_of
+
+
+class Fidelity(Enum):
+    """How a run makes its messages (``run.fidelity``, whose strings are the values)."""
+
+    #: every message built, signed, encrypted and verified by the real engines
+    FULL = "full"
+    #: each situation recorded once from the real engines, then replayed
+    REPLAY = "replay"
+
+    @classmethod
+    def of(cls, value: Fidelity | str) -> Fidelity:
+        """``value`` as a Fidelity; a string other than the values is a ScenarioError."""
+        try:
+            return cls(value)
+        except ValueError:
+            known = ", ".join(repr(f.value) for f in cls)
+            raise ScenarioError("run.fidelity", f"{value!r} is not one of {known}") from None
+
 
 #: recorded messages per session; later ones repeat the last recorded one exactly
 SCRIPTED_MESSAGES = 3

@@ -1,7 +1,7 @@
 """An adversary on a link, sans-I/O: from captured messages it forges the bytes of attacks,
 and it runs the CBC padding oracle as a coroutine over the receiver's answers.
 
-Attacks (the first four named by DESIGN.md):
+Attacks (the first four named by docs/architecture.md):
 
 * ``steal-token``: a captured token presented by another client (a bearer assertion as is; a
   holder-of-key assertion or a security context with a key the attacker does not have);

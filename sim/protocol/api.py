@@ -17,8 +17,8 @@ balancer).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 #: Roles an actor can play; ``to`` of a Send is one of these.
@@ -26,9 +26,8 @@ CLIENT = "client"
 STS = "sts"
 PROVIDER = "provider"
 INTERMEDIARY = "intermediary"
-ROLES = (CLIENT, INTERMEDIARY, STS, PROVIDER)
 
-#: The strategy names fixed by DESIGN.md.
+#: The strategy names fixed by docs/architecture.md.
 STRATEGY_NAMES = (
     "x509",
     "bearer",
@@ -44,29 +43,51 @@ STRATEGY_NAMES = (
 Ops = tuple[tuple[str, int], ...]
 
 
-@dataclass(frozen=True, slots=True)
+class MessageKind(StrEnum):
+    """What a message is, for statistics, replay and the documents; its value is the label
+    written in the outputs (a member equals its value: ``MessageKind.FAULT == "fault"``)."""
+
+    APP_REQUEST = "app-request"
+    APP_RESPONSE = "app-response"
+    FAULT = "fault"
+    #: a SAML token from an STS
+    RST_ISSUE = "rst-issue"
+    RSTR_ISSUE = "rstr-issue"
+    #: a security context issued under an X.509 (or preset-certificate) bootstrap
+    RST_SCT = "rst-sct"
+    RSTR_SCT = "rstr-sct"
+    RST_RENEW = "rst-renew"
+    RSTR_RENEW = "rstr-renew"
+    RST_CANCEL = "rst-cancel"
+    RSTR_CANCEL = "rstr-cancel"
+    #: the legs of a TLSNego handshake (the last one an RSTR collection)
+    RST_TLSNEGO = "rst-tlsnego"
+    RSTR_TLSNEGO = "rstr-tlsnego"
+    RSTRC_TLSNEGO = "rstrc-tlsnego"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Send:
     """Put ``data`` on the wire towards role ``to``.
 
-    ``kind`` labels the message for statistics and replay (``app-request``, ``rst-sct``,
-    ``rstr-sct``, ``fault``...); ``fault`` is the fault code when the message is a SOAP
-    fault; ``tls`` says the bytes travel inside a TLS connection (its record cost is in the
-    ledger already, the engine adds framing bytes and the handshake on first use).
-    ``token_service`` marks an exchange with the STS (or an SCT issuer) rather than an
-    application message.
+    ``kind`` labels the message for statistics and replay; ``fault`` is the fault code
+    when the message is a SOAP fault; ``tls`` says the bytes travel inside a TLS connection
+    (its record cost is in the ledger already, the engine adds framing bytes and the
+    handshake on first use). ``token_service`` marks an exchange with the STS (or an SCT
+    issuer) rather than an application message.
     """
 
     to: str
     data: bytes
     action: str
-    kind: str
+    kind: MessageKind
     reply: bool = False
     fault: str | None = None
     tls: bool = False
     token_service: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AppDone:
     """Client side: one application message is finished, verified or failed."""
 
@@ -91,84 +112,12 @@ def role_of(node: str) -> str:
 Event = Send | AppDone | SessionClosed
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Step:
     """What one call on an engine produced: events in order, and the ledger of its work."""
 
     events: tuple[Event, ...] = ()
     ops: Ops = field(default_factory=tuple)
-
-
-@runtime_checkable
-class ActorEngine(Protocol):
-    """A server-side actor (STS node, provider node, intermediary node)."""
-
-    role: str
-
-    def receive(self, data: bytes, *, sender: str, now: float) -> Step:
-        """Handle one incoming message from the node named ``sender``."""
-        ...
-
-
-@runtime_checkable
-class ClientEngine(Protocol):
-    """The client side of a strategy, one per simulated client identity."""
-
-    role: str
-
-    def request(self, payload: bytes, *, now: float) -> Step:
-        """Start one application message carrying ``payload`` (may first talk to an STS)."""
-        ...
-
-    def receive(self, data: bytes, *, sender: str, now: float) -> Step:
-        """Handle a response; ends with :class:`AppDone` once the application message is done."""
-        ...
-
-    def close(self, *, now: float) -> Step:
-        """End the session (SCT Cancel where the strategy has one); ends with SessionClosed."""
-        ...
-
-    def horizon(self) -> float:
-        """The time from which the client would act differently with no new input (a cached
-        token's renewal falls due), ``math.inf`` when never: replay fidelity records a new
-        situation for a message that starts past it."""
-        ...
-
-
-@runtime_checkable
-class Strategy(Protocol):
-    """A session strategy: a factory of its actors, sharing one key/trust setup."""
-
-    name: str
-    #: the server roles that take part, e.g. ("sts", "provider")
-    roles: tuple[str, ...]
-
-    def client(self, client_id: str) -> ClientEngine: ...
-
-    def server(self, role: str, node_id: str, *, shared: object | None = None) -> ActorEngine:
-        """A server actor; ``shared`` is state shared across a farm (e.g. one SCT cache)."""
-        ...
-
-    def shared_state(self, role: str) -> object | None:
-        """A new farm-wide shared state for ``role`` (shared SCT cache), or None."""
-        ...
-
-    def share_replay_cache(self, role: str, store: object | None = None) -> object:
-        """Give every ``role`` server made from now on one farm-wide replay store (``store``,
-        or a new one); returns it. Without it each server node keeps its own."""
-        ...
-
-    def idle_timeout(self, role: str) -> float:
-        """How long a ``role`` node keeps a session's state unused (``math.inf``: forever)."""
-        ...
-
-    def context_capacity(self, role: str) -> int | None:
-        """How many sessions' security contexts a ``role`` node (or a farm-wide shared
-        cache) holds at most; None when the role keeps none."""
-        ...
-
-
-StrategyOptions = Mapping[str, object]
 
 
 @runtime_checkable
@@ -180,6 +129,3 @@ class KeyLog(Protocol):
     """
 
     def log(self, kind: str, key_id: str, key: bytes) -> None: ...
-
-
-KEY_KINDS = ("sct-secret", "proof-key", "derived-key", "ut-key", "session-key")

@@ -8,6 +8,7 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from lxml import etree
 
@@ -18,7 +19,17 @@ from sim.errors import (
     ScenarioError,
     SecurityFault,
 )
-from sim.protocol.api import CLIENT, AppDone, Event, KeyLog, Send, SessionClosed, Step
+from sim.protocol.api import (
+    CLIENT,
+    AppDone,
+    Event,
+    KeyLog,
+    MessageKind,
+    Send,
+    SessionClosed,
+    Step,
+)
+from sim.protocol.states import Input, Machine, State, Transition
 from sim.wire import ns, sc, soap, suites
 from sim.wire.checks import ReplayCache, require_signed
 from sim.wire.dsig import VerifiedSignature
@@ -189,7 +200,7 @@ class Actor:
         self.ledger = Ledger()
 
     def _step(self, events: list[Event]) -> Step:
-        return Step(tuple(events), self.ledger.drain())
+        return Step(events=tuple(events), ops=self.ledger.drain())
 
     # Asymmetric (X.509) protection with this actor's identity, trust store and replay cache.
     def open_asymmetric(self, envelope, now: float, *, signer: str | None = None, **extra):
@@ -322,13 +333,13 @@ class Server(Actor):
             to=sender,
             data=data,
             action=ns.Action.FAULT.value,
-            kind="fault",
+            kind=MessageKind.FAULT,
             reply=True,
             fault=fault.code,
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PendingReply:
     """The one request a client waits on: its MessageID, the reply Action it expects, and
     whether that reply must be signed over wsa:RelatesTo and wsa:Action."""
@@ -358,30 +369,43 @@ class Client(Actor):
         raises :class:`UncheckedMessage` (a bug).
     Only a fault the peer sent (and that relates to the pending request) lets the client
     recover (``forget``); a reply the client refuses ends the message, its state intact.
-    Server side: ``Server.read_request``/``accept_action``, ``Server.accept_reply``."""
+    Server side: ``Server.read_request``/``accept_action``, ``Server.accept_reply``.
+
+    What the client does in each :class:`~sim.protocol.states.State` is its class's
+    ``machine`` (``sim/protocol/states.py``): this class looks the handler up and moves to
+    the state it leads to; a strategy never sets its state itself."""
 
     role = CLIENT
     max_recoveries = 2
+    #: one application request, its reply; the close sends nothing
+    machine: ClassVar[Machine] = Machine(
+        [
+            Transition(state=State.IDLE, on=Input.REQUEST, handler="start", to=(State.APP,)),
+            Transition(state=State.APP, on=Input.REPLY, handler="on_reply"),
+            Transition(state=State.IDLE, on=Input.CLOSE, handler="close_session"),
+        ]
+    )
 
     def __init__(self, setup: Setup, client_id: str) -> None:
         super().__init__(setup)
         self.client_id = client_id
         self.payload: bytes | None = None
         self.recoveries = 0
-        self.awaiting: str | None = None
+        self.state = State.IDLE
+        #: the exchange under way ends the session (a fault then closes it)
         self.closing = False
         self.pending: PendingReply | None = None
         #: the check that refused the last reply received, None when it was accepted
         self.last_refusal: str | None = None
         self._bound = False
 
-    # The strategy implements these three.
+    # The strategy implements these, and the handlers its ``machine`` names.
     def start(self, now: float) -> list[Event]:
         """Begin (or restart) the current application message."""
         raise NotImplementedError
 
     def on_reply(self, envelope: soap.Envelope, sender: str, now: float) -> list[Event]:
-        """Handle a reply to what ``self.awaiting`` names (its RelatesTo and Action already
+        """Handle the reply to an application request (its RelatesTo and Action already
         checked by ``check_reply``); verify it, ``bind_reply`` it, then act on it."""
         raise NotImplementedError
 
@@ -414,7 +438,7 @@ class Client(Actor):
 
     def expect_reply(self, message_id: str, reply_action: str, *, signed: bool = True) -> None:
         """The request ``message_id`` is now the one pending; its reply has ``reply_action``."""
-        self.pending = PendingReply(message_id, reply_action, signed)
+        self.pending = PendingReply(message_id=message_id, action=reply_action, signed=signed)
 
     def check_reply(self, envelope: soap.Envelope, *, fault: bool = False) -> soap.Addressing:
         """Refuse a reply (``fault``: a SOAP fault) that does not answer the pending request."""
@@ -449,10 +473,14 @@ class Client(Actor):
 
     # The engine calls these.
     def request(self, payload: bytes, *, now: float) -> Step:
+        # A new message starts from idle: the engine may have abandoned the last one
+        # (a timeout), whose reply, if it ever comes, no longer relates to anything pending.
         self.payload = payload
         self.recoveries = 0
         self.pending = None
-        return self._guarded(lambda: self.start(now), now)
+        self.closing = False
+        self.state = State.IDLE
+        return self._step(self._guarded(Input.REQUEST, now))
 
     def receive(self, data: bytes, *, sender: str, now: float) -> Step:
         self.last_refusal = None
@@ -460,13 +488,36 @@ class Client(Actor):
             events = self._on_reply_data(data, sender, now)
         except SecurityFault as fault:  # this client refuses the reply
             self.last_refusal = fault.check
-            events = self._on_fault(fault, now, recover=False)
+            events = self._end(fault)
         return self._step(events)
 
     def close(self, *, now: float) -> Step:
         self.closing = True
         self.pending = None
-        return self._guarded(lambda: self.close_session(now), now)
+        self.state = State.IDLE
+        return self._step(self._guarded(Input.CLOSE, now))
+
+    def recover(self, fault: SecurityFault, now: float) -> list[Event]:
+        """The handler of a fault the peer sent: the request again when the fault allows a
+        retry and the client could drop what it invalidated; else the exchange fails."""
+        if (
+            not self.closing
+            and fault.recoverable
+            and self.recoveries < self.max_recoveries
+            and self.forget(fault)
+        ):
+            self.recoveries += 1
+            return self.start(now)
+        return self._end(fault)
+
+    def _fire(self, on: Input, *args) -> list[Event]:
+        """Run the handler the machine names for the current state and ``on``; move on."""
+        transition = self.machine.get(self.state, on)
+        if transition is None:
+            raise FailedCheck(f"nothing expected in state {self.state}", check="relates-to")
+        events = getattr(self, transition.handler)(*args)
+        self.state = self.machine.enter(transition, events)
+        return events
 
     def _on_reply_data(self, data: bytes, sender: str, now: float) -> list[Event]:
         envelope = soap.read_envelope(data, ledger=self.ledger)
@@ -474,9 +525,9 @@ class Client(Actor):
         self.check_reply(envelope, fault=peer_fault is not None)
         pending, self.pending = self.pending, None
         if peer_fault is not None:
-            return self._on_fault(peer_fault, now, recover=True)
+            return self._fire(Input.FAULT, peer_fault, now)
         self._bound = False
-        events = self.on_reply(envelope, sender, now)
+        events = self._fire(Input.REPLY, envelope, sender, now)
         if pending.signed and not self._bound:
             raise UncheckedMessage(
                 f"{type(self).__name__} acted on a signed reply without bind_reply "
@@ -484,32 +535,23 @@ class Client(Actor):
             )
         return events
 
-    def _guarded(self, action, now: float) -> Step:
+    def _guarded(self, on: Input, now: float) -> list[Event]:
         try:
-            events = action()
+            return self._fire(on, now)
         except SecurityFault as fault:
-            events = self._on_fault(fault, now, recover=False)
-        return self._step(events)
+            return self._end(fault)
 
-    def _on_fault(self, fault: SecurityFault, now: float, *, recover: bool) -> list[Event]:
+    def _end(self, fault: SecurityFault) -> list[Event]:
+        """The exchange under way fails (a close still closes the session)."""
         self.pending = None
+        self.state = State.IDLE
         if self.closing:
             self.closing = False
-            self.awaiting = None
             return [SessionClosed()]
-        if (
-            recover
-            and fault.recoverable
-            and self.recoveries < self.max_recoveries
-            and self.forget(fault)
-        ):
-            self.recoveries += 1
-            return self.start(now)
-        self.awaiting = None
         return [AppDone(ok=False, fault=fault.code, recoveries=self.recoveries)]
 
     def done(self, payload: bytes) -> AppDone:
-        self.awaiting = None
+        """The application message succeeded with the response ``payload``."""
         return AppDone(ok=True, payload=payload, recoveries=self.recoveries)
 
 
@@ -530,14 +572,12 @@ class ContextCache:
         self.capacity = capacity
         self.idle_timeout = idle_timeout
         self._entries: OrderedDict[str, tuple[object, float]] = OrderedDict()
-        self.evictions = 0
 
     def put(self, key: str, value: object, now: float) -> None:
         self._entries[key] = (value, now)
         self._entries.move_to_end(key)
         while len(self._entries) > self.capacity:
             self._entries.popitem(last=False)
-            self.evictions += 1
 
     def get(self, key: str, now: float, ledger: Ledger) -> object:
         """The context, or wsc:BadContextToken when unknown, evicted or idle too long."""

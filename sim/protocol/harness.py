@@ -11,7 +11,7 @@ from sim.protocol.api import AppDone, Send, SessionClosed, Step, role_of
 from sim.protocol.registry import Strategy
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Delivery:
     """One message on the wire."""
 
@@ -75,7 +75,7 @@ class Harness:
             elif isinstance(event, Send):
                 target = self._node_for(event)
                 self.seq += 1
-                delivery = Delivery(self.seq, now, origin, target, event)
+                delivery = Delivery(seq=self.seq, t=now, sender=origin, receiver=target, send=event)
                 outcome.deliveries.append(delivery)
                 data = event.data
                 if self.tamper is not None:

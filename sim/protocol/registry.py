@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from sim.errors import ScenarioError
 from sim.protocol.api import INTERMEDIARY, PROVIDER, STRATEGY_NAMES, STS, KeyLog
@@ -13,107 +14,151 @@ from sim.protocol.strategies import saml_tokens, sct, sct_tlsnego, sender_vouche
 from sim.wire.checks import ReplayCache
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Entry:
+    """What the registry knows of one strategy."""
+
+    #: the strategy's own option names (the common ones are ``make_setup``'s)
+    known: frozenset[str]
+    #: reads and checks every option, raising a ScenarioError naming a bad one
+    read_options: Callable[[Mapping], object]
+    client: type[Client]
+    servers: Mapping[str, type[Server]]
+    #: the roles whose nodes keep security contexts (in a ``ContextCache``)
+    context_roles: tuple[str, ...] = ()
+
+
 class Strategy:
     """A session strategy: a factory of its client and server engines over one setup."""
 
-    def __init__(
-        self,
-        setup: Setup,
-        client_class: type[Client],
-        servers: dict[str, type[Server]],
-        shared: dict[str, Callable[[], object]] | None = None,
-    ) -> None:
+    def __init__(self, setup: Setup, entry: Entry) -> None:
         self.name = setup.name
         self.setup = setup
-        self._client_class = client_class
-        self._servers = servers
-        self._shared = shared or {}
-        self.roles = tuple(servers)
+        self._entry = entry
+        self.roles = tuple(entry.servers)
+        # the context limits, read once (the options were checked by build_strategy)
+        contexts = sct.SctOptions(setup.options) if entry.context_roles else None
+        self._contexts = dict.fromkeys(entry.context_roles, contexts)
 
     def client(self, client_id: str) -> Client:
-        return self._client_class(self.setup, client_id)
+        return self._entry.client(self.setup, client_id)
 
     def server(self, role: str, node_id: str, *, shared: object | None = None) -> Server:
-        if role not in self._servers:
-            raise ValueError(f"strategy {self.name} has no {role}; roles: {', '.join(self.roles)}")
-        return self._servers[role](self.setup, node_id, shared)
+        return self._server_class(role)(self.setup, node_id, shared)
 
-    def shared_state(self, role: str) -> object | None:
-        factory = self._shared.get(role)
-        return factory() if factory else None
+    def _server_class(self, role: str) -> type[Server]:
+        if role not in self._entry.servers:
+            raise ValueError(f"strategy {self.name} has no {role}; roles: {', '.join(self.roles)}")
+        return self._entry.servers[role]
+
+    def shared_state(self, role: str) -> ContextCache | None:
+        """A new farm-wide security context cache for ``role``, or None when the role keeps
+        no contexts."""
+        opts = self._contexts.get(role)
+        return ContextCache(opts.capacity, opts.idle_timeout) if opts else None
 
     def share_replay_cache(self, role: str, store: ReplayCache | None = None) -> ReplayCache:
         """Give every ``role`` server made from now on one replay store (``store``, or a new
         remote one: a distributed cache, each lookup a round trip), as the nodes of a farm
         share one; returns it. Without this each server node keeps its own."""
-        if role not in self._servers:
-            raise ValueError(f"strategy {self.name} has no {role}; roles: {', '.join(self.roles)}")
+        self._server_class(role)
         store = ReplayCache(remote=True) if store is None else store
         self.setup.replay_stores[role] = store
         return store
 
     def idle_timeout(self, role: str) -> float:
         """How long a ``role`` node keeps a session's state unused (``math.inf``: forever)."""
-        factory = self._shared.get(role)  # the roles that keep security contexts
-        return factory().idle_timeout if factory else math.inf
+        opts = self._contexts.get(role)
+        return opts.idle_timeout if opts else math.inf
 
     def context_capacity(self, role: str) -> int | None:
         """How many sessions' security contexts a ``role`` node (or a farm-wide shared
         cache) holds at most; None when the role keeps none."""
-        factory = self._shared.get(role)
-        return factory().capacity if factory else None
+        opts = self._contexts.get(role)
+        return opts.capacity if opts else None
 
     def certificates(self) -> dict[str, bytes]:
         """Every actor's certificate PEM by name (``sts``, ``provider``, ``client-0``...)."""
         return self.setup.certificates()
 
 
-def _context_cache(setup: Setup) -> Callable[[], ContextCache]:
-    opts = sct.SctOptions(setup.options)
-    return lambda: ContextCache(opts.capacity, opts.idle_timeout)
+def _no_options(options: Mapping) -> None:
+    """x509 has no options of its own."""
 
 
+_SAML_STS = {STS: saml_tokens.TokenSts}
 _TABLE = {
-    # name: (options module, client, servers)
-    "x509": (x509.OPTIONS, x509.X509Client, {PROVIDER: x509.X509Provider}),
-    "bearer": (
-        saml_tokens.OPTIONS,
-        saml_tokens.BearerClient,
-        {STS: saml_tokens.TokenSts, PROVIDER: saml_tokens.BearerProvider},
+    "x509": Entry(
+        known=frozenset(x509.OPTIONS),
+        read_options=_no_options,
+        client=x509.X509Client,
+        servers={PROVIDER: x509.X509Provider},
     ),
-    "bearer-per-message": (
-        saml_tokens.OPTIONS,
-        saml_tokens.BearerPerMessageClient,
-        {STS: saml_tokens.TokenSts, PROVIDER: saml_tokens.BearerProvider},
+    "bearer": Entry(
+        known=frozenset(saml_tokens.OPTIONS),
+        read_options=saml_tokens.TokenOptions,
+        client=saml_tokens.BearerClient,
+        servers={**_SAML_STS, PROVIDER: saml_tokens.BearerProvider},
     ),
-    "hok-symmetric": (
-        saml_tokens.OPTIONS,
-        saml_tokens.HokSymmetricClient,
-        {STS: saml_tokens.TokenSts, PROVIDER: saml_tokens.HokSymmetricProvider},
+    "bearer-per-message": Entry(
+        known=frozenset(saml_tokens.OPTIONS),
+        read_options=saml_tokens.TokenOptions,
+        client=saml_tokens.BearerPerMessageClient,
+        servers={**_SAML_STS, PROVIDER: saml_tokens.BearerProvider},
     ),
-    "hok-public": (
-        saml_tokens.OPTIONS,
-        saml_tokens.HokPublicClient,
-        {STS: saml_tokens.TokenSts, PROVIDER: saml_tokens.HokPublicProvider},
+    "hok-symmetric": Entry(
+        known=frozenset(saml_tokens.OPTIONS),
+        read_options=saml_tokens.TokenOptions,
+        client=saml_tokens.HokSymmetricClient,
+        servers={**_SAML_STS, PROVIDER: saml_tokens.HokSymmetricProvider},
     ),
-    "sender-vouches": (
-        sender_vouches.OPTIONS,
-        sender_vouches.SvClient,
-        {
+    "hok-public": Entry(
+        known=frozenset(saml_tokens.OPTIONS),
+        read_options=saml_tokens.TokenOptions,
+        client=saml_tokens.HokPublicClient,
+        servers={**_SAML_STS, PROVIDER: saml_tokens.HokPublicProvider},
+    ),
+    "sender-vouches": Entry(
+        known=frozenset(sender_vouches.OPTIONS),
+        read_options=sender_vouches.SvOptions,
+        client=sender_vouches.SvClient,
+        servers={
             INTERMEDIARY: sender_vouches.SvIntermediary,
             STS: sender_vouches.SvSts,
             PROVIDER: sender_vouches.SvProvider,
         },
     ),
-    "sct": (sct.OPTIONS, sct.SctClient, {PROVIDER: sct.SctProvider}),
-    "sct-tlsnego": (
-        sct_tlsnego.OPTIONS,
-        sct_tlsnego.TlsNegoClient,
-        {PROVIDER: sct_tlsnego.TlsNegoProvider},
+    "sct": Entry(
+        known=frozenset(sct.OPTIONS),
+        read_options=sct.SctOptions,
+        client=sct.SctClient,
+        servers={PROVIDER: sct.SctProvider},
+        context_roles=(PROVIDER,),
     ),
-    "ut-derived": (ut_derived.OPTIONS, ut_derived.UtClient, {PROVIDER: ut_derived.UtProvider}),
+    "sct-tlsnego": Entry(
+        known=frozenset(sct_tlsnego.OPTIONS),
+        read_options=sct_tlsnego.TlsNegoOptions,
+        client=sct_tlsnego.TlsNegoClient,
+        servers={PROVIDER: sct_tlsnego.TlsNegoProvider},
+        context_roles=(PROVIDER,),
+    ),
+    "ut-derived": Entry(
+        known=frozenset(ut_derived.OPTIONS),
+        read_options=ut_derived.iteration_bounds,
+        client=ut_derived.UtClient,
+        servers={PROVIDER: ut_derived.UtProvider},
+    ),
 }
 assert set(_TABLE) == set(STRATEGY_NAMES)
+
+
+def strategy_entry(name: str) -> Entry:
+    """The registry's entry of strategy ``name`` (its client class and ``machine``...)."""
+    if name not in _TABLE:
+        raise ScenarioError(
+            "strategies", f"unknown strategy {name!r}; known: " + ", ".join(STRATEGY_NAMES)
+        )
+    return _TABLE[name]
 
 
 def build_strategy(
@@ -123,21 +168,12 @@ def build_strategy(
     keylog: KeyLog | None = None,
     key_dir: str | os.PathLike | None = None,
 ) -> Strategy:
-    """The strategy ``name`` (one of ``STRATEGY_NAMES``) configured by ``options``."""
-    if name not in _TABLE:
-        raise ScenarioError(
-            "strategies", f"unknown strategy {name!r}; known: " + ", ".join(STRATEGY_NAMES)
-        )
-    known, client_class, servers = _TABLE[name]
+    """The strategy ``name`` (one of ``STRATEGY_NAMES``) configured by ``options``; a bad
+    option is a ScenarioError naming it (``strategy_options.<name>.<option>``)."""
+    entry = strategy_entry(name)
     try:
-        setup = make_setup(name, options, keylog, key_dir, known)
-        shared = {PROVIDER: _context_cache(setup)} if name in ("sct", "sct-tlsnego") else {}
-        strategy = Strategy(setup, client_class, servers, shared)
-        # Engines read their options when they are made: make one of each now, so that a
-        # bad option is reported before a run starts.
-        strategy.client("client-0")
-        for role in strategy.roles:
-            strategy.server(role, f"{role}-0")
+        setup = make_setup(name, options, keylog, key_dir, entry.known)
+        entry.read_options(setup.options)
     except ScenarioError as error:
         prefix = "strategy_options."
         if error.key.startswith(prefix) and not error.key.startswith(f"{prefix}{name}."):
@@ -145,4 +181,4 @@ def build_strategy(
                 f"{prefix}{name}.{error.key[len(prefix) :]}", error.message
             ) from None
         raise
-    return strategy
+    return Strategy(setup, entry)

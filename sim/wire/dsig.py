@@ -12,17 +12,15 @@ import hashlib
 import hmac
 import itertools
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
 
 import sim.crypto as crypto
 from sim.errors import FailedCheck, InvalidSecurity, UnsupportedAlgorithm
-from sim.wire import ns
+from sim.wire import ns, rules
 from sim.wire.ledger import Ledger, Op
 from sim.wire.ns import C14N, DigestAlg, SignatureAlg, Transform
 from sim.wire.suites import AlgorithmSuite
@@ -74,13 +72,6 @@ _EXCLUSIVE_TRANSFORM = f'<ds:Transform Algorithm="{_EXCLUSIVE}"/>'
 _EXCLUSIVE_TRANSFORM_CANONICAL = f'<ds:Transform Algorithm="{_EXCLUSIVE}"></ds:Transform>'
 _ENVELOPED_TRANSFORM = f'<ds:Transform Algorithm="{_ENVELOPED}"/>'
 
-_DIGEST_NAMES = {DigestAlg.SHA1: "sha1", DigestAlg.SHA256: "sha256"}
-_HASHES = {
-    SignatureAlg.RSA_SHA1: hashes.SHA1,
-    SignatureAlg.RSA_SHA256: hashes.SHA256,
-}
-_HMAC_ALGORITHMS = (SignatureAlg.HMAC_SHA1, SignatureAlg.HMAC_SHA256)
-_HMAC_NAMES = {SignatureAlg.HMAC_SHA1: "sha1", SignatureAlg.HMAC_SHA256: "sha256"}
 
 SigningKey = rsa.RSAPrivateKey | bytes
 VerifyingKey = rsa.RSAPublicKey | bytes
@@ -154,19 +145,6 @@ def canonical(element: etree._Element, inclusive_prefixes: Sequence[str] = ()) -
         raise InvalidSecurity(str(exc), check="c14n") from None
 
 
-def _digest(el, digest: DigestAlg, prefixes: Sequence[str], ledger: Ledger | None) -> bytes:
-    try:
-        value, size = crypto.c14n_digest_sized(
-            el, _DIGEST_NAMES[digest], inclusive_prefixes=prefixes
-        )
-    except crypto.C14NError as exc:
-        raise InvalidSecurity(str(exc), check="c14n") from None
-    if ledger is not None:
-        ledger.record(Op.C14N, size)
-        ledger.record(Op.DIGEST, size)
-    return value
-
-
 def sign(
     references: Sequence[etree._Element],
     key: SigningKey,
@@ -203,7 +181,9 @@ def sign(
         ref_id = get_id(target)
         if ref_id is None:
             raise ValueError(f"element {target.tag} has no Id to reference")
-        digests.append((ref_id, b64(_digest(target, digest, inclusive_prefixes, ledger))))
+        digests.append(
+            (ref_id, b64(rules.element_digest(target, digest, inclusive_prefixes, ledger)))
+        )
     parts = [
         '<ds:Signature xmlns:ds="',
         DS,
@@ -219,7 +199,7 @@ def sign(
     signed_bytes = crypto.exc_c14n(signature[0])
     if ledger is not None:
         ledger.record(Op.C14N, len(signed_bytes))
-    signature[1].text = b64(_sign_bytes(algorithm, key, signed_bytes, ledger))
+    signature[1].text = b64(rules.sign_value(algorithm, key, signed_bytes, ledger))
     if key_info is not None and not inline:
         signature[2].append(key_info)
     return signature
@@ -281,7 +261,7 @@ def sign_text(
     ).encode()
     if ledger is not None:
         ledger.record(Op.C14N, len(signed_bytes))
-    value = _sign_bytes(algorithm, key, signed_bytes, ledger)
+    value = rules.sign_value(algorithm, key, signed_bytes, ledger)
     return (
         f'<ds:Signature xmlns:ds="{DS}">'
         f"{_signed_info_text(algorithm, digest, _EXCLUSIVE_TRANSFORM, digests)}"
@@ -296,25 +276,15 @@ def text_digest(canonical: str, digest: DigestAlg, ledger: Ledger | None) -> byt
     if ledger is not None:
         ledger.record(Op.C14N, len(data))
         ledger.record(Op.DIGEST, len(data))
-    return hashlib.new(_DIGEST_NAMES[digest], data).digest()
+    return hashlib.new(rules.DIGEST_NAMES[digest], data).digest()
 
 
 def _check_key_type(algorithm: SignatureAlg, key) -> None:
-    if algorithm in _HMAC_ALGORITHMS:
+    if algorithm in rules.HMAC_ALGORITHMS:
         if not isinstance(key, bytes):
             raise TypeError(f"{algorithm.value} needs a secret key (bytes)")
     elif not isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
         raise TypeError(f"{algorithm.value} needs an RSA key")
-
-
-def _sign_bytes(algorithm: SignatureAlg, key, data: bytes, ledger: Ledger | None) -> bytes:
-    if algorithm in _HMAC_ALGORITHMS:
-        if ledger is not None:
-            ledger.record(Op.HMAC, len(data))
-        return hmac.digest(key, data, _HMAC_NAMES[algorithm])
-    if ledger is not None:
-        ledger.record(Op.RSA_SIGN, key.key_size)
-    return key.sign(data, padding.PKCS1v15(), _HASHES[algorithm]())
 
 
 def index_ids(root: etree._Element) -> dict[str, etree._Element]:
@@ -371,7 +341,7 @@ def verify(
     signed_bytes = canonical(signed_info, c14n_prefixes)
     if ledger is not None:
         ledger.record(Op.C14N, len(signed_bytes))
-    _verify_bytes(algorithm, resolved, signed_bytes, value, ledger)
+    rules.verify_value(algorithm, resolved, signed_bytes, value, ledger)
 
     for reference in references:
         if reference.enveloped:
@@ -379,25 +349,13 @@ def verify(
                 reference.target, signature, reference.digest, reference.prefixes, ledger
             )
         else:
-            actual = _digest(reference.target, reference.digest, reference.prefixes, ledger)
+            actual = rules.element_digest(
+                reference.target, reference.digest, reference.prefixes, ledger
+            )
         if not hmac.compare_digest(actual, reference.expected):
             raise FailedCheck(f"digest of {reference.uri} does not match", check="digest")
     targets = tuple(reference.target for reference in references)
     return VerifiedSignature(signature, targets, algorithm, resolved, value)
-
-
-def _accepted(enum, uri: str | None, allowed: Iterable):
-    value = _BY_URI[enum].get(uri)
-    if value is None:
-        raise UnsupportedAlgorithm(f"algorithm {uri!r} is not supported", check="algorithm")
-    if value not in allowed:
-        raise UnsupportedAlgorithm(
-            f"algorithm {uri} is not allowed by the policy", check="algorithm"
-        )
-    return value
-
-
-_BY_URI = {enum: {member.value: member for member in enum} for enum in (SignatureAlg, DigestAlg)}
 
 
 @dataclass(frozen=True)
@@ -455,7 +413,7 @@ def _read_signed_info(
         )
     c14n_prefixes = _prefix_list(c14n, "ds:CanonicalizationMethod", policy)
     method = _next(children, _Q["SignatureMethod"], "ds:SignatureMethod", where)
-    algorithm = _accepted(SignatureAlg, method.get("Algorithm"), policy.signature_algorithms)
+    algorithm = rules.accepted(SignatureAlg, method.get("Algorithm"), policy.signature_algorithms)
     for child in _elements(method):
         if child.tag == _Q["HMACOutputLength"]:
             raise InvalidSecurity(
@@ -535,7 +493,7 @@ def _read_reference(
         )
     if part is None or part.tag != _Q["DigestMethod"]:
         raise InvalidSecurity(f"ds:DigestMethod is missing in {where}")
-    digest = _accepted(DigestAlg, part.get("Algorithm"), policy.digest_algorithms)
+    digest = rules.accepted(DigestAlg, part.get("Algorithm"), policy.digest_algorithms)
     _no_children(part, "ds:DigestMethod")
     expected = unb64(
         whole_text(_next(children, _Q["DigestValue"], "ds:DigestValue", where), "ds:DigestValue"),
@@ -602,7 +560,7 @@ def _enveloped_digest(target, signature, digest, prefixes, ledger) -> bytes:
     else:
         parent.text = (saved or "") + tail or None
     try:
-        return _digest(target, digest, prefixes, ledger)
+        return rules.element_digest(target, digest, prefixes, ledger)
     finally:
         if previous is not None:
             previous.tail = saved
@@ -613,7 +571,7 @@ def _enveloped_digest(target, signature, digest, prefixes, ledger) -> bytes:
 
 
 def _check_key(algorithm: SignatureAlg, key, policy: SignaturePolicy) -> None:
-    if algorithm in _HMAC_ALGORITHMS:
+    if algorithm in rules.HMAC_ALGORITHMS:
         if not isinstance(key, bytes):
             raise InvalidSecurity("an HMAC signature needs a symmetric key", check="key")
         if len(key) < policy.min_hmac_key_bytes:
@@ -629,19 +587,3 @@ def _check_key(algorithm: SignatureAlg, key, policy: SignaturePolicy) -> None:
             f"RSA key of {key.key_size} bits outside {policy.min_rsa_bits}-{policy.max_rsa_bits}",
             check="key-size",
         )
-
-
-def _verify_bytes(algorithm, key, data: bytes, value: bytes, ledger: Ledger | None) -> None:
-    if algorithm in _HMAC_ALGORITHMS:
-        if ledger is not None:
-            ledger.record(Op.HMAC, len(data))
-        expected = hmac.digest(key, data, _HMAC_NAMES[algorithm])
-        if len(value) != len(expected) or not hmac.compare_digest(value, expected):
-            raise FailedCheck("signature value does not verify", check="signature")
-        return
-    if ledger is not None:
-        ledger.record(Op.RSA_VERIFY, key.key_size)
-    try:
-        key.verify(value, data, padding.PKCS1v15(), _HASHES[algorithm]())
-    except InvalidSignature:
-        raise FailedCheck("signature value does not verify", check="signature") from None

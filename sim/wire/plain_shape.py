@@ -3,7 +3,7 @@ with keys derived from one source (a security context, a token): a Security head
 Timestamp, two DerivedKeyTokens (signature, encryption; each with the wsc:Label of its
 direction), a ReferenceList and an HMAC Signature, and the Body's content encrypted.
 
-The kernel recognizes the shape in one walk (``crypto.derived_key_shape``); :func:`read`
+``sim.wire.layout`` finds the parts in one walk (:func:`~sim.wire.layout.find`); :func:`read`
 then makes the receiver's checks on what it found, with the outcome of the general reader
 (``sim.protocol.protection.unprotect_symmetric`` with its callbacks): the same keys, the same
 ledger entries in the same order, the same typed fault at the same step. Every check that
@@ -11,26 +11,26 @@ needs neither a secret nor the decrypted content comes first; when one fails, :f
 returns None having done nothing, and the general reader runs (and names the fault). Then,
 as there, both keys are derived, and the decryption and everything up to the verified
 signature make one :class:`~sim.wire.xenc.DecryptionStage` (one fault, the same charge,
-whatever failed). The checks use the general readers' own helpers (the ``_``-prefixed ones
-of ``dsig``, ``sc`` and ``xenc``), so that one rule is written once.
+whatever failed). The checks are the general readers' own (``sim.wire.rules`` and the
+public checks of ``sc``, ``wss`` and ``xenc``), so that one rule is written once.
 """
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
+from typing import NamedTuple
 
 from lxml import etree
 
 import sim.crypto as crypto
 from sim.errors import FailedCheck, InvalidSecurity
-from sim.wire import dsig, ns, sc, wss, xenc
+from sim.wire import dsig, layout, rules, sc, wss, xenc
 from sim.wire.ledger import Ledger, Op
-from sim.wire.ns import C14N, EncryptedType, SignatureAlg
+from sim.wire.ns import C14N, DigestAlg, EncryptedType, SignatureAlg
 from sim.wire.suites import AlgorithmSuite
 from sim.wire.xmlutil import parse_time, unb64
 
-NAMESPACES = (ns.WSU, ns.WSSE, ns.WSC, ns.XENC, ns.DS)
 _EXCLUSIVE = C14N.EXCLUSIVE.value
 _CONTENT = EncryptedType.CONTENT.value
 
@@ -39,98 +39,117 @@ class _Elsewhere(Exception):
     """The message is to be read by the general reader."""
 
 
-def _dkt(
-    fields: tuple, expected_length: int, label: bytes
-) -> tuple[str, wss.TokenReference, bytes, int, int]:
-    """A DerivedKeyToken's (wsu:Id, source, nonce, length, offset), as ``sc.read_dkt`` reads
-    it, when its length is the one the algorithm needs and its label ``label``."""
-    dkt_id, (uri, value_type), offset, length, dkt_label, nonce = fields
-    if dkt_id is None or not uri or (dkt_label or "").strip().encode() != label:
+class _Key(NamedTuple):
+    """A DerivedKeyToken's key parameters, checked as ``sc.read_dkt`` checks them."""
+
+    dkt_id: str
+    source: wss.TokenReference
+    nonce: bytes
+    length: int
+    offset: int
+
+
+class _Checked(NamedTuple):
+    """What the checks needing no secret established."""
+
+    stamp: wss.Timestamp
+    signing: _Key
+    encrypting: _Key
+    data: xenc.EncryptedDataInfo
+    signature: etree._Element
+    signed_info: etree._Element
+    algorithm: SignatureAlg
+    references: list[tuple[str, DigestAlg, bytes]]
+    value: bytes
+
+
+def _dkt(dkt: layout.FoundDkt, expected_length: int, label: bytes) -> _Key:
+    """A DerivedKeyToken's key parameters, as ``sc.read_dkt`` reads them, when its length is
+    the one the algorithm needs and its label ``label``."""
+    if (
+        dkt.id is None
+        or dkt.algorithm is not None
+        or not dkt.source_uri
+        or (dkt.label or "").strip().encode() != label
+    ):
         raise _Elsewhere
-    length = sc.check_length(sc._int((length or "").strip(), "wsc:Length"))
-    offset = sc.key_offset(sc._int((offset or "").strip(), "wsc:Offset"), None, length)
+    length = sc.check_length(rules.token_number((dkt.length or "").strip(), "wsc:Length"))
+    offset = rules.token_number((dkt.offset or "").strip(), "wsc:Offset")
+    offset = sc.key_offset(offset, None, length)
     if length != expected_length:
         raise _Elsewhere
-    nonce = sc.check_nonce(unb64((nonce or "").strip(), "wsc:Nonce"))
-    return dkt_id, wss.TokenReference(uri=uri, value_type=value_type), nonce, length, offset
+    nonce = sc.check_nonce(unb64((dkt.nonce or "").strip(), "wsc:Nonce"))
+    reference = wss.TokenReference(uri=dkt.source_uri, value_type=dkt.source_value_type)
+    return _Key(dkt.id, reference, nonce, length, offset)
 
 
 def _checked(
-    shape: tuple, envelope_root, now: float, suite_: AlgorithmSuite, policy, label: bytes
-) -> tuple:
+    found: layout.DerivedKeyMessage,
+    envelope_root,
+    now: float,
+    suite_: AlgorithmSuite,
+    policy,
+    label: bytes,
+) -> _Checked:
     """Every check of the general reader that needs neither a secret nor the decrypted
     content; raises (anything) when one fails."""
-    (
-        timestamp,
-        created,
-        expires,
-        dkts,
-        data_reference,
-        signature,
-        signed_info,
-        c14n,
-        method,
-        references,
-        signature_value,
-        key_reference,
-        data,
-        data_id,
-        data_type,
-        data_method,
-        data_key,
-        cipher_value,
-    ) = shape
     stamp = wss.Timestamp(
-        parse_time((created or "").strip(), "wsu:Created"),
-        parse_time((expires or "").strip(), "wsu:Expires"),
-        timestamp,
+        parse_time((found.created or "").strip(), "wsu:Created"),
+        parse_time((found.expires or "").strip(), "wsu:Expires"),
+        found.timestamp,
     )
     wss.check_freshness(stamp, now)
-    signing = _dkt(dkts[0], suite_.signature_derived_key_bits // 8, label)
-    encrypting = _dkt(dkts[1], suite_.encryption_key_bytes, label)
-    if signing[0] == encrypting[0] or signing[1] != encrypting[1]:
+    signing = _dkt(found.signing_dkt, suite_.signature_derived_key_bits // 8, label)
+    encrypting = _dkt(found.encrypting_dkt, suite_.encryption_key_bytes, label)
+    if signing.dkt_id == encrypting.dkt_id or signing.source != encrypting.source:
         raise _Elsewhere  # one token for both keys, or two sources
     # the ReferenceList names the one EncryptedData of the document, the Body's content
-    if data_id is None or data_reference != f"#{data_id}" or data_type != _CONTENT:
+    data = found.encrypted_data
+    if (
+        found.data_id is None
+        or found.data_reference != f"#{found.data_id}"
+        or found.data_type != _CONTENT
+    ):
         raise _Elsewhere
     if list(envelope_root.iter(xenc.ENCRYPTED_DATA)) != [data]:
         raise _Elsewhere
-    algorithm = xenc._ENCRYPTION_BY_URI.get(data_method)
+    algorithm = rules.ENCRYPTION_BY_URI.get(found.data_method)
     if algorithm is not suite_.encryption:  # the one the receiver's policy allows
         raise _Elsewhere
-    if data_key[0] != f"#{encrypting[0]}" or key_reference[0] != f"#{signing[0]}":
+    if found.data_key_uri != f"#{encrypting.dkt_id}" or found.key_uri != f"#{signing.dkt_id}":
         raise _Elsewhere
-    cipher = unb64((cipher_value or "").strip(), "xenc:CipherValue")
+    cipher = unb64((found.cipher_value or "").strip(), "xenc:CipherValue")
     xenc.check_cipher_length(algorithm, cipher)
     # the Signature
     if (
-        c14n != _EXCLUSIVE
-        or len(references) > policy.max_references
-        or crypto.namespace_declarations(signed_info) > policy.max_namespaces
+        found.c14n != _EXCLUSIVE
+        or len(found.references) > policy.max_references
+        or crypto.namespace_declarations(found.signed_info) > policy.max_namespaces
     ):
         raise _Elsewhere
-    signature_algorithm = dsig._accepted(SignatureAlg, method, policy.signature_algorithms)
-    if signature_algorithm not in dsig._HMAC_ALGORITHMS:
+    signature_algorithm = rules.accepted(
+        SignatureAlg, found.signature_method, policy.signature_algorithms
+    )
+    if signature_algorithm not in rules.HMAC_ALGORITHMS:
         raise _Elsewhere
     checked_references = []
-    for uri, transform, digest_method, digest_value in references:
+    for uri, transform, digest_method, digest_value in found.references:
         if not uri or not uri.startswith("#") or "(" in uri or transform != _EXCLUSIVE:
             raise _Elsewhere
-        digest = dsig._accepted(dsig.DigestAlg, digest_method, policy.digest_algorithms)
+        digest = rules.accepted(DigestAlg, digest_method, policy.digest_algorithms)
         checked_references.append((uri, digest, unb64(digest_value, "ds:DigestValue")))
-    if signing[3] < policy.min_hmac_key_bytes:
+    if signing.length < policy.min_hmac_key_bytes:
         raise _Elsewhere
-    value = unb64(signature_value, "ds:SignatureValue")
-    return (
+    return _Checked(
         stamp,
         signing,
         encrypting,
         xenc.EncryptedDataInfo(data, algorithm, True, None, cipher),
-        signature,
-        signed_info,
+        found.signature,
+        found.signed_info,
         signature_algorithm,
         checked_references,
-        value,
+        unb64(found.signature_value, "ds:SignatureValue"),
     )
 
 
@@ -149,27 +168,22 @@ def read(
     """Decrypt and verify a message of the plain derived-key shape travelling in
     ``direction``: (Timestamp, verified signature), or None (having done nothing) when the
     general reader is to read it."""
-    shape = crypto.derived_key_shape(security, body, NAMESPACES)
-    if shape is None:
+    found = layout.find(security, body)
+    if found is None:
         return None
     try:
-        checked = _checked(shape, envelope_root, now, suite_, policy, sc.LABELS[direction])
+        checked = _checked(found, envelope_root, now, suite_, policy, sc.LABELS[direction])
     except Exception:  # the general reader names what is wrong
         return None
     stamp, signing, encrypting, info, signature, signed_info, algorithm, references, value = checked
     # From here on, the general reader's steps in its order (ledger entries, faults).
     label = sc.LABELS[direction]
-    secret = secret_for(encrypting[1])
-    key = sc.derive_key(
-        secret,
-        nonce=encrypting[2],
-        length=encrypting[3],
-        offset=encrypting[4],
-        label=label,
-        ledger=ledger,
-    )
-    signing_key = sc.derive_key(
-        secret, nonce=signing[2], length=signing[3], offset=signing[4], label=label, ledger=ledger
+    secret = secret_for(encrypting.source)
+    key, signing_key = (  # the encryption's key first, as the general reader derives them
+        sc.derive_key(
+            secret, nonce=k.nonce, length=k.length, offset=k.offset, label=label, ledger=ledger
+        )
+        for k in (encrypting, signing)
     )
     with xenc.DecryptionStage(ledger, (info,), (signature, signing_key)) as stage:
         stage.decrypt(info, key)  # on a failure the data stays, and the checks go on
@@ -192,9 +206,9 @@ def read(
         # dsig.verify's order: the SignedInfo's signature first, then the digests
         signed_bytes = dsig.canonical(signed_info)
         ledger.record(Op.C14N, len(signed_bytes))
-        dsig._verify_bytes(algorithm, signing_key, signed_bytes, value, ledger)
+        rules.verify_value(algorithm, signing_key, signed_bytes, value, ledger)
         for target, (uri, digest, expected) in zip(targets, references, strict=True):
-            if not hmac.compare_digest(dsig._digest(target, digest, (), ledger), expected):
+            if not hmac.compare_digest(rules.element_digest(target, digest, (), ledger), expected):
                 raise FailedCheck(f"digest of {uri} does not match", check="digest")
         stage.require_signed(targets)
     verified = dsig.VerifiedSignature(signature, tuple(targets), algorithm, signing_key, value)

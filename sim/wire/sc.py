@@ -7,7 +7,6 @@ one, so a message reflected back to its sender derives other keys there and is r
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from enum import Enum
 
@@ -15,7 +14,7 @@ from lxml import etree
 
 import sim.crypto as crypto
 from sim.errors import InvalidSecurity, InvalidSecurityToken
-from sim.wire import ns
+from sim.wire import ns, rules
 from sim.wire.ledger import Ledger, Op
 from sim.wire.wss import STR, TokenReference, read_str
 from sim.wire.xmlutil import (
@@ -46,7 +45,6 @@ MAX_DKT_LENGTH = 128
 MAX_DKT_OFFSET = 1024
 MAX_DKT_LABEL = 128
 MAX_DKT_NONCE = 128
-_NUMBER = re.compile(r"[0-9]{1,9}")
 
 
 class Direction(Enum):
@@ -166,19 +164,6 @@ _FIELDS = {
 _DKT_PARTS = {STR: "wsse:SecurityTokenReference", **{t: f"wsc:{n}" for t, n in _FIELDS.items()}}
 
 
-def _int(value: str | None, what: str) -> int | None:
-    """A non-negative xs:unsignedLong read whole: ASCII digits only (not ``int()``'s
-    Unicode digits, signs or underscores), at most nine of them, so that no peer's number
-    reaches a computation unbounded."""
-    if value is None:
-        return None
-    if not _NUMBER.fullmatch(value):
-        raise InvalidSecurityToken(
-            f"{what} must be a non-negative integer of at most 9 digits", check="derived-key"
-        )
-    return int(value)
-
-
 def check_length(length: int) -> int:
     """A DerivedKeyToken's wsc:Length, within the bounds a receiver computes."""
     if not 1 <= length <= MAX_DKT_LENGTH:
@@ -242,10 +227,10 @@ def read_dkt(dkt: etree._Element) -> DerivedKeyToken:
         for tag, el in parts.items()
         if tag != STR
     }
-    length = _int(fields.get("Length"), "wsc:Length")
+    length = rules.token_number(fields.get("Length"), "wsc:Length")
     length = check_length(32 if length is None else length)
-    offset = _int(fields.get("Offset"), "wsc:Offset")
-    generation = _int(fields.get("Generation"), "wsc:Generation")
+    offset = rules.token_number(fields.get("Offset"), "wsc:Offset")
+    generation = rules.token_number(fields.get("Generation"), "wsc:Generation")
     key_offset(offset, generation, length)
     if "Nonce" not in fields:
         raise InvalidSecurityToken("wsc:Nonce is missing")

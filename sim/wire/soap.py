@@ -352,6 +352,10 @@ _ADDRESSING_HEADERS = {
 }
 
 
+#: The namespace of each fault code prefix of ``sim.errors`` (a fault code is a QName).
+FAULT_NAMESPACES = {"wsse": ns.WSSE, "wst": ns.WST, "wsc": ns.WSC}
+
+
 def build_fault(
     fault: SecurityFault,
     *,
@@ -363,7 +367,8 @@ def build_fault(
     envelope = new_envelope(version, body_id=False)
     add_addressing(envelope, action=ns.Action.FAULT.value, relates_to=relates_to)
     env = version.value
-    fault_el = sub(envelope.body, ns.qname(env, "Fault"), nsmap={fault.prefix: fault.namespace})
+    namespace = FAULT_NAMESPACES[fault.prefix]
+    fault_el = sub(envelope.body, ns.qname(env, "Fault"), nsmap={fault.prefix: namespace})
     code_value = f"{fault.prefix}:{fault.local}"
     reason = fault.reason[:200]
     if version is SoapVersion.SOAP11:
@@ -403,6 +408,6 @@ def read_fault(envelope: Envelope) -> SecurityFault | None:
     prefix, _, local = qname_text.rpartition(":")
     namespace = code_el.nsmap.get(prefix or None)
     for cls in FAULTS_BY_CODE.values():
-        if cls.local == local and cls.namespace == namespace:
+        if cls.local == local and FAULT_NAMESPACES[cls.prefix] == namespace:
             return cls(reason)
     return InvalidSecurity(f"peer answered with fault {qname_text}: {reason}")

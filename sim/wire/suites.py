@@ -14,6 +14,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from sim.wire.ns import DigestAlg, EncryptionAlg, KeyTransportAlg, KeyWrapAlg, SignatureAlg
+from sim.wire.rules import KEY_BYTES
 
 
 @dataclass(frozen=True)
@@ -44,18 +45,9 @@ class AlgorithmSuite:
 
     @property
     def encryption_key_bytes(self) -> int:
-        return _KEY_BYTES[self.encryption]
+        return KEY_BYTES[self.encryption]
 
 
-_KEY_BYTES = {
-    EncryptionAlg.AES128_CBC: 16,
-    EncryptionAlg.AES192_CBC: 24,
-    EncryptionAlg.AES256_CBC: 32,
-    EncryptionAlg.TRIPLEDES_CBC: 24,
-    EncryptionAlg.AES128_GCM: 16,
-    EncryptionAlg.AES192_GCM: 24,
-    EncryptionAlg.AES256_GCM: 32,
-}
 #: XML Encryption 1.1 AES-GCM in place of a suite's AES-CBC, same key size
 _GCM_OF = {
     EncryptionAlg.AES128_CBC: EncryptionAlg.AES128_GCM,

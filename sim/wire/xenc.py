@@ -25,7 +25,7 @@ from lxml import etree
 
 import sim.crypto as crypto
 from sim.errors import FailedCheck, InvalidSecurity, SecurityFault, UnsupportedAlgorithm
-from sim.wire import ns
+from sim.wire import ns, rules
 from sim.wire.ledger import Ledger, Op
 from sim.wire.ns import EncryptedType, EncryptionAlg, KeyTransportAlg
 from sim.wire.xmlparse import DEFAULT_LIMITS, parse
@@ -58,15 +58,7 @@ _DATA_PARTS = {
     _CIPHER_DATA: "xenc:CipherData",
 }
 
-KEY_BYTES = {
-    EncryptionAlg.AES128_CBC: 16,
-    EncryptionAlg.AES192_CBC: 24,
-    EncryptionAlg.AES256_CBC: 32,
-    EncryptionAlg.TRIPLEDES_CBC: 24,
-    EncryptionAlg.AES128_GCM: 16,
-    EncryptionAlg.AES192_GCM: 24,
-    EncryptionAlg.AES256_GCM: 32,
-}
+KEY_BYTES = rules.KEY_BYTES
 _GCM = (EncryptionAlg.AES128_GCM, EncryptionAlg.AES192_GCM, EncryptionAlg.AES256_GCM)
 #: XML Encryption 1.1 section 5.2.4: a 96-bit IV before the ciphertext, a 128-bit tag after
 GCM_IV_BYTES, GCM_TAG_BYTES = 12, 16
@@ -291,7 +283,6 @@ class EncryptedDataInfo:
     cipher: bytes
 
 
-_ENCRYPTION_BY_URI = {alg.value: alg for alg in EncryptionAlg}
 _ELEMENT_TYPE, _CONTENT_TYPE = EncryptedType.ELEMENT.value, EncryptedType.CONTENT.value
 
 
@@ -300,7 +291,7 @@ def read_encrypted_data(data: etree._Element, policy: EncryptionPolicy) -> Encry
         raise InvalidSecurity(f"expected xenc:EncryptedData, got {data.tag}")
     parts = children_by_tag(data, _DATA_PARTS)
     method = required(parts, _METHOD, "xenc:EncryptionMethod")
-    algorithm = _ENCRYPTION_BY_URI.get(method.get("Algorithm"))
+    algorithm = rules.ENCRYPTION_BY_URI.get(method.get("Algorithm"))
     if algorithm is None:
         raise UnsupportedAlgorithm(
             f"encryption {method.get('Algorithm')!r} is not supported", check="algorithm"

@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+from sim.wire.ledger import OPS
 from tests.cli.conftest import SCENARIOS, SHORT, assert_usage_error, wssim
 
 SUBCOMMANDS = ("run", "compare", "sweep", "plan", "calibrate", "trace")
@@ -40,11 +41,26 @@ def test_run_writes_summary_csvs_manifest_and_plots(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert list(summary["strategies"]) == ["sct", "x509"]
     assert summary["seed"] == 7 and summary["partial"] is False
+    for field in ("scenario", "fidelity", "replications", "profile", "version", "measured_s"):
+        assert field in summary
     sct = summary["strategies"]["sct"]
     assert sct["completed"] > 0 and sct["latency_ms"]["p99"] >= sct["latency_ms"]["p50"] > 0
+    for field in (
+        "app_messages",
+        "failed",
+        "throughput_per_s",
+        "bytes_per_app_message",
+        "sts_requests",
+        "roles",
+        "crypto_ops_per_app_message",
+        "faults",
+    ):
+        assert field in sct
+    assert set(sct["latency_ms"]) == {"mean", "p50", "p95", "p99", "max"}
     with (out / "messages.csv").open() as handle:
         messages = list(csv.DictReader(handle))
     assert {m["strategy"] for m in messages} == {"sct", "x509"}
+    assert {"latency_ms", "ok", "fault", "strategy"} <= set(messages[0])
     assert (out / "nodes.csv").read_text().startswith("replication,strategy,node,role")
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["scenario_sha256"] == hashlib.sha256(scenario.read_bytes()).hexdigest()
@@ -59,6 +75,7 @@ def test_run_writes_summary_csvs_manifest_and_plots(tmp_path):
         "load_over_time.png",
         "utilization.png",
     ]
+    assert all((out / "plots" / name).stat().st_size > 5000 for name in plots)
     with (out / "timeseries.csv").open() as handle:
         series = list(csv.DictReader(handle))
     assert {(r["strategy"], r["node"]) for r in series} >= {
@@ -86,8 +103,13 @@ def test_run_refuses_to_overwrite_results_unless_forced(tmp_path):
         (["--set", 'strategies=["nope"]'], ["strategies", "x509"]),
         (["--set", "run.fidelity=fast"], ["run.fidelity", "full", "replay"]),
         (["--set", "run.warmup_s=100"], ["run", "warmup_s"]),
+        (["--set", "workload.rate=-1"], ["workload.rate"]),
+        (["--set", "topology.sts.color=1"], ["topology.sts.color"]),
+        (["--set", "strategy_options.sct.bogus=1"], ["strategy_options.sct.bogus"]),
         (["--set", "=3"], ["--set"]),
+        (["--set", "novalue"], ["novalue"]),
         (["--replications", "0"], ["--replications"]),
+        (["--fidelity", "exact"], ["--fidelity"]),
         (["--bogus"], ["--bogus"]),
     ],
 )
@@ -95,6 +117,18 @@ def test_invalid_scenario_or_flag_exits_2_with_one_line_naming_the_key(tmp_path,
     result = wssim("run", SCENARIOS / "sct.toml", "--out", tmp_path / "r", *args)
     assert_usage_error(result, *words)
     assert not (tmp_path / "r" / "summary.json").exists()
+
+
+def test_a_missing_out_or_an_unknown_trace_strategy_is_a_usage_error(tmp_path):
+    assert_usage_error(wssim("run", SCENARIOS / "sct.toml"), "--out")
+    result = wssim("trace", SCENARIOS / "sct.toml", "--strategy", "nope", "--out", tmp_path / "t")
+    assert_usage_error(result, "--strategy")
+
+
+def test_a_scenario_that_is_not_toml_is_a_usage_error(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("strategies = [\n")
+    assert_usage_error(wssim("run", bad, "--out", tmp_path / "o"), "not valid TOML")
 
 
 def test_missing_scenario_or_unknown_command_is_a_usage_error(tmp_path):
@@ -199,9 +233,12 @@ def test_sweep_on_a_running_dask_scheduler_matches_the_local_process_pool(tmp_pa
             cluster.scheduler_address,
         )
     assert remote.returncode == 0, remote.stderr
-    assert (tmp_path / "local" / "sweep.csv").read_text() == (
-        tmp_path / "dask" / "sweep.csv"
-    ).read_text()
+    # without --scheduler, wssim starts a cluster of its own
+    own = wssim("sweep", *common, "--out", tmp_path / "own", "--backend", "dask")
+    assert own.returncode == 0, own.stderr
+    expected = (tmp_path / "local" / "sweep.csv").read_text()
+    assert (tmp_path / "dask" / "sweep.csv").read_text() == expected
+    assert (tmp_path / "own" / "sweep.csv").read_text() == expected
     assert_usage_error(
         wssim("sweep", *common, "--out", tmp_path / "x", "--scheduler", "tcp://h:1"),
         "--scheduler",
@@ -227,6 +264,8 @@ def test_plan_finds_the_smallest_sts_farm_with_evidence(tmp_path):
         "p99_ms<=250",
         "--vary",
         "topology.sts.nodes",
+        "--max",
+        "8",
         "--out",
         out,
         "--set",
@@ -241,6 +280,7 @@ def test_plan_finds_the_smallest_sts_farm_with_evidence(tmp_path):
     answer = plan["answer"]
     assert answer is not None and answer > 1  # one node's HSM signs 250 tokens/s at most
     tried = {row["topology.sts.nodes"]: row for row in plan["evidence"]}
+    assert max(tried) <= 8  # --max
     assert tried[answer]["p99_ms"] <= 250 and tried[answer - 1]["p99_ms"] > 250
     assert plan["runs"] == len(tried) <= 2 * answer.bit_length() + 1
     assert "monotonic" in plan["assumption"] and "monotonic" in result.stdout
@@ -252,6 +292,28 @@ def test_plan_finds_the_smallest_sts_farm_with_evidence(tmp_path):
         ),
         "--target",
     )
+
+
+def test_calibrate_writes_a_profile_of_every_op_that_a_run_then_uses(tmp_path):
+    profile = tmp_path / "profile.json"
+    calibrated = wssim("calibrate", "--out", profile, "--quick")
+    assert calibrated.returncode == 0, calibrated.stderr
+    ops = json.loads(profile.read_text())["ops"]
+    assert set(ops) == OPS
+    for spec in ops.values():
+        costs = list(spec.get("by_bits_us", {}).values()) or [
+            spec["fixed_us"],
+            spec["per_byte_ns"],
+        ]
+        assert all(cost >= 0 for cost in costs) and any(cost > 0 for cost in costs), spec
+    out = tmp_path / "r"
+    result = wssim(
+        "run", SCENARIOS / "x509.toml", *SHORT, "--out", out, "--set", f'profile.name="{profile}"'
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["profile"] == json.loads(profile.read_text())["name"] != "default"
+    assert summary["strategies"]["x509"]["completed"] > 0
 
 
 def test_calibrate_refuses_to_overwrite_a_profile(tmp_path):

@@ -11,6 +11,12 @@ from tests.cli.conftest import SCENARIOS
 FILES = sorted(SCENARIOS.glob("*.toml"))
 
 
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_every_bundled_scenario_loads(path):
+    scenario = load_scenario(read_scenario_file(path))
+    assert scenario.strategies
+
+
 def test_scenarios_directory_holds_the_bundled_files():
     names = {p.stem for p in FILES}
     assert {"sct-vs-per-message", "sts-farm", *STRATEGY_NAMES} <= names

@@ -25,6 +25,11 @@ def test_sim_pure_python_forces_the_reference():
     assert key == crypto.derive_key(b"k", nonce=b"n").hex()
 
 
+A = crypto.Pattern("u", "a")
+REPEATED = A._replace(most=3)
+LAYOUT = crypto.compile_layout(crypto.Pattern(None, None, children=(A,)))
+
+
 @pytest.mark.parametrize(
     ("call", "error", "names"),
     [
@@ -66,20 +71,21 @@ def test_sim_pure_python_forces_the_reference():
         (lambda: crypto.namespace_declarations(etree.PI("pi")), TypeError, "element"),
         (lambda: crypto.c14n_digest(etree.Element("a"), "md5"), ValueError, "algorithm"),
         (lambda: crypto.c14n_digest(etree.Element("a"), None), TypeError, "algorithm"),
+        (lambda: crypto.match_layout("<s/>", LAYOUT), TypeError, "element"),
+        (lambda: crypto.match_layout(etree.Element("s"), (None,) * 7), TypeError, "layout"),
+        (lambda: crypto.compile_layout(("urn:a", "a")), TypeError, "Pattern"),
+        (lambda: crypto.compile_layout(crypto.Pattern("urn:a", None)), ValueError, "local"),
         (
-            lambda: crypto.derived_key_shape("<s/>", etree.Element("b"), ("u",) * 5),
-            TypeError,
-            "element",
+            lambda: crypto.compile_layout(
+                crypto.Pattern(None, None, children=(REPEATED, crypto.Pattern("u", "b")))
+            ),
+            ValueError,
+            "last child",
         ),
         (
-            lambda: crypto.derived_key_shape(etree.Element("s"), etree.Element("b"), ("u",) * 4),
-            TypeError,
-            "namespaces",
-        ),
-        (
-            lambda: crypto.derived_key_shape(etree.Element("s"), etree.Element("b"), (b"u",) * 5),
-            TypeError,
-            "namespaces",
+            lambda: crypto.compile_layout(crypto.Pattern("u", "a", content="text", children=(A,))),
+            ValueError,
+            "content",
         ),
     ],
 )

@@ -67,35 +67,3 @@ def test_contexts_of_ended_sessions_may_go_without_harm(key_dir, cancel):
     assert full.summary["strategies"]["sct"]["app_messages"] > 5
     assert "recovered" not in full.summary["strategies"]["sct"]["faults"]
     assert not _capacity_warnings(replay)
-
-
-def test_the_shadow_counts_only_running_sessions_evicted_before_their_idle_timeout():
-    from sim.engine.model import ContextShadow
-
-    live = {1, 2, 3}
-    shadow = ContextShadow(capacity=2, idle_timeout=10.0, live=live, shared=False)
-    shadow.touch(1, 0.0, 0)
-    shadow.touch(2, 1.0, 0)
-    shadow.touch(1, 2.0, 0)  # used again: 2 is now the least recently used
-    shadow.touch(3, 3.0, 0)
-    assert shadow.evicted == 1 and list(shadow.sessions) == [1, 3]
-    shadow.drop(1)  # a Cancel
-    shadow.touch(4, 4.0, 0)  # room again: nothing goes
-    assert shadow.evicted == 1 and list(shadow.sessions) == [3, 4]
-    live.discard(3)
-    shadow.touch(5, 5.0, 0)  # 3 has ended: its context may go
-    assert shadow.evicted == 1
-    shadow.touch(6, 20.0, 0)  # 4 has been idle 16 s: the cache had forgotten it already
-    assert shadow.evicted == 1 and list(shadow.sessions) == [5, 6]
-
-
-@pytest.mark.parametrize("shared", [False, True])
-def test_a_restart_empties_a_nodes_cache_but_not_a_shared_one(shared):
-    from sim.engine.model import ContextShadow
-
-    shadow = ContextShadow(capacity=2, idle_timeout=10.0, live={1, 2, 3}, shared=shared)
-    shadow.touch(1, 0.0, 0)
-    shadow.touch(2, 1.0, 0)
-    shadow.touch(3, 2.0, 1)  # the node restarted before this delivery
-    assert list(shadow.sessions) == ([2, 3] if shared else [3])
-    assert shadow.evicted == (1 if shared else 0)

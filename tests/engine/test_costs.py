@@ -8,7 +8,7 @@ import simpy
 
 from sim.engine import load_scenario
 from sim.engine.costs import load_profile
-from sim.engine.model import Network
+from sim.engine.network import Network
 
 
 def _network(variability: str, cv: float = 0.5) -> Network:

@@ -11,7 +11,7 @@ import pytest
 
 from sim.engine import load_scenario, simulate
 from sim.engine import stats as stats_module
-from sim.engine.model import MessageRecord
+from sim.engine.chain import MessageRecord
 from sim.engine.stats import OP_STEP_KINDS, MessageLog, MessageStats
 
 

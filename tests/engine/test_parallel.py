@@ -79,7 +79,7 @@ def test_strategies_compared_side_by_side_also_run_side_by_side(tmp_path):
 
 
 def test_an_error_that_cannot_travel_back_from_a_worker_comes_back_as_its_text(monkeypatch):
-    from sim.engine import run
+    from sim.engine import parallel
 
     class Odd(Exception):
         def __init__(self, a, b):  # pickle cannot rebuild it from its args
@@ -88,9 +88,9 @@ def test_an_error_that_cannot_travel_back_from_a_worker_comes_back_as_its_text(m
     def fail(job):
         raise Odd(1, 2)
 
-    monkeypatch.setattr(run, "_replicate_here", fail)
+    monkeypatch.setattr(parallel, "_run_here", fail)
     with pytest.raises(RuntimeError, match="Odd: 1/2"):
-        run._replicate(None)
+        parallel.run_job(None)
 
 
 def test_workers_inherit_the_strategies_prepared_once_before_the_fork(monkeypatch, tmp_path):
@@ -99,7 +99,7 @@ def test_workers_inherit_the_strategies_prepared_once_before_the_fork(monkeypatc
     import multiprocessing
     import os
 
-    from sim.engine import run
+    from sim.engine import parallel
 
     if "fork" not in multiprocessing.get_all_start_methods():
         pytest.skip(
@@ -107,15 +107,15 @@ def test_workers_inherit_the_strategies_prepared_once_before_the_fork(monkeypatc
             "strategies by design: there is nothing inherited to check"
         )
     log = tmp_path / "prepared-by"
-    prepare = run._prepare
+    prepare = parallel.prepare
 
     def logged(*args, **kwargs):
         with log.open("a") as out:
             out.write(f"{os.getpid()}\n")
         return prepare(*args, **kwargs)
 
-    monkeypatch.setattr(run, "_prepare", logged)
-    monkeypatch.setattr(run, "_PREPARED", {})
+    monkeypatch.setattr(parallel, "prepare", logged)
+    monkeypatch.setattr(parallel, "_PREPARED", {})
     scenario = load_scenario(
         {
             "strategies": ["sct", "x509"],

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import simpy
 
-from sim.engine.model import Node
+from sim.engine.resources import Node
 
 REPLICATIONS = 12
 CUSTOMERS = 6000

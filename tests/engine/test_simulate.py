@@ -278,6 +278,20 @@ def test_invalid_scenarios_name_the_key(change, key):
     assert error.value.key == key
 
 
+def test_a_fidelity_argument_other_than_full_or_replay_names_the_key(key_dir):
+    with pytest.raises(ScenarioError) as error:
+        simulate(scenario(["x509"]), fidelity="exact", key_dir=key_dir)
+    assert error.value.key == "run.fidelity"
+
+
+def test_the_summary_names_the_fidelity_as_the_scenario_spells_it(key_dir):
+    from sim.engine.fidelity import Fidelity
+
+    s = scenario(["x509"], duration=3.0)
+    assert simulate(s, fidelity=Fidelity.FULL, key_dir=key_dir).summary["fidelity"] == "full"
+    assert simulate(s, key_dir=key_dir).summary["fidelity"] == "replay"
+
+
 def test_an_hsm_takes_the_private_key_operations_off_the_cpu(key_dir):
     plain = scenario(["x509"], rate=20.0)
     with_hsm = scenario(
@@ -338,7 +352,8 @@ def test_littles_law_holds_on_a_full_protocol_run(key_dir):
     import numpy as np
 
     from sim.engine.costs import load_profile
-    from sim.engine.run import Replication
+    from sim.engine.fidelity import Fidelity
+    from sim.engine.replication import Replication
     from sim.protocol import build_strategy
 
     s = scenario(["x509"], rate=25.0, messages=3, duration=12.0)
@@ -347,11 +362,7 @@ def test_littles_law_holds_on_a_full_protocol_run(key_dir):
         {"x509": build_strategy("x509", key_dir=key_dir)},
         load_profile(),
         np.random.SeedSequence(5),
-        "full",
-        None,
-        None,
-        None,
-        None,
+        Fidelity.FULL,
     )
     samples = []
 

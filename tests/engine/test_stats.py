@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sim.engine import stats as stats_module
-from sim.engine.model import MessageRecord
+from sim.engine.chain import MessageRecord
 from sim.engine.stats import MessageStats
 
 

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from sim.engine import load_scenario, simulate
-from sim.engine.model import _spread
+from sim.engine.resources import _spread
 
 
 def test_intervals_spread_over_the_bins_they_cover():

@@ -1,5 +1,5 @@
 """Load is counted within the measured window [warm-up, duration] only: a run drains after the
-window (up to ``run.DRAIN_S``), and an overloaded node or link keeps working through the
+window (up to ``replication.DRAIN_S``), and an overloaded node or link keeps working through the
 drain, but its utilization within the window is at most 1 (exactly 1 when saturated)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 import simpy
 
 from sim.engine import apply_overrides, load_scenario, simulate
-from sim.engine.model import Node, Wire
+from sim.engine.resources import Node, Wire
 from sim.engine.scenario import Link, read_scenario_file
 
 from .test_soak import SOAK

@@ -16,15 +16,14 @@ import copy
 import pytest
 from lxml import etree
 
-import sim.crypto as crypto
 import sim.crypto._reference as reference
 import sim.protocol.protection as p
-from sim import _fastshape
 from sim.errors import BadContextToken, SecurityFault
-from sim.wire import checks, ns, plain_shape, sc, soap, wss, xenc
+from sim.wire import checks, layout, ns, plain_shape, sc, soap, wss, xenc
 from sim.wire.ledger import Ledger
 from sim.wire.ns import ValueType
 from sim.wire.suites import with_data_encryption
+from tests.crypto.kernels import fastshape, requires_kernel
 
 SECRET = bytes(range(32))
 CONTEXT = "urn:uuid:ctx"
@@ -207,7 +206,7 @@ def test_the_fast_reader_reads_what_our_senders_write():
     for data, direction in ((MESSAGE, REQUEST), (REPLY, REPLY_WAY)):
         envelope = soap.read_envelope(data)
         security = wss.find_security_header(envelope)
-        assert crypto.derived_key_shape(security, envelope.body, plain_shape.NAMESPACES)
+        assert layout.find(security, envelope.body)
         timestamp, verified = plain_shape.read(
             envelope.root,
             security,
@@ -298,6 +297,7 @@ def test_every_changed_message_gets_the_general_readers_outcome(name, data, monk
     )
 
 
+@requires_kernel
 @pytest.mark.parametrize(("name", "data"), [("message", MESSAGE), *MUTANTS])
 def test_the_kernel_walk_finds_what_its_python_twin_finds(name, data):
     try:
@@ -305,9 +305,13 @@ def test_the_kernel_walk_finds_what_its_python_twin_finds(name, data):
         security = wss.find_security_header(envelope)
     except SecurityFault:
         return  # not a message anyone reads further
-    kernel = _fastshape.derived_key_shape(security, envelope.body, plain_shape.NAMESPACES)
-    twin = reference.derived_key_shape(security, envelope.body, plain_shape.NAMESPACES)
-    assert kernel == twin
+    for element, compiled in (
+        (security, layout.SECURITY_LAYOUT),
+        (envelope.body, layout.BODY_LAYOUT),
+    ):
+        kernel = fastshape.match_layout(element, compiled.program)
+        twin = reference.match_layout(element, compiled.program)
+        assert kernel == twin
 
 
 GCM = with_data_encryption(p.DEFAULT_SUITE, "aes-gcm")

@@ -9,6 +9,7 @@ UserNameOverTransport); bearer and hok-public application messages also travel o
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
@@ -24,7 +25,7 @@ from sim.errors import (
     SecurityFault,
 )
 from sim.protocol import protection as p
-from sim.protocol.api import PROVIDER, STS, Send
+from sim.protocol.api import PROVIDER, STS, MessageKind, Send
 from sim.protocol.base import (
     APP_ACTION,
     APP_RESPONSE_ACTION,
@@ -37,6 +38,7 @@ from sim.protocol.base import (
     option,
     record_tls,
 )
+from sim.protocol.states import Input, Machine, State, Transition
 from sim.wire import ns, saml, sc, soap, trust, wss
 from sim.wire.checks import ReplayCache
 from sim.wire.ledger import Ledger, Op
@@ -145,6 +147,20 @@ class TokenClient(Client):
 
     key_type = KeyType.BEARER
     per_message = False
+    machine: ClassVar[Machine] = Machine(
+        [
+            Transition(
+                state=State.IDLE,
+                on=Input.REQUEST,
+                handler="start",
+                to=(State.ISSUE, State.APP),
+                note="issue: no token, or its renewal is due; app: the cached token",
+            ),
+            Transition(state=State.ISSUE, on=Input.REPLY, handler="on_issued", to=(State.APP,)),
+            Transition(state=State.APP, on=Input.REPLY, handler="on_app_reply"),
+            Transition(state=State.IDLE, on=Input.CLOSE, handler="close_session"),
+        ]
+    )
 
     def __init__(self, setup: Setup, client_id: str) -> None:
         super().__init__(setup, client_id)
@@ -192,24 +208,31 @@ class TokenClient(Client):
         envelope.add_body_element(trust.build_rst(request))
         data = envelope.to_bytes(self.ledger)
         record_tls(self.ledger, data)
-        self.awaiting = "issue"
-        return [Send(STS, data, Action.RST_ISSUE.value, "rst-issue", tls=True, token_service=True)]
+        return [
+            Send(
+                to=STS,
+                data=data,
+                action=Action.RST_ISSUE.value,
+                kind=MessageKind.RST_ISSUE,
+                tls=True,
+                token_service=True,
+            )
+        ]
 
-    def on_reply(self, envelope, sender, now):
-        if self.awaiting == "issue":
-            record_tls(self.ledger, envelope.to_bytes())
-            wss.check_freshness(wss.read_timestamp(wss.find_security_header(envelope)), now)
-            response = one_response(envelope)
-            if response.requested_token is None or response.lifetime is None:
-                raise InvalidRequest("RSTR without a token or its lifetime")
-            self.accept_proof(response)
-            token = response.requested_token
-            self.token = etree.tostring(token)
-            self.token_id = saml.assertion_id(token)
-            _, expires = response.lifetime
-            self.renew_due = now + (expires - now) * self.opts.renew_at
-            return self.send_app(now)
-        return self.on_app_reply(envelope, now)
+    def on_issued(self, envelope, sender, now):
+        """The STS's RSTR (over TLS): keep the token, then send the application request."""
+        record_tls(self.ledger, envelope.to_bytes())
+        wss.check_freshness(wss.read_timestamp(wss.find_security_header(envelope)), now)
+        response = one_response(envelope)
+        if response.requested_token is None or response.lifetime is None:
+            raise InvalidRequest("RSTR without a token or its lifetime")
+        self.accept_proof(response)
+        token = response.requested_token
+        self.token = etree.tostring(token)
+        self.token_id = saml.assertion_id(token)
+        _, expires = response.lifetime
+        self.renew_due = now + (expires - now) * self.opts.renew_at
+        return self.send_app(now)
 
     def accept_proof(self, response) -> None:
         """Take the proof of possession from the RSTR (none for bearer tokens)."""
@@ -229,10 +252,11 @@ class TokenClient(Client):
         record_tls(self.ledger, data)
         if self.per_message:
             self.token = None
-        self.awaiting = "app"
-        return [Send(PROVIDER, data, APP_ACTION, "app-request", tls=True)]
+        return [
+            Send(to=PROVIDER, data=data, action=APP_ACTION, kind=MessageKind.APP_REQUEST, tls=True)
+        ]
 
-    def on_app_reply(self, envelope, now):
+    def on_app_reply(self, envelope, sender, now):
         """A reply over TLS (its RelatesTo and Action already checked by ``check_reply``)."""
         record_tls(self.ledger, envelope.to_bytes())
         wss.check_freshness(wss.read_timestamp(wss.find_security_header(envelope)), now)
@@ -329,10 +353,10 @@ class TokenSts(Server):
         record_tls(self.ledger, out)
         return [
             Send(
-                sender,
-                out,
-                Action.RSTRC_ISSUE_FINAL.value,
-                "rstr-issue",
+                to=sender,
+                data=out,
+                action=Action.RSTRC_ISSUE_FINAL.value,
+                kind=MessageKind.RSTR_ISSUE,
                 reply=True,
                 tls=True,
                 token_service=True,
@@ -399,7 +423,16 @@ class BearerProvider(Server):
         p.put_payload(response, p.get_payload(envelope), "Response")
         out = response.to_bytes(self.ledger)
         record_tls(self.ledger, out)
-        return [Send(sender, out, APP_RESPONSE_ACTION, "app-response", reply=True, tls=True)]
+        return [
+            Send(
+                to=sender,
+                data=out,
+                action=APP_RESPONSE_ACTION,
+                kind=MessageKind.APP_RESPONSE,
+                reply=True,
+                tls=True,
+            )
+        ]
 
 
 # --- holder-of-key, symmetric proof key ---------------------------------------------------
@@ -446,10 +479,9 @@ class HokSymmetricClient(TokenClient):
             derive=self.opts.derived_keys,
             keylog=self.setup.log_key,
         )
-        self.awaiting = "app"
-        return [Send(PROVIDER, data, APP_ACTION, "app-request")]
+        return [Send(to=PROVIDER, data=data, action=APP_ACTION, kind=MessageKind.APP_REQUEST)]
 
-    def on_app_reply(self, envelope, now):
+    def on_app_reply(self, envelope, sender, now):
         def secret_for(reference):
             if reference.key_identifier != self.token_id:
                 raise FailedCheck("response keys derive from another token", check="key")
@@ -510,7 +542,15 @@ class HokSymmetricProvider(BearerProvider):
             keylog=self.setup.log_key,
             direction=sc.Direction.REPLY,
         )
-        return [Send(sender, out, APP_RESPONSE_ACTION, "app-response", reply=True)]
+        return [
+            Send(
+                to=sender,
+                data=out,
+                action=APP_RESPONSE_ACTION,
+                kind=MessageKind.APP_RESPONSE,
+                reply=True,
+            )
+        ]
 
 
 # --- holder-of-key, public key (seed 004) ------------------------------------------------
@@ -582,8 +622,9 @@ class HokPublicClient(TokenClient):
             keylog=self.setup.log_key,
         )
         record_tls(self.ledger, data)
-        self.awaiting = "app"
-        return [Send(PROVIDER, data, APP_ACTION, "app-request", tls=True)]
+        return [
+            Send(to=PROVIDER, data=data, action=APP_ACTION, kind=MessageKind.APP_REQUEST, tls=True)
+        ]
 
 
 class HokPublicProvider(BearerProvider):
@@ -625,4 +666,13 @@ class HokPublicProvider(BearerProvider):
         p.put_payload(response, p.get_payload(envelope), "Response")
         out = response.to_bytes(self.ledger)
         record_tls(self.ledger, out)
-        return [Send(sender, out, APP_RESPONSE_ACTION, "app-response", reply=True, tls=True)]
+        return [
+            Send(
+                to=sender,
+                data=out,
+                action=APP_RESPONSE_ACTION,
+                kind=MessageKind.APP_RESPONSE,
+                reply=True,
+                tls=True,
+            )
+        ]

@@ -19,7 +19,7 @@ from sim.errors import (
     UnknownDerivationSource,
 )
 from sim.protocol import protection as p
-from sim.protocol.api import PROVIDER, Send, SessionClosed
+from sim.protocol.api import PROVIDER, MessageKind, Send, SessionClosed
 from sim.protocol.base import (
     APP_ACTION,
     APP_RESPONSE_ACTION,
@@ -31,6 +31,7 @@ from sim.protocol.base import (
     body_element,
     option,
 )
+from sim.protocol.states import Input, Machine, State, Transition
 from sim.wire import ns, sc, soap, trust, wss
 from sim.wire.checks import ReplayCache
 from sim.wire.ledger import Op
@@ -47,7 +48,7 @@ OPTIONS = {
 }
 
 
-@dataclass
+@dataclass(slots=True, kw_only=True)
 class Context:
     identifier: str
     secret: bytes
@@ -65,6 +66,8 @@ def context_reference_text(identifier: str) -> str:
 
 
 class SctOptions:
+    """The options of a security context, read and checked."""
+
     def __init__(self, options) -> None:
         self.lifetime = option(options, "sct_lifetime_s", 3600.0, float, low=1.0, high=1e7)
         self.renew_at = option(options, "renew_at", 0.8, float, low=0.05, high=0.99)
@@ -74,14 +77,42 @@ class SctOptions:
         self.derived_keys = option(options, "derived_keys", True, bool)
 
 
+#: the request handler's note in a context client's table
+START_NOTE = (
+    "app: the context is set up; renew: its renewal is due; otherwise the context is established"
+)
+#: what a context client does once it has a context: messages, Renew, Cancel
+CONTEXT_TRANSITIONS = (
+    Transition(state=State.APP, on=Input.REPLY, handler="on_app_reply"),
+    Transition(
+        state=State.RENEW,
+        on=Input.REPLY,
+        handler="on_renewed",
+        to=(State.APP, State.RENEW),
+        note="renew again when the renewed lifetime is already due",
+    ),
+    Transition(
+        state=State.IDLE,
+        on=Input.CLOSE,
+        handler="close_session",
+        to=(State.CANCEL,),
+        note="cancel: a context to cancel and option cancel; otherwise closed at once",
+    ),
+    Transition(state=State.CANCEL, on=Input.REPLY, handler="on_cancelled"),
+)
+
+
 class ContextClient(Client):
     """Client side of an established context: application messages, Renew, Cancel.
 
-    Subclasses establish the context (``establish``) and call ``established``."""
+    Subclasses establish the context (``establish``, their ``machine`` naming the states
+    that takes) and call ``established``."""
+
+    options_class: ClassVar[type[SctOptions]] = SctOptions
 
     def __init__(self, setup: Setup, client_id: str) -> None:
         super().__init__(setup, client_id)
-        self.opts = SctOptions(setup.options)
+        self.opts = self.options_class(setup.options)
         self.context: Context | None = None
         self.renew_due = 0.0
         self.replay = ReplayCache()
@@ -93,7 +124,7 @@ class ContextClient(Client):
         raise NotImplementedError
 
     def established(self, identifier: str, secret: bytes, expires: float, now: float):
-        self.context = Context(identifier, secret, expires)
+        self.context = Context(identifier=identifier, secret=secret, expires=expires)
         self.renew_due = now + (expires - now) * self.opts.renew_at
         self.setup.log_key("sct-secret", identifier, secret)
         return self.start(now)
@@ -106,9 +137,8 @@ class ContextClient(Client):
         envelope = soap.new_envelope()
         self.address_request(envelope, APP_ACTION, APP_RESPONSE_ACTION, to=PROVIDER_ADDRESS)
         p.put_payload(envelope, self.payload)
-        self.awaiting = "app"
         data = self._protect(envelope, now, headers=self.app_headers(now))
-        return [Send(PROVIDER, data, APP_ACTION, "app-request")]
+        return [Send(to=PROVIDER, data=data, action=APP_ACTION, kind=MessageKind.APP_REQUEST)]
 
     def app_headers(self, now: float) -> list:
         """Header blocks sent encrypted with each application request (none here)."""
@@ -139,13 +169,12 @@ class ContextClient(Client):
         envelope.add_body_element(
             trust.build_rst(request, target=context_reference(self.context.identifier))
         )
-        self.awaiting = "renew"
         return [
             Send(
-                PROVIDER,
-                self._protect(envelope, now),
-                Action.SCT_RENEW.value,
-                "rst-renew",
+                to=PROVIDER,
+                data=self._protect(envelope, now),
+                action=Action.SCT_RENEW.value,
+                kind=MessageKind.RST_RENEW,
                 token_service=True,
             )
         ]
@@ -160,29 +189,26 @@ class ContextClient(Client):
 
         return self.open_symmetric(envelope, now, secret_for)
 
-    def on_reply(self, envelope, sender, now):
-        if self.awaiting in ("app", "renew", "cancel"):
-            self._unprotect(envelope, now)
-        if self.awaiting == "app":
-            return [self.done(p.get_payload(envelope))]
-        if self.awaiting == "renew":
-            response = _one_response(envelope)
-            if response.lifetime is None:
-                raise InvalidRequest("renewal response without a lifetime")
-            self.context.expires = response.lifetime[1]
-            self.renew_due = now + (response.lifetime[1] - now) * self.opts.renew_at
-            return self.start(now)
-        if self.awaiting == "cancel":
-            response = _one_response(envelope)
-            if not response.cancelled:
-                raise InvalidRequest("cancel response without RequestedTokenCancelled")
-            self.context = None
-            self.awaiting = None
-            return [SessionClosed()]
-        return self.on_establishment_reply(envelope, sender, now)
+    def on_app_reply(self, envelope, sender, now):
+        self._unprotect(envelope, now)
+        return [self.done(p.get_payload(envelope))]
 
-    def on_establishment_reply(self, envelope, sender, now):
-        raise NotImplementedError
+    def on_renewed(self, envelope, sender, now):
+        self._unprotect(envelope, now)
+        response = _one_response(envelope)
+        if response.lifetime is None:
+            raise InvalidRequest("renewal response without a lifetime")
+        self.context.expires = response.lifetime[1]
+        self.renew_due = now + (response.lifetime[1] - now) * self.opts.renew_at
+        return self.start(now)
+
+    def on_cancelled(self, envelope, sender, now):
+        self._unprotect(envelope, now)
+        response = _one_response(envelope)
+        if not response.cancelled:
+            raise InvalidRequest("cancel response without RequestedTokenCancelled")
+        self.context = None
+        return [SessionClosed()]
 
     def forget(self, fault: SecurityFault) -> bool:
         if isinstance(fault, (BadContextToken, UnknownDerivationSource, RenewNeeded)):
@@ -203,13 +229,12 @@ class ContextClient(Client):
                 target=context_reference(self.context.identifier),
             )
         )
-        self.awaiting = "cancel"
         return [
             Send(
-                PROVIDER,
-                self._protect(envelope, now),
-                Action.SCT_CANCEL.value,
-                "rst-cancel",
+                to=PROVIDER,
+                data=self._protect(envelope, now),
+                action=Action.SCT_CANCEL.value,
+                kind=MessageKind.RST_CANCEL,
                 token_service=True,
             )
         ]
@@ -227,6 +252,26 @@ def _one_response(envelope) -> trust.RequestSecurityTokenResponse:
 
 class SctClient(ContextClient):
     """Establishes the context with an RST/RSTR signed and encrypted with X.509 (bootstrap)."""
+
+    machine: ClassVar[Machine] = Machine(
+        [
+            Transition(
+                state=State.IDLE,
+                on=Input.REQUEST,
+                handler="start",
+                to=(State.ISSUE, State.RENEW, State.APP),
+                note=START_NOTE,
+            ),
+            Transition(
+                state=State.ISSUE,
+                on=Input.REPLY,
+                handler="on_issued",
+                to=(State.APP, State.RENEW),
+                note="renew at once when the issued lifetime is already due",
+            ),
+            *CONTEXT_TRANSITIONS,
+        ]
+    )
 
     def __init__(self, setup: Setup, client_id: str) -> None:
         super().__init__(setup, client_id)
@@ -252,10 +297,17 @@ class SctClient(ContextClient):
             )
         )
         data = self.seal_asymmetric(envelope, now, self.provider)
-        self.awaiting = "issue"
-        return [Send(PROVIDER, data, Action.SCT_ISSUE.value, "rst-sct", token_service=True)]
+        return [
+            Send(
+                to=PROVIDER,
+                data=data,
+                action=Action.SCT_ISSUE.value,
+                kind=MessageKind.RST_SCT,
+                token_service=True,
+            )
+        ]
 
-    def on_establishment_reply(self, envelope, sender, now):
+    def on_issued(self, envelope, sender, now):
         self.open_asymmetric(envelope, now, signer="provider")
         response = _one_response(envelope)
         if (
@@ -290,9 +342,11 @@ class ContextProvider(Server):
         Action.SCT_CANCEL.value: RequestType.CANCEL,
     }
 
+    options_class: ClassVar[type[SctOptions]] = SctOptions
+
     def __init__(self, setup: Setup, node_id: str, shared: ContextCache | None = None) -> None:
         super().__init__(setup)
-        self.opts = SctOptions(setup.options)
+        self.opts = self.options_class(setup.options)
         self.identity = setup.identity("provider")
         self.contexts = (
             shared
@@ -328,7 +382,7 @@ class ContextProvider(Server):
     def check_app_headers(self, checked, now: float) -> None:
         """Check header blocks a subclass requires in protected requests (none here)."""
 
-    def _reply(self, sender, envelope, context, now, action, kind):
+    def _reply(self, sender, envelope, context, now, action: str, kind: MessageKind):
         data = p.protect_symmetric(
             envelope,
             secret=context.secret,
@@ -339,7 +393,16 @@ class ContextProvider(Server):
             derive=self.opts.derived_keys,
             keylog=self.setup.log_key,
         )
-        return [Send(sender, data, action, kind, reply=True, token_service=kind != "app-response")]
+        return [
+            Send(
+                to=sender,
+                data=data,
+                action=action,
+                kind=kind,
+                reply=True,
+                token_service=kind is not MessageKind.APP_RESPONSE,
+            )
+        ]
 
     def handle(self, data, sender, now):
         envelope, addressing = self.read_request(data)
@@ -353,7 +416,9 @@ class ContextProvider(Server):
                 response, action=APP_RESPONSE_ACTION, relates_to=addressing.message_id
             )
             p.put_payload(response, payload, "Response")
-            return self._reply(sender, response, context, now, APP_RESPONSE_ACTION, "app-response")
+            return self._reply(
+                sender, response, context, now, APP_RESPONSE_ACTION, MessageKind.APP_RESPONSE
+            )
         if action in self._UNDER_CONTEXT:
             context = self._unprotect(envelope, now)
             request = trust.read_rst(body_element(envelope, "wst:RequestSecurityToken"))
@@ -371,11 +436,11 @@ class ContextProvider(Server):
                     request_type=RequestType.RENEW,
                     lifetime=(now, context.expires),
                 )
-                reply_action, kind = Action.SCTR_RENEW.value, "rstr-renew"
+                reply_action, kind = Action.SCTR_RENEW.value, MessageKind.RSTR_RENEW
             else:
                 self.contexts.remove(context.identifier)
                 body = trust.build_rstr(cancelled=True, request_type=RequestType.CANCEL)
-                reply_action, kind = Action.SCTR_CANCEL.value, "rstr-cancel"
+                reply_action, kind = Action.SCTR_CANCEL.value, MessageKind.RSTR_CANCEL
             soap.add_addressing(response, action=reply_action, relates_to=addressing.message_id)
             response.add_body_element(body)
             return self._reply(sender, response, context, now, reply_action, kind)
@@ -387,7 +452,7 @@ class ContextProvider(Server):
     def new_context(self, secret: bytes, now: float):
         token = sc.build_sct()
         identifier = sc.read_sct(token).identifier
-        context = Context(identifier, secret, now + self.opts.lifetime)
+        context = Context(identifier=identifier, secret=secret, expires=now + self.opts.lifetime)
         self.contexts.put(identifier, context, now)
         self.setup.log_key("sct-secret", identifier, secret)
         return token, context
@@ -436,5 +501,12 @@ class SctProvider(ContextProvider):
         response = self.issue_computed(request, addressing.message_id, now)
         data = self.seal_asymmetric(response, now, p.CertificateRecipient(checked.certificate))
         return [
-            Send(sender, data, Action.SCTR_ISSUE.value, "rstr-sct", reply=True, token_service=True)
+            Send(
+                to=sender,
+                data=data,
+                action=Action.SCTR_ISSUE.value,
+                kind=MessageKind.RSTR_SCT,
+                reply=True,
+                token_service=True,
+            )
         ]

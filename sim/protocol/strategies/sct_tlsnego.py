@@ -12,11 +12,13 @@ ephemeral key wrapped for that certificate (WCF's UserNameForCertificate bootstr
 from __future__ import annotations
 
 import hmac
+import os
 import ssl
 import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from cryptography.hazmat.primitives import serialization
 from lxml import etree
@@ -30,11 +32,15 @@ from sim.errors import (
     UnknownDerivationSource,
 )
 from sim.protocol import protection as p
-from sim.protocol.api import PROVIDER, Send
+from sim.protocol.api import PROVIDER, MessageKind, Send
 from sim.protocol.base import PROVIDER_ADDRESS, Setup, body_element, option
+from sim.protocol.states import Input, Machine, State, Transition
 from sim.protocol.strategies.sct import (
+    CONTEXT_TRANSITIONS,
+    START_NOTE,
     ContextClient,
     ContextProvider,
+    SctOptions,
     _one_response,
     context_reference,
 )
@@ -57,23 +63,48 @@ OPTIONS = {
 TLSNEGO = ns.TLSNEGO_VALUE_TYPE
 
 
+class TlsNegoOptions(SctOptions):
+    """A context's options, and how it is negotiated."""
+
+    def __init__(self, options) -> None:
+        super().__init__(options)
+        self.tlsnego = option(options, "tlsnego", True, bool)
+        #: pending negotiations a provider node keeps at most, and for how long
+        self.max_negotiations = option(
+            options, "max_pending_negotiations", 1000, int, low=1, high=1_000_000
+        )
+        self.negotiation_timeout = option(
+            options, "negotiation_timeout_s", 60.0, float, low=0.001, high=86_400.0
+        )
+
+
+def _load_identity(context: ssl.SSLContext, certificate: bytes, private_key: bytes) -> None:
+    """Give ``context`` a certificate and its private key (PEM). Python's ``ssl`` loads them
+    from a file only: a file only this user can read, in a folder removed once loaded."""
+    with tempfile.TemporaryDirectory(prefix="wssim-tls-") as directory:
+        path = Path(directory) / "identity.pem"
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(handle, "wb") as out:
+            out.write(private_key + certificate)
+        context.load_cert_chain(path)
+
+
 def _contexts(setup: Setup) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """(client, server) TLS 1.2 contexts with the provider's certificate, built once."""
     if "tls" not in setup.shared:
         provider, ca = setup.identity("provider"), setup.keystore.ca
-        directory = Path(tempfile.mkdtemp(prefix="wssim-tls-"))
-        (directory / "provider.pem").write_bytes(provider.pem)
-        (directory / "provider.key").write_bytes(
+        server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        if setup.rsa_bits < 2048:
+            server.set_ciphers("DEFAULT:@SECLEVEL=0")  # the scenario asked for 1024-bit keys
+        _load_identity(
+            server,
+            provider.pem,
             provider.private_key.private_bytes(
                 serialization.Encoding.PEM,
                 serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption(),
-            )
+            ),
         )
-        server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        if setup.rsa_bits < 2048:
-            server.set_ciphers("DEFAULT:@SECLEVEL=0")  # the scenario asked for 1024-bit keys
-        server.load_cert_chain(directory / "provider.pem", directory / "provider.key")
         client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         client.check_hostname = False
         client.load_verify_locations(cadata=ca.pem.decode())
@@ -117,9 +148,43 @@ def _copy(el: etree._Element) -> etree._Element:
 
 
 class TlsNegoClient(ContextClient):
+    machine: ClassVar[Machine] = Machine(
+        [
+            Transition(
+                state=State.IDLE,
+                on=Input.REQUEST,
+                handler="start",
+                to=(State.TLS_SERVER_FLIGHT, State.ISSUE, State.RENEW, State.APP),
+                note=START_NOTE + " (tls-server-flight: TLSNego; issue: option tlsnego = false)",
+            ),
+            Transition(
+                state=State.TLS_SERVER_FLIGHT,
+                on=Input.REPLY,
+                handler="on_server_flight",
+                to=(State.TLS_FINAL,),
+            ),
+            Transition(
+                state=State.TLS_FINAL,
+                on=Input.REPLY,
+                handler="on_negotiated",
+                to=(State.APP, State.RENEW),
+                note="renew at once when the issued lifetime is already due",
+            ),
+            Transition(
+                state=State.ISSUE,
+                on=Input.REPLY,
+                handler="on_preset_issued",
+                to=(State.APP, State.RENEW),
+                note="renew at once when the issued lifetime is already due",
+            ),
+            *CONTEXT_TRANSITIONS,
+        ]
+    )
+
+    options_class = TlsNegoOptions
+
     def __init__(self, setup: Setup, client_id: str) -> None:
         super().__init__(setup, client_id)
-        self.tlsnego = option(setup.options, "tlsnego", True, bool)
         self.user, self.password = setup.username(client_id)
         self.provider = setup.identity("provider")
         self.tunnel: _Tunnel | None = None
@@ -133,7 +198,7 @@ class TlsNegoClient(ContextClient):
         return [wss.build_username_token(self.user, password=self.password)]
 
     def establish(self, now):
-        if not self.tlsnego:
+        if not self.opts.tlsnego:
             return self._establish_preset(now)
         self.tunnel = _Tunnel(_contexts(self.setup)[0], server_side=False)
         hello, _ = self.tunnel.step()
@@ -156,77 +221,75 @@ class TlsNegoClient(ContextClient):
             signed=False,  # the tunneled handshake and the final Authenticator protect it
         )
         envelope.add_body_element(rst)
-        self.awaiting = "tls-server-flight"
         return [
             Send(
-                PROVIDER,
-                envelope.to_bytes(self.ledger),
-                Action.SCT_ISSUE.value,
-                "rst-tlsnego",
+                to=PROVIDER,
+                data=envelope.to_bytes(self.ledger),
+                action=Action.SCT_ISSUE.value,
+                kind=MessageKind.RST_TLSNEGO,
                 token_service=True,
             )
         ]
 
-    def on_establishment_reply(self, envelope, sender, now):
-        if self.awaiting == "preset":
-            return self._preset_reply(envelope, now)
+    def on_server_flight(self, envelope, sender, now):
+        """Leg #2, the server's TLS flight: answer with ours (leg #3)."""
         responses = trust.read_rstr_collection(
             body_element(envelope, "wst:RequestSecurityTokenResponse")
         )
-        if self.awaiting == "tls-server-flight":
-            if len(responses) != 1:
-                raise InvalidRequest("the server's TLSNego flight is one RSTR")
-            blob = self._exchange(responses[0])
-            self.negotiation.append(_copy(responses[0].element))
-            flight, _ = self.tunnel.step(blob)
-            rstr = trust.build_rstr(binary_exchange=(flight, TLSNEGO), context=self.context_attr)
-            self.negotiation.append(_copy(rstr))
-            out = soap.new_envelope()
-            self.address_request(
-                out,
-                Action.RSTR_ISSUE.value,
-                Action.RSTRC_ISSUE_FINAL.value,
-                to=PROVIDER_ADDRESS,
-                signed=False,
+        if len(responses) != 1:
+            raise InvalidRequest("the server's TLSNego flight is one RSTR")
+        blob = self._exchange(responses[0])
+        self.negotiation.append(_copy(responses[0].element))
+        flight, _ = self.tunnel.step(blob)
+        rstr = trust.build_rstr(binary_exchange=(flight, TLSNEGO), context=self.context_attr)
+        self.negotiation.append(_copy(rstr))
+        out = soap.new_envelope()
+        self.address_request(
+            out,
+            Action.RSTR_ISSUE.value,
+            Action.RSTRC_ISSUE_FINAL.value,
+            to=PROVIDER_ADDRESS,
+            signed=False,
+        )
+        out.add_body_element(rstr)
+        return [
+            Send(
+                to=PROVIDER,
+                data=out.to_bytes(self.ledger),
+                action=Action.RSTR_ISSUE.value,
+                kind=MessageKind.RSTR_TLSNEGO,
+                token_service=True,
             )
-            out.add_body_element(rstr)
-            self.awaiting = "tls-final"
-            return [
-                Send(
-                    PROVIDER,
-                    out.to_bytes(self.ledger),
-                    Action.RSTR_ISSUE.value,
-                    "rstr-tlsnego",
-                    token_service=True,
-                )
-            ]
-        if self.awaiting == "tls-final":
-            if len(responses) != 2 or responses[0].requested_token is None:
-                raise InvalidRequest(
-                    "the final TLSNego response is a collection of token and authenticator"
-                )
-            _, complete = self.tunnel.step(self._exchange(responses[0]))
-            if not complete:
-                raise FailedCheck("TLS handshake did not complete", check="tls")
-            self.ledger.record(Op.TLS_HANDSHAKE, self.setup.rsa_bits)
-            try:
-                secret = self.tunnel.tls.read(64)
-            except ssl.SSLError:
-                raise FailedCheck("the TLS-protected key does not decrypt", check="tls") from None
-            if responses[1].context != self.context_attr:
-                raise InvalidRequest("negotiation message for another context")
-            if len(secret) != 32 or responses[1].authenticator is None:
-                raise InvalidRequest("the negotiation gave no 256-bit key or no authenticator")
-            expected = _combined(secret, self.negotiation, self.ledger)
-            if not hmac.compare_digest(expected, responses[1].authenticator):
-                raise FailedCheck("the TLSNego authenticator does not match", check="authenticator")
-            token = sc.read_sct(responses[0].requested_token)
-            expires = (
-                responses[0].lifetime[1] if responses[0].lifetime else now + self.opts.lifetime
+        ]
+
+    def on_negotiated(self, envelope, sender, now):
+        """Leg #4: the SCT, the TLS-protected key and the Authenticator."""
+        responses = trust.read_rstr_collection(
+            body_element(envelope, "wst:RequestSecurityTokenResponse")
+        )
+        if len(responses) != 2 or responses[0].requested_token is None:
+            raise InvalidRequest(
+                "the final TLSNego response is a collection of token and authenticator"
             )
-            self.tunnel = None
-            return self.established(token.identifier, secret, expires, now)
-        raise InvalidRequest("unexpected negotiation message")
+        _, complete = self.tunnel.step(self._exchange(responses[0]))
+        if not complete:
+            raise FailedCheck("TLS handshake did not complete", check="tls")
+        self.ledger.record(Op.TLS_HANDSHAKE, self.setup.rsa_bits)
+        try:
+            secret = self.tunnel.tls.read(64)
+        except ssl.SSLError:
+            raise FailedCheck("the TLS-protected key does not decrypt", check="tls") from None
+        if responses[1].context != self.context_attr:
+            raise InvalidRequest("negotiation message for another context")
+        if len(secret) != 32 or responses[1].authenticator is None:
+            raise InvalidRequest("the negotiation gave no 256-bit key or no authenticator")
+        expected = _combined(secret, self.negotiation, self.ledger)
+        if not hmac.compare_digest(expected, responses[1].authenticator):
+            raise FailedCheck("the TLSNego authenticator does not match", check="authenticator")
+        token = sc.read_sct(responses[0].requested_token)
+        expires = responses[0].lifetime[1] if responses[0].lifetime else now + self.opts.lifetime
+        self.tunnel = None
+        return self.established(token.identifier, secret, expires, now)
 
     def _exchange(self, response) -> bytes:
         if response.binary_exchange is None or response.binary_exchange[1] != TLSNEGO:
@@ -276,10 +339,17 @@ class TlsNegoClient(ContextClient):
             encrypt_tokens=self.app_headers(now),
             keylog=self.setup.log_key,
         )
-        self.awaiting = "preset"
-        return [Send(PROVIDER, data, Action.SCT_ISSUE.value, "rst-sct", token_service=True)]
+        return [
+            Send(
+                to=PROVIDER,
+                data=data,
+                action=Action.SCT_ISSUE.value,
+                kind=MessageKind.RST_SCT,
+                token_service=True,
+            )
+        ]
 
-    def _preset_reply(self, envelope, now):
+    def on_preset_issued(self, envelope, sender, now):
         def secret_for(reference):
             if reference.key_identifier != self.ek_sha1:
                 raise UnknownDerivationSource("reply keys derive from another key")
@@ -296,7 +366,7 @@ class TlsNegoClient(ContextClient):
         return self.established(token.identifier, secret, expires, now)
 
 
-@dataclass
+@dataclass(slots=True, kw_only=True)
 class _Negotiation:
     """A TLSNego handshake a provider has answered leg #1 of and waits to finish."""
 
@@ -311,17 +381,14 @@ class _Negotiation:
 class TlsNegoProvider(ContextProvider):
     request_actions = ContextProvider.request_actions | {Action.RSTR_ISSUE.value}
 
+    options_class = TlsNegoOptions
+
     def __init__(self, setup: Setup, node_id: str, shared=None) -> None:
         super().__init__(setup, node_id, shared)
-        opts = setup.options
+        self.max_negotiations = self.opts.max_negotiations
+        self.negotiation_timeout = self.opts.negotiation_timeout
         #: pending negotiations by (the node that started one, its wst:Context): a node's
         #: memory for them is bounded, and one client's legs never reach another's
-        self.max_negotiations = option(
-            opts, "max_pending_negotiations", 1000, int, low=1, high=1_000_000
-        )
-        self.negotiation_timeout = option(
-            opts, "negotiation_timeout_s", 60.0, float, low=0.001, high=86_400.0
-        )
         self.negotiations: OrderedDict[tuple[str, str], _Negotiation] = OrderedDict()
 
     def check_app_headers(self, checked, now):
@@ -375,9 +442,14 @@ class TlsNegoProvider(ContextProvider):
         flight, _ = tunnel.step(request.binary_exchange[0])
         rstr = trust.build_rstr(binary_exchange=(flight, TLSNEGO), context=request.context)
         self.negotiations[key] = _Negotiation(
-            tunnel, [_copy(request.element), _copy(rstr)], now, flight
+            tunnel=tunnel,
+            elements=[_copy(request.element), _copy(rstr)],
+            started=now,
+            flight=flight,
         )
-        return self._negotiation_reply(addressing, sender, rstr, Action.RSTR_ISSUE, "rstr-tlsnego")
+        return self._negotiation_reply(
+            addressing, sender, rstr, Action.RSTR_ISSUE, MessageKind.RSTR_TLSNEGO
+        )
 
     def _finish(self, envelope, addressing, sender, now):
         responses = trust.read_rstr_collection(
@@ -427,16 +499,27 @@ class TlsNegoProvider(ContextProvider):
             ]
         )
         return self._negotiation_reply(
-            addressing, sender, collection, Action.RSTRC_ISSUE_FINAL, "rstrc-tlsnego"
+            addressing, sender, collection, Action.RSTRC_ISSUE_FINAL, MessageKind.RSTRC_TLSNEGO
         )
 
-    def _negotiation_reply(self, request: soap.Addressing, sender, body, action: Action, kind):
+    def _negotiation_reply(
+        self, request: soap.Addressing, sender, body, action: Action, kind: MessageKind
+    ):
         """A negotiation leg: plain SOAP (the tunneled TLS handshake is its protection)."""
         reply = soap.new_envelope()
         soap.add_addressing(reply, action=action.value, relates_to=request.message_id)
         reply.add_body_element(body)
         data = reply.to_bytes(self.ledger)
-        return [Send(sender, data, action.value, kind, reply=True, token_service=True)]
+        return [
+            Send(
+                to=sender,
+                data=data,
+                action=action.value,
+                kind=kind,
+                reply=True,
+                token_service=True,
+            )
+        ]
 
     def _issue_preset(self, envelope, addressing, sender, now):
         security = wss.find_security_header(envelope)
@@ -482,5 +565,12 @@ class TlsNegoProvider(ContextProvider):
             suite_=self.setup.suite,
         )
         return [
-            Send(sender, data, Action.SCTR_ISSUE.value, "rstr-sct", reply=True, token_service=True)
+            Send(
+                to=sender,
+                data=data,
+                action=Action.SCTR_ISSUE.value,
+                kind=MessageKind.RSTR_SCT,
+                reply=True,
+                token_service=True,
+            )
         ]

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from sim.errors import FailedAuthentication, InvalidRequest, SecurityFault
+from sim.errors import FailedAuthentication, InvalidRequest, ScenarioError, SecurityFault
 from sim.protocol import protection as p
-from sim.protocol.api import CLIENT, INTERMEDIARY, PROVIDER, STS, Send, role_of
+from sim.protocol.api import CLIENT, INTERMEDIARY, PROVIDER, STS, MessageKind, Send, role_of
 from sim.protocol.base import (
     APP_ACTION,
     APP_RESPONSE_ACTION,
@@ -22,6 +22,7 @@ from sim.protocol.base import (
     Server,
     Setup,
     body_element,
+    option,
     record_tls,
     require_reply_signed,
 )
@@ -39,6 +40,20 @@ from sim.wire.xmlutil import one_child
 
 OPTIONS = {"token_lifetime_s", "saml_version", "trusted_intermediaries"}
 INTERMEDIARY_ADDRESS = "https://intermediary.example/service"
+
+
+class SvOptions(TokenOptions):
+    """The token options, and whom the STS and the provider let vouch for users."""
+
+    def __init__(self, options) -> None:
+        super().__init__(options)
+        trusted = option(options, "trusted_intermediaries", ["intermediary"], list)
+        if not all(isinstance(name, str) for name in trusted):
+            raise ScenarioError(
+                "strategy_options.trusted_intermediaries",
+                f"must be a list of actor names, got {trusted!r}",
+            )
+        self.trusted = frozenset(trusted)
 
 
 class SvClient(Client):
@@ -59,8 +74,15 @@ class SvClient(Client):
         p.put_payload(envelope, self.payload)
         data = envelope.to_bytes(self.ledger)
         record_tls(self.ledger, data)
-        self.awaiting = "app"
-        return [Send(INTERMEDIARY, data, APP_ACTION, "app-request", tls=True)]
+        return [
+            Send(
+                to=INTERMEDIARY,
+                data=data,
+                action=APP_ACTION,
+                kind=MessageKind.APP_REQUEST,
+                tls=True,
+            )
+        ]
 
     def on_reply(self, envelope, sender, now):
         """A reply over TLS (its RelatesTo and Action already checked by ``check_reply``)."""
@@ -69,7 +91,7 @@ class SvClient(Client):
         return [self.done(p.get_payload(envelope))]
 
 
-@dataclass
+@dataclass(slots=True, kw_only=True)
 class Pending:
     client_node: str
     client_message_id: str
@@ -95,6 +117,7 @@ class SvIntermediary(Server):
         self.sts = setup.identity("sts")
         self.provider = setup.identity("provider")
         self.replay = setup.replay_cache(self.role, node_id)
+        self.opts = SvOptions(setup.options)
         self.pending: dict[str, Pending] = {}
 
     def handle(self, data, sender, now):
@@ -156,7 +179,7 @@ class SvIntermediary(Server):
         )
         request = soap.new_envelope()
         sent = soap.add_addressing(request, action=Action.RST_ISSUE.value, to=STS_ADDRESS)
-        opts = TokenOptions(self.setup.options)
+        opts = self.opts
         request.add_body_element(
             trust.build_rst(
                 trust.RequestSecurityToken(
@@ -170,9 +193,21 @@ class SvIntermediary(Server):
         )
         out = self.seal_asymmetric(request, now, self.sts)
         self.pending[sent.message_id] = Pending(
-            sender, addressing.message_id, token.username, p.get_payload(envelope), STS
+            client_node=sender,
+            client_message_id=addressing.message_id,
+            username=token.username,
+            payload=p.get_payload(envelope),
+            stage=STS,
         )
-        return [Send(STS, out, Action.RST_ISSUE.value, "rst-issue", token_service=True)]
+        return [
+            Send(
+                to=STS,
+                data=out,
+                action=Action.RST_ISSUE.value,
+                kind=MessageKind.RST_ISSUE,
+                token_service=True,
+            )
+        ]
 
     def _from_sts(self, envelope, pending: Pending, now):
         self._open_reply(envelope, now, "sts")
@@ -188,7 +223,7 @@ class SvIntermediary(Server):
         )
         pending.stage = PROVIDER
         self.pending[sent.message_id] = pending
-        return [Send(PROVIDER, out, APP_ACTION, "app-request")]
+        return [Send(to=PROVIDER, data=out, action=APP_ACTION, kind=MessageKind.APP_REQUEST)]
 
     def _from_provider(self, envelope, pending: Pending, now):
         self._open_reply(envelope, now, "provider")
@@ -200,7 +235,12 @@ class SvIntermediary(Server):
         record_tls(self.ledger, out)
         return [
             Send(
-                pending.client_node, out, APP_RESPONSE_ACTION, "app-response", reply=True, tls=True
+                to=pending.client_node,
+                data=out,
+                action=APP_RESPONSE_ACTION,
+                kind=MessageKind.APP_RESPONSE,
+                reply=True,
+                tls=True,
             )
         ]
 
@@ -213,10 +253,10 @@ class SvSts(Server):
 
     def __init__(self, setup: Setup, node_id: str, shared=None) -> None:
         super().__init__(setup)
-        self.opts = TokenOptions(setup.options)
+        self.opts = SvOptions(setup.options)
         self.identity = setup.identity("sts")
         self.replay = setup.replay_cache(self.role, node_id)
-        self.trusted = set(setup.options.get("trusted_intermediaries", ["intermediary"]))
+        self.trusted = self.opts.trusted
 
     def handle(self, data, sender, now):
         envelope, addressing = self.read_request(data)
@@ -258,10 +298,10 @@ class SvSts(Server):
         out = self.seal_asymmetric(response, now, requester)
         return [
             Send(
-                sender,
-                out,
-                Action.RSTRC_ISSUE_FINAL.value,
-                "rstr-issue",
+                to=sender,
+                data=out,
+                action=Action.RSTRC_ISSUE_FINAL.value,
+                kind=MessageKind.RSTR_ISSUE,
                 reply=True,
                 token_service=True,
             )
@@ -281,7 +321,7 @@ class SvProvider(Server):
         self.identity = setup.identity("provider")
         self.sts_key = setup.identity("sts").public_key
         self.replay = setup.replay_cache(self.role, node_id)
-        self.trusted = set(setup.options.get("trusted_intermediaries", ["intermediary"]))
+        self.trusted = SvOptions(setup.options).trusted
 
     def handle(self, data, sender, now):
         envelope, addressing = self.read_request(data)
@@ -304,4 +344,12 @@ class SvProvider(Server):
         soap.add_addressing(response, action=APP_RESPONSE_ACTION, relates_to=addressing.message_id)
         p.put_payload(response, p.get_payload(envelope), "Response")
         out = self.seal_asymmetric(response, now, intermediary)
-        return [Send(sender, out, APP_RESPONSE_ACTION, "app-response", reply=True)]
+        return [
+            Send(
+                to=sender,
+                data=out,
+                action=APP_RESPONSE_ACTION,
+                kind=MessageKind.APP_RESPONSE,
+                reply=True,
+            )
+        ]

@@ -14,7 +14,7 @@ from sim.errors import (
     UnknownDerivationSource,
 )
 from sim.protocol import protection as p
-from sim.protocol.api import PROVIDER, Send
+from sim.protocol.api import PROVIDER, MessageKind, Send
 from sim.protocol.base import (
     APP_ACTION,
     APP_RESPONSE_ACTION,
@@ -81,8 +81,7 @@ class UtClient(Client):
             tokens=[token],
             keylog=self.setup.log_key,
         )
-        self.awaiting = "app"
-        return [Send(PROVIDER, data, APP_ACTION, "app-request")]
+        return [Send(to=PROVIDER, data=data, action=APP_ACTION, kind=MessageKind.APP_REQUEST)]
 
     def on_reply(self, envelope, sender, now):
         def secret_for(reference):
@@ -157,4 +156,12 @@ class UtProvider(Server):
             suite_=self.setup.suite,
             keylog=self.setup.log_key,
         )
-        return [Send(sender, out, APP_RESPONSE_ACTION, "app-response", reply=True)]
+        return [
+            Send(
+                to=sender,
+                data=out,
+                action=APP_RESPONSE_ACTION,
+                kind=MessageKind.APP_RESPONSE,
+                reply=True,
+            )
+        ]

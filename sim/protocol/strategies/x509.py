@@ -4,7 +4,7 @@ with a per-message EncryptedKey. The baseline."""
 from __future__ import annotations
 
 from sim.protocol import protection as p
-from sim.protocol.api import PROVIDER, Send
+from sim.protocol.api import PROVIDER, MessageKind, Send
 from sim.protocol.base import (
     APP_ACTION,
     APP_RESPONSE_ACTION,
@@ -31,8 +31,7 @@ class X509Client(Client):
         self.address_request(envelope, APP_ACTION, APP_RESPONSE_ACTION, to=PROVIDER_ADDRESS)
         p.put_payload(envelope, self.payload)
         data = self.seal_asymmetric(envelope, now, self.provider)
-        self.awaiting = "app"
-        return [Send(PROVIDER, data, APP_ACTION, "app-request")]
+        return [Send(to=PROVIDER, data=data, action=APP_ACTION, kind=MessageKind.APP_REQUEST)]
 
     def on_reply(self, envelope, sender, now):
         self.open_asymmetric(envelope, now, signer="provider")
@@ -55,4 +54,12 @@ class X509Provider(Server):
         soap.add_addressing(response, action=APP_RESPONSE_ACTION, relates_to=addressing.message_id)
         p.put_payload(response, p.get_payload(envelope), "Response")
         out = self.seal_asymmetric(response, now, p.CertificateRecipient(checked.certificate))
-        return [Send(sender, out, APP_RESPONSE_ACTION, "app-response", reply=True)]
+        return [
+            Send(
+                to=sender,
+                data=out,
+                action=APP_RESPONSE_ACTION,
+                kind=MessageKind.APP_RESPONSE,
+                reply=True,
+            )
+        ]

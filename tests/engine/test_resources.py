@@ -1,16 +1,57 @@
-"""The model's shortcuts against what they replace: FCFS cores as a heap of free times
-against a SimPy Resource, and client deliveries folded into the client's CPU time against
-one event per delivery."""
+"""The resources: links follow the ns-3 point-to-point model (FIFO transmitter,
+bytes*8/bandwidth, delay, and losses from a frame loss probability or a bit error rate); a
+node's cores, a heap of free times, serve first come, first served as a SimPy Resource does."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
 import simpy
 
-from sim.engine import load_scenario, simulate
-from sim.engine import run as run_module
-from sim.engine.model import Network, Node
+from sim.engine.resources import Node, Wire
+from sim.engine.scenario import Link
+
+
+def _deliver(link: Link, sizes: list[int], seed: int = 3) -> tuple[list[bool], list[float]]:
+    env = simpy.Environment()
+    wire = Wire(env, "a-b", link, np.random.default_rng(seed))
+    outcomes: list[bool] = []
+    arrivals: list[float] = []
+
+    def one(size):
+        delivered = yield from wire.send(size, warmup=0.0)
+        outcomes.append(delivered)
+        arrivals.append(env.now)
+
+    for size in sizes:
+        env.process(one(size))
+    env.run()
+    return outcomes, arrivals
+
+
+def test_back_to_back_frames_queue_at_the_transmitter_then_propagate():
+    link = Link(latency_ms=10.0, bandwidth_mbps=8.0, overhead_bytes=0)
+    _, arrivals = _deliver(link, [1000, 1000, 1000])
+    # 1000 bytes at 8 Mbit/s = 1 ms each, sent one after the other, then 10 ms of delay
+    assert np.allclose(arrivals, [0.011, 0.012, 0.013])
+
+
+def test_bit_error_rate_loses_frames_with_the_binomial_probability():
+    ber, size, n = 1e-5, 1000, 4000
+    link = Link(bit_error_rate=ber, overhead_bytes=350, retries=0, timeout_s=0.1)
+    outcomes, _ = _deliver(link, [size] * n)
+    p = 1 - (1 - ber) ** (8 * (size + 350))
+    lost = outcomes.count(False)
+    assert abs(lost - n * p) < 4 * math.sqrt(n * p * (1 - p)), (lost, n * p)
+
+
+def test_retransmissions_recover_lost_frames():
+    link = Link(loss=0.3, retries=3, timeout_s=0.05)
+    outcomes, _ = _deliver(link, [500] * 2000)
+    # lost only when all four attempts are: 0.3^4 = 0.81 %
+    assert outcomes.count(False) < 2000 * 0.0081 + 4 * math.sqrt(2000 * 0.0081)
 
 
 def _customers(rate: float, mean_service: float, count: int, seed: int):
@@ -74,37 +115,3 @@ def test_node_serves_first_come_first_served_as_a_simpy_resource_does(cores):
     assert node.requests == sum(1 for end in ends if end > 50.0)
     busy = sum(min(s, e - 50.0) for e, s in zip(ends, services, strict=True) if e > 50.0)
     assert node.busy == pytest.approx(busy, rel=1e-9)
-
-
-class _Unfolded(Network):
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        assert self.fold  # nothing in the scenario below turns it off
-        self.fold = False
-
-
-@pytest.mark.parametrize("variability", ["deterministic", "exponential"])
-def test_folding_client_deliveries_leaves_the_summary_as_it_is(tmp_path, monkeypatch, variability):
-    """Folded or not, a replay run measures the same (with random service times the draws
-    are made in another order: the same distribution, close figures)."""
-    s = load_scenario(
-        {
-            "strategies": ["sct"],
-            "workload": {"rate": 40.0, "messages_per_session": 5},
-            "run": {"duration_s": 20.0, "warmup_s": 2.0},
-            "profile": {"variability": variability},
-            "topology": {"provider": {"nodes": 1, "cores": 1}},
-        }
-    )
-    folded = simulate(s, fidelity="replay", key_dir=tmp_path).summary["strategies"]["sct"]
-    monkeypatch.setattr(run_module, "Network", _Unfolded)
-    unfolded = simulate(s, fidelity="replay", key_dir=tmp_path).summary["strategies"]["sct"]
-    if variability == "deterministic":
-        assert folded["app_messages"] == unfolded["app_messages"]
-        assert folded["latency_ms"] == pytest.approx(unfolded["latency_ms"], rel=1e-9)
-        for role, figures in folded["roles"].items():
-            assert figures == pytest.approx(unfolded["roles"][role], rel=1e-9)
-    else:
-        assert folded["latency_ms"]["mean"] == pytest.approx(
-            unfolded["latency_ms"]["mean"], rel=0.05
-        )

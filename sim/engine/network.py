@@ -1,0 +1,224 @@
+"""The network of one replication: its nodes, farms and wires, and what a protocol Step
+costs on them (``Network.step_info``: its CPU seconds, HSM operations, waits, where its
+Send goes and how the Send counts in its message's record)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import IntEnum
+from typing import NamedTuple
+
+import numpy as np
+import simpy
+
+from sim.engine.balancer import Farm
+from sim.engine.costs import CostProfile
+from sim.engine.resources import SERIES_BINS, Node, Wire
+from sim.engine.scenario import Scenario
+from sim.protocol.api import CLIENT, AppDone, MessageKind, Send, SessionClosed, Step, role_of
+from sim.wire.ledger import Op
+
+#: the ledger ops an HSM takes off the cores (RSA private-key operations)
+HSM_OPS = (Op.RSA_SIGN, Op.RSA_DECRYPT)
+
+
+class Bill(IntEnum):
+    """How a delivered Send counts in its message's record (``Chain._bill``)."""
+
+    NONE = 0
+    TOKEN_REQUEST = 1
+    TOKEN_REPLY = 2
+    APP_REQUEST = 3
+    APP_RESPONSE = 4
+
+
+class StepInfo(NamedTuple):
+    """A Step as the model uses it (``Network.step_info``)."""
+
+    step: Step
+    #: its first Send (every strategy keeps one message in flight per chain), or None
+    send: Send | None
+    #: its last AppDone or SessionClosed, or None
+    result: AppDone | SessionClosed | None
+    counts: tuple[tuple[str, int], ...]
+    #: CPU seconds before the variability draw; beside an HSM; RSA private-key ops for it
+    seconds: float
+    beside_hsm: float
+    private: int
+    #: seconds the step waits holding no core (round trips to a farm's replay store)
+    wait: float
+    #: the role the Send goes to, how it counts in the record, its size in bytes
+    role: str
+    bill: Bill
+    size: int
+
+
+def bill_of(send: Send, role: str) -> Bill:
+    """How ``send``, going to ``role``, counts in its message's record."""
+    if send.token_service:
+        return Bill.TOKEN_REPLY if send.reply else Bill.TOKEN_REQUEST
+    if send.kind == MessageKind.APP_REQUEST and role != CLIENT:
+        return Bill.APP_REQUEST
+    if send.kind == MessageKind.APP_RESPONSE:
+        return Bill.APP_RESPONSE
+    return Bill.NONE
+
+
+class Network:
+    """Nodes, farms and wires of one simulated replication, and the service-time draw."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        scenario: Scenario,
+        roles: tuple[str, ...],
+        rng: np.random.Generator,
+        profile: CostProfile,
+        *,
+        memo_steps: bool = True,
+    ) -> None:
+        self.env = env
+        self.scenario = scenario
+        self.rng = rng
+        self.profile = profile
+        #: the measured window [warmup, until]: nodes and wires count their load inside it
+        self.warmup = scenario.run.warmup_s
+        self.until = scenario.run.duration_s
+        self.farms: dict[str, Farm] = {}
+        self.nodes: dict[str, Node] = {}
+        for role in roles:
+            spec = getattr(scenario.topology, role)
+            nodes = [
+                Node(
+                    env,
+                    f"{role}-{i}",
+                    role,
+                    spec.cores,
+                    hsm_units=spec.hsm_units,
+                    hsm_op_s=spec.hsm_op_ms / 1000,
+                    bin_s=scenario.run.duration_s / SERIES_BINS,
+                )
+                for i in range(spec.nodes)
+            ]
+            self.farms[role] = Farm(role, nodes, spec.balancer, rng)
+            self.nodes.update({n.name: n for n in nodes})
+        self.client_spec = scenario.topology.client
+        self.wires: dict[tuple[str, str], Wire] = {}
+        #: ledger -> (op counts, CPU seconds, CPU seconds beside an HSM, HSM operations)
+        self._ledgers: dict[tuple, tuple] = {}
+        self._steps: dict[int, StepInfo] = {}
+        #: remember each Step's info by object: replayed steps recur, while full fidelity
+        #: makes a new Step (holding its message) every time, and memos would only hold them
+        self.memo_steps = memo_steps
+        kinds = {fault.kind for fault in scenario.faults}
+        #: whether any link goes down in this run (frames can be lost to an outage)
+        self.link_outages = "link_outage" in kinds
+        #: fold a delivery to a node that never queues into that node's CPU time (see
+        #: ``Chain.run``): exact while nothing can change between the send and the arrival
+        #: (no clock skew or outage faults, no adversary); a tracer turns it off so that
+        #: the trace is written in time order
+        self.fold = not kinds & {"clock_skew", "link_outage"} and scenario.adversary is None
+        self.deterministic, self.jitter = _variability(
+            scenario.profile.variability, scenario.profile.cv, rng
+        )
+
+    def client_node(self, index: int) -> Node:
+        name = f"client-{index}"
+        node = self.nodes.get(name)
+        if node is None:
+            node = Node(self.env, name, CLIENT, 1, contended=False)
+            self.nodes[name] = node
+        return node
+
+    def wire(self, a: str, b: str) -> Wire:
+        wire = self.wires.get((a, b))
+        if wire is None:
+            wire = Wire(self.env, f"{a}-{b}", self.scenario.link(a, b), self.rng)
+            self.wires[a, b] = wire
+        return wire
+
+    def cpu(self, node: Node, ops) -> float:
+        """CPU seconds of a ledger on ``node``, with the service-time variability drawn."""
+        seconds = self.ledger_info(ops)[1]
+        return seconds if self.deterministic else seconds * self.jitter()
+
+    def step_info(self, step: Step) -> StepInfo:
+        """What the model needs of ``step``; with ``memo_steps``, computed once per Step
+        object (replayed steps are the same objects every time)."""
+        if not self.memo_steps:
+            return self._step_info(step)
+        info = self._steps.get(id(step))
+        if info is None or info.step is not step:
+            if len(self._steps) > 50_000:
+                self._steps.clear()
+            info = self._steps[id(step)] = self._step_info(step)
+        return info
+
+    def _step_info(self, step: Step) -> StepInfo:
+        send = result = None
+        for event in step.events:
+            if isinstance(event, Send):
+                # every strategy keeps one message in flight per chain
+                send = send or event
+            elif isinstance(event, (AppDone, SessionClosed)):
+                result = event
+        counts, seconds, beside_hsm, private, wait = self.ledger_info(step.ops)
+        role, bill = "", Bill.NONE
+        if send is not None:
+            role = role_of(send.to)
+            bill = bill_of(send, role)
+        return StepInfo(
+            step,
+            send,
+            result,
+            counts,
+            seconds,
+            beside_hsm,
+            private,
+            wait,
+            role,
+            bill,
+            0 if send is None else len(send.data),
+        )
+
+    def ledger_info(self, ops) -> tuple[tuple[tuple[str, int], ...], float, float, int, float]:
+        """Of a ledger: its op counts, its CPU seconds, its CPU seconds beside an HSM (which
+        takes the RSA private-key operations), how many of those there are, and the seconds
+        it waits holding no core (``CostProfile.wait``). Keyed by the
+        ledger's value: full fidelity's messages of one kind have equal ledgers, and they
+        share one counts tuple (the statistics aggregate by it)."""
+        info = self._ledgers.get(ops)
+        if info is None:
+            if len(self._ledgers) > 50_000:
+                self._ledgers.clear()
+            counts: dict[str, int] = {}
+            for op, _ in ops:
+                counts[op] = counts.get(op, 0) + 1
+            private = sum(counts.get(op, 0) for op in HSM_OPS)
+            rest = tuple((op, size) for op, size in ops if op not in HSM_OPS)
+            info = self._ledgers[ops] = (
+                tuple(counts.items()),
+                self.profile.cost(ops),
+                self.profile.cost(rest),
+                private,
+                self.profile.wait(ops),
+            )
+        return info
+
+    def op_counts(self, ops) -> tuple[tuple[str, int], ...]:
+        """How many of each op a ledger holds (see ``ledger_info``)."""
+        return self.ledger_info(ops)[0]
+
+
+def _variability(
+    variability: str, cv: float, rng: np.random.Generator
+) -> tuple[bool, Callable[[], float]]:
+    """(deterministic, the draw a service time is multiplied by) for ``profile.variability``
+    with coefficient of variation ``cv`` (lognormal of mean 1)."""
+    if variability == "deterministic":
+        return True, lambda: 1.0
+    if variability == "exponential":
+        return False, lambda: float(rng.exponential(1.0))
+    sigma2 = np.log(1 + cv * cv)
+    mu = -sigma2 / 2
+    return False, lambda: float(rng.lognormal(mu, np.sqrt(sigma2)))
