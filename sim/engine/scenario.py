@@ -134,9 +134,11 @@ class Workload(_Strict):
 
 
 class Role(_Strict):
-    nodes: int = Field(1, ge=1, le=10_000)
-    cores: int = Field(2, ge=1, le=1024)
-    balancer: Literal["round_robin", "least_connections", "random", "sticky"] = "round_robin"
+    nodes: int = Field(1, ge=1, le=10_000, description="nodes in the role's farm")
+    cores: int = Field(2, ge=1, le=1024, description="CPU cores of each node")
+    balancer: Literal["round_robin", "least_connections", "random", "sticky"] = Field(
+        "round_robin", description="how the farm's load balancer picks a node for a request"
+    )
     shared_cache: bool = Field(False, description="one security-context cache for the farm")
     shared_replay_cache: bool = Field(
         True,
@@ -156,26 +158,40 @@ class Topology(_Strict):
 
 
 class Link(_Strict):
-    latency_ms: float = Field(1.0, ge=0, le=60_000)
-    bandwidth_mbps: float = Field(1000.0, gt=0, le=1_000_000)
-    jitter_ms: float = Field(0.0, ge=0)
+    latency_ms: float = Field(1.0, ge=0, le=60_000, description="one-way propagation delay")
+    bandwidth_mbps: float = Field(
+        1000.0, gt=0, le=1_000_000, description="transmit rate of each direction"
+    )
+    jitter_ms: float = Field(0.0, ge=0, description="mean of an exponential extra delay")
     loss: float = Field(0.0, ge=0, lt=1, description="probability that a message is lost")
     bit_error_rate: float = Field(
         0.0, ge=0, lt=1e-2, description="a message of n bytes is lost with 1-(1-ber)^(8n)"
     )
     overhead_bytes: int = Field(350, ge=0, description="HTTP and TCP framing per message")
     timeout_s: float = Field(2.0, gt=0, description="sender's retransmission timeout")
-    retries: int = Field(2, ge=0, le=10)
-    tls_handshake_bytes: int = Field(4500, ge=0)
+    retries: int = Field(2, ge=0, le=10, description="retransmissions before the message fails")
+    tls_handshake_bytes: int = Field(
+        4500, ge=0, description="bytes of a TLS handshake, on a session's first use of a link"
+    )
 
 
 class Run(_Strict):
-    duration_s: float = Field(60.0, gt=0, le=1e7)
-    warmup_s: float = Field(5.0, ge=0)
-    max_messages: int | None = Field(None, gt=0)
-    replications: int = Field(1, ge=1, le=1000)
-    seed: int = Field(1, ge=0)
-    fidelity: Literal["full", "replay"] = "replay"
+    duration_s: float = Field(60.0, gt=0, le=1e7, description="simulated seconds of the run")
+    warmup_s: float = Field(
+        5.0, ge=0, description="seconds left out of the statistics at the start"
+    )
+    max_messages: int | None = Field(
+        None, gt=0, description="stop starting sessions after this many application messages"
+    )
+    replications: int = Field(
+        1, ge=1, le=1000, description="independent runs, combined with 95 % confidence intervals"
+    )
+    seed: int = Field(1, ge=0, description="the random seed: same seed, same summary")
+    fidelity: Literal["full", "replay"] = Field(
+        "replay",
+        description="full: every message built and verified for real; replay: the ledgers "
+        "and sizes recorded from real executions, replayed",
+    )
     target_ci95_ms: float | None = Field(
         None,
         gt=0,
@@ -214,8 +230,10 @@ class Run(_Strict):
 
 
 class OpOverride(_Strict):
-    fixed_us: float | None = Field(None, ge=0)
-    per_byte_ns: float | None = Field(None, ge=0)
+    fixed_us: float | None = Field(None, ge=0, description="fixed CPU cost of one operation")
+    per_byte_ns: float | None = Field(
+        None, ge=0, description="CPU cost per unit of size (byte, or key bit for RSA)"
+    )
     wait_us: float | None = Field(
         None, ge=0, description="waiting without a core per unit of size (network round trips)"
     )
@@ -224,8 +242,12 @@ class OpOverride(_Strict):
 class Profile(_Strict):
     name: str = Field("default", description="'default' or a path to a calibrated JSON profile")
     scale: float = Field(1.0, gt=0, description="CPU speed factor: 2 = twice as slow")
-    overrides: dict[str, OpOverride] = Field(default_factory=dict)
-    variability: Literal["deterministic", "exponential", "lognormal"] = "deterministic"
+    overrides: dict[str, OpOverride] = Field(
+        default_factory=dict, description="per ledger op (rsa_sign, c14n, ...): its costs"
+    )
+    variability: Literal["deterministic", "exponential", "lognormal"] = Field(
+        "deterministic", description="how a service time varies around the profile's cost"
+    )
     cv: float = Field(0.5, ge=0, le=10, description="coefficient of variation (lognormal)")
 
 

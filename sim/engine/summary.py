@@ -101,7 +101,8 @@ def summarize_replication(rep: Replication) -> dict[str, dict]:
         service = sum(n.service for n in farm.nodes)
         roles[farm.role] = {
             "nodes": len(farm.nodes),
-            "cores": cores,
+            "cores": cores,  # the farm's total; topology.<role>.cores is per node
+            "cores_per_node": farm.nodes[0].cores,
             "utilization": busy / (cores * measured),
             "requests": requests,
             "mean_service_ms": service / requests * 1000 if requests else 0.0,

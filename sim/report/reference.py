@@ -51,7 +51,8 @@ _OUTPUTS = """## Outputs
 measured window), `completed`, `failed`, `throughput_per_s`, `latency_ms`
 {`mean`,`p50`,`p95`,`p99`,`max`} (with `ci95` half-widths when replications > 1),
 `bytes_per_app_message` {`request`,`response`,`token_service`}, `sts_requests`,
-`roles.<role>` {`nodes`,`cores`,`utilization`,`requests`,`mean_service_ms`},
+`roles.<role>` {`nodes`,`cores` (the farm's total), `cores_per_node` (what
+`topology.<role>.cores` sets), `utilization`,`requests`,`mean_service_ms`},
 `crypto_ops_per_app_message`, and `faults` (fault code → count; `recovered` counts the
 recoveries a client made by itself, e.g. after `wsc:BadContextToken`). A mixed run adds
 `mixed: true` and `classes.<name>` {`strategy`, `share`}; each strategy's `roles` then

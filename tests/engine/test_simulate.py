@@ -379,3 +379,11 @@ def test_littles_law_holds_on_a_full_protocol_run(key_dir):
     arrival_rate = len(window) / measured
     mean_time = sum(r.end - r.start for r in window) / len(window)
     assert np.mean(samples) == pytest.approx(arrival_rate * mean_time, rel=0.08)
+
+
+def test_a_role_reports_its_farms_cores_and_each_nodes(key_dir):
+    farm = scenario(
+        ["x509"], rate=5.0, duration=6.0, topology={"provider": {"nodes": 3, "cores": 4}}
+    )
+    provider = simulate(farm, key_dir=key_dir).summary["strategies"]["x509"]["roles"]["provider"]
+    assert (provider["nodes"], provider["cores_per_node"], provider["cores"]) == (3, 4, 12)
