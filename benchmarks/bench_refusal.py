@@ -15,7 +15,6 @@ valid read (in practice it costs less than one).
 from __future__ import annotations
 
 import os
-import tempfile
 
 import pytest
 
@@ -28,7 +27,7 @@ from sim.wire.keys import KeyStore
 from sim.wire.ledger import Ledger
 from tests.attacks.signature_forgery import BEYOND_THE_BOUNDS, SIZE, WITHIN_THE_BOUNDS
 
-KEYS = KeyStore(os.path.join(tempfile.gettempdir(), "wssim-bench-keys"))
+KEYS = KeyStore()  # the private per-user key cache
 CLIENT, PROVIDER = KEYS.identity("client-0"), KEYS.identity("provider")
 SECRET, CONTEXT = os.urandom(32), "urn:uuid:00000000-0000-4000-8000-000000000000"
 TARGET = 0.1  # baseline / refusal: a refusal within 10x of a valid read

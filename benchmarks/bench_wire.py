@@ -7,7 +7,6 @@ what a SecureConversation message costs against an X.509 one (the baseline)."""
 from __future__ import annotations
 
 import os
-import tempfile
 
 import pytest
 
@@ -18,7 +17,7 @@ from sim.wire.checks import ReplayCache
 from sim.wire.keys import KeyStore
 from sim.wire.ledger import Ledger
 
-KEYS = KeyStore(os.path.join(tempfile.gettempdir(), "wssim-bench-keys"))
+KEYS = KeyStore()  # the private per-user key cache
 CLIENT, PROVIDER = KEYS.identity("client-0"), KEYS.identity("provider")
 SECRET, CONTEXT = os.urandom(32), "urn:uuid:00000000-0000-4000-8000-000000000000"
 PAYLOAD = os.urandom(1024)
