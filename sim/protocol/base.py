@@ -555,6 +555,20 @@ class Client(Actor):
         return AppDone(ok=True, payload=payload, recoveries=self.recoveries)
 
 
+def app_response(to: str, data: bytes, *, tls: bool = False) -> list[Event]:
+    """The provider's answer to an application request: one reply Send of ``data``."""
+    return [
+        Send(
+            to=to,
+            data=data,
+            action=APP_RESPONSE_ACTION,
+            kind=MessageKind.APP_RESPONSE,
+            reply=True,
+            tls=tls,
+        )
+    ]
+
+
 def record_tls(ledger: Ledger, data: bytes) -> None:
     """The record-layer work of sending or receiving ``data`` over TLS."""
     ledger.record(Op.TLS_RECORD, len(data))

@@ -34,6 +34,7 @@ from sim.protocol.base import (
     Client,
     Server,
     Setup,
+    app_response,
     body_element,
     option,
     record_tls,
@@ -423,16 +424,7 @@ class BearerProvider(Server):
         p.put_payload(response, p.get_payload(envelope), "Response")
         out = response.to_bytes(self.ledger)
         record_tls(self.ledger, out)
-        return [
-            Send(
-                to=sender,
-                data=out,
-                action=APP_RESPONSE_ACTION,
-                kind=MessageKind.APP_RESPONSE,
-                reply=True,
-                tls=True,
-            )
-        ]
+        return app_response(sender, out, tls=True)
 
 
 # --- holder-of-key, symmetric proof key ---------------------------------------------------
@@ -542,15 +534,7 @@ class HokSymmetricProvider(BearerProvider):
             keylog=self.setup.log_key,
             direction=sc.Direction.REPLY,
         )
-        return [
-            Send(
-                to=sender,
-                data=out,
-                action=APP_RESPONSE_ACTION,
-                kind=MessageKind.APP_RESPONSE,
-                reply=True,
-            )
-        ]
+        return app_response(sender, out)
 
 
 # --- holder-of-key, public key (seed 004) ------------------------------------------------
@@ -666,13 +650,4 @@ class HokPublicProvider(BearerProvider):
         p.put_payload(response, p.get_payload(envelope), "Response")
         out = response.to_bytes(self.ledger)
         record_tls(self.ledger, out)
-        return [
-            Send(
-                to=sender,
-                data=out,
-                action=APP_RESPONSE_ACTION,
-                kind=MessageKind.APP_RESPONSE,
-                reply=True,
-                tls=True,
-            )
-        ]
+        return app_response(sender, out, tls=True)

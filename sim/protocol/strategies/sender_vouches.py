@@ -21,6 +21,7 @@ from sim.protocol.base import (
     Client,
     Server,
     Setup,
+    app_response,
     body_element,
     option,
     record_tls,
@@ -344,12 +345,4 @@ class SvProvider(Server):
         soap.add_addressing(response, action=APP_RESPONSE_ACTION, relates_to=addressing.message_id)
         p.put_payload(response, p.get_payload(envelope), "Response")
         out = self.seal_asymmetric(response, now, intermediary)
-        return [
-            Send(
-                to=sender,
-                data=out,
-                action=APP_RESPONSE_ACTION,
-                kind=MessageKind.APP_RESPONSE,
-                reply=True,
-            )
-        ]
+        return app_response(sender, out)

@@ -22,6 +22,7 @@ from sim.protocol.base import (
     Client,
     Server,
     Setup,
+    app_response,
     option,
 )
 from sim.wire import soap, wss
@@ -156,12 +157,4 @@ class UtProvider(Server):
             suite_=self.setup.suite,
             keylog=self.setup.log_key,
         )
-        return [
-            Send(
-                to=sender,
-                data=out,
-                action=APP_RESPONSE_ACTION,
-                kind=MessageKind.APP_RESPONSE,
-                reply=True,
-            )
-        ]
+        return app_response(sender, out)

@@ -12,6 +12,7 @@ from sim.protocol.base import (
     Client,
     Server,
     Setup,
+    app_response,
 )
 from sim.wire import soap
 from sim.wire.checks import ReplayCache
@@ -54,12 +55,4 @@ class X509Provider(Server):
         soap.add_addressing(response, action=APP_RESPONSE_ACTION, relates_to=addressing.message_id)
         p.put_payload(response, p.get_payload(envelope), "Response")
         out = self.seal_asymmetric(response, now, p.CertificateRecipient(checked.certificate))
-        return [
-            Send(
-                to=sender,
-                data=out,
-                action=APP_RESPONSE_ACTION,
-                kind=MessageKind.APP_RESPONSE,
-                reply=True,
-            )
-        ]
+        return app_response(sender, out)
