@@ -221,6 +221,9 @@ def test_the_fast_reader_reads_what_our_senders_write():
         assert verified.covers(envelope.body) and verified.covers(timestamp.element)
 
 
+WRONG_PLAINTEXT = "the plaintext is not well-formed UTF-8 XML"
+
+
 def test_the_mutations_take_the_fast_reader_to_its_every_step(monkeypatch):
     """Many changed messages pass the fast reader's first checks, so that the comparisons
     below also cover its decryption, digests and HMAC, not only its giving way. What failed
@@ -242,7 +245,10 @@ def test_the_mutations_take_the_fast_reader_to_its_every_step(monkeypatch):
     assert len(outcomes) >= 50
     assert any("does not match" in cause for cause in causes)  # a reference digest
     assert "signature value does not verify" in causes  # the HMAC
-    assert "the padding or authentication tag is invalid" in causes  # a wrong derived key
+    # a wrong derived key: its plaintext fails the padding check, or (about one key in 16,
+    # whose last byte happens to be a valid pad length) the parse
+    wrong_key = {"the padding or authentication tag is invalid", WRONG_PLAINTEXT}
+    assert wrong_key & set(causes)
     faults = {
         result[2:4] for result in results if result[0] == "fault" and result[3] == "decryption"
     }
