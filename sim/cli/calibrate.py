@@ -1,0 +1,55 @@
+"""``wssim calibrate``: a cost profile measured on this machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.table import Table
+
+from sim.cli.common import console, stdout
+from sim.errors import ScenarioError
+
+
+def register(command) -> None:
+    """Add ``calibrate`` to the subcommands."""
+    calibrate = command(
+        "calibrate",
+        "measure a cost profile (fixed and per-byte cost of every ledger operation) on this "
+        "machine with the real implementations; use it with profile.name = 'PROFILE.json'",
+    )
+    calibrate.add_argument(
+        "--out", required=True, metavar="PROFILE.json", help="e.g. --out my-machine.json"
+    )
+    calibrate.add_argument(
+        "--quick", action="store_true", help="fewer repetitions and sizes (a rough profile)"
+    )
+    calibrate.add_argument("--force", action="store_true", help="replace an existing file")
+    calibrate.set_defaults(handler=cmd_calibrate)
+
+
+def cmd_calibrate(args) -> int:
+    """``wssim calibrate``: a cost profile measured here."""
+    from sim.engine import calibrate
+    from sim.report.outputs import write_json
+
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise ScenarioError("--out", f"directory {out.parent} does not exist")
+    if out.exists() and not args.force:
+        raise ScenarioError("--out", f"{out} exists; pass --force to replace it")
+    console.print("measuring every ledger operation with the real implementations...")
+    profile = calibrate(quick=args.quick)
+    write_json(out, profile)
+    table = Table(title=f"cost profile written to {out}")
+    table.add_column("op")
+    table.add_column("cost")
+    for op, spec in profile["ops"].items():
+        if "by_bits_us" in spec:
+            text = ", ".join(f"{b} bits: {c:.0f} µs" for b, c in spec["by_bits_us"].items())
+        else:
+            text = f"{spec['fixed_us']:.2f} µs + {spec['per_byte_ns']:.2f} ns/B"
+        if spec.get("wait_us"):
+            text += f"; waits {spec['wait_us']:.0f} µs per unit (no core)"
+        table.add_row(op, text)
+    stdout().print(table)
+    return 0

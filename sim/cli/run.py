@@ -1,0 +1,75 @@
+"""``wssim run`` and ``wssim compare``: one scenario, its results and its table."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from sim.cli.common import (
+    check_positive,
+    console,
+    load,
+    out_args,
+    run_args,
+    scenario_args,
+    simulate_with_progress,
+    stdout,
+)
+
+
+def register(command) -> None:
+    """Add ``run`` and ``compare`` to the subcommands (``command(name, text)`` makes one)."""
+    run = command(
+        "run",
+        "run a scenario and write summary.json, messages.csv, nodes.csv, links.csv, "
+        "manifest.json and plots/*.png into --out",
+    )
+    scenario_args(run)
+    run_args(run)
+    out_args(run, "results directory")
+    run.set_defaults(handler=cmd_run)
+
+    compare = command(
+        "compare",
+        "run a scenario and print the side-by-side table of its strategies (latency, "
+        "throughput, bytes, STS requests, RSA operations, utilization, faults)",
+    )
+    scenario_args(compare)
+    run_args(compare)
+    out_args(compare, "also write the results (as 'wssim run' does) there", required=False)
+    compare.set_defaults(handler=lambda args: cmd_run(args, compare=True))
+
+
+def cmd_run(args, compare: bool = False) -> int:
+    """``wssim run`` and ``wssim compare``."""
+    from sim.report.outputs import prepare_directory, write_results
+    from sim.report.plots import write_plots
+    from sim.report.table import print_comparison
+
+    check_positive(args.replications, "--replications", high=1000)
+    check_positive(args.seed, "--seed", low=0, high=2**63)
+    check_positive(args.workers, "--workers", high=256)
+    data, text, scenario = load(args)
+    out = prepare_directory(Path(args.out), args.force) if args.out else None
+    result = simulate_with_progress(scenario, args)
+    if out is not None:
+        write_results(out, result, data, text, [Path(sys.argv[0]).name, *sys.argv[1:]])
+        write_plots(
+            out,
+            result.summary,
+            result.messages,
+            warmup_s=scenario.run.warmup_s,
+            timeseries=result.timeseries,
+        )
+    if compare or out is None:
+        print_comparison(result.summary, stdout())
+    for warning in result.summary.get("warnings", []):
+        console.print(f"[yellow]warning: {warning}", highlight=False)
+    if result.partial:
+        console.print("[yellow]interrupted: the results hold what was done, marked partial")
+    if out is not None:
+        console.print(
+            f"results in {out}/: summary.json, messages.csv, nodes.csv, links.csv, "
+            "timeseries.csv, manifest.json, plots/"
+        )
+    return 130 if result.partial else 0
