@@ -10,7 +10,8 @@ then the real message follows. A receiver must refuse with a
 or accept; any other exception is a finding, reported with the mutation that caused it.
 
 The mutations and their order follow ``seed``; the messages' ids, nonces and keys are drawn
-from the same seed too (RSA-OAEP and TLS draw from OpenSSL, which cannot be seeded).
+from the same seed too (RSA-OAEP and TLS draw from OpenSSL, which cannot be seeded), and the
+RSA key pairs the engines generate from a small pool (:func:`pooled_rsa_keys`).
 
     python -m fuzz.campaign --strategy sct --mutations 5000 --seed 1 [--save DIR]
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import functools
 import os
 import random
 import sys
@@ -30,6 +32,8 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fuzz.corpus import strategies
 from fuzz.mutations import mutate
@@ -101,6 +105,35 @@ def seeded_random_bytes(seed: int) -> Iterator[None]:
     finally:
         os.urandom = real
         xmlutil._POOLS = threading.local()
+
+
+#: how many key pairs of each size :func:`pooled_rsa_keys` hands out
+POOLED_KEYS = 4
+_generate_rsa = rsa.generate_private_key
+
+
+@functools.cache
+def _key_pool(public_exponent: int, key_size: int) -> tuple[rsa.RSAPrivateKey, ...]:
+    return tuple(_generate_rsa(public_exponent, key_size) for _ in range(POOLED_KEYS))
+
+
+@contextlib.contextmanager
+def pooled_rsa_keys(seed: int) -> Iterator[None]:
+    """Key pairs the engines generate (hok-public's ephemeral client key, one a session)
+    drawn under ``seed`` from a pool made once per size: generating a 2048-bit key took
+    most of a hok-public campaign's time, and the campaign mutates the messages, not the
+    key generation. OpenSSL cannot be seeded, so the draw is deterministic and the pool
+    is not."""
+    rng = random.Random(f"{seed}:keys")
+
+    def pooled(public_exponent: int, key_size: int, backend: object = None) -> rsa.RSAPrivateKey:
+        return rng.choice(_key_pool(public_exponent, key_size))
+
+    rsa.generate_private_key = pooled
+    try:
+        yield
+    finally:
+        rsa.generate_private_key = _generate_rsa
 
 
 def _where(exc: BaseException) -> str:
@@ -209,7 +242,7 @@ def run(
         context[:] = [delivery, "the real message, after the mutated ones", data]
 
     context: list = []
-    with seeded_random_bytes(seed):
+    with seeded_random_bytes(seed), pooled_rsa_keys(seed):
         while report.mutations < mutations:
             harness = Harness(strategy, tamper=tamper)
             payloads = [b"x" * rng.choice((1, 60, 700)) for _ in range(rng.randint(1, 3))]

@@ -333,8 +333,10 @@ XML_MUTATIONS = (
 def mutate(rng: random.Random, data: bytes, others: list[bytes] | None = None) -> tuple[bytes, str]:
     """One mutation of ``data``: byte-level (40 %) or XML-aware (60 %: one to three tree
     edits, the tree serialized again)."""
-    if rng.random() < 0.4:
+    # a KDC message is DER, not XML: bytes are all there is to mutate
+    if rng.random() < 0.4 or not data.startswith(b"<"):
         return rng.choice(BYTE_MUTATIONS)(rng, data)
+    others = [other for other in others or () if other.startswith(b"<")]
     root, elements = _tree(data)
     done = []
     for _ in range(rng.choice((1, 1, 1, 2, 3))):

@@ -1,192 +1,80 @@
-"""What every strategy's engines share: the setup (keys, suite, users), the server-side
-fault boundary, the client-side recovery loop, and the caches."""
+"""The engine base classes every strategy builds on: ``Actor`` (a ledger, X.509 and
+derived-key protection with the actor's keys), ``Server`` (the fault boundary), ``Provider``
+and ``Client`` (the state machine of ``states.py``, reply binding, self-recovery).
+
+The setup and the well-known addresses live in ``setup.py``, the binding checks in
+``binding.py``, the providers' ``ContextCache`` in ``caches.py``, how a handler sends
+(``send``) in ``sending.py``; all are importable from here too, as strategies import them."""
 
 from __future__ import annotations
 
 import math
-import zlib
-from collections import OrderedDict
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection
 from typing import ClassVar
 
-from lxml import etree
-
-from sim.errors import (
-    BadContextToken,
-    FailedCheck,
-    InvalidRequest,
-    ScenarioError,
-    SecurityFault,
-)
+from sim.errors import FailedCheck, SecurityFault
 from sim.protocol.api import (
     CLIENT,
+    PROVIDER,
     AppDone,
     Event,
-    KeyLog,
     MessageKind,
     Send,
     SessionClosed,
     Step,
 )
-from sim.protocol.states import Input, Machine, State, Transition
-from sim.wire import ns, sc, soap, suites
-from sim.wire.checks import ReplayCache, require_signed
+from sim.protocol.binding import (
+    MAX_ECHOED_ID,
+    PendingReply,
+    UncheckedMessage,
+    body_element,
+    check_reply_to,
+    check_request_action,
+    require_reply_signed,
+)
+from sim.protocol.caches import ContextCache
+from sim.protocol.sending import app_response, record_tls, send
+from sim.protocol.setup import (
+    APP_ACTION,
+    APP_RESPONSE_ACTION,
+    CLIENT_IDENTITIES,
+    PROVIDER_ADDRESS,
+    STS_ADDRESS,
+    Setup,
+    make_setup,
+    option,
+)
+from sim.protocol.states import Input, Machine, State, Transition, starts
+from sim.wire import ns, sc, soap
+from sim.wire.checks import ReplayCache
 from sim.wire.dsig import VerifiedSignature
-from sim.wire.keys import DEFAULT_BITS, Identity, KeyStore
-from sim.wire.ledger import Ledger, Op
-from sim.wire.suites import AlgorithmSuite, suite
-from sim.wire.xmlutil import children_by_tag
+from sim.wire.ledger import Ledger
 
-PROVIDER_ADDRESS = "https://provider.example/service"
-STS_ADDRESS = "https://sts.example/trust"
-APP_ACTION = "urn:wssim:app:Process"
-APP_RESPONSE_ACTION = "urn:wssim:app:ProcessResponse"
-CLIENT_IDENTITIES = 4
-
-
-@dataclass
-class Setup:
-    """Keys, algorithm suite, users and options shared by all actors of one strategy."""
-
-    name: str
-    keystore: KeyStore
-    suite: AlgorithmSuite
-    options: dict
-    keylog: KeyLog | None = None
-    rsa_bits: int = DEFAULT_BITS
-    passwords: dict[str, str] = field(default_factory=dict)
-    #: objects built once per strategy and shared by its actors (TLS contexts)
-    shared: dict[str, object] = field(default_factory=dict)
-    #: farm-wide replay stores by role (``Strategy.share_replay_cache``); a role without
-    #: one gives each of its nodes its own cache
-    replay_stores: dict[str, ReplayCache] = field(default_factory=dict)
-    #: ``strategy_options.data_encryption``: "aes-cbc" (the suite's) or "aes-gcm" (XML
-    #: Encryption 1.1 AES-GCM in its place: ``suite.encryption`` is then the GCM algorithm)
-    data_encryption: str = "aes-cbc"
-
-    def identity(self, actor: str) -> Identity:
-        return self.keystore.identity(actor, self.rsa_bits)
-
-    def client_identity(self, client_id: str) -> tuple[str, Identity]:
-        """Clients share a small pool of certificates (key generation is costly)."""
-        name = f"client-{zlib.crc32(client_id.encode()) % CLIENT_IDENTITIES}"
-        return name, self.identity(name)
-
-    def username(self, client_id: str) -> tuple[str, str]:
-        user = f"user-{zlib.crc32(client_id.encode()) % 1000:03d}"
-        password = f"password-of-{user}"
-        self.passwords[user] = password
-        return user, password
-
-    def log_key(self, kind: str, key_id: str, key: bytes) -> None:
-        if self.keylog is not None:
-            self.keylog.log(kind, key_id, key)
-
-    def certificates(self) -> dict[str, bytes]:
-        names = ["sts", "provider", "intermediary"] + [
-            f"client-{i}" for i in range(CLIENT_IDENTITIES)
-        ]
-        return {name: self.identity(name).pem for name in names}
-
-    def replay_cache(self, role: str, node_id: str) -> ReplayCache:
-        """The replay cache of server node ``node_id`` of ``role``: its farm's shared store,
-        or a cache of its own."""
-        store = self.replay_stores.get(role)
-        return store if store is not None else ReplayCache()
-
-
-def option(options: Mapping, name: str, default, kind, *, choices=None, low=None, high=None):
-    """Read one strategy option, checked; a bad value is a ScenarioError naming it."""
-    value = options.get(name, default)
-    key = f"strategy_options.{name}"
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ScenarioError(key, f"must be {kind.__name__}, got {value!r}")
-    if choices is not None and value not in choices:
-        raise ScenarioError(key, f"must be one of {', '.join(map(str, choices))}, got {value!r}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise ScenarioError(key, f"must be between {low} and {high}, got {value!r}")
-    return value
-
-
-def make_setup(name: str, options: Mapping | None, keylog, key_dir, known: set[str]) -> Setup:
-    options = dict(options or {})
-    common = {"suite", "rsa_bits", "response_bytes", "data_encryption"}
-    unknown = sorted(set(options) - known - common)
-    if unknown:
-        allowed = ", ".join(sorted(known | common))
-        raise ScenarioError(
-            f"strategy_options.{unknown[0]}", f"unknown option for {name}; allowed: {allowed}"
-        )
-    suite_name = option(options, "suite", "Basic256", str)
-    try:
-        chosen = suite(suite_name)
-    except ValueError as exc:
-        raise ScenarioError("strategy_options.suite", str(exc)) from None
-    data_encryption = option(
-        options, "data_encryption", "aes-cbc", str, choices=suites.DATA_ENCRYPTIONS
-    )
-    try:  # the suite every actor encrypts with, and the one algorithm its receivers accept
-        chosen = suites.with_data_encryption(chosen, data_encryption)
-    except ValueError as exc:
-        raise ScenarioError("strategy_options.data_encryption", str(exc)) from None
-    bits = option(options, "rsa_bits", DEFAULT_BITS, int, choices=(1024, 2048, 3072, 4096))
-    return Setup(
-        name, KeyStore(key_dir), chosen, options, keylog, bits, data_encryption=data_encryption
-    )
-
-
-_ACTION = ns.qname(ns.WSA, "Action")
-_RELATES_TO = ns.qname(ns.WSA, "RelatesTo")
-_BOUND_HEADERS = {_ACTION: "wsa:Action", _RELATES_TO: "wsa:RelatesTo"}
-#: the longest request MessageID a fault repeats as its RelatesTo
-MAX_ECHOED_ID = 256
-
-
-def body_element(envelope: soap.Envelope, what: str) -> etree._Element:
-    """The one element the Body of a WS-Trust message holds (``what`` names it), or
-    wst:InvalidRequest."""
-    children = [child for child in envelope.body if isinstance(child.tag, str)]
-    if len(children) != 1:
-        raise InvalidRequest(f"the Body must hold one {what}, found {len(children)} elements")
-    return children[0]
-
-
-class UncheckedMessage(RuntimeError):
-    """A strategy acted on a message without the binding checks of this module (a bug in
-    the strategy, never a refusal: it must fail the tests, not become a SOAP fault)."""
-
-
-def check_request_action(addressing: soap.Addressing, actions: Collection[str]) -> None:
-    """Refuse, before any crypto, a message that is not a request this server serves: its
-    wsa:Action is not one of ``actions``, or it carries wsa:RelatesTo (it is a reply, e.g. a
-    response reflected back to its sender)."""
-    if addressing.relates_to is not None:
-        raise InvalidRequest("a reply (it carries wsa:RelatesTo) sent as a request", check="action")
-    if addressing.action not in actions:
-        raise InvalidRequest(f"unsupported action {addressing.action[:100]}", check="action")
-
-
-def check_reply_to(addressing: soap.Addressing, *, message_id: str, action: str) -> None:
-    """Refuse, before any crypto, a reply whose wsa:RelatesTo is not ``message_id`` (the
-    request it answers) or whose wsa:Action is not ``action`` (the reply Action expected)."""
-    if addressing.relates_to != message_id:
-        raise FailedCheck("the reply relates to no request pending here", check="relates-to")
-    if addressing.action != action:
-        raise FailedCheck(f"unexpected reply action {addressing.action[:100]}", check="action")
-
-
-def require_reply_signed(envelope: soap.Envelope, verified: VerifiedSignature) -> None:
-    """The reply's wsa:RelatesTo and wsa:Action (the headers :func:`check_reply_to` read)
-    are themselves covered by its verified signature."""
-    found = children_by_tag(envelope.header, _BOUND_HEADERS)
-    for tag, what in _BOUND_HEADERS.items():
-        element = found.get(tag)
-        if element is None:
-            raise FailedCheck(f"the reply has no {what}", check="relates-to")
-        require_signed(verified, element, what)
+__all__ = [
+    "APP_ACTION",
+    "APP_RESPONSE_ACTION",
+    "CLIENT_IDENTITIES",
+    "MAX_ECHOED_ID",
+    "PROVIDER_ADDRESS",
+    "STS_ADDRESS",
+    "Actor",
+    "Client",
+    "ContextCache",
+    "PendingReply",
+    "Provider",
+    "Server",
+    "Setup",
+    "UncheckedMessage",
+    "app_response",
+    "body_element",
+    "check_reply_to",
+    "check_request_action",
+    "make_setup",
+    "option",
+    "record_tls",
+    "require_reply_signed",
+    "send",
+]
 
 
 class Actor:
@@ -233,6 +121,24 @@ class Actor:
             envelope,
             sender=self.identity,
             recipient=recipient,
+            now=now,
+            ledger=self.ledger,
+            suite_=self.setup.suite,
+            keylog=self.setup.log_key,
+            **extra,
+        )
+
+    def seal_symmetric(
+        self, envelope, now: float, secret: bytes, source_reference: Callable, **extra
+    ) -> bytes:
+        """Sign and encrypt with keys from the shared ``secret``, which the message names by
+        ``source_reference()`` (an STR element or its text)."""
+        from sim.protocol import protection
+
+        return protection.protect_symmetric(
+            envelope,
+            secret=secret,
+            source_reference=source_reference,
             now=now,
             ledger=self.ledger,
             suite_=self.setup.suite,
@@ -339,14 +245,17 @@ class Server(Actor):
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PendingReply:
-    """The one request a client waits on: its MessageID, the reply Action it expects, and
-    whether that reply must be signed over wsa:RelatesTo and wsa:Action."""
+class Provider(Server):
+    """The service provider: application requests (by default), its own identity, and the
+    replay cache of its node (or its farm's)."""
 
-    message_id: str
-    action: str
-    signed: bool = True
+    role = PROVIDER
+    request_actions = frozenset({APP_ACTION})
+
+    def __init__(self, setup: Setup, node_id: str, shared: object | None = None) -> None:
+        super().__init__(setup)
+        self.identity = setup.identity("provider")
+        self.replay = setup.replay_cache(self.role, node_id)
 
 
 class Client(Actor):
@@ -380,7 +289,7 @@ class Client(Actor):
     #: one application request, its reply; the close sends nothing
     machine: ClassVar[Machine] = Machine(
         [
-            Transition(state=State.IDLE, on=Input.REQUEST, handler="start", to=(State.APP,)),
+            starts(State.APP),
             Transition(state=State.APP, on=Input.REPLY, handler="on_reply"),
             Transition(state=State.IDLE, on=Input.CLOSE, handler="close_session"),
         ]
@@ -553,72 +462,3 @@ class Client(Actor):
     def done(self, payload: bytes) -> AppDone:
         """The application message succeeded with the response ``payload``."""
         return AppDone(ok=True, payload=payload, recoveries=self.recoveries)
-
-
-def app_response(to: str, data: bytes, *, tls: bool = False) -> list[Event]:
-    """The provider's answer to an application request: one reply Send of ``data``."""
-    return [
-        Send(
-            to=to,
-            data=data,
-            action=APP_RESPONSE_ACTION,
-            kind=MessageKind.APP_RESPONSE,
-            reply=True,
-            tls=tls,
-        )
-    ]
-
-
-def record_tls(ledger: Ledger, data: bytes) -> None:
-    """The record-layer work of sending or receiving ``data`` over TLS."""
-    ledger.record(Op.TLS_RECORD, len(data))
-
-
-class ContextCache:
-    """Security contexts a provider knows, by identifier: bounded (LRU) and with an idle
-    timeout, as production stacks keep them. Lookups are recorded as ``cache_lookup``.
-
-    ``get`` only looks a context up; ``touch`` marks it used once the message that named it
-    has passed every check, so a refused message changes neither its idle timer nor its
-    place in the LRU order."""
-
-    def __init__(self, capacity: int = 10_000, idle_timeout: float = 600.0) -> None:
-        self.capacity = capacity
-        self.idle_timeout = idle_timeout
-        self._entries: OrderedDict[str, tuple[object, float]] = OrderedDict()
-
-    def put(self, key: str, value: object, now: float) -> None:
-        self._entries[key] = (value, now)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.capacity:
-            self._entries.popitem(last=False)
-
-    def get(self, key: str, now: float, ledger: Ledger) -> object:
-        """The context, or wsc:BadContextToken when unknown, evicted or idle too long."""
-        ledger.record(Op.CACHE_LOOKUP, 0)
-        # One answer for unknown, evicted and idle contexts, as a peer cannot tell them apart
-        # (and replay fidelity models an idle eviction as a node new to the session).
-        entry = self._entries.get(key)
-        if entry is None:
-            raise BadContextToken("unknown security context", check="context")
-        value, last_used = entry
-        if now - last_used > self.idle_timeout:
-            del self._entries[key]
-            raise BadContextToken("unknown security context", check="context")
-        return value
-
-    def touch(self, key: str, now: float) -> None:
-        """Context ``key`` was used by an accepted message at ``now``."""
-        entry = self._entries.get(key)
-        if entry is not None:
-            self._entries[key] = (entry[0], now)
-            self._entries.move_to_end(key)
-
-    def remove(self, key: str) -> None:
-        self._entries.pop(key, None)
-
-    def clear(self) -> None:
-        self._entries.clear()
-
-    def __len__(self) -> int:
-        return len(self._entries)

@@ -8,9 +8,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from sim.errors import ScenarioError
-from sim.protocol.api import INTERMEDIARY, PROVIDER, STRATEGY_NAMES, STS, KeyLog
+from sim.protocol.api import INTERMEDIARY, KDC, PROVIDER, STRATEGY_NAMES, STS, KeyLog
 from sim.protocol.base import Client, ContextCache, Server, Setup, make_setup
-from sim.protocol.strategies import saml_tokens, sct, sct_tlsnego, sender_vouches, ut_derived, x509
+from sim.protocol.strategies import (
+    kdc,
+    kerberos,
+    saml_hok,
+    saml_tokens,
+    sct,
+    sct_spnego,
+    sct_tlsnego,
+    sender_vouches,
+    ut_derived,
+    x509,
+)
 from sim.wire.checks import ReplayCache
 
 
@@ -109,14 +120,14 @@ _TABLE = {
     "hok-symmetric": Entry(
         known=frozenset(saml_tokens.OPTIONS),
         read_options=saml_tokens.TokenOptions,
-        client=saml_tokens.HokSymmetricClient,
-        servers={**_SAML_STS, PROVIDER: saml_tokens.HokSymmetricProvider},
+        client=saml_hok.HokSymmetricClient,
+        servers={**_SAML_STS, PROVIDER: saml_hok.HokSymmetricProvider},
     ),
     "hok-public": Entry(
         known=frozenset(saml_tokens.OPTIONS),
         read_options=saml_tokens.TokenOptions,
-        client=saml_tokens.HokPublicClient,
-        servers={**_SAML_STS, PROVIDER: saml_tokens.HokPublicProvider},
+        client=saml_hok.HokPublicClient,
+        servers={**_SAML_STS, PROVIDER: saml_hok.HokPublicProvider},
     ),
     "sender-vouches": Entry(
         known=frozenset(sender_vouches.OPTIONS),
@@ -147,6 +158,19 @@ _TABLE = {
         read_options=ut_derived.iteration_bounds,
         client=ut_derived.UtClient,
         servers={PROVIDER: ut_derived.UtProvider},
+    ),
+    "kerberos": Entry(
+        known=frozenset(kerberos.OPTIONS),
+        read_options=kerberos.KerberosTokenOptions,
+        client=kerberos.KerberosTokenClient,
+        servers={KDC: kdc.Kdc, PROVIDER: kerberos.KerberosTokenProvider},
+    ),
+    "sct-spnego": Entry(
+        known=frozenset(sct_spnego.OPTIONS),
+        read_options=sct_spnego.SpnegoOptions,
+        client=sct_spnego.SpnegoClient,
+        servers={KDC: kdc.Kdc, PROVIDER: sct_spnego.SpnegoProvider},
+        context_roles=(PROVIDER,),
     ),
 }
 assert set(_TABLE) == set(STRATEGY_NAMES)

@@ -35,6 +35,12 @@ class State(StrEnum):
     TLS_SERVER_FLIGHT = "tls-server-flight"
     #: waits for the end of a TLSNego handshake: token and Authenticator (leg #4)
     TLS_FINAL = "tls-final"
+    #: waits for a TGT from the KDC (AS-REP)
+    KDC_AS = "kdc-as"
+    #: waits for a service ticket from the KDC (TGS-REP)
+    KDC_TGS = "kdc-tgs"
+    #: waits for the next leg of a SPNEGO negotiation (the last one carries the context)
+    SPNEGO = "spnego"
     #: waits for the response to an application request
     APP = "app"
     #: waits for a renewed security context
@@ -65,6 +71,9 @@ AWAITS: dict[MessageKind, State] = {
     MessageKind.RSTR_TLSNEGO: State.TLS_FINAL,
     MessageKind.RST_RENEW: State.RENEW,
     MessageKind.RST_CANCEL: State.CANCEL,
+    MessageKind.KRB_AS_REQ: State.KDC_AS,
+    MessageKind.KRB_TGS_REQ: State.KDC_TGS,
+    MessageKind.RST_SPNEGO: State.SPNEGO,
 }
 
 #: The handler every machine runs on a fault (``Client.recover``).
@@ -87,6 +96,12 @@ class Transition:
     to: tuple[State, ...] = ()
     #: when the handler goes to which state, for the documentation
     note: str = ""
+
+
+def starts(*to: State, note: str = "") -> Transition:
+    """The row every client's table begins with: in idle, a request runs ``start``, which
+    ends the exchange or waits in one of ``to``."""
+    return Transition(state=State.IDLE, on=Input.REQUEST, handler="start", to=to, note=note)
 
 
 class Machine:

@@ -55,11 +55,6 @@ class KeyRecorder:
         self.keys[key_id] = key
 
 
-@pytest.fixture(scope="module")
-def key_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("encryption-attack-keys")
-
-
 @pytest.fixture
 def make(key_dir):
     def factory(name, options=None, keylog=None):

@@ -33,11 +33,6 @@ VERSIONS = ("1.1", "2.0")
 TOKEN_STRATEGIES = ("bearer", "hok-symmetric", "hok-public")
 
 
-@pytest.fixture(scope="module")
-def key_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("saml-attack-keys")
-
-
 @pytest.fixture
 def make(key_dir):
     def factory(name, version="2.0", **options):

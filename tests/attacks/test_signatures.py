@@ -28,11 +28,6 @@ from sim.wire.ns import DigestAlg, SignatureAlg
 from tests.attacks.signature_forgery import BEYOND_THE_BOUNDS, SIZE, WITHIN_THE_BOUNDS
 
 
-@pytest.fixture(scope="module")
-def key_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("signature-attack-keys")
-
-
 @pytest.fixture
 def make(key_dir):
     def factory(name: str, **options):

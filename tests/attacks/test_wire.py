@@ -29,11 +29,6 @@ from sim.wire.xmlutil import format_time
 COMMENT = b"<!---->"
 
 
-@pytest.fixture(scope="module")
-def key_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("wire-attack-keys")
-
-
 @pytest.fixture
 def make(key_dir):
     def factory(name: str, **options):

@@ -7,6 +7,8 @@ import csv
 import hashlib
 import json
 import re
+import signal
+import subprocess
 
 import pytest
 
@@ -16,9 +18,34 @@ from tests.cli.conftest import SCENARIOS, SHORT, assert_usage_error, wssim
 SUBCOMMANDS = ("run", "compare", "sweep", "plan", "calibrate", "trace")
 
 
+@pytest.fixture
+def wssim_here(capsys, monkeypatch):
+    """``wssim`` run in this process: the command's own parser, handlers and error reports,
+    without an interpreter start-up each (the tests of ``python -m sim.cli`` itself run it in
+    a subprocess). Returns what ``wssim`` returns: exit status, stdout, stderr."""
+    from sim.cli import main
+
+    monkeypatch.setenv("COLUMNS", "80")  # help laid out as in a subprocess without a terminal
+
+    def call(*args) -> subprocess.CompletedProcess:
+        handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        capsys.readouterr()
+        try:
+            code = main([str(arg) for arg in args])
+        except SystemExit as exit_:  # --help
+            code = exit_.code
+        finally:
+            for number, handler in handlers.items():
+                signal.signal(number, handler)
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out.out, out.err)
+
+    return call
+
+
 @pytest.mark.parametrize("command", SUBCOMMANDS)
-def test_help_explains_every_flag_with_an_example(command):
-    result = wssim(command, "--help")
+def test_help_explains_every_flag_with_an_example(wssim_here, command):
+    result = wssim_here(command, "--help")
     assert result.returncode == 0
     text = " ".join(result.stdout.split())
     assert "example: wssim " + command in text
@@ -56,7 +83,8 @@ def test_run_writes_summary_csvs_manifest_and_plots(tmp_path):
         "faults",
     ):
         assert field in sct
-    assert set(sct["latency_ms"]) == {"mean", "p50", "p95", "p99", "max"}
+    metrics = {"mean", "p50", "p95", "p99", "max", "count", "unstable"}
+    assert metrics <= set(sct["latency_ms"]) <= metrics | {"ci95"}  # ci95: batch means
     with (out / "messages.csv").open() as handle:
         messages = list(csv.DictReader(handle))
     assert {m["strategy"] for m in messages} == {"sct", "x509"}
@@ -113,8 +141,10 @@ def test_run_refuses_to_overwrite_results_unless_forced(tmp_path):
         (["--bogus"], ["--bogus"]),
     ],
 )
-def test_invalid_scenario_or_flag_exits_2_with_one_line_naming_the_key(tmp_path, args, words):
-    result = wssim("run", SCENARIOS / "sct.toml", "--out", tmp_path / "r", *args)
+def test_invalid_scenario_or_flag_exits_2_with_one_line_naming_the_key(
+    wssim_here, tmp_path, args, words
+):
+    result = wssim_here("run", SCENARIOS / "sct.toml", "--out", tmp_path / "r", *args)
     assert_usage_error(result, *words)
     assert not (tmp_path / "r" / "summary.json").exists()
 
@@ -159,6 +189,8 @@ def test_compare_prints_the_side_by_side_table_of_all_nine_strategies():
             "sct",
             "sct-tlsnego",
             "ut-derived",
+            "kerberos",
+            "sct-spnego",
         ]
     )
     # per-message tokens ask the STS once a message, an SCT once a session (5 messages)

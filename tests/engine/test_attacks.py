@@ -15,7 +15,7 @@ import sim.crypto as crypto
 from sim.engine import load_scenario, simulate
 from sim.errors import ScenarioError
 from sim.protocol import build_strategy
-from sim.protocol.adversary import PaddingOracle
+from sim.protocol.campaigns import PaddingOracle
 from sim.protocol.harness import Harness
 from sim.wire import ns
 

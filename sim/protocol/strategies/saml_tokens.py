@@ -1,10 +1,11 @@
-"""SAML tokens from an STS (seeds 001, 003, 004): ``bearer`` (cached and renewed),
-``bearer-per-message``, ``hok-symmetric`` (proof key as BinarySecret or computed from both
-entropies, encrypted for the provider inside the assertion) and ``hok-public`` (an
-ephemeral client key pair, an endorsing signature on every message).
+"""SAML tokens from an STS (seed 001): ``bearer`` (cached and renewed) and
+``bearer-per-message``, and what every SAML strategy shares: the token options, the STS
+issuing over TLS, the provider validating the one assertion of a message, and the plain
+messages TLS protects. The holder-of-key strategies are ``saml_hok.py``, sender-vouches
+``sender_vouches.py``.
 
 The client talks to the STS over TLS, authenticating with a UsernameToken (WCF's
-UserNameOverTransport); bearer and hok-public application messages also travel over TLS."""
+UserNameOverTransport); bearer application messages also travel over TLS."""
 
 from __future__ import annotations
 
@@ -18,40 +19,27 @@ import sim.crypto as crypto
 from sim.errors import (
     ExpiredData,
     FailedAuthentication,
-    FailedCheck,
     InvalidRequest,
     InvalidSecurity,
     InvalidSecurityToken,
     SecurityFault,
 )
 from sim.protocol import protection as p
-from sim.protocol.api import PROVIDER, STS, MessageKind, Send
-from sim.protocol.base import (
-    APP_ACTION,
-    APP_RESPONSE_ACTION,
-    PROVIDER_ADDRESS,
-    STS_ADDRESS,
-    Client,
-    Server,
-    Setup,
-    app_response,
-    body_element,
-    option,
-    record_tls,
-)
-from sim.protocol.states import Input, Machine, State, Transition
-from sim.wire import ns, saml, sc, soap, trust, wss
+from sim.protocol.api import PROVIDER, STS, Event, MessageKind
+from sim.protocol.base import Client, Provider, Server, Setup, option
+from sim.protocol.binding import body_element, one_response
+from sim.protocol.sending import app_response, record_tls, send
+from sim.protocol.setup import APP_ACTION, APP_RESPONSE_ACTION, PROVIDER_ADDRESS, STS_ADDRESS
+from sim.protocol.states import Input, Machine, State, Transition, starts
+from sim.wire import ns, saml, soap, trust, wss
 from sim.wire.checks import ReplayCache
+from sim.wire.keys import Identity
 from sim.wire.ledger import Ledger, Op
-from sim.wire.ns import Action, Confirmation, KeyType, RequestType, ValueType
+from sim.wire.ns import Action, Confirmation, KeyType, RequestType
 from sim.wire.saml import SamlVersion, SubjectKey
 from sim.wire.xmlutil import fresh_bytes, one_child, text_of
 
 OPTIONS = {"token_lifetime_s", "renew_at", "saml_version", "proof", "derived_keys"}
-_TOKEN_TYPES = {
-    SamlVersion.V20: ns.TokenType.SAML20.value,
-    SamlVersion.V11: ns.TokenType.SAML11.value,
-}
 
 
 class TokenOptions:
@@ -66,19 +54,20 @@ class TokenOptions:
         self.derived_keys = option(options, "derived_keys", True, bool)
 
 
-def _assertion_reference(assertion_id: str, version: SamlVersion):
-    value_type = (
-        ValueType.SAML2_ID if version is SamlVersion.V20 else ValueType.SAML_ASSERTION_ID
-    ).value
-    return wss.str_key_identifier(assertion_id, value_type, token_type=_TOKEN_TYPES[version])
+# --- plain messages over TLS ----------------------------------------------------------------
 
 
-def _plain_message(now: float) -> tuple[soap.Envelope, etree._Element]:
-    """An envelope whose security header holds only a Timestamp (TLS protects it); the
-    caller adds its WS-Addressing headers."""
-    envelope = soap.new_envelope()
-    security, _ = p.security_header(envelope, now)
-    return envelope, security
+def sent_over_tls(envelope: soap.Envelope, ledger: Ledger) -> bytes:
+    """The bytes of ``envelope``, its TLS record work recorded."""
+    data = envelope.to_bytes(ledger)
+    record_tls(ledger, data)
+    return data
+
+
+def read_over_tls(envelope: soap.Envelope, now: float, ledger: Ledger) -> None:
+    """A message received over TLS: its record work recorded, its Timestamp fresh."""
+    record_tls(ledger, envelope.to_bytes())
+    wss.check_freshness(wss.read_timestamp(wss.find_security_header(envelope)), now)
 
 
 def fresh_over_tls(
@@ -95,22 +84,114 @@ def fresh_over_tls(
     wss.check_freshness(timestamp, now)
     if not addressing.message_id:
         raise InvalidSecurity("a request without wsa:MessageID", check="replay")
-    replay.check_and_add(
-        addressing.message_id,
-        now,
-        created=timestamp.created,
-        expires=timestamp.expires,
-        ledger=ledger,
-    )
+    lifetime = {"created": timestamp.created, "expires": timestamp.expires}
+    replay.check_and_add(addressing.message_id, now, ledger=ledger, **lifetime)
     return security
 
 
-def one_response(envelope: soap.Envelope) -> trust.RequestSecurityTokenResponse:
-    """The one RSTR of an issuing reply (alone or in a collection)."""
-    responses = trust.read_rstr_collection(body_element(envelope, "RSTR collection"))
-    if len(responses) != 1:
-        raise InvalidRequest(f"expected one RSTR, found {len(responses)}")
-    return responses[0]
+def user_over_tls(
+    server: Server, data: bytes, now: float, missing: FailedAuthentication
+) -> tuple[soap.Envelope, soap.Addressing, wss.UsernameToken]:
+    """A request over TLS from a user (a fresh Timestamp, a new MessageID) authenticated by
+    its UsernameToken: its envelope, addressing and token. ``missing`` refuses a request
+    without one."""
+    record_tls(server.ledger, data)
+    envelope, addressing = server.read_request(data)
+    security = fresh_over_tls(envelope, addressing, now, server.replay, server.ledger)
+    token_el = one_child(security, wss.USERNAME_TOKEN, "wsse:UsernameToken", required=False)
+    if token_el is None:
+        raise missing
+    token = wss.read_username_token(token_el)
+    wss.authenticate_username_token(
+        token, server.setup.passwords, now=now, replay=server.replay, ledger=server.ledger
+    )
+    return envelope, addressing, token
+
+
+def app_request_over_tls(
+    client: Client, token: etree._Element, now: float, *, to: str, address: str
+) -> list[Event]:
+    """An application request of ``client`` over TLS, carrying ``token`` in its security
+    header; the response comes back over TLS, unsigned."""
+    envelope = soap.new_envelope()
+    client.address_request(envelope, APP_ACTION, APP_RESPONSE_ACTION, to=address, signed=False)
+    security, _ = p.security_header(envelope, now)
+    security.append(token)
+    p.put_payload(envelope, client.payload)
+    data = sent_over_tls(envelope, client.ledger)
+    return send(to, data, action=APP_ACTION, kind=MessageKind.APP_REQUEST, tls=True)
+
+
+def app_response_over_tls(
+    ledger: Ledger, to: str, relates_to: str, payload: bytes, now: float
+) -> list[Event]:
+    """The application response answering ``relates_to``, over TLS: a Timestamp and the
+    payload."""
+    response = soap.new_envelope()
+    soap.add_addressing(response, action=APP_RESPONSE_ACTION, relates_to=relates_to)
+    p.security_header(response, now)
+    p.put_payload(response, payload, "Response")
+    return app_response(to, sent_over_tls(response, ledger), tls=True)
+
+
+# --- the assertion: issued, found, validated ------------------------------------------------
+
+
+def signed_assertion(
+    sts: Identity,
+    opts: TokenOptions,
+    *,
+    subject: str,
+    confirmation: Confirmation,
+    now: float,
+    ledger: Ledger,
+    subject_key: SubjectKey | None = None,
+) -> etree._Element:
+    """An assertion for ``subject`` issued now by the STS for the provider, signed."""
+    assertion = saml.build_assertion(
+        issuer=STS_ADDRESS,
+        subject=subject,
+        audience=PROVIDER_ADDRESS,
+        now=now,
+        lifetime=opts.lifetime,
+        confirmation=confirmation,
+        version=opts.version,
+        subject_key=subject_key,
+        ledger=ledger,
+    )
+    return saml.sign_assertion(assertion, sts, ledger=ledger)
+
+
+def issued_response(
+    assertion: etree._Element,
+    opts: TokenOptions,
+    *,
+    relates_to: str,
+    now: float,
+    timestamp: bool = False,
+    **rstr,
+) -> soap.Envelope:
+    """The STS's final RSTR collection handing over ``assertion`` (not yet protected; with
+    ``timestamp``, a security header holding a Timestamp, as over TLS)."""
+    response = soap.new_envelope()
+    soap.add_addressing(response, action=Action.RSTRC_ISSUE_FINAL.value, relates_to=relates_to)
+    if timestamp:
+        p.security_header(response, now)
+    response.add_body_element(
+        trust.build_rstr_collection(
+            [
+                trust.build_rstr(
+                    token_type=saml.TOKEN_TYPES[opts.version],
+                    request_type=RequestType.ISSUE,
+                    requested_token=assertion,
+                    lifetime=(now, now + opts.lifetime),
+                    applies_to=PROVIDER_ADDRESS,
+                    **rstr,
+                )
+            ]
+        )
+    )
+    return response
 
 
 def the_assertion(security: etree._Element) -> etree._Element:
@@ -125,21 +206,30 @@ def the_assertion(security: etree._Element) -> etree._Element:
     return found[0]
 
 
-def require_assertion_reference(reference: wss.TokenReference, assertion: etree._Element) -> None:
-    """The message's key is named by the SAML KeyIdentifier of ``assertion``, and by nothing
-    else (another token, a URI, an X.509 certificate)."""
-    version = SamlVersion.V20 if assertion.tag == saml.ASSERTION2 else SamlVersion.V11
-    expected = (
-        ValueType.SAML2_ID if version is SamlVersion.V20 else ValueType.SAML_ASSERTION_ID
-    ).value
-    if (
-        reference.uri is not None
-        or reference.value_type != expected
-        or reference.key_identifier != saml.assertion_id(assertion)
-    ):
-        raise InvalidSecurityToken(
-            "the message key is not the proof key of its SAML assertion", check="token-policy"
+class SamlProvider(Provider):
+    """A provider accepting requests on the strength of one STS-signed assertion whose
+    confirmation is one of ``confirmations``."""
+
+    confirmations: ClassVar[frozenset[Confirmation]] = frozenset({Confirmation.BEARER})
+
+    def __init__(self, setup: Setup, node_id: str, shared=None) -> None:
+        super().__init__(setup, node_id, shared)
+        self.sts_key = setup.identity("sts").public_key
+
+    def validate(self, assertion, now) -> saml.ValidatedAssertion:
+        return saml.validate_assertion(
+            assertion,
+            sts_key=self.sts_key,
+            audience=PROVIDER_ADDRESS,
+            issuer=STS_ADDRESS,
+            now=now,
+            expected=self.confirmations,
+            recipient=self.identity,
+            ledger=self.ledger,
         )
+
+
+# --- bearer ----------------------------------------------------------------------------------
 
 
 class TokenClient(Client):
@@ -150,11 +240,9 @@ class TokenClient(Client):
     per_message = False
     machine: ClassVar[Machine] = Machine(
         [
-            Transition(
-                state=State.IDLE,
-                on=Input.REQUEST,
-                handler="start",
-                to=(State.ISSUE, State.APP),
+            starts(
+                State.ISSUE,
+                State.APP,
                 note="issue: no token, or its renewal is due; app: the cached token",
             ),
             Transition(state=State.ISSUE, on=Input.REPLY, handler="on_issued", to=(State.APP,)),
@@ -189,41 +277,25 @@ class TokenClient(Client):
     def _request_token(self, now):
         envelope = soap.new_envelope()
         # over TLS: the RSTR is not signed, the channel binds it
-        self.address_request(
-            envelope,
-            Action.RST_ISSUE.value,
-            Action.RSTRC_ISSUE_FINAL.value,
-            to=STS_ADDRESS,
-            signed=False,
-        )
+        reply = Action.RSTRC_ISSUE_FINAL.value
+        self.address_request(envelope, Action.RST_ISSUE.value, reply, to=STS_ADDRESS, signed=False)
         security, _ = p.security_header(envelope, now)
         security.append(wss.build_username_token(self.user, password=self.password))
         request = trust.RequestSecurityToken(
             request_type=RequestType.ISSUE,
-            token_type=_TOKEN_TYPES[self.opts.version],
+            token_type=saml.TOKEN_TYPES[self.opts.version],
             applies_to=PROVIDER_ADDRESS,
             key_type=self.key_type,
             lifetime=(now, now + self.opts.lifetime),
             **self.rst_extras(),
         )
         envelope.add_body_element(trust.build_rst(request))
-        data = envelope.to_bytes(self.ledger)
-        record_tls(self.ledger, data)
-        return [
-            Send(
-                to=STS,
-                data=data,
-                action=Action.RST_ISSUE.value,
-                kind=MessageKind.RST_ISSUE,
-                tls=True,
-                token_service=True,
-            )
-        ]
+        data = sent_over_tls(envelope, self.ledger)
+        return send(STS, data, action=Action.RST_ISSUE, kind=MessageKind.RST_ISSUE, tls=True)
 
     def on_issued(self, envelope, sender, now):
         """The STS's RSTR (over TLS): keep the token, then send the application request."""
-        record_tls(self.ledger, envelope.to_bytes())
-        wss.check_freshness(wss.read_timestamp(wss.find_security_header(envelope)), now)
+        read_over_tls(envelope, now, self.ledger)
         response = one_response(envelope)
         if response.requested_token is None or response.lifetime is None:
             raise InvalidRequest("RSTR without a token or its lifetime")
@@ -241,26 +313,19 @@ class TokenClient(Client):
     def _token_element(self):
         return etree.fromstring(self.token)
 
+    def token_reference(self) -> etree._Element:
+        """The STR by which a message's key names the cached assertion."""
+        return saml.assertion_reference(self.token_id, self.opts.version)
+
     def send_app(self, now):
-        envelope = soap.new_envelope()
-        self.address_request(
-            envelope, APP_ACTION, APP_RESPONSE_ACTION, to=PROVIDER_ADDRESS, signed=False
-        )
-        security, _ = p.security_header(envelope, now)
-        security.append(self._token_element())
-        p.put_payload(envelope, self.payload)
-        data = envelope.to_bytes(self.ledger)
-        record_tls(self.ledger, data)
+        token = self._token_element()
         if self.per_message:
             self.token = None
-        return [
-            Send(to=PROVIDER, data=data, action=APP_ACTION, kind=MessageKind.APP_REQUEST, tls=True)
-        ]
+        return app_request_over_tls(self, token, now, to=PROVIDER, address=PROVIDER_ADDRESS)
 
     def on_app_reply(self, envelope, sender, now):
         """A reply over TLS (its RelatesTo and Action already checked by ``check_reply``)."""
-        record_tls(self.ledger, envelope.to_bytes())
-        wss.check_freshness(wss.read_timestamp(wss.find_security_header(envelope)), now)
+        read_over_tls(envelope, now, self.ledger)
         return [self.done(p.get_payload(envelope))]
 
     def forget(self, fault: SecurityFault) -> bool:
@@ -278,93 +343,71 @@ class BearerPerMessageClient(TokenClient):
     per_message = True
 
 
-class TokenSts(Server):
-    """The STS: authenticates the UsernameToken and issues a signed SAML assertion whose
-    confirmation follows the requested KeyType."""
+class SamlSts(Server):
+    """An STS issuing SAML assertions (its options: ``options_class``)."""
 
     role = STS
     request_actions = frozenset({Action.RST_ISSUE.value})
+    options_class: ClassVar[type[TokenOptions]] = TokenOptions
 
     def __init__(self, setup: Setup, node_id: str, shared=None) -> None:
         super().__init__(setup)
-        self.opts = TokenOptions(setup.options)
+        self.opts = self.options_class(setup.options)
         self.identity = setup.identity("sts")
-        self.provider = setup.identity("provider")
         self.replay = setup.replay_cache(self.role, node_id)
 
+
+class TokenSts(SamlSts):
+    """The STS: authenticates the UsernameToken and issues a signed SAML assertion whose
+    confirmation follows the requested KeyType (its proof key: ``proof``)."""
+
+    def __init__(self, setup: Setup, node_id: str, shared=None) -> None:
+        super().__init__(setup, node_id, shared)
+        self.provider = setup.identity("provider")
+
     def handle(self, data, sender, now):
-        record_tls(self.ledger, data)
-        envelope, addressing = self.read_request(data)
-        security = fresh_over_tls(envelope, addressing, now, self.replay, self.ledger)
-        token_el = one_child(security, wss.USERNAME_TOKEN, "wsse:UsernameToken", required=False)
-        if token_el is None:
-            raise FailedAuthentication("the STS needs a UsernameToken", check="authentication")
-        token = wss.read_username_token(token_el)
-        wss.authenticate_username_token(
-            token, self.setup.passwords, now=now, replay=self.replay, ledger=self.ledger
-        )
+        missing = FailedAuthentication("the STS needs a UsernameToken", check="authentication")
+        envelope, addressing, token = user_over_tls(self, data, now, missing)
         request = trust.read_rst(body_element(envelope, "wst:RequestSecurityToken"))
         if request.applies_to != PROVIDER_ADDRESS:
             raise InvalidRequest("no token for that AppliesTo")
-        lifetime = self.opts.lifetime
-        subject_key, extras = self._proof(request)
-        confirmation = (
-            Confirmation.BEARER
-            if request.key_type in (None, KeyType.BEARER)
-            else Confirmation.HOLDER_OF_KEY
-        )
-        assertion = saml.build_assertion(
-            issuer=STS_ADDRESS,
+        subject_key, extras = self.proof(request)
+        bearer = request.key_type in (None, KeyType.BEARER)
+        assertion = signed_assertion(
+            self.identity,
+            self.opts,
             subject=token.username,
-            audience=PROVIDER_ADDRESS,
+            confirmation=Confirmation.BEARER if bearer else Confirmation.HOLDER_OF_KEY,
             now=now,
-            lifetime=lifetime,
-            confirmation=confirmation,
-            version=self.opts.version,
-            subject_key=subject_key,
             ledger=self.ledger,
+            subject_key=subject_key,
         )
-        saml.sign_assertion(assertion, self.identity, ledger=self.ledger)
         assertion_id = saml.assertion_id(assertion)
         if subject_key is not None and subject_key.symmetric_key is not None:
             self.setup.log_key("proof-key", assertion_id, subject_key.symmetric_key)
-        response = soap.new_envelope()
-        soap.add_addressing(
-            response, action=Action.RSTRC_ISSUE_FINAL.value, relates_to=addressing.message_id
+        response = issued_response(
+            assertion,
+            self.opts,
+            relates_to=addressing.message_id,
+            now=now,
+            timestamp=True,
+            key_type=request.key_type or KeyType.BEARER,
+            attached_reference=saml.assertion_reference(assertion_id, self.opts.version),
+            unattached_reference=saml.assertion_reference(assertion_id, self.opts.version),
+            **extras,
         )
-        p.security_header(response, now)
-        response.add_body_element(
-            trust.build_rstr_collection(
-                [
-                    trust.build_rstr(
-                        token_type=_TOKEN_TYPES[self.opts.version],
-                        request_type=RequestType.ISSUE,
-                        key_type=request.key_type or KeyType.BEARER,
-                        requested_token=assertion,
-                        lifetime=(now, now + lifetime),
-                        applies_to=PROVIDER_ADDRESS,
-                        attached_reference=_assertion_reference(assertion_id, self.opts.version),
-                        unattached_reference=_assertion_reference(assertion_id, self.opts.version),
-                        **extras,
-                    )
-                ]
-            )
+        out = sent_over_tls(response, self.ledger)
+        return send(
+            sender,
+            out,
+            action=Action.RSTRC_ISSUE_FINAL,
+            kind=MessageKind.RSTR_ISSUE,
+            reply=True,
+            tls=True,
         )
-        out = response.to_bytes(self.ledger)
-        record_tls(self.ledger, out)
-        return [
-            Send(
-                to=sender,
-                data=out,
-                action=Action.RSTRC_ISSUE_FINAL.value,
-                kind=MessageKind.RSTR_ISSUE,
-                reply=True,
-                tls=True,
-                token_service=True,
-            )
-        ]
 
-    def _proof(self, request) -> tuple[SubjectKey | None, dict]:
+    def proof(self, request) -> tuple[SubjectKey | None, dict]:
+        """The subject's proof key the request asks for, and what the RSTR says of it."""
         if request.key_type == KeyType.SYMMETRIC:
             if request.entropy is not None:
                 issuer_entropy = fresh_bytes(32)
@@ -386,173 +429,6 @@ class TokenSts(Server):
         return None, {}
 
 
-class BearerProvider(Server):
-    """Accepts a request carrying one STS-signed bearer assertion for this service (over
-    TLS, which the simulation does not model as a check: the engine charges its cost)."""
-
-    role = PROVIDER
-    request_actions = frozenset({APP_ACTION})
-    confirmations = frozenset({Confirmation.BEARER})
-
-    def __init__(self, setup: Setup, node_id: str, shared=None) -> None:
-        super().__init__(setup)
-        self.identity = setup.identity("provider")
-        self.sts_key = setup.identity("sts").public_key
-        self.replay = setup.replay_cache(self.role, node_id)
-        self.derived_keys = TokenOptions(setup.options).derived_keys
-
-    def validate(self, assertion, now) -> saml.ValidatedAssertion:
-        return saml.validate_assertion(
-            assertion,
-            sts_key=self.sts_key,
-            audience=PROVIDER_ADDRESS,
-            issuer=STS_ADDRESS,
-            now=now,
-            expected=self.confirmations,
-            recipient=self.identity,
-            ledger=self.ledger,
-        )
-
-    def handle(self, data, sender, now):
-        record_tls(self.ledger, data)
-        envelope, addressing = self.read_request(data)
-        security = fresh_over_tls(envelope, addressing, now, self.replay, self.ledger)
-        self.validate(the_assertion(security), now)
-        response = soap.new_envelope()
-        soap.add_addressing(response, action=APP_RESPONSE_ACTION, relates_to=addressing.message_id)
-        p.security_header(response, now)
-        p.put_payload(response, p.get_payload(envelope), "Response")
-        out = response.to_bytes(self.ledger)
-        record_tls(self.ledger, out)
-        return app_response(sender, out, tls=True)
-
-
-# --- holder-of-key, symmetric proof key ---------------------------------------------------
-
-
-class HokSymmetricClient(TokenClient):
-    key_type = KeyType.SYMMETRIC
-
-    def rst_extras(self) -> dict:
-        if self.opts.proof == "computed-key":
-            self.entropy = fresh_bytes(32)
-            return {
-                "entropy": self.entropy,
-                "key_size": 256,
-                "computed_key_algorithm": ns.ComputedKeyAlg.PSHA1.value,
-            }
-        return {"key_size": 256}
-
-    def accept_proof(self, response) -> None:
-        if self.opts.proof == "computed-key":
-            if response.entropy is None or response.proof_computed_key is None:
-                raise InvalidRequest("the STS did not return entropy for the computed key")
-            self.ledger.record(Op.P_SHA1, 32)
-            self.proof_key = crypto.computed_key(self.entropy, response.entropy, 256)
-        elif response.proof_secret is None or len(response.proof_secret) != 32:
-            raise InvalidRequest("the STS did not return a 256-bit BinarySecret proof key")
-        else:
-            self.proof_key = response.proof_secret
-
-    def send_app(self, now):
-        envelope = soap.new_envelope()
-        self.address_request(envelope, APP_ACTION, APP_RESPONSE_ACTION, to=PROVIDER_ADDRESS)
-        p.put_payload(envelope, self.payload)
-        assertion = self._token_element()
-        token_id, version = self.token_id, self.opts.version
-        data = p.protect_symmetric(
-            envelope,
-            secret=self.proof_key,
-            source_reference=lambda: _assertion_reference(token_id, version),
-            now=now,
-            ledger=self.ledger,
-            suite_=self.setup.suite,
-            tokens=[assertion],
-            derive=self.opts.derived_keys,
-            keylog=self.setup.log_key,
-        )
-        return [Send(to=PROVIDER, data=data, action=APP_ACTION, kind=MessageKind.APP_REQUEST)]
-
-    def on_app_reply(self, envelope, sender, now):
-        def secret_for(reference):
-            if reference.key_identifier != self.token_id:
-                raise FailedCheck("response keys derive from another token", check="key")
-            return self.proof_key
-
-        checked = p.unprotect_symmetric(
-            envelope,
-            secret_for=secret_for,
-            now=now,
-            ledger=self.ledger,
-            replay=self.replay,
-            suite_=self.setup.suite,
-            direction=sc.Direction.REPLY,
-        )
-        self.bind_reply(envelope, checked.verified)
-        return [self.done(p.get_payload(envelope))]
-
-
-class HokSymmetricProvider(BearerProvider):
-    """The message's keys derive from the proof key of its one assertion (the STS encrypted
-    it for this provider): no other token or key stands in for it."""
-
-    confirmations = frozenset({Confirmation.HOLDER_OF_KEY})
-
-    def handle(self, data, sender, now):
-        envelope, addressing = self.read_request(data)
-        assertion = the_assertion(wss.find_security_header(envelope))
-        proof: list[saml.ValidatedAssertion] = []
-
-        def secret_for(reference):
-            require_assertion_reference(reference, assertion)
-            if not proof:  # validated once, however many keys derive from it
-                proof.append(self.validate(assertion, now))
-            if proof[0].symmetric_key is None:
-                raise InvalidSecurityToken(
-                    "the assertion holds no symmetric proof key", check="token-policy"
-                )
-            return proof[0].symmetric_key
-
-        self.open_symmetric(envelope, now, secret_for)
-        if not proof:  # nothing the signature checked came from the assertion
-            raise InvalidSecurityToken(
-                "the message is not signed with the assertion's proof key", check="token-policy"
-            )
-        key_id, key = proof[0].id, proof[0].symmetric_key
-        version = proof[0].version
-        response = soap.new_envelope()
-        soap.add_addressing(response, action=APP_RESPONSE_ACTION, relates_to=addressing.message_id)
-        p.put_payload(response, p.get_payload(envelope), "Response")
-        out = p.protect_symmetric(
-            response,
-            secret=key,
-            source_reference=lambda: _assertion_reference(key_id, version),
-            now=now,
-            ledger=self.ledger,
-            suite_=self.setup.suite,
-            derive=self.derived_keys,
-            keylog=self.setup.log_key,
-            direction=sc.Direction.REPLY,
-        )
-        return app_response(sender, out)
-
-
-# --- holder-of-key, public key (seed 004) ------------------------------------------------
-
-
-def _key_value(public_key: rsa.RSAPublicKey) -> etree._Element:
-    numbers = public_key.public_numbers()
-    value = etree.Element(ns.qname(ns.DS, "KeyValue"), nsmap={"ds": ns.DS})
-    rsa_el = etree.SubElement(value, ns.qname(ns.DS, "RSAKeyValue"))
-    etree.SubElement(rsa_el, ns.qname(ns.DS, "Modulus")).text = p.b64(
-        numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")
-    )
-    etree.SubElement(rsa_el, ns.qname(ns.DS, "Exponent")).text = p.b64(
-        numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big")
-    )
-    return value
-
-
 def _read_key_value(value: etree._Element) -> rsa.RSAPublicKey:
     rsa_el = one_child(value, ns.qname(ns.DS, "RSAKeyValue"), "ds:RSAKeyValue")
     modulus = text_of(rsa_el, ns.qname(ns.DS, "Modulus"), "ds:Modulus")
@@ -569,85 +445,18 @@ def _read_key_value(value: etree._Element) -> rsa.RSAPublicKey:
     return key
 
 
-class HokPublicClient(TokenClient):
-    key_type = KeyType.PUBLIC
+class BearerProvider(SamlProvider):
+    """Accepts a request carrying one STS-signed bearer assertion for this service (over
+    TLS, which the simulation does not model as a check: the engine charges its cost)."""
 
-    def __init__(self, setup: Setup, client_id: str) -> None:
-        super().__init__(setup, client_id)
-        self.ephemeral: rsa.RSAPrivateKey | None = None
-        self.identity_name, self.identity = setup.client_identity(client_id)
-
-    def rst_extras(self) -> dict:
-        if self.ephemeral is None:
-            # A fresh, non-persistent key pair per client (seed 004, step 1).
-            self.ledger.record(Op.RSA_KEYGEN, self.setup.rsa_bits)
-            self.ephemeral = rsa.generate_private_key(
-                public_exponent=65537, key_size=self.setup.rsa_bits
-            )
-        return {"use_key": _key_value(self.ephemeral.public_key())}
-
-    def send_app(self, now):
-        envelope = soap.new_envelope()
-        # the response comes back over TLS, unsigned
-        self.address_request(
-            envelope, APP_ACTION, APP_RESPONSE_ACTION, to=PROVIDER_ADDRESS, signed=False
-        )
-        p.put_payload(envelope, self.payload)
-        data = p.protect_asymmetric(
-            envelope,
-            sender=self.identity,
-            recipient=None,
-            now=now,
-            ledger=self.ledger,
-            suite_=self.setup.suite,
-            tokens=[self._token_element()],
-            signing_key=self.ephemeral,
-            key_info=_assertion_reference(self.token_id, self.opts.version),
-            keylog=self.setup.log_key,
-        )
-        record_tls(self.ledger, data)
-        return [
-            Send(to=PROVIDER, data=data, action=APP_ACTION, kind=MessageKind.APP_REQUEST, tls=True)
-        ]
-
-
-class HokPublicProvider(BearerProvider):
-    """The message signature is made with the subject key of its one assertion: a
-    certificate (a BinarySecurityToken any CA-certified party can send) never stands in."""
-
-    confirmations = frozenset({Confirmation.HOLDER_OF_KEY})
+    def __init__(self, setup: Setup, node_id: str, shared=None) -> None:
+        super().__init__(setup, node_id, shared)
+        self.derived_keys = TokenOptions(setup.options).derived_keys
 
     def handle(self, data, sender, now):
         record_tls(self.ledger, data)
         envelope, addressing = self.read_request(data)
-        security = wss.find_security_header(envelope)
-        if any(el.tag == wss.BINARY_SECURITY_TOKEN for el in security):
-            raise InvalidSecurityToken(
-                "a holder-of-key message is signed with its assertion's key, not a certificate",
-                check="token-policy",
-            )
-        assertion = the_assertion(security)
-        proof: list[saml.ValidatedAssertion] = []
-
-        def key_resolver(reference):
-            require_assertion_reference(reference, assertion)
-            proof.append(self.validate(assertion, now))
-            if proof[0].public_key is None:
-                raise InvalidSecurityToken(
-                    "the assertion holds no public key", check="token-policy"
-                )
-            return proof[0].public_key
-
-        checked = self.open_asymmetric(envelope, now, receiver=None, key_resolver=key_resolver)
-        if not proof or checked.certificate is not None:
-            raise InvalidSecurityToken(
-                "the message is not signed with the assertion's subject key",
-                check="token-policy",
-            )
-        response = soap.new_envelope()
-        soap.add_addressing(response, action=APP_RESPONSE_ACTION, relates_to=addressing.message_id)
-        p.security_header(response, now)
-        p.put_payload(response, p.get_payload(envelope), "Response")
-        out = response.to_bytes(self.ledger)
-        record_tls(self.ledger, out)
-        return app_response(sender, out, tls=True)
+        security = fresh_over_tls(envelope, addressing, now, self.replay, self.ledger)
+        self.validate(the_assertion(security), now)
+        payload = p.get_payload(envelope)
+        return app_response_over_tls(self.ledger, sender, addressing.message_id, payload, now)

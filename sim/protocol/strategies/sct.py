@@ -19,24 +19,18 @@ from sim.errors import (
     UnknownDerivationSource,
 )
 from sim.protocol import protection as p
-from sim.protocol.api import PROVIDER, MessageKind, Send, SessionClosed
-from sim.protocol.base import (
-    APP_ACTION,
-    APP_RESPONSE_ACTION,
-    PROVIDER_ADDRESS,
-    Client,
-    ContextCache,
-    Server,
-    Setup,
-    body_element,
-    option,
-)
-from sim.protocol.states import Input, Machine, State, Transition
+from sim.protocol.api import PROVIDER, MessageKind, SessionClosed
+from sim.protocol.base import Client, Provider
+from sim.protocol.binding import body_element, one_response
+from sim.protocol.caches import ContextCache
+from sim.protocol.sending import send
+from sim.protocol.setup import APP_ACTION, APP_RESPONSE_ACTION, PROVIDER_ADDRESS, Setup, option
+from sim.protocol.states import Input, Machine, State, Transition, starts
 from sim.wire import ns, sc, soap, trust, wss
 from sim.wire.checks import ReplayCache
 from sim.wire.ledger import Op
 from sim.wire.ns import Action, RequestType, ValueType
-from sim.wire.xmlutil import fresh_bytes
+from sim.wire.xmlutil import WSU_ID, fragment, fresh_bytes
 
 OPTIONS = {
     "sct_lifetime_s",
@@ -55,13 +49,9 @@ class Context:
     expires: float
 
 
-def context_reference(identifier: str):
-    """The unattached reference to an SCT: its Identifier URI."""
-    return wss.str_reference(identifier, ValueType.SCT.value)
-
-
 def context_reference_text(identifier: str) -> str:
-    """The text of :func:`context_reference` (what a DerivedKeyToken embeds)."""
+    """The unattached reference to an SCT (its Identifier URI), as text: what a
+    DerivedKeyToken embeds; an RST or RSTR parses it."""
     return wss.str_reference_text(identifier, ValueType.SCT.value)
 
 
@@ -81,6 +71,17 @@ class SctOptions:
 START_NOTE = (
     "app: the context is set up; renew: its renewal is due; otherwise the context is established"
 )
+
+
+def issued(state: State, handler: str) -> Transition:
+    """The row of a context client given its new context in ``state``: it sends the
+    application request, or renews at once when the issued lifetime is already due."""
+    note = "renew at once when the issued lifetime is already due"
+    return Transition(
+        state=state, on=Input.REPLY, handler=handler, to=(State.APP, State.RENEW), note=note
+    )
+
+
 #: what a context client does once it has a context: messages, Renew, Cancel
 CONTEXT_TRANSITIONS = (
     Transition(state=State.APP, on=Input.REPLY, handler="on_app_reply"),
@@ -138,46 +139,63 @@ class ContextClient(Client):
         self.address_request(envelope, APP_ACTION, APP_RESPONSE_ACTION, to=PROVIDER_ADDRESS)
         p.put_payload(envelope, self.payload)
         data = self._protect(envelope, now, headers=self.app_headers(now))
-        return [Send(to=PROVIDER, data=data, action=APP_ACTION, kind=MessageKind.APP_REQUEST)]
+        return send(PROVIDER, data, action=APP_ACTION, kind=MessageKind.APP_REQUEST)
 
     def app_headers(self, now: float) -> list:
         """Header blocks sent encrypted with each application request (none here)."""
         return []
 
     def _protect(self, envelope, now, headers=()):
-        context = self.context
-        return p.protect_symmetric(
-            envelope,
-            secret=context.secret,
-            source_reference=lambda: context_reference_text(context.identifier),
-            now=now,
-            ledger=self.ledger,
-            suite_=self.setup.suite,
-            derive=self.opts.derived_keys,
-            encrypt_tokens=list(headers),
-            keylog=self.setup.log_key,
-        )
+        return protect_with(self, self.context, envelope, now, encrypt_tokens=list(headers))
+
+    def _context_request(self, now, request, action: Action, reply: Action, kind: MessageKind):
+        """An RST about the context itself (Renew, Cancel), protected with its keys."""
+        envelope = soap.new_envelope()
+        self.address_request(envelope, action.value, reply.value, to=PROVIDER_ADDRESS)
+        target = fragment(context_reference_text(self.context.identifier))
+        envelope.add_body_element(trust.build_rst(request, target=target))
+        return send(PROVIDER, self._protect(envelope, now), action=action, kind=kind)
 
     def _renew(self, now):
-        envelope = soap.new_envelope()
-        self.address_request(
-            envelope, Action.SCT_RENEW.value, Action.SCTR_RENEW.value, to=PROVIDER_ADDRESS
-        )
         request = trust.RequestSecurityToken(
             request_type=RequestType.RENEW, token_type=ns.TokenType.SCT.value
         )
-        envelope.add_body_element(
-            trust.build_rst(request, target=context_reference(self.context.identifier))
+        return self._context_request(
+            now, request, Action.SCT_RENEW, Action.SCTR_RENEW, MessageKind.RST_RENEW
         )
-        return [
-            Send(
-                to=PROVIDER,
-                data=self._protect(envelope, now),
-                action=Action.SCT_RENEW.value,
-                kind=MessageKind.RST_RENEW,
-                token_service=True,
+
+    def issue_request(self, entropy: bytes) -> soap.Envelope:
+        """An RST for a new context keyed CK/PSHA1 from ``entropy`` and the issuer's (not
+        yet protected)."""
+        envelope = soap.new_envelope()
+        self.address_request(
+            envelope, Action.SCT_ISSUE.value, Action.SCTR_ISSUE.value, to=PROVIDER_ADDRESS
+        )
+        envelope.add_body_element(
+            trust.build_rst(
+                trust.RequestSecurityToken(
+                    request_type=RequestType.ISSUE,
+                    token_type=ns.TokenType.SCT.value,
+                    key_size=256,
+                    entropy=entropy,
+                    computed_key_algorithm=ns.ComputedKeyAlg.PSHA1.value,
+                )
             )
-        ]
+        )
+        return envelope
+
+    def established_by(self, response, secret: bytes, now: float):
+        """The context the RSTR ``response`` hands over, keyed ``secret``: it lives as long as
+        the RSTR says (by default, as long as our options say)."""
+        token = sc.read_sct(response.requested_token)
+        expires = response.lifetime[1] if response.lifetime else now + self.opts.lifetime
+        return self.established(token.identifier, secret, expires, now)
+
+    def established_computed(self, response, entropy: bytes, now: float):
+        """:meth:`established_by` with the key computed from ``entropy`` and the issuer's."""
+        self.ledger.record(Op.P_SHA1, 32)
+        secret = crypto.computed_key(entropy, response.entropy, 256)
+        return self.established_by(response, secret, now)
 
     def _unprotect(self, envelope, now):
         context = self.context
@@ -195,7 +213,7 @@ class ContextClient(Client):
 
     def on_renewed(self, envelope, sender, now):
         self._unprotect(envelope, now)
-        response = _one_response(envelope)
+        response = one_response(envelope)
         if response.lifetime is None:
             raise InvalidRequest("renewal response without a lifetime")
         self.context.expires = response.lifetime[1]
@@ -204,7 +222,7 @@ class ContextClient(Client):
 
     def on_cancelled(self, envelope, sender, now):
         self._unprotect(envelope, now)
-        response = _one_response(envelope)
+        response = one_response(envelope)
         if not response.cancelled:
             raise InvalidRequest("cancel response without RequestedTokenCancelled")
         self.context = None
@@ -219,35 +237,33 @@ class ContextClient(Client):
     def close_session(self, now):
         if self.context is None or not self.opts.cancel:
             return [SessionClosed()]
-        envelope = soap.new_envelope()
-        self.address_request(
-            envelope, Action.SCT_CANCEL.value, Action.SCTR_CANCEL.value, to=PROVIDER_ADDRESS
+        request = trust.RequestSecurityToken(request_type=RequestType.CANCEL)
+        return self._context_request(
+            now, request, Action.SCT_CANCEL, Action.SCTR_CANCEL, MessageKind.RST_CANCEL
         )
-        envelope.add_body_element(
-            trust.build_rst(
-                trust.RequestSecurityToken(request_type=RequestType.CANCEL),
-                target=context_reference(self.context.identifier),
-            )
-        )
-        return [
-            Send(
-                to=PROVIDER,
-                data=self._protect(envelope, now),
-                action=Action.SCT_CANCEL.value,
-                kind=MessageKind.RST_CANCEL,
-                token_service=True,
-            )
-        ]
 
 
-def _one_response(envelope) -> trust.RequestSecurityTokenResponse:
-    """The one RSTR a renewal, cancellation or SCT issuance answers with."""
-    responses = trust.read_rstr_collection(
-        body_element(envelope, "wst:RequestSecurityTokenResponse")
+def issued_rstr(token, issued: Context, now: float, **rstr):
+    """The RSTR handing over the new security context ``issued`` (its SCT ``token``),
+    referenced by its wsu:Id and by its Identifier."""
+    return trust.build_rstr(
+        token_type=ns.TokenType.SCT.value,
+        request_type=RequestType.ISSUE,
+        requested_token=token,
+        lifetime=(now, issued.expires),
+        attached_reference=fragment(wss.str_reference_text(f"#{token.get(WSU_ID)}")),
+        unattached_reference=fragment(context_reference_text(issued.identifier)),
+        **rstr,
     )
-    if len(responses) != 1:
-        raise InvalidRequest(f"expected one RSTR, got {len(responses)}")
-    return responses[0]
+
+
+def protect_with(actor, context: Context, envelope: soap.Envelope, now: float, **extra) -> bytes:
+    """``envelope`` protected by ``actor`` (a context client or provider) with keys derived
+    from the security context ``context``, named by its Identifier."""
+    reference = context_reference_text(context.identifier)
+    return actor.seal_symmetric(
+        envelope, now, context.secret, lambda: reference, derive=actor.opts.derived_keys, **extra
+    )
 
 
 class SctClient(ContextClient):
@@ -255,20 +271,8 @@ class SctClient(ContextClient):
 
     machine: ClassVar[Machine] = Machine(
         [
-            Transition(
-                state=State.IDLE,
-                on=Input.REQUEST,
-                handler="start",
-                to=(State.ISSUE, State.RENEW, State.APP),
-                note=START_NOTE,
-            ),
-            Transition(
-                state=State.ISSUE,
-                on=Input.REPLY,
-                handler="on_issued",
-                to=(State.APP, State.RENEW),
-                note="renew at once when the issued lifetime is already due",
-            ),
+            starts(State.ISSUE, State.RENEW, State.APP, note=START_NOTE),
+            issued(State.ISSUE, "on_issued"),
             *CONTEXT_TRANSITIONS,
         ]
     )
@@ -281,53 +285,25 @@ class SctClient(ContextClient):
 
     def establish(self, now):
         self.entropy = fresh_bytes(32)
-        envelope = soap.new_envelope()
-        self.address_request(
-            envelope, Action.SCT_ISSUE.value, Action.SCTR_ISSUE.value, to=PROVIDER_ADDRESS
-        )
-        envelope.add_body_element(
-            trust.build_rst(
-                trust.RequestSecurityToken(
-                    request_type=RequestType.ISSUE,
-                    token_type=ns.TokenType.SCT.value,
-                    key_size=256,
-                    entropy=self.entropy,
-                    computed_key_algorithm=ns.ComputedKeyAlg.PSHA1.value,
-                )
-            )
-        )
-        data = self.seal_asymmetric(envelope, now, self.provider)
-        return [
-            Send(
-                to=PROVIDER,
-                data=data,
-                action=Action.SCT_ISSUE.value,
-                kind=MessageKind.RST_SCT,
-                token_service=True,
-            )
-        ]
+        data = self.seal_asymmetric(self.issue_request(self.entropy), now, self.provider)
+        return send(PROVIDER, data, action=Action.SCT_ISSUE, kind=MessageKind.RST_SCT)
 
     def on_issued(self, envelope, sender, now):
         self.open_asymmetric(envelope, now, signer="provider")
-        response = _one_response(envelope)
+        response = one_response(envelope)
         if (
             response.requested_token is None
             or response.entropy is None
             or response.proof_computed_key != ns.ComputedKeyAlg.PSHA1.value
         ):
             raise InvalidRequest("RSTR lacks the token, the issuer entropy or the computed key")
-        token = sc.read_sct(response.requested_token)
-        self.ledger.record(Op.P_SHA1, 32)
-        secret = crypto.computed_key(self.entropy, response.entropy, 256)
-        expires = response.lifetime[1] if response.lifetime else now + self.opts.lifetime
-        return self.established(token.identifier, secret, expires, now)
+        return self.established_computed(response, self.entropy, now)
 
 
-class ContextProvider(Server):
+class ContextProvider(Provider):
     """The provider side of a context: application messages, Renew and Cancel. Subclasses
     add how contexts are issued (``issue``)."""
 
-    role = PROVIDER
     request_actions = frozenset(
         {
             APP_ACTION,
@@ -345,15 +321,13 @@ class ContextProvider(Server):
     options_class: ClassVar[type[SctOptions]] = SctOptions
 
     def __init__(self, setup: Setup, node_id: str, shared: ContextCache | None = None) -> None:
-        super().__init__(setup)
+        super().__init__(setup, node_id, shared)
         self.opts = self.options_class(setup.options)
-        self.identity = setup.identity("provider")
         self.contexts = (
             shared
             if shared is not None
             else ContextCache(self.opts.capacity, self.opts.idle_timeout)
         )
-        self.replay = setup.replay_cache(self.role, node_id)
 
     def _context(self, identifier: str, now: float) -> Context:
         context = self.contexts.get(identifier, now, self.ledger)
@@ -383,26 +357,8 @@ class ContextProvider(Server):
         """Check header blocks a subclass requires in protected requests (none here)."""
 
     def _reply(self, sender, envelope, context, now, action: str, kind: MessageKind):
-        data = p.protect_symmetric(
-            envelope,
-            secret=context.secret,
-            source_reference=lambda: context_reference_text(context.identifier),
-            now=now,
-            ledger=self.ledger,
-            suite_=self.setup.suite,
-            derive=self.opts.derived_keys,
-            keylog=self.setup.log_key,
-        )
-        return [
-            Send(
-                to=sender,
-                data=data,
-                action=action,
-                kind=kind,
-                reply=True,
-                token_service=kind is not MessageKind.APP_RESPONSE,
-            )
-        ]
+        data = protect_with(self, context, envelope, now)
+        return send(sender, data, action=action, kind=kind, reply=True)
 
     def handle(self, data, sender, now):
         envelope, addressing = self.read_request(data)
@@ -471,18 +427,13 @@ class ContextProvider(Server):
         response.add_body_element(
             trust.build_rstr_collection(
                 [
-                    trust.build_rstr(
-                        token_type=ns.TokenType.SCT.value,
-                        request_type=RequestType.ISSUE,
-                        requested_token=token,
+                    issued_rstr(
+                        token,
+                        context,
+                        now,
                         entropy=issuer_entropy,
                         proof_computed_key=ns.ComputedKeyAlg.PSHA1.value,
                         key_size=256,
-                        lifetime=(now, context.expires),
-                        attached_reference=wss.str_reference(
-                            f"#{token.get(ns.qname(ns.WSU, 'Id'))}"
-                        ),
-                        unattached_reference=context_reference(context.identifier),
                     )
                 ]
             )
@@ -500,13 +451,4 @@ class SctProvider(ContextProvider):
             raise InvalidRequest("an SCT request needs the SCT token type")
         response = self.issue_computed(request, addressing.message_id, now)
         data = self.seal_asymmetric(response, now, p.CertificateRecipient(checked.certificate))
-        return [
-            Send(
-                to=sender,
-                data=data,
-                action=Action.SCTR_ISSUE.value,
-                kind=MessageKind.RSTR_SCT,
-                reply=True,
-                token_service=True,
-            )
-        ]
+        return send(sender, data, action=Action.SCTR_ISSUE, kind=MessageKind.RSTR_SCT, reply=True)

@@ -12,18 +12,13 @@ ephemeral key wrapped for that certificate (WCF's UserNameForCertificate bootstr
 from __future__ import annotations
 
 import hmac
-import os
 import ssl
-import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
 from typing import ClassVar
 
-from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
-import sim.crypto as crypto
 from sim.errors import (
     FailedAuthentication,
     FailedCheck,
@@ -32,34 +27,35 @@ from sim.errors import (
     UnknownDerivationSource,
 )
 from sim.protocol import protection as p
-from sim.protocol.api import PROVIDER, MessageKind, Send
-from sim.protocol.base import PROVIDER_ADDRESS, Setup, body_element, option
-from sim.protocol.states import Input, Machine, State, Transition
+from sim.protocol.api import PROVIDER, MessageKind
+from sim.protocol.binding import body_element, one_response
+from sim.protocol.sending import send
+from sim.protocol.setup import PROVIDER_ADDRESS, Setup, option
+from sim.protocol.states import Input, Machine, State, Transition, starts
+from sim.protocol.strategies.negotiation import (
+    authenticator,
+    check_negotiation_request,
+    detached_copy,
+    negotiation_rst,
+    token_and_authenticator,
+)
 from sim.protocol.strategies.sct import (
     CONTEXT_TRANSITIONS,
     START_NOTE,
     ContextClient,
     ContextProvider,
     SctOptions,
-    _one_response,
-    context_reference,
+    issued,
+    issued_rstr,
 )
-from sim.wire import dsig, ns, sc, soap, trust, wss, xenc
+from sim.protocol.strategies.sct import OPTIONS as SCT_OPTIONS
+from sim.protocol.strategies.tlsnego_tunnel import Tunnel, tls_contexts
+from sim.wire import ns, soap, trust, wss, xenc
 from sim.wire.ledger import Op
 from sim.wire.ns import Action, RequestType, ValueType
-from sim.wire.xmlutil import WSU_ID, fresh_bytes, new_id
+from sim.wire.xmlutil import fragment, fresh_bytes, new_id
 
-OPTIONS = {
-    "sct_lifetime_s",
-    "renew_at",
-    "cache_capacity",
-    "cache_idle_timeout_s",
-    "cancel",
-    "derived_keys",
-    "tlsnego",
-    "max_pending_negotiations",
-    "negotiation_timeout_s",
-}
+OPTIONS = SCT_OPTIONS | {"tlsnego", "max_pending_negotiations", "negotiation_timeout_s"}
 TLSNEGO = ns.TLSNEGO_VALUE_TYPE
 
 
@@ -78,83 +74,14 @@ class TlsNegoOptions(SctOptions):
         )
 
 
-def _load_identity(context: ssl.SSLContext, certificate: bytes, private_key: bytes) -> None:
-    """Give ``context`` a certificate and its private key (PEM). Python's ``ssl`` loads them
-    from a file only: a file only this user can read, in a folder removed once loaded."""
-    with tempfile.TemporaryDirectory(prefix="wssim-tls-") as directory:
-        path = Path(directory) / "identity.pem"
-        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(handle, "wb") as out:
-            out.write(private_key + certificate)
-        context.load_cert_chain(path)
-
-
-def _contexts(setup: Setup) -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    """(client, server) TLS 1.2 contexts with the provider's certificate, built once."""
-    if "tls" not in setup.shared:
-        provider, ca = setup.identity("provider"), setup.keystore.ca
-        server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        if setup.rsa_bits < 2048:
-            server.set_ciphers("DEFAULT:@SECLEVEL=0")  # the scenario asked for 1024-bit keys
-        _load_identity(
-            server,
-            provider.pem,
-            provider.private_key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            ),
-        )
-        client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        client.check_hostname = False
-        client.load_verify_locations(cadata=ca.pem.decode())
-        for context in (server, client):
-            context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1_2
-        setup.shared["tls"] = (client, server)
-    return setup.shared["tls"]
-
-
-class _Tunnel:
-    """One end of a TLS connection over memory BIOs."""
-
-    def __init__(self, context: ssl.SSLContext, server_side: bool) -> None:
-        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        self.tls = context.wrap_bio(self.incoming, self.outgoing, server_side=server_side)
-
-    def step(self, data: bytes = b"") -> tuple[bytes, bool]:
-        """Feed ``data``; return what to send and whether the handshake is complete."""
-        if data:
-            self.incoming.write(data)
-        try:
-            self.tls.do_handshake()
-            complete = True
-        except ssl.SSLWantReadError:
-            complete = False
-        except ssl.SSLError as exc:
-            raise FailedCheck(f"TLS negotiation failed: {exc.reason}", check="tls") from None
-        return self.outgoing.read(), complete
-
-
-def _combined(key: bytes, elements: list[etree._Element], ledger) -> bytes:
-    for el in elements:
-        ledger.record(Op.C14N, len(dsig.canonical(el)))  # a typed fault if none exists
-    ledger.record(Op.P_SHA1, 32)
-    return trust.combined_hash(key, elements)
-
-
-def _copy(el: etree._Element) -> etree._Element:
-    """A detached copy of ``el`` (its tail, text after it in the parent, left behind)."""
-    return etree.fromstring(etree.tostring(el, with_tail=False))
-
-
 class TlsNegoClient(ContextClient):
     machine: ClassVar[Machine] = Machine(
         [
-            Transition(
-                state=State.IDLE,
-                on=Input.REQUEST,
-                handler="start",
-                to=(State.TLS_SERVER_FLIGHT, State.ISSUE, State.RENEW, State.APP),
+            starts(
+                State.TLS_SERVER_FLIGHT,
+                State.ISSUE,
+                State.RENEW,
+                State.APP,
                 note=START_NOTE + " (tls-server-flight: TLSNego; issue: option tlsnego = false)",
             ),
             Transition(
@@ -163,20 +90,8 @@ class TlsNegoClient(ContextClient):
                 handler="on_server_flight",
                 to=(State.TLS_FINAL,),
             ),
-            Transition(
-                state=State.TLS_FINAL,
-                on=Input.REPLY,
-                handler="on_negotiated",
-                to=(State.APP, State.RENEW),
-                note="renew at once when the issued lifetime is already due",
-            ),
-            Transition(
-                state=State.ISSUE,
-                on=Input.REPLY,
-                handler="on_preset_issued",
-                to=(State.APP, State.RENEW),
-                note="renew at once when the issued lifetime is already due",
-            ),
+            issued(State.TLS_FINAL, "on_negotiated"),
+            issued(State.ISSUE, "on_preset_issued"),
             *CONTEXT_TRANSITIONS,
         ]
     )
@@ -187,7 +102,7 @@ class TlsNegoClient(ContextClient):
         super().__init__(setup, client_id)
         self.user, self.password = setup.username(client_id)
         self.provider = setup.identity("provider")
-        self.tunnel: _Tunnel | None = None
+        self.tunnel: Tunnel | None = None
         self.negotiation: list[etree._Element] = []
         self.context_attr: str | None = None
         self.ephemeral: bytes | None = None
@@ -200,77 +115,36 @@ class TlsNegoClient(ContextClient):
     def establish(self, now):
         if not self.opts.tlsnego:
             return self._establish_preset(now)
-        self.tunnel = _Tunnel(_contexts(self.setup)[0], server_side=False)
+        self.tunnel = Tunnel(tls_contexts(self.setup)[0], server_side=False)
         hello, _ = self.tunnel.step()
         self.context_attr = new_id("ctx-")
-        rst = trust.build_rst(
-            trust.RequestSecurityToken(
-                request_type=RequestType.ISSUE,
-                token_type=ns.TokenType.SCT.value,
-                binary_exchange=(hello, TLSNEGO),
-                context=self.context_attr,
-            )
-        )
-        self.negotiation = [_copy(rst)]
+        rst = negotiation_rst((hello, TLSNEGO), self.context_attr)
+        self.negotiation = [detached_copy(rst)]
+        return self._leg(rst, Action.SCT_ISSUE, Action.RSTR_ISSUE, MessageKind.RST_TLSNEGO)
+
+    def _leg(self, body, action: Action, reply: Action, kind: MessageKind):
+        """A negotiation leg to the provider, plain SOAP: the tunneled handshake and the
+        final Authenticator protect the negotiation (its reply comes unsigned)."""
         envelope = soap.new_envelope()
-        self.address_request(
-            envelope,
-            Action.SCT_ISSUE.value,
-            Action.RSTR_ISSUE.value,
-            to=PROVIDER_ADDRESS,
-            signed=False,  # the tunneled handshake and the final Authenticator protect it
-        )
-        envelope.add_body_element(rst)
-        return [
-            Send(
-                to=PROVIDER,
-                data=envelope.to_bytes(self.ledger),
-                action=Action.SCT_ISSUE.value,
-                kind=MessageKind.RST_TLSNEGO,
-                token_service=True,
-            )
-        ]
+        self.address_request(envelope, action.value, reply.value, to=PROVIDER_ADDRESS, signed=False)
+        envelope.add_body_element(body)
+        return send(PROVIDER, envelope.to_bytes(self.ledger), action=action, kind=kind)
 
     def on_server_flight(self, envelope, sender, now):
         """Leg #2, the server's TLS flight: answer with ours (leg #3)."""
-        responses = trust.read_rstr_collection(
-            body_element(envelope, "wst:RequestSecurityTokenResponse")
-        )
-        if len(responses) != 1:
-            raise InvalidRequest("the server's TLSNego flight is one RSTR")
-        blob = self._exchange(responses[0])
-        self.negotiation.append(_copy(responses[0].element))
+        response = one_response(envelope)
+        blob = self._exchange(response)
+        self.negotiation.append(detached_copy(response.element))
         flight, _ = self.tunnel.step(blob)
         rstr = trust.build_rstr(binary_exchange=(flight, TLSNEGO), context=self.context_attr)
-        self.negotiation.append(_copy(rstr))
-        out = soap.new_envelope()
-        self.address_request(
-            out,
-            Action.RSTR_ISSUE.value,
-            Action.RSTRC_ISSUE_FINAL.value,
-            to=PROVIDER_ADDRESS,
-            signed=False,
+        self.negotiation.append(detached_copy(rstr))
+        return self._leg(
+            rstr, Action.RSTR_ISSUE, Action.RSTRC_ISSUE_FINAL, MessageKind.RSTR_TLSNEGO
         )
-        out.add_body_element(rstr)
-        return [
-            Send(
-                to=PROVIDER,
-                data=out.to_bytes(self.ledger),
-                action=Action.RSTR_ISSUE.value,
-                kind=MessageKind.RSTR_TLSNEGO,
-                token_service=True,
-            )
-        ]
 
     def on_negotiated(self, envelope, sender, now):
         """Leg #4: the SCT, the TLS-protected key and the Authenticator."""
-        responses = trust.read_rstr_collection(
-            body_element(envelope, "wst:RequestSecurityTokenResponse")
-        )
-        if len(responses) != 2 or responses[0].requested_token is None:
-            raise InvalidRequest(
-                "the final TLSNego response is a collection of token and authenticator"
-            )
+        responses = token_and_authenticator(envelope, "TLSNego")
         _, complete = self.tunnel.step(self._exchange(responses[0]))
         if not complete:
             raise FailedCheck("TLS handshake did not complete", check="tls")
@@ -283,13 +157,11 @@ class TlsNegoClient(ContextClient):
             raise InvalidRequest("negotiation message for another context")
         if len(secret) != 32 or responses[1].authenticator is None:
             raise InvalidRequest("the negotiation gave no 256-bit key or no authenticator")
-        expected = _combined(secret, self.negotiation, self.ledger)
+        expected = authenticator(secret, self.negotiation, self.ledger)
         if not hmac.compare_digest(expected, responses[1].authenticator):
             raise FailedCheck("the TLSNego authenticator does not match", check="authenticator")
-        token = sc.read_sct(responses[0].requested_token)
-        expires = responses[0].lifetime[1] if responses[0].lifetime else now + self.opts.lifetime
         self.tunnel = None
-        return self.established(token.identifier, secret, expires, now)
+        return self.established_by(responses[0], secret, now)
 
     def _exchange(self, response) -> bytes:
         if response.binary_exchange is None or response.binary_exchange[1] != TLSNEGO:
@@ -300,54 +172,32 @@ class TlsNegoClient(ContextClient):
 
     def _establish_preset(self, now):
         self.ephemeral, self.entropy = fresh_bytes(32), fresh_bytes(32)
-        ek = xenc.build_encrypted_key(
-            self.ephemeral,
-            self.provider.public_key,
-            key_info=wss.str_key_identifier(
-                self.provider.thumbprint_sha1, ValueType.THUMBPRINT_SHA1.value
-            ),
-            ledger=self.ledger,
+        ek = fragment(
+            xenc.encrypted_key_text(
+                self.ephemeral,
+                self.provider.public_key,
+                key_info=wss.str_key_identifier_text(
+                    self.provider.thumbprint_sha1, ValueType.THUMBPRINT_SHA1.value
+                ),
+                ledger=self.ledger,
+            )[0]
         )
         self.ek_sha1 = wss.encrypted_key_sha1(
             p.unb64(ek.findtext(f".//{{{ns.XENC}}}CipherValue"), "CipherValue")
         )
         self.setup.log_key("session-key", ek.get("Id"), self.ephemeral)
-        envelope = soap.new_envelope()
-        self.address_request(
-            envelope, Action.SCT_ISSUE.value, Action.SCTR_ISSUE.value, to=PROVIDER_ADDRESS
-        )
-        envelope.add_body_element(
-            trust.build_rst(
-                trust.RequestSecurityToken(
-                    request_type=RequestType.ISSUE,
-                    token_type=ns.TokenType.SCT.value,
-                    key_size=256,
-                    entropy=self.entropy,
-                    computed_key_algorithm=ns.ComputedKeyAlg.PSHA1.value,
-                )
-            )
-        )
+        envelope = self.issue_request(self.entropy)
         ek_id = ek.get("Id")
-        data = p.protect_symmetric(
+        reference = wss.str_reference_text(f"#{ek_id}", ValueType.ENCRYPTED_KEY.value)
+        data = self.seal_symmetric(
             envelope,
-            secret=self.ephemeral,
-            source_reference=lambda: wss.str_reference(f"#{ek_id}", ValueType.ENCRYPTED_KEY.value),
-            now=now,
-            ledger=self.ledger,
-            suite_=self.setup.suite,
+            now,
+            self.ephemeral,
+            lambda: reference,
             tokens=[ek],
             encrypt_tokens=self.app_headers(now),
-            keylog=self.setup.log_key,
         )
-        return [
-            Send(
-                to=PROVIDER,
-                data=data,
-                action=Action.SCT_ISSUE.value,
-                kind=MessageKind.RST_SCT,
-                token_service=True,
-            )
-        ]
+        return send(PROVIDER, data, action=Action.SCT_ISSUE, kind=MessageKind.RST_SCT)
 
     def on_preset_issued(self, envelope, sender, now):
         def secret_for(reference):
@@ -356,21 +206,17 @@ class TlsNegoClient(ContextClient):
             return self.ephemeral
 
         self.open_symmetric(envelope, now, secret_for)
-        response = _one_response(envelope)
+        response = one_response(envelope)
         if response.requested_token is None or response.entropy is None:
             raise InvalidRequest("RSTR lacks the token or the issuer entropy")
-        self.ledger.record(Op.P_SHA1, 32)
-        secret = crypto.computed_key(self.entropy, response.entropy, 256)
-        token = sc.read_sct(response.requested_token)
-        expires = response.lifetime[1] if response.lifetime else now + self.opts.lifetime
-        return self.established(token.identifier, secret, expires, now)
+        return self.established_computed(response, self.entropy, now)
 
 
 @dataclass(slots=True, kw_only=True)
 class _Negotiation:
     """A TLSNego handshake a provider has answered leg #1 of and waits to finish."""
 
-    tunnel: _Tunnel
+    tunnel: Tunnel
     #: the negotiation's RST and RSTRs so far, for the Authenticator
     elements: list[etree._Element]
     started: float
@@ -421,13 +267,7 @@ class TlsNegoProvider(ContextProvider):
             negotiations.popitem(last=False)
 
     def _server_flight(self, request, addressing, sender, now):
-        if (
-            request.request_type != RequestType.ISSUE
-            or request.binary_exchange is None
-            or request.binary_exchange[1] != TLSNEGO
-            or not request.context
-        ):
-            raise InvalidRequest("TLSNego needs an Issue request, a BinaryExchange and a Context")
+        check_negotiation_request(request, TLSNEGO, "TLSNego")
         key = (sender, request.context)
         self._expire_negotiations(now)
         if key in self.negotiations:
@@ -438,12 +278,12 @@ class TlsNegoProvider(ContextProvider):
             # Refuse the newcomer rather than evict a handshake in progress: a flood then
             # costs its senders their own attempts, not the clients already negotiating.
             raise RequestFailed("too many negotiations in progress", check="negotiations")
-        tunnel = _Tunnel(_contexts(self.setup)[1], server_side=True)
+        tunnel = Tunnel(tls_contexts(self.setup)[1], server_side=True)
         flight, _ = tunnel.step(request.binary_exchange[0])
         rstr = trust.build_rstr(binary_exchange=(flight, TLSNEGO), context=request.context)
         self.negotiations[key] = _Negotiation(
             tunnel=tunnel,
-            elements=[_copy(request.element), _copy(rstr)],
+            elements=[detached_copy(request.element), detached_copy(rstr)],
             started=now,
             flight=flight,
         )
@@ -452,12 +292,7 @@ class TlsNegoProvider(ContextProvider):
         )
 
     def _finish(self, envelope, addressing, sender, now):
-        responses = trust.read_rstr_collection(
-            body_element(envelope, "wst:RequestSecurityTokenResponse")
-        )
-        if len(responses) != 1:
-            raise InvalidRequest("the client's TLSNego leg is one RSTR")
-        response = responses[0]
+        response = one_response(envelope)
         key = (sender, response.context or "")
         self._expire_negotiations(now)
         negotiation = self.negotiations.get(key)
@@ -476,25 +311,19 @@ class TlsNegoProvider(ContextProvider):
         if not complete:
             raise FailedCheck("TLS handshake did not complete", check="tls")
         self.ledger.record(Op.TLS_HANDSHAKE, self.setup.rsa_bits)
-        elements.append(_copy(response.element))
+        elements.append(detached_copy(response.element))
         secret = fresh_bytes(32)
         tunnel.tls.write(secret)
         flight += tunnel.outgoing.read()
         token, context = self.new_context(secret, now)
         collection = trust.build_rstr_collection(
             [
-                trust.build_rstr(
-                    token_type=ns.TokenType.SCT.value,
-                    request_type=RequestType.ISSUE,
-                    requested_token=token,
-                    binary_exchange=(flight, TLSNEGO),
-                    lifetime=(now, context.expires),
-                    context=response.context,
-                    attached_reference=wss.str_reference(f"#{token.get(WSU_ID)}"),
-                    unattached_reference=context_reference(context.identifier),
+                issued_rstr(
+                    token, context, now, binary_exchange=(flight, TLSNEGO), context=response.context
                 ),
                 trust.build_rstr(
-                    authenticator=_combined(secret, elements, self.ledger), context=response.context
+                    authenticator=authenticator(secret, elements, self.ledger),
+                    context=response.context,
                 ),
             ]
         )
@@ -509,17 +338,7 @@ class TlsNegoProvider(ContextProvider):
         reply = soap.new_envelope()
         soap.add_addressing(reply, action=action.value, relates_to=request.message_id)
         reply.add_body_element(body)
-        data = reply.to_bytes(self.ledger)
-        return [
-            Send(
-                to=sender,
-                data=data,
-                action=action.value,
-                kind=kind,
-                reply=True,
-                token_service=True,
-            )
-        ]
+        return send(sender, reply.to_bytes(self.ledger), action=action, kind=kind, reply=True)
 
     def _issue_preset(self, envelope, addressing, sender, now):
         security = wss.find_security_header(envelope)
@@ -557,20 +376,11 @@ class TlsNegoProvider(ContextProvider):
         data = p.protect_symmetric(
             reply,
             secret=ephemeral,
-            source_reference=lambda: wss.str_key_identifier(
+            source_reference=lambda: wss.str_key_identifier_text(
                 ek_sha1, ValueType.ENCRYPTED_KEY_SHA1.value
             ),
             now=now,
             ledger=self.ledger,
             suite_=self.setup.suite,
         )
-        return [
-            Send(
-                to=sender,
-                data=data,
-                action=Action.SCTR_ISSUE.value,
-                kind=MessageKind.RSTR_SCT,
-                reply=True,
-                token_service=True,
-            )
-        ]
+        return send(sender, data, action=Action.SCTR_ISSUE, kind=MessageKind.RSTR_SCT, reply=True)

@@ -12,32 +12,26 @@ from lxml import etree
 
 from sim.errors import FailedAuthentication, InvalidRequest, ScenarioError, SecurityFault
 from sim.protocol import protection as p
-from sim.protocol.api import CLIENT, INTERMEDIARY, PROVIDER, STS, MessageKind, Send, role_of
-from sim.protocol.base import (
-    APP_ACTION,
-    APP_RESPONSE_ACTION,
-    PROVIDER_ADDRESS,
-    STS_ADDRESS,
-    Client,
-    Server,
-    Setup,
-    app_response,
-    body_element,
-    option,
-    record_tls,
-    require_reply_signed,
-)
+from sim.protocol.api import CLIENT, INTERMEDIARY, PROVIDER, STS, MessageKind, role_of
+from sim.protocol.base import Client, Server, Setup, option
+from sim.protocol.binding import body_element, one_response, require_reply_signed
+from sim.protocol.sending import app_response, send
+from sim.protocol.setup import APP_ACTION, APP_RESPONSE_ACTION, PROVIDER_ADDRESS, STS_ADDRESS
 from sim.protocol.strategies.saml_tokens import (
-    _TOKEN_TYPES,
+    SamlProvider,
+    SamlSts,
     TokenOptions,
-    fresh_over_tls,
-    one_response,
+    app_request_over_tls,
+    app_response_over_tls,
+    issued_response,
+    read_over_tls,
+    signed_assertion,
     the_assertion,
+    user_over_tls,
 )
 from sim.wire import saml, soap, trust, wss
 from sim.wire.checks import require_signed
 from sim.wire.ns import Action, Confirmation, KeyType, RequestType
-from sim.wire.xmlutil import one_child
 
 OPTIONS = {"token_lifetime_s", "saml_version", "trusted_intermediaries"}
 INTERMEDIARY_ADDRESS = "https://intermediary.example/service"
@@ -63,32 +57,12 @@ class SvClient(Client):
         self.user, self.password = setup.username(client_id)
 
     def start(self, now):
-        envelope = soap.new_envelope()
-        # the intermediary answers over TLS, unsigned
-        self.address_request(
-            envelope, APP_ACTION, APP_RESPONSE_ACTION, to=INTERMEDIARY_ADDRESS, signed=False
-        )
-        security, _ = p.security_header(envelope, now)
-        security.append(
-            wss.build_username_token(self.user, password=self.password, digest=True, now=now)
-        )
-        p.put_payload(envelope, self.payload)
-        data = envelope.to_bytes(self.ledger)
-        record_tls(self.ledger, data)
-        return [
-            Send(
-                to=INTERMEDIARY,
-                data=data,
-                action=APP_ACTION,
-                kind=MessageKind.APP_REQUEST,
-                tls=True,
-            )
-        ]
+        token = wss.build_username_token(self.user, password=self.password, digest=True, now=now)
+        return app_request_over_tls(self, token, now, to=INTERMEDIARY, address=INTERMEDIARY_ADDRESS)
 
     def on_reply(self, envelope, sender, now):
         """A reply over TLS (its RelatesTo and Action already checked by ``check_reply``)."""
-        record_tls(self.ledger, envelope.to_bytes())
-        wss.check_freshness(wss.read_timestamp(wss.find_security_header(envelope)), now)
+        read_over_tls(envelope, now, self.ledger)
         return [self.done(p.get_payload(envelope))]
 
 
@@ -168,16 +142,8 @@ class SvIntermediary(Server):
         return checked
 
     def _from_client(self, data, sender, now):
-        record_tls(self.ledger, data)
-        envelope, addressing = self.read_request(data)
-        security = fresh_over_tls(envelope, addressing, now, self.replay, self.ledger)
-        token_el = one_child(security, wss.USERNAME_TOKEN, "wsse:UsernameToken", required=False)
-        if token_el is None:
-            raise FailedAuthentication("the intermediary needs a UsernameToken")
-        token = wss.read_username_token(token_el)
-        wss.authenticate_username_token(
-            token, self.setup.passwords, now=now, replay=self.replay, ledger=self.ledger
-        )
+        missing = FailedAuthentication("the intermediary needs a UsernameToken")
+        envelope, addressing, token = user_over_tls(self, data, now, missing)
         request = soap.new_envelope()
         sent = soap.add_addressing(request, action=Action.RST_ISSUE.value, to=STS_ADDRESS)
         opts = self.opts
@@ -185,7 +151,7 @@ class SvIntermediary(Server):
             trust.build_rst(
                 trust.RequestSecurityToken(
                     request_type=RequestType.ISSUE,
-                    token_type=_TOKEN_TYPES[opts.version],
+                    token_type=saml.TOKEN_TYPES[opts.version],
                     applies_to=PROVIDER_ADDRESS,
                     key_type=KeyType.BEARER,
                     on_behalf_of=wss.build_username_token(token.username),
@@ -200,15 +166,7 @@ class SvIntermediary(Server):
             payload=p.get_payload(envelope),
             stage=STS,
         )
-        return [
-            Send(
-                to=STS,
-                data=out,
-                action=Action.RST_ISSUE.value,
-                kind=MessageKind.RST_ISSUE,
-                token_service=True,
-            )
-        ]
+        return send(STS, out, action=Action.RST_ISSUE, kind=MessageKind.RST_ISSUE)
 
     def _from_sts(self, envelope, pending: Pending, now):
         self._open_reply(envelope, now, "sts")
@@ -224,123 +182,76 @@ class SvIntermediary(Server):
         )
         pending.stage = PROVIDER
         self.pending[sent.message_id] = pending
-        return [Send(to=PROVIDER, data=out, action=APP_ACTION, kind=MessageKind.APP_REQUEST)]
+        return send(PROVIDER, out, action=APP_ACTION, kind=MessageKind.APP_REQUEST)
 
     def _from_provider(self, envelope, pending: Pending, now):
         self._open_reply(envelope, now, "provider")
-        reply = soap.new_envelope()
-        soap.add_addressing(reply, action=APP_RESPONSE_ACTION, relates_to=pending.client_message_id)
-        p.security_header(reply, now)
-        p.put_payload(reply, p.get_payload(envelope), "Response")
-        out = reply.to_bytes(self.ledger)
-        record_tls(self.ledger, out)
-        return [
-            Send(
-                to=pending.client_node,
-                data=out,
-                action=APP_RESPONSE_ACTION,
-                kind=MessageKind.APP_RESPONSE,
-                reply=True,
-                tls=True,
-            )
-        ]
+        return app_response_over_tls(
+            self.ledger,
+            pending.client_node,
+            pending.client_message_id,
+            p.get_payload(envelope),
+            now,
+        )
 
 
-class SvSts(Server):
+def trusted_signer(checked, trusted: frozenset[str], refusal: str) -> p.CertificateRecipient:
+    """The signer of a verified message, one of the ``trusted`` intermediaries (else a
+    FailedAuthentication saying ``refusal``)."""
+    signer = p.CertificateRecipient(checked.certificate)
+    if signer.common_name not in trusted:
+        raise FailedAuthentication(refusal, check="trust")
+    return signer
+
+
+class SvSts(SamlSts):
     """Issues sender-vouches assertions to trusted intermediaries only."""
 
-    role = STS
-    request_actions = frozenset({Action.RST_ISSUE.value})
-
-    def __init__(self, setup: Setup, node_id: str, shared=None) -> None:
-        super().__init__(setup)
-        self.opts = SvOptions(setup.options)
-        self.identity = setup.identity("sts")
-        self.replay = setup.replay_cache(self.role, node_id)
-        self.trusted = self.opts.trusted
+    options_class = SvOptions
 
     def handle(self, data, sender, now):
         envelope, addressing = self.read_request(data)
         checked = self.open_asymmetric(envelope, now)
-        requester = p.CertificateRecipient(checked.certificate)
-        if requester.common_name not in self.trusted:
-            raise FailedAuthentication("the requester may not vouch for users", check="trust")
+        requester = trusted_signer(
+            checked, self.opts.trusted, "the requester may not vouch for users"
+        )
         request = trust.read_rst(body_element(envelope, "wst:RequestSecurityToken"))
         if request.on_behalf_of is None or request.applies_to != PROVIDER_ADDRESS:
             raise InvalidRequest("sender-vouches needs OnBehalfOf and a known AppliesTo")
         user = wss.read_username_token(request.on_behalf_of).username
-        assertion = saml.build_assertion(
-            issuer=STS_ADDRESS,
+        assertion = signed_assertion(
+            self.identity,
+            self.opts,
             subject=user,
-            audience=PROVIDER_ADDRESS,
-            now=now,
-            lifetime=self.opts.lifetime,
             confirmation=Confirmation.SENDER_VOUCHES,
-            version=self.opts.version,
+            now=now,
+            ledger=self.ledger,
         )
-        saml.sign_assertion(assertion, self.identity, ledger=self.ledger)
-        response = soap.new_envelope()
-        soap.add_addressing(
-            response, action=Action.RSTRC_ISSUE_FINAL.value, relates_to=addressing.message_id
-        )
-        response.add_body_element(
-            trust.build_rstr_collection(
-                [
-                    trust.build_rstr(
-                        token_type=_TOKEN_TYPES[self.opts.version],
-                        request_type=RequestType.ISSUE,
-                        requested_token=assertion,
-                        lifetime=(now, now + self.opts.lifetime),
-                        applies_to=PROVIDER_ADDRESS,
-                    )
-                ]
-            )
-        )
+        response = issued_response(assertion, self.opts, relates_to=addressing.message_id, now=now)
         out = self.seal_asymmetric(response, now, requester)
-        return [
-            Send(
-                to=sender,
-                data=out,
-                action=Action.RSTRC_ISSUE_FINAL.value,
-                kind=MessageKind.RSTR_ISSUE,
-                reply=True,
-                token_service=True,
-            )
-        ]
+        return send(
+            sender, out, action=Action.RSTRC_ISSUE_FINAL, kind=MessageKind.RSTR_ISSUE, reply=True
+        )
 
 
-class SvProvider(Server):
+class SvProvider(SamlProvider):
     """Accepts a request signed by a trusted intermediary whose signature covers the one
     sender-vouches assertion it carries (and Body, Timestamp, Action): the intermediary
     vouches for the subject, the STS signed the assertion."""
 
-    role = PROVIDER
-    request_actions = frozenset({APP_ACTION})
+    confirmations = frozenset({Confirmation.SENDER_VOUCHES})
 
     def __init__(self, setup: Setup, node_id: str, shared=None) -> None:
-        super().__init__(setup)
-        self.identity = setup.identity("provider")
-        self.sts_key = setup.identity("sts").public_key
-        self.replay = setup.replay_cache(self.role, node_id)
+        super().__init__(setup, node_id, shared)
         self.trusted = SvOptions(setup.options).trusted
 
     def handle(self, data, sender, now):
         envelope, addressing = self.read_request(data)
         checked = self.open_asymmetric(envelope, now)
-        intermediary = p.CertificateRecipient(checked.certificate)
-        if intermediary.common_name not in self.trusted:
-            raise FailedAuthentication("no trust relation with this sender", check="trust")
+        intermediary = trusted_signer(checked, self.trusted, "no trust relation with this sender")
         assertion = the_assertion(checked.security)
         require_signed(checked.verified, assertion, "the vouched-for assertion")
-        saml.validate_assertion(
-            assertion,
-            sts_key=self.sts_key,
-            audience=PROVIDER_ADDRESS,
-            issuer=STS_ADDRESS,
-            now=now,
-            expected=frozenset({Confirmation.SENDER_VOUCHES}),
-            ledger=self.ledger,
-        )
+        self.validate(assertion, now)
         response = soap.new_envelope()
         soap.add_addressing(response, action=APP_RESPONSE_ACTION, relates_to=addressing.message_id)
         p.put_payload(response, p.get_payload(envelope), "Response")

@@ -4,16 +4,10 @@ with a per-message EncryptedKey. The baseline."""
 from __future__ import annotations
 
 from sim.protocol import protection as p
-from sim.protocol.api import PROVIDER, MessageKind, Send
-from sim.protocol.base import (
-    APP_ACTION,
-    APP_RESPONSE_ACTION,
-    PROVIDER_ADDRESS,
-    Client,
-    Server,
-    Setup,
-    app_response,
-)
+from sim.protocol.api import PROVIDER, MessageKind
+from sim.protocol.base import Client, Provider
+from sim.protocol.sending import app_response, send
+from sim.protocol.setup import APP_ACTION, APP_RESPONSE_ACTION, PROVIDER_ADDRESS, Setup
 from sim.wire import soap
 from sim.wire.checks import ReplayCache
 
@@ -32,22 +26,14 @@ class X509Client(Client):
         self.address_request(envelope, APP_ACTION, APP_RESPONSE_ACTION, to=PROVIDER_ADDRESS)
         p.put_payload(envelope, self.payload)
         data = self.seal_asymmetric(envelope, now, self.provider)
-        return [Send(to=PROVIDER, data=data, action=APP_ACTION, kind=MessageKind.APP_REQUEST)]
+        return send(PROVIDER, data, action=APP_ACTION, kind=MessageKind.APP_REQUEST)
 
     def on_reply(self, envelope, sender, now):
         self.open_asymmetric(envelope, now, signer="provider")
         return [self.done(p.get_payload(envelope))]
 
 
-class X509Provider(Server):
-    role = PROVIDER
-    request_actions = frozenset({APP_ACTION})
-
-    def __init__(self, setup: Setup, node_id: str, shared=None) -> None:
-        super().__init__(setup)
-        self.identity = setup.identity("provider")
-        self.replay = setup.replay_cache(self.role, node_id)
-
+class X509Provider(Provider):
     def handle(self, data, sender, now):
         envelope, addressing = self.read_request(data)
         checked = self.open_asymmetric(envelope, now)
