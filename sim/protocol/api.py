@@ -26,6 +26,7 @@ CLIENT = "client"
 STS = "sts"
 PROVIDER = "provider"
 INTERMEDIARY = "intermediary"
+KDC = "kdc"
 
 #: The strategy names fixed by docs/architecture.md.
 STRATEGY_NAMES = (
@@ -38,6 +39,22 @@ STRATEGY_NAMES = (
     "sct",
     "sct-tlsnego",
     "ut-derived",
+    "kerberos",
+    "sct-spnego",
+)
+
+#: The attack names fixed by docs/architecture.md (``sim.protocol.adversary`` forges them).
+ATTACK_NAMES = (
+    "steal-token",
+    "replay",
+    "wrap",
+    "tamper",
+    "saml-injection",
+    "comment-truncation",
+    "reflection",
+    "cross-node-replay",
+    "replay-flood",
+    "padding-oracle",
 )
 
 Ops = tuple[tuple[str, int], ...]
@@ -64,6 +81,15 @@ class MessageKind(StrEnum):
     RST_TLSNEGO = "rst-tlsnego"
     RSTR_TLSNEGO = "rstr-tlsnego"
     RSTRC_TLSNEGO = "rstrc-tlsnego"
+    #: Kerberos KDC exchanges (DER, RFC 4120) and their refusal
+    KRB_AS_REQ = "krb-as-req"
+    KRB_AS_REP = "krb-as-rep"
+    KRB_TGS_REQ = "krb-tgs-req"
+    KRB_TGS_REP = "krb-tgs-rep"
+    KRB_ERROR = "krb-error"
+    #: the legs of a SPNEGO negotiation (the last one an RSTR collection with the SCT)
+    RST_SPNEGO = "rst-spnego"
+    RSTRC_SPNEGO = "rstrc-spnego"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

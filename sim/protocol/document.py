@@ -32,6 +32,10 @@ _DESCRIPTIONS = {
     "sct-tlsnego": "The SCT negotiated by a TLS handshake tunneled in RST/RSTR BinaryExchange; "
     "then derived keys, with the UsernameToken inside the protected traffic.",
     "ut-derived": "No STS: keys derived from a UsernameToken (Salt, Iteration) per message.",
+    "kerberos": "Kerberos Token Profile 1.1: TGT and service ticket from the KDC, cached; a "
+    "GSS AP-REQ BinarySecurityToken per message, keys derived from its subkey.",
+    "sct-spnego": "The SCT negotiated by SPNEGO (Kerberos AP-REQ/AP-REP) tunneled in "
+    "RST/RSTR BinaryExchange; then derived keys as in sct.",
 }
 
 

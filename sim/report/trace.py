@@ -33,6 +33,7 @@ class TraceWriter:
         if replace:  # only files this writer names: NNNN-<from>-to-<to>.xml, certs/<node>.pem
             for old in [
                 *messages.glob("[0-9][0-9][0-9][0-9]-*-to-*.xml"),
+                *messages.glob("[0-9][0-9][0-9][0-9]-*-to-*.der"),
                 *(self.out / "certs").glob("*.pem"),
             ]:
                 old.unlink()
@@ -41,6 +42,8 @@ class TraceWriter:
         self.seq = 0
         self.entries: list[dict] = []
         self.seen_keys: set[tuple[str, str]] = set()
+        #: Kerberos service keys (principal, key), written as ``krb5.keytab`` at the close
+        self.service_keys: list[tuple[str, bytes]] = []
 
     @property
     def key_count(self) -> int:
@@ -59,7 +62,8 @@ class TraceWriter:
     ) -> None:
         """Tracer hook: write the exact bytes and one trace.jsonl line."""
         self.seq = seq
-        name = f"{seq:04d}-{sender}-to-{receiver}.xml"
+        # a KDC message is Kerberos DER, every other one SOAP
+        name = f"{seq:04d}-{sender}-to-{receiver}.{'xml' if data[:1] == b'<' else 'der'}"
         (self.out / "messages" / name).write_bytes(data)
         entry = {
             "seq": seq,
@@ -81,6 +85,8 @@ class TraceWriter:
         if (kind, key_id) in self.seen_keys:
             return
         self.seen_keys.add((kind, key_id))
+        if kind == "krb5-long-term-key" and "/" in key_id:  # a service's: into krb5.keytab
+            self.service_keys.append((key_id, key))
         self._keys.write(
             json.dumps(
                 {
@@ -96,6 +102,10 @@ class TraceWriter:
     def close(self) -> None:
         self._trace.close()
         self._keys.close()
+        if self.service_keys:
+            from sim.wire import kerberos_token
+
+            (self.out / "krb5.keytab").write_bytes(kerberos_token.keytab_of(self.service_keys))
 
     def write_certificates(self, certificates: dict[str, bytes], client_names) -> None:
         """``certs/<node>.pem`` for every node that appears in the trace."""

@@ -8,7 +8,7 @@ profile turns ``(op, size)`` entries into simulated CPU time.
 carry the RSA key size in bits, ``ut_derive`` carries the iteration count, ``p_sha1`` the
 number of output bytes, ``replay_lookup`` the network round trips the replay store took
 (0: a store in the node's memory, 1: a farm-wide shared store), ``cache_lookup`` and
-``rsa_keygen`` (key bits) as noted.
+``rsa_keygen`` (key bits) as noted, ``krb_string_to_key`` the PBKDF2 iterations.
 """
 
 from __future__ import annotations
@@ -44,6 +44,12 @@ class Op(str, Enum):
     CACHE_LOOKUP = "cache_lookup"
     #: one look-up-and-insert in a replay store (per message, per nonce)
     REPLAY_LOOKUP = "replay_lookup"
+    #: Kerberos (RFC 3961): a password to a key (size: PBKDF2 iterations), an encryption or
+    #: decryption with its integrity check (size: bytes), a keyed checksum (size: bytes)
+    KRB_STRING_TO_KEY = "krb_string_to_key"
+    KRB_ENCRYPT = "krb_encrypt"
+    KRB_DECRYPT = "krb_decrypt"
+    KRB_CHECKSUM = "krb_checksum"
 
 
 OPS: frozenset[str] = frozenset(op.value for op in Op)

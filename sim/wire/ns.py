@@ -6,7 +6,7 @@ values are the URIs (as signxml does), so they compare equal to the strings in m
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 # --- namespaces -------------------------------------------------------------------------
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -55,7 +55,7 @@ def qname(namespace: str, local: str) -> str:
 
 
 # --- WS-Security token profiles ---------------------------------------------------------
-class ValueType(str, Enum):
+class ValueType(StrEnum):
     X509V3 = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509v3"
     THUMBPRINT_SHA1 = (
         "http://docs.oasis-open.org/wss/oasis-wss-soap-message-security-1.1#ThumbprintSHA1"
@@ -75,46 +75,49 @@ class ValueType(str, Enum):
     USERNAME_TOKEN = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#UsernameToken"
 
 
-class EncodingType(str, Enum):
+class EncodingType(StrEnum):
     BASE64 = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
 
 
-class PasswordType(str, Enum):
+class PasswordType(StrEnum):
     TEXT = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText"
     DIGEST = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest"
 
 
-class TokenType(str, Enum):
+class TokenType(StrEnum):
     SAML11 = "http://docs.oasis-open.org/wss/oasis-wss-saml-token-profile-1.1#SAMLV1.1"
     SAML20 = "http://docs.oasis-open.org/wss/oasis-wss-saml-token-profile-1.1#SAMLV2.0"
     SAML10_ASSERTION = "urn:oasis:names:tc:SAML:1.0:assertion"
     SCT = "http://docs.oasis-open.org/ws-sx/ws-secureconversation/200512/sct"
+    ENCRYPTED_KEY = (
+        "http://docs.oasis-open.org/wss/oasis-wss-soap-message-security-1.1#EncryptedKey"
+    )
 
 
 # --- XML Signature / Encryption algorithms ----------------------------------------------
-class C14N(str, Enum):
+class C14N(StrEnum):
     EXCLUSIVE = "http://www.w3.org/2001/10/xml-exc-c14n#"
     EXCLUSIVE_WITH_COMMENTS = "http://www.w3.org/2001/10/xml-exc-c14n#WithComments"
 
 
-class Transform(str, Enum):
+class Transform(StrEnum):
     ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
     STR_TRANSFORM = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#STR-Transform"
 
 
-class DigestAlg(str, Enum):
+class DigestAlg(StrEnum):
     SHA1 = "http://www.w3.org/2000/09/xmldsig#sha1"
     SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
 
 
-class SignatureAlg(str, Enum):
+class SignatureAlg(StrEnum):
     RSA_SHA1 = "http://www.w3.org/2000/09/xmldsig#rsa-sha1"
     RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
     HMAC_SHA1 = "http://www.w3.org/2000/09/xmldsig#hmac-sha1"
     HMAC_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#hmac-sha256"
 
 
-class EncryptionAlg(str, Enum):
+class EncryptionAlg(StrEnum):
     AES128_CBC = "http://www.w3.org/2001/04/xmlenc#aes128-cbc"
     AES192_CBC = "http://www.w3.org/2001/04/xmlenc#aes192-cbc"
     AES256_CBC = "http://www.w3.org/2001/04/xmlenc#aes256-cbc"
@@ -124,48 +127,48 @@ class EncryptionAlg(str, Enum):
     AES256_GCM = "http://www.w3.org/2009/xmlenc11#aes256-gcm"
 
 
-class KeyTransportAlg(str, Enum):
+class KeyTransportAlg(StrEnum):
     RSA_OAEP_MGF1P = "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"
     RSA_1_5 = "http://www.w3.org/2001/04/xmlenc#rsa-1_5"
 
 
-class KeyWrapAlg(str, Enum):
+class KeyWrapAlg(StrEnum):
     AES128_KW = "http://www.w3.org/2001/04/xmlenc#kw-aes128"
     AES192_KW = "http://www.w3.org/2001/04/xmlenc#kw-aes192"
     AES256_KW = "http://www.w3.org/2001/04/xmlenc#kw-aes256"
     TRIPLEDES_KW = "http://www.w3.org/2001/04/xmlenc#kw-tripledes"
 
 
-class EncryptedType(str, Enum):
+class EncryptedType(StrEnum):
     ELEMENT = "http://www.w3.org/2001/04/xmlenc#Element"
     CONTENT = "http://www.w3.org/2001/04/xmlenc#Content"
 
 
 # --- WS-Trust 1.3 / WS-SecureConversation 1.3 ---------------------------------------------
-class RequestType(str, Enum):
+class RequestType(StrEnum):
     ISSUE = "http://docs.oasis-open.org/ws-sx/ws-trust/200512/Issue"
     RENEW = "http://docs.oasis-open.org/ws-sx/ws-trust/200512/Renew"
     CANCEL = "http://docs.oasis-open.org/ws-sx/ws-trust/200512/Cancel"
     VALIDATE = "http://docs.oasis-open.org/ws-sx/ws-trust/200512/Validate"
 
 
-class KeyType(str, Enum):
+class KeyType(StrEnum):
     BEARER = "http://docs.oasis-open.org/ws-sx/ws-trust/200512/Bearer"
     SYMMETRIC = "http://docs.oasis-open.org/ws-sx/ws-trust/200512/SymmetricKey"
     PUBLIC = "http://docs.oasis-open.org/ws-sx/ws-trust/200512/PublicKey"
 
 
-class ComputedKeyAlg(str, Enum):
+class ComputedKeyAlg(StrEnum):
     PSHA1 = "http://docs.oasis-open.org/ws-sx/ws-trust/200512/CK/PSHA1"
 
 
-class BinarySecretType(str, Enum):
+class BinarySecretType(StrEnum):
     NONCE = "http://docs.oasis-open.org/ws-sx/ws-trust/200512/Nonce"
     SYMMETRIC_KEY = "http://docs.oasis-open.org/ws-sx/ws-trust/200512/SymmetricKey"
     ASYMMETRIC_KEY = "http://docs.oasis-open.org/ws-sx/ws-trust/200512/AsymmetricKey"
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     """WS-Addressing actions of WS-Trust 1.3 and WS-SecureConversation 1.3."""
 
     RST_ISSUE = "http://docs.oasis-open.org/ws-sx/ws-trust/200512/RST/Issue"
@@ -189,7 +192,7 @@ class Action(str, Enum):
 
 
 # --- SAML -------------------------------------------------------------------------------
-class Confirmation(str, Enum):
+class Confirmation(StrEnum):
     """SAML subject confirmation methods (SAML 2.0 URIs; SAML 1.1 in ``SAML1_CONFIRMATION``)."""
 
     BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
@@ -204,5 +207,16 @@ SAML1_CONFIRMATION: dict[Confirmation, str] = {
 }
 
 TLSNEGO_VALUE_TYPE = "http://schemas.xmlsoap.org/ws/2005/02/trust/tlsnego"
+SPNEGO_VALUE_TYPE = "http://schemas.xmlsoap.org/ws/2005/02/trust/spnego"
+#: the EncryptionMethod of a proof key wrapped with the SPNEGO-negotiated key (WCF)
+SPNEGO_GSS_WRAP = "http://schemas.xmlsoap.org/2005/02/trust/spnego#GSS_Wrap"
+#: WS-Security Kerberos Token Profile 1.1: the token (a GSS-framed AP-REQ) and the
+#: KeyIdentifier by the SHA-1 of its octets
+KERBEROS_AP_REQ = (
+    "http://docs.oasis-open.org/wss/oasis-wss-kerberos-token-profile-1.1#GSS_Kerberosv5_AP_REQ"
+)
+KERBEROS_AP_REQ_SHA1 = (
+    "http://docs.oasis-open.org/wss/oasis-wss-kerberos-token-profile-1.1#Kerberosv5APREQSHA1"
+)
 DKT_LABEL = b"WS-SecureConversationWS-SecureConversation"
 AUTH_HASH_LABEL = b"AUTH-HASH"

@@ -74,6 +74,8 @@ def test_every_message_of_a_trace_decrypts_and_verifies_with_independent_tools(
     entries, keys = read_trace(out)
     signed = checked_assertions = 0
     for entry in entries:
+        if entry["file"].endswith(".der"):  # a KDC message: tests/interop/test_mit_krb5.py
+            continue
         root = etree.fromstring((out / entry["file"]).read_bytes())
         present = len(list(root.iter(f"{{{XENC}}}EncryptedData")))
         assert decrypt_all(root, keys) == present, entry["file"]

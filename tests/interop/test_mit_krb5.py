@@ -42,7 +42,7 @@ from sim.wire.xmlutil import EPOCH
 TOOLS = {
     "krb5kdc": "krb5-kdc",
     "kdb5_util": "krb5-kdc",
-    "kadmin.local": "krb5-kdc",
+    "kadmin.local": "krb5-admin-server",
     "kinit": "krb5-user",
     "kvno": "krb5-user",
     "klist": "krb5-user",

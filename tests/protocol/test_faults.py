@@ -24,6 +24,8 @@ TAMPERABLE = {
     "bearer-per-message": b"NameID",
     "sender-vouches": b"CipherValue>",
     "sct-tlsnego": b"CipherValue>",
+    "kerberos": b"CipherValue>",
+    "sct-spnego": b"CipherValue>",
 }
 
 
