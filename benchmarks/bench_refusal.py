@@ -18,59 +18,12 @@ import os
 
 import pytest
 
+from benchmarks.messages import build_sct, build_x509, read_sct, read_x509
 from sim.errors import SecurityFault
-from sim.protocol import protection as p
-from sim.protocol.strategies.sct import context_reference
-from sim.wire import soap
-from sim.wire.checks import ReplayCache
-from sim.wire.keys import KeyStore
-from sim.wire.ledger import Ledger
 from tests.attacks.signature_forgery import BEYOND_THE_BOUNDS, SIZE, WITHIN_THE_BOUNDS
 
-KEYS = KeyStore()  # the private per-user key cache
-CLIENT, PROVIDER = KEYS.identity("client-0"), KEYS.identity("provider")
-SECRET, CONTEXT = os.urandom(32), "urn:uuid:00000000-0000-4000-8000-000000000000"
 TARGET = 0.1  # baseline / refusal: a refusal within 10x of a valid read
 FORGERIES = {**BEYOND_THE_BOUNDS, **WITHIN_THE_BOUNDS}
-
-
-def _envelope(payload: bytes) -> soap.Envelope:
-    envelope = soap.new_envelope()
-    soap.add_addressing(envelope, action="urn:wssim:app:Process", to="https://provider/")
-    p.put_payload(envelope, payload)
-    return envelope
-
-
-def build_x509(payload: bytes) -> bytes:
-    return p.protect_asymmetric(
-        _envelope(payload), sender=CLIENT, recipient=PROVIDER, now=1.0, ledger=Ledger()
-    )
-
-
-def read_x509(data: bytes) -> bytes:
-    envelope = soap.read_envelope(data)
-    p.unprotect_asymmetric(
-        envelope, receiver=PROVIDER, trust=KEYS, now=1.0, ledger=Ledger(), replay=ReplayCache()
-    )
-    return p.get_payload(envelope)
-
-
-def build_sct(payload: bytes) -> bytes:
-    return p.protect_symmetric(
-        _envelope(payload),
-        secret=SECRET,
-        source_reference=lambda: context_reference(CONTEXT),
-        now=1.0,
-        ledger=Ledger(),
-    )
-
-
-def read_sct(data: bytes) -> bytes:
-    envelope = soap.read_envelope(data)
-    p.unprotect_symmetric(
-        envelope, secret_for=lambda ref: SECRET, now=1.0, ledger=Ledger(), replay=ReplayCache()
-    )
-    return p.get_payload(envelope)
 
 
 KINDS = {"x509": (build_x509, read_x509), "sct": (build_sct, read_sct)}

@@ -1,148 +1,54 @@
-"""XML Signature: sign several same-document references, verify strictly.
+"""Writing XML Signature: a ds:Signature over same-document references, with the exclusive
+C14N transform (and the enveloped-signature one for a signature inside what it signs).
 
-Canonicalization and digests go through :mod:`sim.crypto` (exclusive C14N only, the one
-WS-Security uses); RSA through pyca/cryptography; HMAC through :mod:`hmac`. Verification
-returns the exact elements that were verified, so that callers can insist that what they
-consume is what was signed (the defence against XML Signature Wrapping).
+One writer, :func:`sign_text`, given the references' digests: a sender that writes its
+message as text digests each part's canonical text (:func:`text_digest`); :func:`sign`
+digests elements of a tree and parses the text. The strict reader is
+``sim.wire.verification``, re-exported here where the callers find it.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import hmac
-import itertools
-import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
 
-import sim.crypto as crypto
-from sim.errors import FailedCheck, InvalidSecurity, UnsupportedAlgorithm
 from sim.wire import ns, rules
 from sim.wire.ledger import Ledger, Op
 from sim.wire.ns import C14N, DigestAlg, SignatureAlg, Transform
-from sim.wire.suites import AlgorithmSuite
-from sim.wire.xmlutil import (
-    b64,
-    children_by_tag,
-    escape,
-    fragment,
-    get_id,
-    required,
-    unb64,
-    whole_text,
+from sim.wire.verification import (
+    KeyResolver,
+    SignaturePolicy,
+    VerifiedSignature,
+    VerifyingKey,
+    canonical,
+    index_ids,
+    verify,
 )
+from sim.wire.xmlutil import b64, escape, fragment, get_id
+
+__all__ = [
+    "KeyResolver",
+    "SignaturePolicy",
+    "SigningKey",
+    "VerifiedSignature",
+    "VerifyingKey",
+    "canonical",
+    "index_ids",
+    "sign",
+    "sign_text",
+    "text_digest",
+    "verify",
+]
 
 DS = ns.DS
-_Q = {
-    name: ns.qname(DS, name)
-    for name in (
-        "Signature",
-        "SignedInfo",
-        "CanonicalizationMethod",
-        "SignatureMethod",
-        "Reference",
-        "Transforms",
-        "Transform",
-        "DigestMethod",
-        "DigestValue",
-        "SignatureValue",
-        "KeyInfo",
-        "HMACOutputLength",
-    )
-}
-_INCLUSIVE = ns.qname(ns.EXC_C14N_NS, "InclusiveNamespaces")
 _EXCLUSIVE = C14N.EXCLUSIVE.value
 _ENVELOPED = Transform.ENVELOPED.value
-#: what separates the prefixes of a PrefixList (XML whitespace, not Python's)
-_XML_SPACE = re.compile(r"[ \t\r\n]+")
-_SIGNATURE_PARTS = {
-    _Q["SignedInfo"]: "ds:SignedInfo",
-    _Q["SignatureValue"]: "ds:SignatureValue",
-    _Q["KeyInfo"]: "ds:KeyInfo",
-}
-_REFERENCE_PARTS = {
-    _Q["Transforms"]: "ds:Transforms",
-    _Q["DigestMethod"]: "ds:DigestMethod",
-    _Q["DigestValue"]: "ds:DigestValue",
-}
-_EXCLUSIVE_TRANSFORM = f'<ds:Transform Algorithm="{_EXCLUSIVE}"/>'
-_EXCLUSIVE_TRANSFORM_CANONICAL = f'<ds:Transform Algorithm="{_EXCLUSIVE}"></ds:Transform>'
-_ENVELOPED_TRANSFORM = f'<ds:Transform Algorithm="{_ENVELOPED}"/>'
-
 
 SigningKey = rsa.RSAPrivateKey | bytes
-VerifyingKey = rsa.RSAPublicKey | bytes
-#: Resolves a signature's KeyInfo element (or None) to the key that must verify it.
-KeyResolver = Callable[[etree._Element | None], VerifyingKey]
-
-
-@dataclass(frozen=True)
-class SignaturePolicy:
-    """What a receiver accepts; build one from an algorithm suite with :meth:`from_suite`.
-
-    The ``max_*`` bounds are on what a sender controls before its signature is verified:
-    :func:`verify` refuses a message beyond any of them before it canonicalizes or digests
-    anything.
-    """
-
-    signature_algorithms: frozenset[SignatureAlg] = frozenset(
-        {SignatureAlg.RSA_SHA1, SignatureAlg.HMAC_SHA1}
-    )
-    digest_algorithms: frozenset[DigestAlg] = frozenset({DigestAlg.SHA1})
-    min_rsa_bits: int = 1024
-    max_rsa_bits: int = 4096
-    min_hmac_key_bytes: int = 16
-    #: ds:Reference elements in a ds:SignedInfo
-    max_references: int = 32
-    #: ds:Transform elements in a ds:Reference (enveloped-signature, exclusive C14N)
-    max_transforms: int = 2
-    #: prefixes in an InclusiveNamespaces PrefixList, and the PrefixList's length in bytes
-    max_inclusive_prefixes: int = 32
-    max_prefix_list_bytes: int = 1024
-    #: namespace declarations on ds:SignedInfo, its ancestors and its descendants
-    max_namespaces: int = 64
-    allow_enveloped: bool = False
-
-    @classmethod
-    def from_suite(cls, suite: AlgorithmSuite, **overrides) -> SignaturePolicy:
-        """The suite's algorithms and no others: its digest, its symmetric and asymmetric
-        signature (a Basic256Sha256 receiver refuses SHA-1 digests and signatures)."""
-        values = dict(
-            signature_algorithms=suite.signature_algorithms,
-            digest_algorithms=suite.digest_algorithms,
-            min_rsa_bits=suite.min_asymmetric_key_bits,
-            max_rsa_bits=suite.max_asymmetric_key_bits,
-        )
-        values.update(overrides)
-        return cls(**values)
-
-
-@dataclass(frozen=True)
-class VerifiedSignature:
-    """The outcome of a successful verification."""
-
-    signature: etree._Element
-    references: tuple[etree._Element, ...]
-    algorithm: SignatureAlg
-    key: VerifyingKey = field(repr=False)
-    value: bytes = field(repr=False)
-
-    def covers(self, element: etree._Element) -> bool:
-        """True if ``element`` itself (not a copy, not a look-alike) was signed."""
-        return any(element is ref for ref in self.references)
-
-
-def canonical(element: etree._Element, inclusive_prefixes: Sequence[str] = ()) -> bytes:
-    """The exclusive canonical form of a received ``element``; a subtree that has none (a
-    relative namespace URI in scope: C14N 1.0 section 2.1 says canonicalization fails) is
-    refused with a typed fault."""
-    try:
-        return crypto.exc_c14n(element, inclusive_prefixes=inclusive_prefixes)
-    except crypto.C14NError as exc:
-        raise InvalidSecurity(str(exc), check="c14n") from None
 
 
 def sign(
@@ -157,86 +63,36 @@ def sign(
     signature_id: str | None = None,
     ledger: Ledger | None = None,
 ) -> etree._Element:
-    """A ds:Signature over ``references`` (each must carry an Id), ready to be placed.
+    """The ds:Signature :func:`sign_text` writes over the elements ``references`` (each must
+    carry an Id), digested where they stand, ready to be placed.
 
     With ``enveloped=True`` the signature is meant to be placed inside the single referenced
     element (SAML assertions): its references get the enveloped-signature transform.
     ``key_info`` (typically a wsse:SecurityTokenReference, an element or its text) is put
     inside ds:KeyInfo.
     """
-    algorithm = SignatureAlg(algorithm)
     digest = DigestAlg(digest)
-    _check_key_type(algorithm, key)
-    transforms = _ENVELOPED_TRANSFORM if enveloped else ""
-    if inclusive_prefixes:
-        prefix_list = escape(" ".join(inclusive_prefixes))
-        transforms += (
-            f'<ds:Transform Algorithm="{_EXCLUSIVE}"><ec:InclusiveNamespaces '
-            f'xmlns:ec="{ns.EXC_C14N_NS}" PrefixList="{prefix_list}"/></ds:Transform>'
-        )
-    else:
-        transforms += _EXCLUSIVE_TRANSFORM
+    _check_key_type(SignatureAlg(algorithm), key)
     digests = []
     for target in references:
         ref_id = get_id(target)
         if ref_id is None:
             raise ValueError(f"element {target.tag} has no Id to reference")
-        digests.append(
-            (ref_id, b64(rules.element_digest(target, digest, inclusive_prefixes, ledger)))
+        digests.append((ref_id, rules.element_digest(target, digest, inclusive_prefixes, ledger)))
+    if isinstance(key_info, etree._Element):
+        key_info = etree.tostring(key_info).decode()
+    return fragment(
+        sign_text(
+            digests,
+            key,
+            algorithm=algorithm,
+            digest=digest,
+            key_info=key_info,
+            inclusive_prefixes=inclusive_prefixes,
+            enveloped=enveloped,
+            signature_id=signature_id,
+            ledger=ledger,
         )
-    parts = [
-        '<ds:Signature xmlns:ds="',
-        DS,
-        f'" Id="{escape(signature_id)}">' if signature_id else '">',
-        _signed_info_text(algorithm, digest, transforms, digests),
-        "<ds:SignatureValue/>",
-    ]
-    inline = key_info if isinstance(key_info, str) else ""
-    if key_info is not None:
-        parts.append(f"<ds:KeyInfo>{inline}</ds:KeyInfo>")
-    parts.append("</ds:Signature>")
-    signature = fragment("".join(parts))
-    signed_bytes = crypto.exc_c14n(signature[0])
-    if ledger is not None:
-        ledger.record(Op.C14N, len(signed_bytes))
-    signature[1].text = b64(rules.sign_value(algorithm, key, signed_bytes, ledger))
-    if key_info is not None and not inline:
-        signature[2].append(key_info)
-    return signature
-
-
-def _signed_info_text(
-    algorithm: SignatureAlg,
-    digest: DigestAlg,
-    transforms: str,
-    digests: Sequence[tuple[str, str]],
-    *,
-    canonical: bool = False,
-) -> str:
-    """ds:SignedInfo over ``digests`` ((id, base64 digest value) pairs) as it appears inside a
-    ds:Signature, or with ``canonical`` in exclusive canonical form, what is signed (then
-    ``transforms`` must be in canonical form too)."""
-    if canonical:
-        head = f'<ds:SignedInfo xmlns:ds="{DS}">'
-        c14n_end, method_end, digest_end = (
-            "></ds:CanonicalizationMethod>",
-            "></ds:SignatureMethod>",
-            "></ds:DigestMethod>",
-        )
-    else:
-        head = "<ds:SignedInfo>"
-        c14n_end = method_end = digest_end = "/>"
-    digest_method = f'<ds:DigestMethod Algorithm="{digest.value}"{digest_end}'
-    return (
-        f'{head}<ds:CanonicalizationMethod Algorithm="{_EXCLUSIVE}"{c14n_end}'
-        f'<ds:SignatureMethod Algorithm="{algorithm.value}"{method_end}'
-        + "".join(
-            f'<ds:Reference URI="#{escape(ref_id)}"><ds:Transforms>{transforms}</ds:Transforms>'
-            f"{digest_method}"
-            f"<ds:DigestValue>{value}</ds:DigestValue></ds:Reference>"
-            for ref_id, value in digests
-        )
-        + "</ds:SignedInfo>"
     )
 
 
@@ -246,28 +102,92 @@ def sign_text(
     *,
     algorithm: SignatureAlg,
     digest: DigestAlg = DigestAlg.SHA1,
-    key_info: str,
+    key_info: str | None,
+    inclusive_prefixes: Sequence[str] = (),
+    enveloped: bool = False,
+    signature_id: str | None = None,
     ledger: Ledger | None = None,
 ) -> str:
-    """The text of a ds:Signature over references already digested (``digests``: (id, digest
-    of the element's exclusive canonical form) pairs, exclusive C14N transform), with
-    ``key_info`` (text) in ds:KeyInfo: what :func:`sign` builds, without a tree."""
+    """A ds:Signature over references already digested (``digests``: (id, digest of the
+    element's exclusive canonical form, with ``inclusive_prefixes`` as its PrefixList)
+    pairs), with ``key_info`` (text, or None for no ds:KeyInfo). The SignedInfo is signed in
+    the exclusive canonical form this function writes it in, without parsing it."""
     algorithm = SignatureAlg(algorithm)
     digest = DigestAlg(digest)
     _check_key_type(algorithm, key)
-    digests = [(ref_id, b64(value)) for ref_id, value in digests]
+    values = [(ref_id, b64(value)) for ref_id, value in digests]
     signed_bytes = _signed_info_text(
-        algorithm, digest, _EXCLUSIVE_TRANSFORM_CANONICAL, digests, canonical=True
+        algorithm, digest, values, inclusive_prefixes, enveloped, canonical=True
     ).encode()
     if ledger is not None:
         ledger.record(Op.C14N, len(signed_bytes))
     value = rules.sign_value(algorithm, key, signed_bytes, ledger)
+    attributes = f' Id="{escape(signature_id)}"' if signature_id else ""
+    info = "" if key_info is None else f"<ds:KeyInfo>{key_info}</ds:KeyInfo>"
     return (
-        f'<ds:Signature xmlns:ds="{DS}">'
-        f"{_signed_info_text(algorithm, digest, _EXCLUSIVE_TRANSFORM, digests)}"
-        f"<ds:SignatureValue>{b64(value)}</ds:SignatureValue>"
-        f"<ds:KeyInfo>{key_info}</ds:KeyInfo></ds:Signature>"
+        f'<ds:Signature xmlns:ds="{DS}"{attributes}>'
+        f"{_signed_info_text(algorithm, digest, values, inclusive_prefixes, enveloped)}"
+        f"<ds:SignatureValue>{b64(value)}</ds:SignatureValue>{info}</ds:Signature>"
     )
+
+
+def _signed_info_text(
+    algorithm: SignatureAlg,
+    digest: DigestAlg,
+    digests: Sequence[tuple[str, str]],
+    inclusive_prefixes: Sequence[str],
+    enveloped: bool,
+    *,
+    canonical: bool = False,
+) -> str:
+    """ds:SignedInfo over ``digests`` ((id, base64 digest value) pairs) as it appears inside a
+    ds:Signature, or with ``canonical`` in exclusive canonical form, what is signed (every
+    value is an algorithm URI, an NCName id or prefix: nothing C14N would escape otherwise)."""
+    head, reference = _signed_info_frame(
+        algorithm, digest, tuple(inclusive_prefixes), enveloped, canonical
+    )
+    references = "".join(
+        f'<ds:Reference URI="#{escape(ref_id)}{reference}{value}</ds:DigestValue></ds:Reference>'
+        for ref_id, value in digests
+    )
+    return f"{head}{references}</ds:SignedInfo>"
+
+
+@functools.lru_cache(maxsize=64)
+def _signed_info_frame(
+    algorithm: SignatureAlg,
+    digest: DigestAlg,
+    inclusive_prefixes: tuple[str, ...],
+    enveloped: bool,
+    canonical: bool,
+) -> tuple[str, str]:
+    """What :func:`_signed_info_text` writes around the references' ids and digest values:
+    the SignedInfo's start and methods, and each Reference's text from the end of its URI to
+    its DigestValue's content (the same for every reference of a signature)."""
+
+    def end(tag: str) -> str:
+        return f"></{tag}>" if canonical else "/>"
+
+    start = f'<ds:SignedInfo xmlns:ds="{DS}">' if canonical else "<ds:SignedInfo>"
+    transforms = f'<ds:Transform Algorithm="{_ENVELOPED}"{end("ds:Transform")}' if enveloped else ""
+    if inclusive_prefixes:
+        transforms += (
+            f'<ds:Transform Algorithm="{_EXCLUSIVE}"><ec:InclusiveNamespaces '
+            f'xmlns:ec="{ns.EXC_C14N_NS}" PrefixList="{escape(" ".join(inclusive_prefixes))}"'
+            f"{end('ec:InclusiveNamespaces')}</ds:Transform>"
+        )
+    else:
+        transforms += f'<ds:Transform Algorithm="{_EXCLUSIVE}"{end("ds:Transform")}'
+    head = (
+        f'{start}<ds:CanonicalizationMethod Algorithm="{_EXCLUSIVE}"'
+        f"{end('ds:CanonicalizationMethod')}"
+        f'<ds:SignatureMethod Algorithm="{algorithm.value}"{end("ds:SignatureMethod")}'
+    )
+    reference = (
+        f'"><ds:Transforms>{transforms}</ds:Transforms>'
+        f'<ds:DigestMethod Algorithm="{digest.value}"{end("ds:DigestMethod")}<ds:DigestValue>'
+    )
+    return head, reference
 
 
 def text_digest(canonical: str, digest: DigestAlg, ledger: Ledger | None) -> bytes:
@@ -285,305 +205,3 @@ def _check_key_type(algorithm: SignatureAlg, key) -> None:
             raise TypeError(f"{algorithm.value} needs a secret key (bytes)")
     elif not isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
         raise TypeError(f"{algorithm.value} needs an RSA key")
-
-
-def index_ids(root: etree._Element) -> dict[str, etree._Element]:
-    """Every element id in the document; a duplicate id is refused (InvalidSecurity)."""
-    ids, duplicate = crypto.id_index(root)
-    if duplicate is not None:
-        raise InvalidSecurity(f"duplicate id {duplicate!r} in the message", check="unique-ids")
-    return ids
-
-
-def verify(
-    signature: etree._Element,
-    *,
-    key: VerifyingKey | KeyResolver,
-    policy: SignaturePolicy = SignaturePolicy(),
-    ids: Mapping[str, etree._Element] | None = None,
-    ledger: Ledger | None = None,
-) -> VerifiedSignature:
-    """Verify ``signature`` in its document and return what it covers.
-
-    In the order WSS4J and Apache Santuario follow, so that a sender who cannot sign costs no
-    canonicalization or digest of what it references: (1) ds:SignedInfo is read whole and in
-    its schema order, within the policy's bounds (references, transforms, PrefixList,
-    namespace declarations), each reference resolved to the one element it names, nothing
-    digested; (2) the key is resolved (``key`` given KeyInfo) and checked; (3) the
-    SignatureValue is verified over the canonical SignedInfo; (4) then each reference's
-    digest.
-
-    Refused with a typed fault: wrong structure or anything out of place, a bound exceeded
-    (check ``limits``), a canonicalization other than exclusive C14N (its PrefixList, the
-    WSS4J/CXF layout, is honoured), an algorithm outside ``policy`` (UnsupportedAlgorithm), a
-    truncated HMAC (HMACOutputLength, CVE-2009-0217), a reference that is not a
-    same-document ``#id`` naming exactly one element, a transform other than exc-C14N (and
-    enveloped-signature where allowed) or none (XMLDSig would digest the reference with
-    inclusive C14N 1.0, which is not accepted), a relative namespace URI (check ``c14n``),
-    a wrong signature or digest value (FailedCheck), an RSA key outside the policy's sizes.
-    """
-    if signature.tag != _Q["Signature"]:
-        raise InvalidSecurity("not a ds:Signature element")
-    if ids is None:
-        ids = index_ids(signature.getroottree().getroot())
-    parts = children_by_tag(signature, _SIGNATURE_PARTS)
-    signed_info = required(parts, _Q["SignedInfo"], "ds:SignedInfo")
-    if signed_info is not signature[0]:
-        raise InvalidSecurity("ds:SignedInfo must be the first child of ds:Signature")
-    algorithm, c14n_prefixes, references = _read_signed_info(signed_info, signature, ids, policy)
-    value = unb64(
-        whole_text(required(parts, _Q["SignatureValue"], "ds:SignatureValue"), "ds:SignatureValue"),
-        "ds:SignatureValue",
-    )
-
-    resolved = key(parts.get(_Q["KeyInfo"])) if callable(key) else key
-    _check_key(algorithm, resolved, policy)
-    signed_bytes = canonical(signed_info, c14n_prefixes)
-    if ledger is not None:
-        ledger.record(Op.C14N, len(signed_bytes))
-    rules.verify_value(algorithm, resolved, signed_bytes, value, ledger)
-
-    for reference in references:
-        if reference.enveloped:
-            actual = _enveloped_digest(
-                reference.target, signature, reference.digest, reference.prefixes, ledger
-            )
-        else:
-            actual = rules.element_digest(
-                reference.target, reference.digest, reference.prefixes, ledger
-            )
-        if not hmac.compare_digest(actual, reference.expected):
-            raise FailedCheck(f"digest of {reference.uri} does not match", check="digest")
-    targets = tuple(reference.target for reference in references)
-    return VerifiedSignature(signature, targets, algorithm, resolved, value)
-
-
-@dataclass(frozen=True)
-class _Reference:
-    """A ds:Reference as read, before its digest is computed."""
-
-    uri: str
-    target: etree._Element
-    enveloped: bool
-    prefixes: tuple[str, ...]
-    digest: DigestAlg
-    expected: bytes
-
-
-def _elements(parent: etree._Element) -> Iterator[etree._Element]:
-    """The element children of ``parent``, lazily (comments and processing instructions
-    between them are skipped: they carry no value)."""
-    return (child for child in parent if isinstance(child.tag, str))
-
-
-def _next(children: Iterator[etree._Element], tag: str, what: str, where: str):
-    """The next element of ``children``, which must be ``tag`` (``what``)."""
-    child = next(children, None)
-    if child is None:
-        raise InvalidSecurity(f"{what} is missing in {where}")
-    if child.tag != tag:
-        raise InvalidSecurity(f"unexpected {child.tag} in {where}, where {what} belongs")
-    return child
-
-
-def _no_children(parent: etree._Element, where: str) -> None:
-    for child in _elements(parent):
-        raise InvalidSecurity(f"unexpected {child.tag} in {where}")
-
-
-def _read_signed_info(
-    signed_info: etree._Element,
-    signature: etree._Element,
-    ids: Mapping[str, etree._Element],
-    policy: SignaturePolicy,
-) -> tuple[SignatureAlg, tuple[str, ...], list[_Reference]]:
-    """(signature algorithm, SignedInfo's PrefixList, references) of a ds:SignedInfo:
-    CanonicalizationMethod, SignatureMethod, Reference+ in this order, nothing else."""
-    if crypto.namespace_declarations(signed_info) > policy.max_namespaces:
-        raise InvalidSecurity(
-            f"more than {policy.max_namespaces} namespace declarations in scope of ds:SignedInfo",
-            check="limits",
-        )
-    children = _elements(signed_info)
-    where = "ds:SignedInfo"
-    c14n = _next(children, _Q["CanonicalizationMethod"], "ds:CanonicalizationMethod", where)
-    if c14n.get("Algorithm") != _EXCLUSIVE:
-        raise UnsupportedAlgorithm(
-            f"canonicalization {c14n.get('Algorithm')!r} is not accepted", check="algorithm"
-        )
-    c14n_prefixes = _prefix_list(c14n, "ds:CanonicalizationMethod", policy)
-    method = _next(children, _Q["SignatureMethod"], "ds:SignatureMethod", where)
-    algorithm = rules.accepted(SignatureAlg, method.get("Algorithm"), policy.signature_algorithms)
-    for child in _elements(method):
-        if child.tag == _Q["HMACOutputLength"]:
-            raise InvalidSecurity(
-                "HMACOutputLength is not accepted (truncated HMAC, CVE-2009-0217)",
-                check="hmac-output-length",
-            )
-        raise InvalidSecurity(f"unexpected {child.tag} in ds:SignatureMethod")
-    # bounded before anything is read of them
-    elements = list(itertools.islice(children, policy.max_references + 1))
-    if len(elements) > policy.max_references:
-        raise InvalidSecurity(f"more than {policy.max_references} references", check="limits")
-    ancestors = list(signature.iterancestors())
-    references: list[_Reference] = []
-    for child in elements:
-        if child.tag != _Q["Reference"]:
-            raise InvalidSecurity(f"unexpected {child.tag} in ds:SignedInfo")
-        references.append(_read_reference(child, signature, ancestors, ids, policy))
-    if not references:
-        raise InvalidSecurity("ds:SignedInfo has no ds:Reference")
-    return algorithm, c14n_prefixes, references
-
-
-def _prefix_list(parent: etree._Element, where: str, policy: SignaturePolicy) -> tuple[str, ...]:
-    """The PrefixList of the one ec:InclusiveNamespaces ``parent`` may hold, bounded."""
-    inclusive = None
-    for child in _elements(parent):
-        if child.tag != _INCLUSIVE or inclusive is not None:
-            raise InvalidSecurity(f"unexpected {child.tag} in {where}")
-        inclusive = child
-    if inclusive is None:
-        return ()
-    _no_children(inclusive, "ec:InclusiveNamespaces")
-    text = inclusive.get("PrefixList") or ""
-    limit = policy.max_prefix_list_bytes
-    if len(text) > limit or len(text.encode()) > limit:
-        raise InvalidSecurity(f"InclusiveNamespaces PrefixList over {limit} bytes", check="limits")
-    stripped = text.strip(" \t\r\n")
-    prefixes = tuple(_XML_SPACE.split(stripped)) if stripped else ()
-    if len(prefixes) > policy.max_inclusive_prefixes:
-        raise InvalidSecurity(
-            f"InclusiveNamespaces PrefixList of more than {policy.max_inclusive_prefixes} prefixes",
-            check="limits",
-        )
-    return prefixes
-
-
-def _read_reference(
-    reference: etree._Element,
-    signature: etree._Element,
-    ancestors: list[etree._Element],
-    ids: Mapping[str, etree._Element],
-    policy: SignaturePolicy,
-) -> _Reference:
-    """A ds:Reference: ``#id`` URI naming one element, Transforms, DigestMethod, DigestValue."""
-    uri = reference.get("URI")
-    if not uri or not uri.startswith("#") or "(" in uri:
-        raise InvalidSecurity(
-            f"reference URI {uri!r} is not a same-document #id", check="reference"
-        )
-    target = ids.get(uri[1:])
-    if target is None:
-        raise InvalidSecurity(f"reference {uri} names no element", check="reference")
-    where = f"the ds:Reference to {uri}"
-    children = _elements(reference)
-    part = next(children, None)
-    enveloped, prefixes = False, None
-    if part is not None and part.tag == _Q["Transforms"]:
-        enveloped, prefixes = _read_transforms(part, where, policy)
-        part = next(children, None)
-    if prefixes is None:
-        # XMLDSig 4.3.3.2 would turn the node-set into octets with inclusive C14N 1.0; the
-        # WS-I Basic Security Profile requires the exclusive C14N transform instead.
-        raise UnsupportedAlgorithm(
-            f"{where} has no exclusive C14N transform (its digest would be of inclusive "
-            "C14N 1.0, which is not accepted)",
-            check="algorithm",
-        )
-    if part is None or part.tag != _Q["DigestMethod"]:
-        raise InvalidSecurity(f"ds:DigestMethod is missing in {where}")
-    digest = rules.accepted(DigestAlg, part.get("Algorithm"), policy.digest_algorithms)
-    _no_children(part, "ds:DigestMethod")
-    expected = unb64(
-        whole_text(_next(children, _Q["DigestValue"], "ds:DigestValue", where), "ds:DigestValue"),
-        "ds:DigestValue",
-    )
-    for child in children:
-        raise InvalidSecurity(f"unexpected {child.tag} in {where}")
-    contains_signature = target in ancestors  # lxml elements compare by identity
-    if enveloped != contains_signature:
-        raise InvalidSecurity(
-            "enveloped-signature transform must be used exactly when the signature is inside "
-            "the referenced element",
-            check="reference",
-        )
-    return _Reference(uri, target, enveloped, prefixes, digest, expected)
-
-
-def _read_transforms(
-    transforms: etree._Element, where: str, policy: SignaturePolicy
-) -> tuple[bool, tuple[str, ...] | None]:
-    """(enveloped, PrefixList or None without an exclusive C14N transform)."""
-    enveloped = False
-    prefixes = None
-    elements = list(itertools.islice(_elements(transforms), policy.max_transforms + 1))
-    if len(elements) > policy.max_transforms:
-        raise InvalidSecurity(
-            f"more than {policy.max_transforms} transforms in {where}", check="limits"
-        )
-    for transform in elements:
-        if transform.tag != _Q["Transform"]:
-            raise InvalidSecurity(f"unexpected {transform.tag} in ds:Transforms")
-        algorithm = transform.get("Algorithm")
-        if (
-            algorithm == _ENVELOPED
-            and policy.allow_enveloped
-            and not enveloped
-            and prefixes is None
-        ):
-            _no_children(transform, "ds:Transform")
-            enveloped = True
-        elif algorithm == _EXCLUSIVE and prefixes is None:
-            prefixes = _prefix_list(transform, "ds:Transform", policy)
-        else:
-            raise UnsupportedAlgorithm(
-                f"transform {algorithm!r} is not accepted", check="algorithm"
-            )
-    return enveloped, prefixes
-
-
-def _enveloped_digest(target, signature, digest, prefixes, ledger) -> bytes:
-    """Digest of ``target`` without ``signature`` (the enveloped-signature transform).
-
-    The transform removes the Signature element only: the text after it stays, so it is
-    moved to the preceding node while the digest is computed, then everything is restored.
-    """
-    parent = signature.getparent()
-    index = parent.index(signature)
-    tail = signature.tail or ""
-    previous = signature.getprevious()
-    saved = previous.tail if previous is not None else parent.text
-    parent.remove(signature)
-    if previous is not None:
-        previous.tail = (saved or "") + tail or None
-    else:
-        parent.text = (saved or "") + tail or None
-    try:
-        return rules.element_digest(target, digest, prefixes, ledger)
-    finally:
-        if previous is not None:
-            previous.tail = saved
-        else:
-            parent.text = saved
-        parent.insert(index, signature)
-        signature.tail = tail or None
-
-
-def _check_key(algorithm: SignatureAlg, key, policy: SignaturePolicy) -> None:
-    if algorithm in rules.HMAC_ALGORITHMS:
-        if not isinstance(key, bytes):
-            raise InvalidSecurity("an HMAC signature needs a symmetric key", check="key")
-        if len(key) < policy.min_hmac_key_bytes:
-            raise InvalidSecurity(
-                f"HMAC key of {len(key)} bytes is below {policy.min_hmac_key_bytes}",
-                check="key-size",
-            )
-        return
-    if not isinstance(key, rsa.RSAPublicKey):
-        raise InvalidSecurity("an RSA signature needs an RSA public key", check="key")
-    if not policy.min_rsa_bits <= key.key_size <= policy.max_rsa_bits:
-        raise InvalidSecurity(
-            f"RSA key of {key.key_size} bits outside {policy.min_rsa_bits}-{policy.max_rsa_bits}",
-            check="key-size",
-        )

@@ -117,6 +117,8 @@ class KeyStore:
         )
         self._identities: dict[tuple[str, int], Identity] = {}
         self._lock = threading.Lock()
+        #: DER of a certificate the CA signed -> its validity period (see verify_trusted)
+        self._trusted: dict[bytes, tuple] = {}
         self.ca = self._load_or_make(CA_NAME, DEFAULT_BITS, issuer=None)
 
     def identity(self, name: str, bits: int = DEFAULT_BITS) -> Identity:
@@ -162,23 +164,38 @@ class KeyStore:
         The CA's signature is checked over the raw to-be-signed bytes before any field of
         the certificate is read: fields are parsed lazily, and a peer's malformed name or
         date raises whatever the parser raises (ValueError, KeyError); once signed by the
-        CA, the certificate is one this store made."""
-        if self._ca_subject not in certificate.tbs_certificate_bytes:
-            raise InvalidSecurityToken("certificate not issued by a trusted CA", check="trust")
-        if ledger is not None:
+        CA, the certificate is one this store made. The outcome for a certificate the CA
+        signed is remembered (its validity period, by its DER): a peer sends the same one in
+        every message, and the simulated cost (the ledger's RSA verify) is charged each time."""
+        der = certificate.public_bytes(serialization.Encoding.DER)
+        period = self._trusted.get(der)
+        if period is None:
+            if self._ca_subject not in certificate.tbs_certificate_bytes:
+                raise InvalidSecurityToken("certificate not issued by a trusted CA", check="trust")
+            if ledger is not None:
+                ledger.record(Op.RSA_VERIFY, self.ca.public_key.key_size)
+            if not _signed_by(certificate, self.ca.public_key):
+                raise InvalidSecurityToken("certificate signature invalid", check="trust")
+            if certificate.issuer != self.ca.certificate.subject:
+                raise InvalidSecurityToken("certificate not issued by a trusted CA", check="trust")
+            period = (certificate.not_valid_before_utc, certificate.not_valid_after_utc)
+            with self._lock:
+                if len(self._trusted) >= _TRUSTED_CACHE:
+                    self._trusted.clear()
+                self._trusted[der] = period
+        elif ledger is not None:
             ledger.record(Op.RSA_VERIFY, self.ca.public_key.key_size)
-        if not _signed_by(certificate, self.ca.public_key):
-            raise InvalidSecurityToken("certificate signature invalid", check="trust")
-        if certificate.issuer != self.ca.certificate.subject:
-            raise InvalidSecurityToken("certificate not issued by a trusted CA", check="trust")
         instant = EPOCH + timedelta(seconds=now)
-        if not certificate.not_valid_before_utc <= instant <= certificate.not_valid_after_utc:
+        if not period[0] <= instant <= period[1]:
             raise InvalidSecurityToken("certificate outside its validity period", check="trust")
 
     @functools.cached_property
     def _ca_subject(self) -> bytes:
         return self.ca.certificate.subject.public_bytes()
 
+
+#: How many certificates a store remembers as signed by its CA before it starts afresh.
+_TRUSTED_CACHE = 4096
 
 #: Set in every serial number (which stays below 2**159): 20 bytes in DER, 48 decimal
 #: digits, so that a message carrying a certificate or its serial has the same size

@@ -1,13 +1,19 @@
-"""The layout of a message protected with keys derived from one source (a security
-context, a token), as ``sim.protocol.protection.protect_symmetric`` writes it: a Security
-header of Timestamp, two DerivedKeyTokens (signature, encryption), a ReferenceList and an
-HMAC Signature, and the Body's content encrypted. :data:`SECURITY` and :data:`BODY` name
-every element; the kernel finds them in one walk (:func:`find`) for the fast reader
-(``sim.wire.plain_shape``) knowing no element name itself.
+"""The layout of the Security header our senders write, and of a message protected with keys
+derived from one source (a security context, a token), as ``sim.protocol.protect`` writes
+it: a Security header of Timestamp, two DerivedKeyTokens (signature, encryption), a
+ReferenceList and an HMAC Signature, and the Body's content encrypted.
+
+:data:`HEADER_ORDER` is the one order of the header's children: the writer joins its parts
+in it (:func:`header_children`), and :data:`SECURITY`, the pattern the fast reader
+(``sim.wire.plain_shape``) matches, is made of the same order. :data:`SECURITY` and
+:data:`BODY` name every element; the kernel finds them in one walk (:func:`find`) knowing no
+element name itself.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from enum import Enum
 from typing import NamedTuple
 
 from lxml import etree
@@ -73,22 +79,58 @@ _SIGNATURE = Pattern(
         Pattern(ns.DS, "KeyInfo", children=(_token_reference(),)),
     ),
 )
-#: The Security header's children, in the order the senders write them.
-SECURITY = Pattern(
-    None,
-    None,
-    children=(
-        Pattern(
-            ns.WSU,
-            "Timestamp",
-            keep=True,
-            children=(_text(ns.WSU, "Created"), _text(ns.WSU, "Expires")),
-        ),
-        _DKT,  # the signature's key
-        _DKT,  # the encryption's key
-        Pattern(ns.XENC, "ReferenceList", children=(_empty(ns.XENC, "DataReference", "URI"),)),
-        _SIGNATURE,
+
+
+class Part(str, Enum):
+    """What a Security header holds (a str Enum: hashed in C, as the writer looks parts up
+    for every message)."""
+
+    TIMESTAMP = "wsu:Timestamp"
+    #: tokens the message carries: an EncryptedKey a DerivedKeyToken derives from, a SAML
+    #: assertion, a UsernameToken
+    TOKENS = "tokens"
+    SENDER_TOKEN = "wsse:BinarySecurityToken"
+    ENCRYPTED_KEY = "xenc:EncryptedKey"
+    SIGNING_KEY = "wsc:DerivedKeyToken (signature)"
+    ENCRYPTING_KEY = "wsc:DerivedKeyToken (encryption)"
+    REFERENCE_LIST = "xenc:ReferenceList"
+    #: header blocks sent encrypted (a UsernameToken as an xenc:EncryptedData)
+    ENCRYPTED_TOKENS = "encrypted tokens"
+    SIGNATURE = "ds:Signature"
+
+
+#: The order of the Security header's children, as WSS 1.1 section 5 (prepending) and
+#: WS-I BSP 1.1 R5205 ask: every token before each reference to it. A DerivedKeyToken
+#: follows the token it derives from; the ReferenceList follows the DerivedKeyToken whose
+#: key decrypts, and precedes the encrypted header blocks it names (a receiver that walks
+#: the header in order, as WSS4J does, decrypts them there and then reads the token they
+#: held); the Signature comes last, after every token its references and key name.
+HEADER_ORDER: tuple[Part, ...] = tuple(Part)
+
+
+def header_children(parts: Mapping[Part, str]) -> str:
+    """The Security header's children: the text of each part, in :data:`HEADER_ORDER`."""
+    return "".join(parts.get(part, "") for part in HEADER_ORDER)
+
+
+#: What the fast reader matches of each part (the parts of a plain derived-key message).
+_PLAIN = {
+    Part.TIMESTAMP: Pattern(
+        ns.WSU,
+        "Timestamp",
+        keep=True,
+        children=(_text(ns.WSU, "Created"), _text(ns.WSU, "Expires")),
     ),
+    Part.SIGNING_KEY: _DKT,
+    Part.ENCRYPTING_KEY: _DKT,
+    Part.REFERENCE_LIST: Pattern(
+        ns.XENC, "ReferenceList", children=(_empty(ns.XENC, "DataReference", "URI"),)
+    ),
+    Part.SIGNATURE: _SIGNATURE,
+}
+#: The Security header's children in a plain derived-key message, in :data:`HEADER_ORDER`.
+SECURITY = Pattern(
+    None, None, children=tuple(_PLAIN[part] for part in HEADER_ORDER if part in _PLAIN)
 )
 #: The Body: one EncryptedData of its content.
 BODY = Pattern(

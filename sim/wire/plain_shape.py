@@ -5,14 +5,15 @@ direction), a ReferenceList and an HMAC Signature, and the Body's content encryp
 
 ``sim.wire.layout`` finds the parts in one walk (:func:`~sim.wire.layout.find`); :func:`read`
 then makes the receiver's checks on what it found, with the outcome of the general reader
-(``sim.protocol.protection.unprotect_symmetric`` with its callbacks): the same keys, the same
+(``sim.protocol.unprotect.unprotect_symmetric`` with its callbacks): the same keys, the same
 ledger entries in the same order, the same typed fault at the same step. Every check that
 needs neither a secret nor the decrypted content comes first; when one fails, :func:`read`
 returns None having done nothing, and the general reader runs (and names the fault). Then,
 as there, both keys are derived, and the decryption and everything up to the verified
-signature make one :class:`~sim.wire.xenc.DecryptionStage` (one fault, the same charge,
+signature make one :class:`~sim.wire.decryption.DecryptionStage` (one fault, the same charge,
 whatever failed). The checks are the general readers' own (``sim.wire.rules`` and the
-public checks of ``sc``, ``wss`` and ``xenc``), so that one rule is written once.
+public checks of ``sc``, ``wss``, ``ciphers`` and ``decryption``), so that one rule is
+written once.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from lxml import etree
 
 import sim.crypto as crypto
 from sim.errors import FailedCheck, InvalidSecurity
-from sim.wire import dsig, layout, rules, sc, wss, xenc
+from sim.wire import ciphers, decryption, dsig, layout, rules, sc, wss
 from sim.wire.ledger import Ledger, Op
 from sim.wire.ns import C14N, DigestAlg, EncryptedType, SignatureAlg
 from sim.wire.suites import AlgorithmSuite
@@ -55,7 +56,7 @@ class _Checked(NamedTuple):
     stamp: wss.Timestamp
     signing: _Key
     encrypting: _Key
-    data: xenc.EncryptedDataInfo
+    data: decryption.EncryptedDataInfo
     signature: etree._Element
     signed_info: etree._Element
     algorithm: SignatureAlg
@@ -111,7 +112,7 @@ def _checked(
         or found.data_type != _CONTENT
     ):
         raise _Elsewhere
-    if list(envelope_root.iter(xenc.ENCRYPTED_DATA)) != [data]:
+    if list(envelope_root.iter(decryption.ENCRYPTED_DATA)) != [data]:
         raise _Elsewhere
     algorithm = rules.ENCRYPTION_BY_URI.get(found.data_method)
     if algorithm is not suite_.encryption:  # the one the receiver's policy allows
@@ -119,7 +120,7 @@ def _checked(
     if found.data_key_uri != f"#{encrypting.dkt_id}" or found.key_uri != f"#{signing.dkt_id}":
         raise _Elsewhere
     cipher = unb64((found.cipher_value or "").strip(), "xenc:CipherValue")
-    xenc.check_cipher_length(algorithm, cipher)
+    ciphers.check_cipher_length(algorithm, cipher)
     # the Signature
     if (
         found.c14n != _EXCLUSIVE
@@ -144,7 +145,7 @@ def _checked(
         stamp,
         signing,
         encrypting,
-        xenc.EncryptedDataInfo(data, algorithm, True, None, cipher),
+        decryption.EncryptedDataInfo(data, algorithm, True, None, cipher),
         found.signature,
         found.signed_info,
         signature_algorithm,
@@ -185,9 +186,9 @@ def read(
         )
         for k in (encrypting, signing)
     )
-    with xenc.DecryptionStage(ledger, (info,), (signature, signing_key)) as stage:
+    with decryption.DecryptionStage(ledger, (info,), (signature, signing_key)) as stage:
         stage.decrypt(info, key)  # on a failure the data stays, and the checks go on
-        if any(data is not info.element for data in envelope_root.iter(xenc.ENCRYPTED_DATA)):
+        if any(data is not info.element for data in envelope_root.iter(decryption.ENCRYPTED_DATA)):
             raise InvalidSecurity("the message holds encrypted data no ReferenceList names")
         ids = dsig.index_ids(envelope_root)
         ancestors = list(signature.iterancestors())

@@ -23,8 +23,6 @@ from sim.wire.xmlutil import (
     ensure_id,
     escape,
     faults_as,
-    fragment,
-    fresh_bytes,
     new_id,
     new_uuid_urn,
     required,
@@ -114,9 +112,9 @@ def dkt_text(
     label: bytes | None = None,
     dkt_id: str | None = None,
 ) -> tuple[str, str]:
-    """The text of a wsc:DerivedKeyToken (for :func:`~sim.wire.xmlutil.fragment`) whose
-    source is the serialized STR ``reference``, and its wsu:Id. Give ``offset`` or
-    ``generation`` (not both)."""
+    """A wsc:DerivedKeyToken whose source is the STR ``reference`` (its text), and its
+    wsu:Id. Give ``offset`` or ``generation`` (not both). The caller knows the key without
+    reading the token back (:func:`derive_key` with the same fields)."""
     if (offset is None) == (generation is None):
         raise ValueError("give exactly one of offset and generation")
     if generation is not None:
@@ -131,31 +129,6 @@ def dkt_text(
         f"<sc:Nonce>{b64(nonce)}</sc:Nonce></sc:DerivedKeyToken>"
     )
     return text, dkt_id
-
-
-def build_dkt(
-    reference: etree._Element,
-    *,
-    length: int = 32,
-    nonce: bytes | None = None,
-    offset: int | None = 0,
-    generation: int | None = None,
-    label: bytes | None = None,
-) -> tuple[etree._Element, bytes]:
-    """A wsc:DerivedKeyToken referring (by the STR ``reference``) to its derivation source.
-
-    Returns the element and the nonce. Give ``offset`` or ``generation`` (not both).
-    """
-    nonce = nonce if nonce is not None else fresh_bytes(16)
-    text, _ = dkt_text(
-        etree.tostring(reference).decode(),
-        length=length,
-        nonce=nonce,
-        offset=offset,
-        generation=generation,
-        label=label,
-    )
-    return fragment(text), nonce
 
 
 _FIELDS = {
@@ -196,13 +169,16 @@ def check_nonce(nonce: bytes) -> bytes:
 
 
 def check_direction(label: bytes | None, direction: Direction) -> None:
-    """Refuse a DerivedKeyToken whose wsc:Label is not the one of ``direction`` (the
-    default label, or the other direction's: a reflected message)."""
-    if label != LABELS[direction]:
-        raise InvalidSecurityToken(
-            f"the DerivedKeyToken is not one of a {direction.value} (wsc:Label)",
-            check="key-direction",
-        )
+    """Refuse a DerivedKeyToken whose wsc:Label is not the one of ``direction`` (the other
+    direction's: a reflected message). A request may also carry none (WS-SC's default
+    label, which WSS4J derives with and writes no Label for): our own senders always write
+    a directional one, so no reply of ours can be reflected as such a request."""
+    if label == LABELS[direction] or (label is None and direction is Direction.REQUEST):
+        return
+    raise InvalidSecurityToken(
+        f"the DerivedKeyToken is not one of a {direction.value} (wsc:Label)",
+        check="key-direction",
+    )
 
 
 @faults_as(InvalidSecurityToken)

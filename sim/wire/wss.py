@@ -20,7 +20,7 @@ from sim.errors import (
 from sim.wire import ns
 from sim.wire.keys import Identity
 from sim.wire.ledger import Ledger
-from sim.wire.ns import EncodingType, PasswordType, ValueType
+from sim.wire.ns import EncodingType, PasswordType, TokenType, ValueType
 from sim.wire.soap import Envelope
 from sim.wire.xmlutil import (
     b64,
@@ -53,38 +53,41 @@ _EXPIRES = ns.qname(ns.WSU, "Expires")
 _TIMESTAMP_PARTS = {_CREATED: "wsu:Created", _EXPIRES: "wsu:Expires"}
 
 
-def add_security_header(
-    envelope: Envelope, *, now: float | None = None, ttl: float = 300.0, children: str = ""
-) -> etree._Element:
-    """Insert a wsse:Security header (mustUnderstand) as the first header; with ``now``, it
-    holds a wsu:Timestamp (Created = now, Expires = now + ttl) as its first child, then the
-    elements ``children`` spells (generated text, see :func:`~sim.wire.xmlutil.fragment`)."""
-    version = envelope.version.value
-    prefix = envelope.version.prefix
-    must = "1" if version == ns.SOAP11 else "true"
-    timestamp = "" if now is None else timestamp_text(now, ttl)
-    security = fragment(
-        f'<o:Security xmlns:o="{ns.WSSE}" xmlns:u="{ns.WSU}" xmlns:{prefix}="{version}" '
-        f'{prefix}:mustUnderstand="{must}">{timestamp}{children}</o:Security>'
+def add_security_header(envelope: Envelope, children: str = "") -> etree._Element:
+    """Put the wsse:Security header :func:`security_header_text` writes (holding the
+    elements ``children`` spells) first in the Header of ``envelope``, built as a tree, and
+    return it."""
+    version = envelope.version
+    prefix = version.prefix
+    header = fragment(
+        f'<{prefix}:Header xmlns:{prefix}="{version.value}" xmlns:u="{ns.WSU}">'
+        f"{security_header_text(version.value, prefix, children)}</{prefix}:Header>"
     )
+    security = header[0]
     envelope.header.insert(0, security)
     return security
 
 
 def security_header_text(version: str, prefix: str, children: str) -> str:
-    """A wsse:Security header holding the elements ``children`` spells, as it appears under a
-    SOAP Header whose Envelope declares the SOAP and wsu prefixes (see
-    :func:`add_security_header`). A declaration of wsse's ``o`` or wsu's ``u`` prefix
-    inside ``children`` is dropped, as lxml drops one the new parent already makes."""
+    """A wsse:Security header (mustUnderstand) holding the elements ``children`` spells (in
+    the order WSS 1.1 section 5 asks: every token before each reference to it), as it
+    appears under a SOAP Header whose Envelope declares the SOAP (``prefix``), WS-Addressing
+    and wsu prefixes. A declaration inside ``children`` of a prefix already bound so there
+    (or wsse's ``o``) is dropped, as lxml drops it from an element moved under that header."""
     must = "1" if version == ns.SOAP11 else "true"
-    for declaration in _IN_SCOPE_DECLARATIONS:
-        children = children.replace(declaration, "")
+    for declaration in (*_IN_SCOPE_DECLARATIONS, f' xmlns:{prefix}="{version}"'):
+        if declaration in children:
+            children = children.replace(declaration, "")
     return (
         f'<o:Security xmlns:o="{ns.WSSE}" {prefix}:mustUnderstand="{must}">{children}</o:Security>'
     )
 
 
-_IN_SCOPE_DECLARATIONS = (f' xmlns:o="{ns.WSSE}"', f' xmlns:u="{ns.WSU}"')
+_IN_SCOPE_DECLARATIONS = (
+    f' xmlns:o="{ns.WSSE}"',
+    f' xmlns:u="{ns.WSU}"',
+    f' xmlns:a="{ns.WSA}"',
+)
 
 
 def find_security_header(envelope: Envelope) -> etree._Element:
@@ -110,13 +113,6 @@ def timestamp_text(now: float, ttl: float = 300.0, ts_id: str | None = None) -> 
         f"<u:Created>{format_time(now)}</u:Created>"
         f"<u:Expires>{format_time(now + ttl)}</u:Expires></u:Timestamp>"
     )
-
-
-def add_timestamp(security: etree._Element, now: float, ttl: float = 300.0) -> etree._Element:
-    """A wsu:Timestamp (Created = now, Expires = now + ttl) as the first child of Security."""
-    ts = fragment(timestamp_text(now, ttl))
-    security.insert(0, ts)
-    return ts
 
 
 def read_timestamp(security: etree._Element) -> Timestamp | None:
@@ -303,7 +299,10 @@ _NONCE_KEY = b"wsse:Nonce\x00"
 
 
 class ReplayStore(Protocol):
-    """What :func:`authenticate_username_token` needs of :class:`sim.wire.checks.ReplayCache`."""
+    """What :func:`authenticate_username_token` needs of a replay store:
+    :class:`sim.wire.checks.ReplayCache` or the engine's view of a farm's store. (A
+    deliberate twin of ``ReplayCache.check_and_add``'s signature, which the tool
+    ``duplicates`` pairs with it: the protocol both satisfy.)"""
 
     def check_and_add(
         self,
@@ -319,13 +318,9 @@ class ReplayStore(Protocol):
 # --- BinarySecurityToken ------------------------------------------------------------------
 
 
-def build_binary_security_token(identity: Identity) -> etree._Element:
-    """An X.509v3 wsse:BinarySecurityToken holding ``identity``'s certificate."""
-    return fragment(binary_security_token_text(identity)[0])
-
-
 def binary_security_token_text(identity: Identity) -> tuple[str, str]:
-    """The text of :func:`build_binary_security_token` and its wsu:Id."""
+    """An X.509v3 wsse:BinarySecurityToken holding ``identity``'s certificate, and its
+    wsu:Id."""
     token_id = new_id("X509-")
     return (
         f'<o:BinarySecurityToken xmlns:o="{ns.WSSE}" xmlns:u="{ns.WSU}" '
@@ -349,21 +344,32 @@ def read_binary_security_token(bst: etree._Element) -> bytes:
 # --- SecurityTokenReference --------------------------------------------------------------
 
 
-def str_reference(uri: str, value_type: str | None = None, token_type: str | None = None):
-    """An STR with a direct Reference to ``uri`` (``#id`` or an SCT identifier)."""
-    return fragment(str_reference_text(uri, value_type, token_type))
+#: The wsse11:TokenType an STR must carry for the token a ValueType names (BSP 1.1 R3069: a
+#: reference to an EncryptedKey says so), when the caller names none.
+_TOKEN_TYPES = {
+    ValueType.ENCRYPTED_KEY.value: TokenType.ENCRYPTED_KEY.value,
+    ValueType.ENCRYPTED_KEY_SHA1.value: TokenType.ENCRYPTED_KEY.value,
+}
+
+
+def _str_start(value_type: str | None, token_type: str | None) -> str:
+    token_type = token_type or _TOKEN_TYPES.get(value_type or "")
+    if token_type is None:
+        return f'<o:SecurityTokenReference xmlns:o="{ns.WSSE}">'
+    return (
+        f'<o:SecurityTokenReference xmlns:o="{ns.WSSE}" xmlns:k="{ns.WSSE11}" '
+        f'k:TokenType="{escape(token_type)}">'
+    )
 
 
 def str_reference_text(
     uri: str, value_type: str | None = None, token_type: str | None = None
 ) -> str:
-    """The text of :func:`str_reference` (for a fragment that embeds it)."""
-    declarations = f'xmlns:o="{ns.WSSE}"'
-    if token_type:
-        declarations += f' xmlns:k="{ns.WSSE11}" k:TokenType="{escape(token_type)}"'
+    """An STR with a direct Reference to ``uri`` (``#id`` or an SCT identifier); its
+    wsse11:TokenType is ``token_type``, or the one ``value_type`` calls for."""
     value = f' ValueType="{escape(value_type)}"' if value_type else ""
     return (
-        f'<o:SecurityTokenReference {declarations}><o:Reference URI="{escape(uri)}"{value}/>'
+        f'{_str_start(value_type, token_type)}<o:Reference URI="{escape(uri)}"{value}/>'
         "</o:SecurityTokenReference>"
     )
 
@@ -371,24 +377,17 @@ def str_reference_text(
 def str_key_identifier_text(
     value: str | bytes, value_type: str, token_type: str | None = None
 ) -> str:
-    """The text of :func:`str_key_identifier`."""
-    declarations = f'xmlns:o="{ns.WSSE}"'
-    if token_type:
-        declarations += f' xmlns:k="{ns.WSSE11}" k:TokenType="{escape(token_type)}"'
+    """An STR with a KeyIdentifier (SAML assertion id, ThumbprintSHA1, EncryptedKeySHA1);
+    its wsse11:TokenType is ``token_type``, or the one ``value_type`` calls for."""
     encoding = ""
     if isinstance(value, bytes):
         encoding = f' EncodingType="{EncodingType.BASE64.value}"'
         value = b64(value)
     return (
-        f"<o:SecurityTokenReference {declarations}><o:KeyIdentifier "
+        f"{_str_start(value_type, token_type)}<o:KeyIdentifier "
         f'ValueType="{escape(value_type)}"{encoding}>{escape(value)}</o:KeyIdentifier>'
         "</o:SecurityTokenReference>"
     )
-
-
-def str_key_identifier(value: str | bytes, value_type: str, token_type: str | None = None):
-    """An STR with a KeyIdentifier (SAML assertion id, ThumbprintSHA1, EncryptedKeySHA1)."""
-    return fragment(str_key_identifier_text(value, value_type, token_type))
 
 
 def str_issuer_serial(identity: Identity):

@@ -17,7 +17,7 @@ from sim.wire import checks, sc, soap, trust, wss, xmlutil
 from sim.wire.ledger import Ledger
 from sim.wire.ns import RequestType, TokenType, ValueType
 from sim.wire.suites import suite, with_data_encryption
-from sim.wire.xmlutil import WSU_ID
+from sim.wire.xmlutil import WSU_ID, fragment
 
 SECRET = bytes(range(32))
 
@@ -58,7 +58,7 @@ def _protect(
     data = p.protect_symmetric(
         envelope,
         secret=SECRET,
-        source_reference=lambda: wss.str_reference("urn:uuid:ctx", ValueType.SCT.value),
+        source_reference=lambda: wss.str_reference_text("urn:uuid:ctx", ValueType.SCT.value),
         now=12.5,
         ledger=ledger,
         suite_=with_data_encryption(suite(suite_name), data_encryption),
@@ -66,6 +66,18 @@ def _protect(
         keylog=lambda kind, ident, key: keys.append((kind, key)),
     )
     return data, ledger.entries, keys
+
+
+def _unprotect(data: bytes, **options) -> p.Unprotected:
+    """``data`` read by the receiver of SECRET's keys."""
+    return p.unprotect_symmetric(
+        soap.read_envelope(data),
+        secret_for=lambda reference: SECRET,
+        now=13.0,
+        ledger=Ledger(),
+        replay=checks.ReplayCache(),
+        **options,
+    )
 
 
 @pytest.mark.parametrize("version", list(soap.SoapVersion))
@@ -86,7 +98,7 @@ def test_text_path_sends_the_bytes_ledger_and_keys_of_the_tree_path(
 def _cancel_request():
     return trust.build_rst(
         trust.RequestSecurityToken(request_type=RequestType.CANCEL),
-        target=wss.str_reference("urn:uuid:ctx", ValueType.SCT.value),
+        target=fragment(wss.str_reference_text("urn:uuid:ctx", ValueType.SCT.value)),
     )
 
 
@@ -101,7 +113,7 @@ def _sct_response():
                 requested_token=token,
                 entropy=b"e" * 32,
                 lifetime=(1.0, 301.0),
-                attached_reference=wss.str_reference(f"#{token.get(WSU_ID)}"),
+                attached_reference=fragment(wss.str_reference_text(f"#{token.get(WSU_ID)}")),
             )
         ]
     )
@@ -122,13 +134,7 @@ def test_a_body_built_from_elements_is_sent_as_the_tree_path_sends_it(monkeypatc
     text = _protect(monkeypatch, as_tree=False, version=version, body=body)
     tree = _protect(monkeypatch, as_tree=True, version=version, body=body)
     assert text == tree
-    checked = p.unprotect_symmetric(
-        soap.read_envelope(text[0]),
-        secret_for=lambda reference: SECRET,
-        now=13.0,
-        ledger=Ledger(),
-        replay=checks.ReplayCache(),
-    )
+    checked = _unprotect(text[0])
     assert checked.verified.covers(checked.envelope.body)
 
 
@@ -344,14 +350,7 @@ def test_text_path_with_aes_gcm_sends_what_the_tree_path_sends(monkeypatch, suit
     tree = _protect(monkeypatch, as_tree=True, suite_name=suite_name, data_encryption="aes-gcm")
     assert text == tree
     assert "aes_gcm_encrypt" in {op for op, _ in text[1]}
-    checked = p.unprotect_symmetric(
-        soap.read_envelope(text[0]),
-        secret_for=lambda reference: SECRET,
-        now=13.0,
-        ledger=Ledger(),
-        replay=checks.ReplayCache(),
-        suite_=gcm,
-    )
+    checked = _unprotect(text[0], suite_=gcm)
     assert p.get_payload(checked.envelope) == b"payload & <more> " * 20
 
 

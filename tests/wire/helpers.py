@@ -9,6 +9,7 @@ from lxml import etree
 
 from sim.wire import dsig, ns, soap, wss
 from sim.wire.keys import Identity
+from sim.wire.xmlutil import fragment
 
 #: (id attribute, element) pairs xmlsec1 must treat as ids in WS-Security messages
 ID_ATTRS = [
@@ -26,8 +27,8 @@ def signed_message(identity: Identity, now: float = 10.0, payload: str = "hello 
     env = soap.new_envelope()
     soap.add_addressing(env, action="urn:wssim:app:Echo", to="https://provider/")
     security = wss.add_security_header(env)
-    ts = wss.add_timestamp(security, now)
-    bst = wss.build_binary_security_token(identity)
+    ts = add_timestamp(security, now)
+    bst = fragment(wss.binary_security_token_text(identity)[0])
     security.append(bst)
     etree.SubElement(env.body, f"{{{ns.APP}}}Echo").text = payload
     bst_id = bst.get(ns.qname(ns.WSU, "Id"))
@@ -35,10 +36,17 @@ def signed_message(identity: Identity, now: float = 10.0, payload: str = "hello 
         [env.body, ts],
         identity.private_key,
         algorithm=ns.SignatureAlg.RSA_SHA1,
-        key_info=wss.str_reference(f"#{bst_id}", ns.ValueType.X509V3.value),
+        key_info=fragment(wss.str_reference_text(f"#{bst_id}", ns.ValueType.X509V3.value)),
     )
     security.append(signature)
     return env
+
+
+def add_timestamp(security, now: float, ttl: float = 300.0):
+    """A wsu:Timestamp (Created = now, Expires = now + ttl) put first in ``security``."""
+    timestamp = fragment(wss.timestamp_text(now, ttl))
+    security.insert(0, timestamp)
+    return timestamp
 
 
 def xmlsec1_verify(tool: str, tmp: Path, document: bytes, *key_args: str, id_attrs=ID_ATTRS):

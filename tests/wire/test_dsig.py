@@ -19,7 +19,7 @@ from sim.errors import FailedCheck, InvalidSecurity, UnsupportedAlgorithm
 from sim.wire import checks, dsig, ns, soap, wss
 from sim.wire.ledger import Ledger
 from sim.wire.ns import SignatureAlg
-from tests.wire.helpers import ID_ATTRS, signed_message, xmlsec1_verify
+from tests.wire.helpers import ID_ATTRS, add_timestamp, signed_message, xmlsec1_verify
 
 
 def test_rsa_signature_verifies_with_xmlsec1(keystore, xmlsec1, tmp_path):
@@ -37,7 +37,7 @@ def test_hmac_signature_with_a_derived_key_verifies_with_xmlsec1(xmlsec1, tmp_pa
     key = crypto.derive_key(os.urandom(32), nonce=os.urandom(16))
     env = soap.new_envelope()
     security = wss.add_security_header(env)
-    ts = wss.add_timestamp(security, 0.0)
+    ts = add_timestamp(security, 0.0)
     etree.SubElement(env.body, f"{{{ns.APP}}}Ping").text = "x"
     security.append(
         dsig.sign(
@@ -156,8 +156,13 @@ def test_xsw_body_moved_to_a_header_and_replaced_is_refused(keystore):
     etree.SubElement(forged, f"{{{ns.APP}}}Echo").text = "transfer everything"
     env.root.replace(original, forged)
     wrapper.append(original)
+    _assert_the_body_is_refused_as_wrapped(env, client)  # the signature still verifies
+
+
+def _assert_the_body_is_refused_as_wrapped(env, client) -> None:
+    """``env``, sent and read again, verifies, and its Body is refused as not the signed one."""
     env = soap.read_envelope(etree.tostring(env.root))
-    verified = dsig.verify(_signature(env), key=client.public_key)  # still verifies
+    verified = dsig.verify(_signature(env), key=client.public_key)
     with pytest.raises(FailedCheck) as refused:
         checks.require_body_signed(env, verified)
     assert refused.value.check == "wrapping"
@@ -172,11 +177,7 @@ def test_xsw_signed_body_nested_inside_the_forged_body_is_refused(keystore):
     wrapper = etree.SubElement(forged, f"{{{ns.APP}}}Wrapper")
     wrapper.append(original)
     etree.SubElement(forged, f"{{{ns.APP}}}Echo").text = "forged"
-    env = soap.read_envelope(etree.tostring(env.root))
-    verified = dsig.verify(_signature(env), key=client.public_key)
-    with pytest.raises(FailedCheck) as refused:
-        checks.require_body_signed(env, verified)
-    assert refused.value.check == "wrapping"
+    _assert_the_body_is_refused_as_wrapped(env, client)
 
 
 def test_xsw_timestamp_moved_out_of_the_security_header_is_refused(keystore):
@@ -186,7 +187,7 @@ def test_xsw_timestamp_moved_out_of_the_security_header_is_refused(keystore):
     ts = security.find(wss.TIMESTAMP)
     holder = etree.SubElement(env.header, f"{{{ns.APP}}}Holder")
     holder.append(ts)
-    security.insert(0, wss.add_timestamp(etree.Element("x"), 99999.0))  # fresh, unsigned
+    security.insert(0, add_timestamp(etree.Element("x"), 99999.0))  # fresh, unsigned
     env = soap.read_envelope(etree.tostring(env.root))
     verified = dsig.verify(_signature(env), key=client.public_key)
     consumed = wss.find_security_header(env).find(wss.TIMESTAMP)
@@ -243,7 +244,7 @@ def test_xsw_second_timestamp_in_the_security_header_is_refused(keystore):
     client = keystore.identity("client-0")
     env = _reparsed(signed_message(client))
     security = wss.find_security_header(env)
-    wss.add_timestamp(security, 99999.0)  # an unsigned, fresh twin before the signed one
+    add_timestamp(security, 99999.0)  # an unsigned, fresh twin before the signed one
     env = soap.read_envelope(etree.tostring(env.root))
     with pytest.raises(InvalidSecurity):
         wss.read_timestamp(wss.find_security_header(env))
@@ -284,7 +285,7 @@ def _hmac_signed(key: bytes, *, inclusive_prefixes=()) -> soap.Envelope:
     env = soap.new_envelope()
     soap.add_addressing(env, action="urn:wssim:app:Echo", to="https://provider/")
     security = wss.add_security_header(env)
-    ts = wss.add_timestamp(security, 0.0)
+    ts = add_timestamp(security, 0.0)
     etree.SubElement(env.body, f"{{{ns.APP}}}Echo").text = "hello"
     security.append(
         dsig.sign(
@@ -549,3 +550,51 @@ def test_comments_between_the_parts_of_signed_info_are_harmless():
     )
     env = soap.read_envelope(data)
     assert dsig.verify(_signature(env), key=key).covers(env.body)
+
+
+@pytest.mark.parametrize("enveloped", [False, True])
+@pytest.mark.parametrize("prefixes", [(), ("saml2", "xs")])
+@pytest.mark.parametrize("signature_id", [None, "SIG-1"])
+def test_the_signed_info_signed_is_the_canonical_form_of_the_one_written(
+    enveloped, prefixes, signature_id
+):
+    """sign_text signs the SignedInfo in the canonical form it writes without parsing it:
+    exactly the exclusive C14N of the SignedInfo a receiver parses from its text."""
+    key, ledger = os.urandom(32), Ledger()
+    text = dsig.sign_text(
+        [("a-1", b"d" * 20), ("b-2", b"e" * 20)],
+        key,
+        algorithm=SignatureAlg.HMAC_SHA1,
+        key_info=None,
+        inclusive_prefixes=prefixes,
+        enveloped=enveloped,
+        signature_id=signature_id,
+        ledger=ledger,
+    )
+    signature = etree.fromstring(text)
+    canonical = crypto.exc_c14n(signature[0])
+    assert ledger.entries == [("c14n", len(canonical)), ("hmac", len(canonical))]
+    assert base64.b64decode(signature[1].text) == hmac.digest(key, canonical, "sha1")
+    assert len(signature) == 2  # no ds:KeyInfo without key_info
+    assert signature.get("Id") == signature_id
+
+
+def test_a_tree_signature_is_the_text_signature_over_the_elements_digests(keystore):
+    """sign digests the elements where they stand and writes what sign_text writes."""
+    client = keystore.identity("client-0")
+    env = signed_message(client)
+    security = wss.find_security_header(env)
+    timestamp = security.find(wss.TIMESTAMP)
+    digests = [
+        (part.get(ns.qname(ns.WSU, "Id")), hashlib.sha1(crypto.exc_c14n(part)).digest())
+        for part in (env.body, timestamp)
+    ]
+    written = security.find(ns.qname(ns.DS, "Signature"))
+    text = dsig.sign_text(
+        digests,
+        client.private_key,
+        algorithm=SignatureAlg.RSA_SHA1,
+        key_info=etree.tostring(written[2][0]).decode(),
+    )
+    # RSA PKCS#1 v1.5 is deterministic: the same SignedInfo gives the same value
+    assert crypto.exc_c14n(etree.fromstring(text)) == crypto.exc_c14n(written)

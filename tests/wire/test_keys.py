@@ -111,3 +111,24 @@ def test_a_mangled_certificate_is_refused_with_a_typed_fault_only(tmp_path):
         except InvalidSecurityToken:
             refused += 1
     assert refused > 3900  # a few flips land where nothing is read (the validity's seconds)
+
+
+def test_a_trusted_certificate_is_charged_and_its_validity_checked_every_time(keystore, tmp_path):
+    """The CA's signature over a certificate is verified once per store (a peer sends the
+    same certificate in every message) but charged in every ledger, and the validity period
+    is checked at each message's instant."""
+    from sim.errors import InvalidSecurityToken
+    from sim.wire.keys import load_certificate_der
+    from sim.wire.ledger import Ledger
+
+    client = keystore.identity("client-0")
+    for now in (10.0, 20.0):
+        ledger = Ledger()
+        keystore.verify_trusted(load_certificate_der(client.der), now, ledger)
+        assert ledger.entries == [("rsa_verify", keystore.ca.public_key.key_size)]
+    with pytest.raises(InvalidSecurityToken) as refused:
+        keystore.verify_trusted(load_certificate_der(client.der), 20 * 365 * 86400.0)
+    assert refused.value.check == "trust"
+    other = KeyStore(tmp_path / "keys").identity("client-0")
+    with pytest.raises(InvalidSecurityToken):  # another CA's: not trusted, however often
+        keystore.verify_trusted(other.certificate, 10.0)

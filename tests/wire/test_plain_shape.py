@@ -18,6 +18,7 @@ from lxml import etree
 
 import sim.crypto._reference as reference
 import sim.protocol.protection as p
+import sim.protocol.unprotect as unprotect
 from sim.errors import BadContextToken, SecurityFault
 from sim.wire import checks, layout, ns, plain_shape, sc, soap, wss, xenc
 from sim.wire.ledger import Ledger
@@ -38,7 +39,7 @@ def _message(relates_to: str | None = None, suite_=p.DEFAULT_SUITE) -> bytes:
     return p.protect_symmetric(
         envelope,
         secret=SECRET,
-        source_reference=lambda: wss.str_reference(CONTEXT, ValueType.SCT.value),
+        source_reference=lambda: wss.str_reference_text(CONTEXT, ValueType.SCT.value),
         now=12.5,
         ledger=Ledger(),
         suite_=suite_,
@@ -215,7 +216,7 @@ def test_the_fast_reader_reads_what_our_senders_write():
             now=13.0,
             ledger=Ledger(),
             suite_=p.DEFAULT_SUITE,
-            policy=p._signature_policy(p.DEFAULT_SUITE),
+            policy=unprotect._signature_policy(p.DEFAULT_SUITE),
             direction=direction,
         )
         assert verified.covers(envelope.body) and verified.covers(timestamp.element)

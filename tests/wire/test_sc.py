@@ -11,6 +11,15 @@ import sim.crypto as crypto
 from sim.errors import InvalidSecurityToken
 from sim.wire import ns, sc, wss
 from sim.wire.ledger import Ledger
+from sim.wire.xmlutil import fragment
+
+
+def _new_dkt(reference: str, *, nonce: bytes | None = None, **fields):
+    """A DerivedKeyToken as the senders write it (over the STR text ``reference``), parsed,
+    and its nonce."""
+    nonce = os.urandom(16) if nonce is None else nonce
+    text, _ = sc.dkt_text(reference, nonce=nonce, **fields)
+    return fragment(text), nonce
 
 
 def test_sct_round_trip():
@@ -23,8 +32,8 @@ def test_sct_round_trip():
 @pytest.mark.parametrize(("offset", "generation"), [(0, None), (32, None), (None, 3)])
 def test_dkt_round_trip_and_derivation(offset, generation):
     secret = os.urandom(32)
-    reference = wss.str_reference("urn:uuid:ctx", ns.ValueType.SCT.value)
-    element, nonce = sc.build_dkt(reference, length=24, offset=offset, generation=generation)
+    reference = wss.str_reference_text("urn:uuid:ctx", ns.ValueType.SCT.value)
+    element, nonce = _new_dkt(reference, length=24, offset=offset, generation=generation)
     parsed = sc.read_dkt(etree.fromstring(etree.tostring(element)))
     assert parsed.reference.uri == "urn:uuid:ctx" and parsed.nonce == nonce
     ledger = Ledger()
@@ -35,7 +44,7 @@ def test_dkt_round_trip_and_derivation(offset, generation):
 
 
 def test_dkt_with_custom_label():
-    element, nonce = sc.build_dkt(wss.str_reference("#x"), label=b"WS-SecureConversation")
+    element, nonce = _new_dkt(wss.str_reference_text("#x"), label=b"WS-SecureConversation")
     parsed = sc.read_dkt(element)
     assert sc.derive(parsed, b"k" * 32) == crypto.derive_key(
         b"k" * 32, nonce=nonce, label=b"WS-SecureConversation"
@@ -46,7 +55,7 @@ def test_dkt_with_custom_label():
     ("local", "value"), [("Length", "5000"), ("Length", "x"), ("Offset", "-1"), ("Nonce", "!!")]
 )
 def test_malformed_dkt_is_refused(local, value):
-    element, _ = sc.build_dkt(wss.str_reference("#x"))
+    element, _ = _new_dkt(wss.str_reference_text("#x"))
     el = element.find(f"{{{ns.WSC}}}{local}")
     el.text = value
     with pytest.raises(InvalidSecurityToken):
@@ -54,14 +63,14 @@ def test_malformed_dkt_is_refused(local, value):
 
 
 def test_offset_and_generation_together_are_refused():
-    element, _ = sc.build_dkt(wss.str_reference("#x"))
+    element, _ = _new_dkt(wss.str_reference_text("#x"))
     etree.SubElement(element, f"{{{ns.WSC}}}Generation").text = "1"
     with pytest.raises(InvalidSecurityToken, match="exclusive"):
         sc.read_dkt(element)
 
 
 def _dkt(**fields):
-    element, _ = sc.build_dkt(wss.str_reference("#x"), length=24)
+    element, _ = _new_dkt(wss.str_reference_text("#x"), length=24)
     for local, value in fields.items():
         el = element.find(f"{{{ns.WSC}}}{local}")
         if el is None:
@@ -93,11 +102,11 @@ def test_dkt_numbers_and_sizes_are_bounded_and_typed(local, value, text):
 
 
 def test_a_generation_past_the_offset_bound_is_refused():
-    element, _ = sc.build_dkt(wss.str_reference("#x"), length=24, offset=None, generation=43)
+    element, _ = _new_dkt(wss.str_reference_text("#x"), length=24, offset=None, generation=43)
     with pytest.raises(InvalidSecurityToken, match="starts past byte") as raised:
         sc.read_dkt(element)
     assert raised.value.check == "derived-key"
-    element, _ = sc.build_dkt(wss.str_reference("#x"), length=24, offset=None, generation=42)
+    element, _ = _new_dkt(wss.str_reference_text("#x"), length=24, offset=None, generation=42)
     assert sc.read_dkt(element).generation == 42  # 42 * 24 = 1008 bytes in: within
 
 
@@ -133,7 +142,7 @@ def test_keys_are_directional():
     assert sc.derive_key(secret, nonce=nonce, length=32, label=request) != sc.derive_key(
         secret, nonce=nonce, length=32, label=reply
     )
-    element, _ = sc.build_dkt(wss.str_reference("#x"), nonce=nonce, label=reply)
+    element, _ = _new_dkt(wss.str_reference_text("#x"), nonce=nonce, label=reply)
     token = sc.read_dkt(element)
     sc.check_direction(token.label, sc.Direction.REPLY)
     for direction, label in ((sc.Direction.REQUEST, token.label), (sc.Direction.REPLY, None)):
@@ -147,9 +156,22 @@ def test_keys_are_directional():
 )
 def test_the_ledger_charges_the_p_sha1_output_computed(offset, generation, charged):
     """The bytes before the key are computed too: a token's offset costs its receiver."""
-    element, _ = sc.build_dkt(
-        wss.str_reference("#x"), length=24, offset=offset, generation=generation
+    element, _ = _new_dkt(
+        wss.str_reference_text("#x"), length=24, offset=offset, generation=generation
     )
     ledger = Ledger()
     sc.derive(sc.read_dkt(element), os.urandom(32), ledger)
     assert ledger.entries == [("p_sha1", charged)]
+
+
+def test_a_request_may_derive_with_the_default_label_a_reply_may_not():
+    """WS-SC's default label (no wsc:Label, as WSS4J writes every DerivedKeyToken) is taken in
+    a request; a reply must carry its own direction's label (our senders always write one,
+    so none of our replies can be reflected as a default-label request)."""
+    element, _ = _new_dkt(wss.str_reference_text("#x"))
+    token = sc.read_dkt(element)
+    assert token.label is None
+    sc.check_direction(token.label, sc.Direction.REQUEST)
+    with pytest.raises(InvalidSecurityToken) as raised:
+        sc.check_direction(token.label, sc.Direction.REPLY)
+    assert raised.value.check == "key-direction"

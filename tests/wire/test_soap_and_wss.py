@@ -16,7 +16,8 @@ from sim.wire import ns, soap, wss
 from sim.wire.checks import ReplayCache
 from sim.wire.ledger import Ledger
 from sim.wire.soap import SoapVersion
-from sim.wire.xmlutil import format_time, parse_time
+from sim.wire.xmlutil import format_time, fragment, parse_time
+from tests.wire.helpers import add_timestamp
 
 
 @pytest.mark.parametrize("version", list(SoapVersion))
@@ -62,7 +63,7 @@ def test_time_format_is_fixed_width_and_round_trips():
 def _security(now=100.0):
     env = soap.new_envelope()
     security = wss.add_security_header(env)
-    wss.add_timestamp(security, now, ttl=300)
+    add_timestamp(security, now, ttl=300)
     return env, wss.read_timestamp(wss.find_security_header(soap.read_envelope(env.to_bytes())))
 
 
@@ -159,15 +160,22 @@ def test_username_token_key_derivation_form():
 
 def test_binary_security_token_and_every_str_form(keystore):
     client = keystore.identity("client-0")
-    assert wss.read_binary_security_token(wss.build_binary_security_token(client)) == client.der
-    assert wss.read_str(wss.str_reference("#x", "vt")).uri == "#x"
+    assert (
+        wss.read_binary_security_token(fragment(wss.binary_security_token_text(client)[0]))
+        == client.der
+    )
+    assert wss.read_str(fragment(wss.str_reference_text("#x", "vt"))).uri == "#x"
     thumb = wss.read_str(
-        wss.str_key_identifier(client.thumbprint_sha1, ns.ValueType.THUMBPRINT_SHA1.value)
+        fragment(
+            wss.str_key_identifier_text(client.thumbprint_sha1, ns.ValueType.THUMBPRINT_SHA1.value)
+        )
     )
     assert thumb.key_identifier == client.thumbprint_sha1
     saml_ref = wss.read_str(
-        wss.str_key_identifier(
-            "_abc", ns.ValueType.SAML_ASSERTION_ID.value, token_type=ns.TokenType.SAML20.value
+        fragment(
+            wss.str_key_identifier_text(
+                "_abc", ns.ValueType.SAML_ASSERTION_ID.value, token_type=ns.TokenType.SAML20.value
+            )
         )
     )
     assert saml_ref.key_identifier == "_abc"
@@ -218,7 +226,7 @@ def test_a_fault_code_holding_a_comment_is_refused():
 
 def test_timestamp_times_holding_a_comment_are_refused():
     env = soap.new_envelope()
-    wss.add_timestamp(wss.add_security_header(env), 100.0)
+    add_timestamp(wss.add_security_header(env), 100.0)
     data = env.to_bytes()
     created = format_time(100.0).encode()
     with pytest.raises(InvalidSecurity, match="wsu:Created holds a comment"):
@@ -247,9 +255,33 @@ def test_an_issuer_serial_that_is_not_a_number_is_a_typed_fault(keystore, digits
 
 
 def test_a_binary_security_token_holding_a_comment_is_refused(keystore):
-    bst = wss.build_binary_security_token(keystore.identity("client-0"))
+    bst = fragment(wss.binary_security_token_text(keystore.identity("client-0"))[0])
     bst.text, rest = bst.text[:40], bst.text[40:]
     bst.append(etree.Comment(""))
     bst[0].tail = rest
     with pytest.raises(InvalidSecurity, match="BinarySecurityToken holds a comment"):
         wss.read_binary_security_token(bst)
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        lambda: wss.str_reference_text("#EK-1", ns.ValueType.ENCRYPTED_KEY.value),
+        lambda: wss.str_key_identifier_text(b"s" * 20, ns.ValueType.ENCRYPTED_KEY_SHA1.value),
+    ],
+    ids=["by-id", "by-sha1"],
+)
+def test_a_reference_to_an_encrypted_key_carries_its_token_type(reference):
+    """WS-I BSP 1.1 R3069: an STR naming an EncryptedKey says wsse11:TokenType #EncryptedKey;
+    the writer adds it from the ValueType, and the reader still reads the reference."""
+    element = fragment(reference())
+    assert element.get(ns.qname(ns.WSSE11, "TokenType")) == ns.TokenType.ENCRYPTED_KEY.value
+    read = wss.read_str(element)
+    assert read.uri == "#EK-1" or read.key_identifier == b"s" * 20
+
+
+def test_a_reference_to_another_token_carries_no_token_type_unless_named():
+    plain = fragment(wss.str_reference_text("#DK-1", ns.ValueType.DKT.value))
+    assert plain.get(ns.qname(ns.WSSE11, "TokenType")) is None
+    named = fragment(wss.str_reference_text("#x", token_type=ns.TokenType.SCT.value))
+    assert named.get(ns.qname(ns.WSSE11, "TokenType")) == ns.TokenType.SCT.value

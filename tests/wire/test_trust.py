@@ -15,7 +15,7 @@ import sim.crypto as crypto
 from sim.errors import InvalidRequest
 from sim.wire import ns, sc, soap, trust, wss
 from sim.wire.ns import KeyType, RequestType
-from sim.wire.xmlutil import parse_time
+from sim.wire.xmlutil import fragment, parse_time
 
 SEED_001 = Path(__file__).parent.parent / "data" / "wire" / "tokens" / "adfs_rstr_seed001.xml"
 
@@ -51,7 +51,7 @@ def test_rst_round_trip_with_every_field(keystore):
         key_size=256,
         entropy=os.urandom(32),
         computed_key_algorithm=ns.ComputedKeyAlg.PSHA1.value,
-        use_key=wss.build_binary_security_token(client),
+        use_key=fragment(wss.binary_security_token_text(client)[0]),
         lifetime=(0.0, 3600.0),
         on_behalf_of=wss.build_username_token("alice", password="pw"),
         act_as=wss.build_username_token("bob", password="pw"),
@@ -80,7 +80,7 @@ def test_rst_round_trip_with_every_field(keystore):
     "request_type", [RequestType.RENEW, RequestType.CANCEL, RequestType.VALIDATE]
 )
 def test_renew_cancel_validate_carry_their_target(request_type):
-    target = wss.str_reference("urn:uuid:ctx", ns.ValueType.SCT.value)
+    target = fragment(wss.str_reference_text("urn:uuid:ctx", ns.ValueType.SCT.value))
     rst = trust.build_rst(trust.RequestSecurityToken(request_type=request_type), target=target)
     parsed = trust.read_rst(etree.fromstring(etree.tostring(rst)))
     assert parsed.target.uri == "urn:uuid:ctx"
@@ -97,8 +97,10 @@ def test_rstr_collection_round_trip():
         lifetime=(0.0, 600.0),
         applies_to="https://provider/",
         key_size=256,
-        attached_reference=wss.str_reference("#" + token.get(ns.qname(ns.WSU, "Id"))),
-        unattached_reference=wss.str_reference("urn:uuid:x", ns.ValueType.SCT.value),
+        attached_reference=fragment(
+            wss.str_reference_text("#" + token.get(ns.qname(ns.WSU, "Id")))
+        ),
+        unattached_reference=fragment(wss.str_reference_text("urn:uuid:x", ns.ValueType.SCT.value)),
     )
     second = trust.build_rstr(authenticator=b"a" * 32, context="c")
     third = trust.build_rstr(cancelled=True, binary_exchange=(b"blob", ns.TLSNEGO_VALUE_TYPE))

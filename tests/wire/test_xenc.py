@@ -13,7 +13,7 @@ from sim.wire import ns, soap, xenc
 from sim.wire.ledger import Ledger
 from sim.wire.ns import EncryptionAlg, KeyTransportAlg
 from sim.wire.wss import str_issuer_serial
-from sim.wire.xmlutil import b64
+from sim.wire.xmlutil import b64, fragment
 
 PAYLOAD = "<app:Order xmlns:app='urn:wssim:app'><app:Item n='1'>caf\u00e9 &amp; more</app:Item></app:Order>"
 XMLSEC_KEYS = {16: xmlsec.constants.KeyDataAes, 32: xmlsec.constants.KeyDataAes}
@@ -57,12 +57,14 @@ def test_encrypted_key_decrypts_with_python_xmlsec(keystore, tmp_path, transport
     env = _envelope()
     key = os.urandom(32)
     data = xenc.encrypt_element(env.body[0], key, algorithm=EncryptionAlg.AES256_CBC)
-    ek = xenc.build_encrypted_key(
-        key,
-        provider.public_key,
-        key_info=None,
-        algorithm=transport,
-        data_references=[data.get("Id")],
+    ek = fragment(
+        xenc.encrypted_key_text(
+            key,
+            provider.public_key,
+            key_info=None,
+            algorithm=transport,
+            data_references=[data.get("Id")],
+        )[0]
     )
     key_info = etree.SubElement(data, ns.qname(ns.DS, "KeyInfo"), nsmap={"ds": ns.DS})
     data.insert(1, key_info)
@@ -90,13 +92,15 @@ def test_round_trip_with_encrypted_key_and_ledger(keystore, transport):
     env = _envelope()
     key, ledger = os.urandom(32), Ledger()
     data = xenc.encrypt_element(env.body[0], key, ledger=ledger)
-    ek = xenc.build_encrypted_key(
-        key,
-        provider.public_key,
-        key_info=str_issuer_serial(provider),
-        algorithm=transport,
-        data_references=[data.get("Id")],
-        ledger=ledger,
+    ek = fragment(
+        xenc.encrypted_key_text(
+            key,
+            provider.public_key,
+            key_info=etree.tostring(str_issuer_serial(provider)).decode(),
+            algorithm=transport,
+            data_references=[data.get("Id")],
+            ledger=ledger,
+        )[0]
     )
     env.header.append(ek)
     received = soap.read_envelope(env.to_bytes())
@@ -243,8 +247,10 @@ def test_our_oaep_digest_method_decrypts_with_python_xmlsec(keystore, tmp_path, 
     env = _envelope()
     key = os.urandom(32)
     data = xenc.encrypt_element(env.body[0], key, algorithm=EncryptionAlg.AES256_CBC)
-    ek = xenc.build_encrypted_key(
-        key, provider.public_key, key_info=None, oaep_digest=OAEP_DIGESTS[digest]
+    ek = fragment(
+        xenc.encrypted_key_text(
+            key, provider.public_key, key_info=None, oaep_digest=OAEP_DIGESTS[digest]
+        )[0]
     )
     assert (
         ek.find(f"{{{ns.XENC}}}EncryptionMethod/{{{ns.DS}}}DigestMethod").get("Algorithm")
@@ -340,8 +346,9 @@ def test_an_encrypted_key_that_does_not_decrypt_gives_a_random_key_not_an_error(
 def _content(algorithm, plaintext: bytes, key: bytes):
     """An EncryptedData (Type Content) in a Body, holding ``plaintext`` as encrypted."""
     env = soap.new_envelope()
-    cipher = xenc.encrypt_bytes(algorithm, key, plaintext, None)
-    text = xenc._encrypted_data_text(algorithm, ns.EncryptedType.CONTENT, "ED-1", "", cipher, False)
+    text, _ = xenc.encrypted_data_text(
+        plaintext, key, algorithm=algorithm, content=True, data_id="ED-1"
+    )
     env.body.append(etree.fromstring(text))
     return xenc.read_encrypted_data(env.body[0], xenc.EncryptionPolicy())
 
@@ -382,7 +389,7 @@ def test_every_decryption_failure_is_one_fault_with_one_charge(algorithm):
         outcomes.add((type(fault), str(fault), fault.check, tuple(ledger.entries)))
     ((kind, text, check, entries),) = outcomes
     assert (kind, text, check) == (FailedCheck, xenc.DECRYPTION_FAILED, "decryption")
-    operation = "aes_gcm_decrypt" if algorithm in xenc._GCM else "aes_decrypt"
+    operation = "aes_gcm_decrypt" if algorithm in xenc.GCM else "aes_decrypt"
     bound = xenc.plaintext_bound(algorithm, info.cipher)
     assert entries == (
         ("cache_lookup", 0),

@@ -1,0 +1,123 @@
+"""What a user runs: the ``wssim`` command itself, start-up and outputs included.
+
+Run: ``python -m pytest benchmarks/bench_cli.py --benchmark-only``. Figures reported:
+
+* ``wssim --help`` and a refused scenario, wall time of the whole process (target 0.5 s),
+  and the import time of ``sim.cli`` by ``python -X importtime -m sim.cli --help``;
+* ``wssim run`` (replay, ``sct``, messages.csv, nodes.csv, plots and all) at 1, 5 and 20
+  messages a session on farms of 2, 100 and 1,000 nodes per role (the same load per node
+  and the same number of sessions), in application messages per wall second against bare
+  SimPy M/M/c customers per second measured in the same run (target 0.4 at 5 messages a
+  session; flat within 15 % across farm sizes).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from benchmarks.bench_engine import CUSTOMERS, bare_mmc
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIO = ROOT / "scenarios" / "sct.toml"
+#: sessions per run, whatever the farm (the rate grows with it, the run shortens)
+SESSIONS = 12_000
+#: sessions per second per node of a role (30: the farm of 2 takes 60 a second)
+RATE_PER_NODE = 30.0
+
+
+def _wssim(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "sim.cli", *map(str, args)], capture_output=True, text=True, cwd=ROOT
+    )
+
+
+def _per_item(benchmark, items: int) -> None:
+    for stat in ("min", "max", "mean", "median"):
+        setattr(benchmark.stats.stats, stat, getattr(benchmark.stats.stats, stat) / items)
+
+
+@pytest.mark.benchmark(group="cli: start-up")
+def test_help_answers_within_half_a_second(benchmark):
+    benchmark.name = "wssim --help (whole process)"
+    result = benchmark.pedantic(lambda: _wssim("--help"), rounds=5, iterations=1)
+    assert result.returncode == 0
+    imports = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "sim.cli", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    ).stderr
+    total = re.search(r"\|\s*(\d+)\s*\|\s*sim\.cli$", imports, re.MULTILINE)
+    benchmark.extra_info["import_sim_cli_ms"] = int(total.group(1)) / 1000 if total else None
+    benchmark.extra_info["target_s"] = 0.5
+    benchmark.extra_info["rate"] = 1 / benchmark.stats.stats.median
+    benchmark.extra_info["rate_unit"] = "answers/s (target 2/s: 0.5 s)"
+
+
+@pytest.mark.benchmark(group="cli: start-up")
+def test_a_refused_scenario_answers_within_half_a_second(benchmark, tmp_path):
+    benchmark.name = "wssim run, a refused scenario (whole process)"
+    args = ("run", SCENARIO, "--set", "workload.rate=-1", "--out", tmp_path / "never")
+    result = benchmark.pedantic(lambda: _wssim(*args), rounds=5, iterations=1)
+    assert result.returncode == 2 and "workload.rate" in result.stderr
+    benchmark.extra_info["target_s"] = 0.5
+    benchmark.extra_info["rate"] = 1 / benchmark.stats.stats.median
+    benchmark.extra_info["rate_unit"] = "answers/s (target 2/s: 0.5 s)"
+
+
+@pytest.mark.benchmark(group="cli: wssim run, time per app message")
+def test_bare_simpy_mmc_customer(benchmark):
+    benchmark.name = "bare SimPy M/M/c customer[baseline]"
+    benchmark.pedantic(bare_mmc, rounds=3, iterations=1)
+    _per_item(benchmark, CUSTOMERS)
+
+
+@pytest.mark.benchmark(group="cli: wssim run, time per app message")
+@pytest.mark.parametrize("nodes", [2, 100, 1000])
+@pytest.mark.parametrize("messages", [1, 5, 20])
+def test_wssim_run(benchmark, tmp_path, messages, nodes):
+    rate = RATE_PER_NODE * nodes
+    args = [
+        "run",
+        SCENARIO,
+        "--set",
+        f"workload.messages_per_session={messages}",
+        "--set",
+        f"workload.rate={rate}",
+        "--set",
+        f"run.duration_s={SESSIONS / rate}",
+        "--set",
+        "run.warmup_s=0.0",
+        "--set",
+        f"topology.sts.nodes={nodes}",
+        "--set",
+        f"topology.provider.nodes={nodes}",
+        "--out",
+        tmp_path / "out",
+        "--force",
+    ]
+    walls = []
+
+    def once():
+        started = time.perf_counter()
+        result = _wssim(*args)
+        walls.append(time.perf_counter() - started)
+        return result
+
+    result = benchmark.pedantic(once, rounds=1, iterations=1)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    count = summary["strategies"]["sct"]["app_messages"]
+    benchmark.name = f"wssim run sct, {messages} msgs/session, {nodes} nodes/role"
+    if messages == 5:
+        benchmark.extra_info["target_ratio"] = 0.4
+    _per_item(benchmark, count)
+    benchmark.extra_info["rate"] = count / walls[0]
+    benchmark.extra_info["rate_unit"] = "app messages/s, whole command"
