@@ -164,6 +164,35 @@ for ax in (left, right):
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
 fig.tight_layout()"""),
+    new_markdown_cell("""## The knee: throughput against offered load
+
+Throughput is what completes inside the measured window (goodput): it follows the offered
+load up to the capacity bound of the farm's bottleneck, then stays flat while the rest piles
+up in flight. Every run measures that bound itself (`capacity` in `summary.json`, the
+utilization law's c / D): the service demand D of one application message on each resource,
+from which the resource with the smallest c / D is the bottleneck. Dashed: each farm's
+bound; dotted: throughput equal to the offered load."""),
+    new_code_cell("""fig, ax = plt.subplots(figsize=(7, 4.5))
+for nodes in farms:
+    points = [r for r in rows if r["topology.sts.nodes"] == nodes]
+    line, = ax.plot([r["offered_per_s"] for r in points], [r["throughput_per_s"] for r in points],
+                    marker="o", label=f"{nodes} STS node(s)")
+    ax.axhline(points[0]["max_messages_per_s"], color=line.get_color(), linestyle="--", alpha=0.6)
+top = max(r["offered_per_s"] for r in rows)
+ax.plot([0, top], [0, top], color="grey", linestyle=":", label="throughput = offered load")
+ax.set(xlabel="offered load (application messages/s)",
+       ylabel="throughput (messages/s completed in the window)",
+       title="The knee of each farm at its capacity bound c / D (dashed)")
+ax.grid(True, alpha=0.3)
+ax.legend()
+fig.tight_layout()"""),
+    new_code_cell("""# The capacity table: service demand per application message (ms) and the bound c / D.
+demand = sorted({k for r in rows for k in r if k.startswith("demand_ms.")})
+print(f"{'nodes':>5}  {'bottleneck':<10} {'max msg/s':>9}  " + "  ".join(k[10:] for k in demand))
+for nodes in farms:
+    r = next(r for r in rows if r["topology.sts.nodes"] == nodes)
+    print(f"{nodes:>5}  {r['bottleneck']:<10} {r['max_messages_per_s']:>9.1f}  "
+          + "  ".join(f"{r.get(k, 0):>{len(k) - 10}.3f}" for k in demand))"""),
     new_code_cell("""# The highest load each farm carried with p99 under 200 ms, against its HSM capacity.
 for nodes in farms:
     ok = [r["workload.rate"] for r in rows if r["topology.sts.nodes"] == nodes and r["p99_ms"] <= 200]
@@ -173,6 +202,8 @@ for nodes in farms:
 
 `plan` searches the smallest number of STS nodes meeting the target at the scenario's load:
 an exponential search (1, 2, 4, ...) until the target is met, then a binary search below it.
+A farm whose capacity bound, predicted from the demands the runs measured, is below the
+offered load is not run at all: it is listed as skipped, with the reason.
 It assumes more nodes never make the tail worse, which holds for a round-robin farm like this
 one; the evidence table lists every run so the assumption can be checked."""),
     new_code_cell("""target_load = apply_overrides(base, ["workload.rate=300"] if SMALL else [])
@@ -181,6 +212,9 @@ result = plan(target_load, "p99_ms<=200", "topology.sts.nodes", high=16)
 print(f"at {load:g} sessions/s: smallest STS farm meeting p99 <= 200 ms: "
       f"{result['answer']} node(s), found in {result['runs']} runs")
 for row in result["evidence"]:
+    if row.get("skipped"):  # not run: its capacity bound is below the offered load
+        print(f"  {row['topology.sts.nodes']} node(s): skipped, {row['skipped']}")
+        continue
     print(f"  {row['topology.sts.nodes']} node(s): p99 {row['p99_ms']:9.1f} ms, "
           f"STS CPU {row['utilization_sts']:.1%}, meets: {row['meets']}")
 print(f"Queueing estimate: the HSM load per node is {load * hsm_ms / 1000 / result['answer']:.0%} "

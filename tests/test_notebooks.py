@@ -12,7 +12,9 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["sct_vs_per_message.ipynb", "sts_farm_capacity.ipynb"])
+@pytest.mark.parametrize(
+    "name", ["sct_vs_per_message.ipynb", "sts_farm_capacity.ipynb", "query_a_sweep.ipynb"]
+)
 def test_notebook_executes(name, monkeypatch):
     monkeypatch.setenv("WSSIM_NOTEBOOK_SMALL", "1")
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)

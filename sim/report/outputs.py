@@ -4,8 +4,10 @@ manifest.json."""
 from __future__ import annotations
 
 import csv
+import datetime
 import hashlib
 import json
+import os
 import platform
 import sys
 from collections.abc import Iterable, Mapping
@@ -20,7 +22,10 @@ OUTPUTS = (
     "nodes.csv",
     "links.csv",
     "timeseries.csv",
+    "replications.csv",
     "manifest.json",
+    "results.sqlite",
+    "report.html",
 )
 
 
@@ -87,6 +92,25 @@ NODE_COLUMNS = [
     "busy_s",
 ]
 LINK_COLUMNS = ["replication", "strategy", "link", "bytes", "utilization"]
+#: replications.csv: per replication and strategy (``batch`` empty), and per batch of a
+#: single replication's batch means, the values the confidence intervals come from
+REPLICATION_COLUMNS = [
+    "replication",
+    "strategy",
+    "batch",
+    "latency_ms.mean",
+    "latency_ms.p50",
+    "latency_ms.p95",
+    "latency_ms.p99",
+    "latency_ms.max",
+    "throughput_per_s",
+    "offered_per_s",
+    "in_flight_at_end",
+    "app_messages",
+    "completed",
+    "failed",
+    "warmup_s",
+]
 TIMESERIES_COLUMNS = [
     "replication",
     "strategy",
@@ -112,6 +136,7 @@ def write_results(
     write_csv(out / "nodes.csv", result.nodes, NODE_COLUMNS)
     write_csv(out / "links.csv", result.links, LINK_COLUMNS)
     write_csv(out / "timeseries.csv", result.timeseries, TIMESERIES_COLUMNS)
+    write_csv(out / "replications.csv", getattr(result, "replications", []), REPLICATION_COLUMNS)
     write_json(
         out / "manifest.json",
         {
@@ -128,5 +153,34 @@ def write_results(
             "command": command,
             "python": sys.version.split()[0],
             "platform": platform.platform(),
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "machine": machine(),
+            "profile_meta": _profile_meta(summary["profile"]),
         },
     )
+    from sim.results.store import write_store
+
+    write_store(out)
+
+
+def machine() -> dict:
+    """What the run ran on: the CPU model, its cores, the architecture."""
+    model = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.partition(":")[2].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": model, "cores": os.cpu_count(), "arch": platform.machine()}
+
+
+def _profile_meta(name: str) -> dict:
+    """Where and when the calibration profile was measured (its ``meta``)."""
+    from sim.engine.costs import load_profile
+
+    try:
+        return dict(load_profile(name).meta)
+    except (ScenarioError, OSError):
+        return {}

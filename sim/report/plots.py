@@ -13,12 +13,23 @@ import matplotlib.pyplot as plt
 import matplotlib.ticker as ticker
 import numpy as np
 
+from sim.report.labels import (
+    PART_LABELS,
+    PLOT_FORMATS,
+    PUBLIC_KEY_OPS,
+    axis_label,
+    other_ops,
+)
+
 LINESTYLES = ("-", "--", "-.", ":")
 
 
 def _save(fig, path: Path) -> None:
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    # vector formats carry no creation date nor random ids: the same run writes the same file
+    metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}.get(path.suffix[1:])
+    with matplotlib.rc_context({"svg.hashsalt": "wssim"}):
+        fig.savefig(path, dpi=110, metadata=metadata)
     plt.close(fig)
 
 
@@ -82,13 +93,6 @@ def utilization(summary: dict, path: Path) -> None:
     _save(fig, path)
 
 
-PART_LABELS = {
-    "request": "application request",
-    "response": "application response",
-    "token_service": "token service (RST/RSTR, amortized)",
-}
-
-
 def bytes_per_message(summary: dict, path: Path) -> None:
     names = list(summary["strategies"])
     parts = ("request", "response", "token_service")
@@ -109,39 +113,16 @@ def bytes_per_message(summary: dict, path: Path) -> None:
     _save(fig, path)
 
 
-PUBLIC_KEY_OPS = (
-    "rsa_sign",
-    "rsa_verify",
-    "rsa_encrypt",
-    "rsa_decrypt",
-    "rsa_keygen",
-    "tls_handshake",
-)
-SYMMETRIC_AND_XML_OPS = (
-    "hmac",
-    "p_sha1",
-    "ut_derive",
-    "aes_encrypt",
-    "aes_decrypt",
-    "aes_gcm_encrypt",
-    "aes_gcm_decrypt",
-    "c14n",
-    "digest",
-    "xml_parse",
-    "xml_serialize",
-    "cache_lookup",
-)
-
-
 def crypto_ops(summary: dict, path: Path) -> None:
     """Two panels: the expensive public-key operations, then the cheap symmetric and XML ones."""
     names = list(summary["strategies"])
     stats = summary["strategies"]
     fig, axes = plt.subplots(1, 2, figsize=(max(12, len(names) * 1.6), 5.5))
     colors = plt.get_cmap("tab20")
+    every = PUBLIC_KEY_OPS + other_ops(stats)
     for ax, group, title in (
         (axes[0], PUBLIC_KEY_OPS, "Public-key operations (RSA, TLS handshakes)"),
-        (axes[1], SYMMETRIC_AND_XML_OPS, "Symmetric, hashing and XML operations"),
+        (axes[1], other_ops(stats), "Symmetric, hashing, XML and other operations"),
     ):
         ops = [
             op
@@ -156,7 +137,7 @@ def crypto_ops(summary: dict, path: Path) -> None:
                 values,
                 bottom=bottom,
                 label=op,
-                color=colors((PUBLIC_KEY_OPS + SYMMETRIC_AND_XML_OPS).index(op)),
+                color=colors(every.index(op) % 20),
             )
             bottom += values
         ax.set_ylabel("operations per application message (all nodes)")
@@ -226,23 +207,32 @@ def write_plots(
     messages: Iterable[Mapping],
     warmup_s: float = 0.0,
     timeseries: Iterable[Mapping] = (),
+    fmt: str = "png",
 ) -> list[Path]:
-    """The run's plots under ``out/plots``; none when no strategy finished (interrupted)."""
+    """The run's plots under ``out/plots`` as ``fmt`` files (png, svg or pdf); none when no
+    strategy finished (interrupted)."""
     if not summary["strategies"]:
         return []
     plots = out / "plots"
     plots.mkdir(exist_ok=True)
     written = []
     for name, draw in (
-        ("latency_cdf.png", lambda path: latency_cdf(summary, messages, path, warmup_s=warmup_s)),
-        ("utilization.png", lambda path: utilization(summary, path)),
-        ("bytes_per_message.png", lambda path: bytes_per_message(summary, path)),
-        ("crypto_ops.png", lambda path: crypto_ops(summary, path)),
-        ("load_over_time.png", lambda path: load_over_time(timeseries, path, warmup_s)),
+        ("latency_cdf", lambda path: latency_cdf(summary, messages, path, warmup_s=warmup_s)),
+        ("utilization", lambda path: utilization(summary, path)),
+        ("bytes_per_message", lambda path: bytes_per_message(summary, path)),
+        ("crypto_ops", lambda path: crypto_ops(summary, path)),
+        ("load_over_time", lambda path: load_over_time(timeseries, path, warmup_s)),
     ):
-        draw(plots / name)
-        written.append(plots / name)
+        path = plots / f"{name}.{_format(fmt)}"
+        draw(path)
+        written.append(path)
     return written
+
+
+def _format(fmt: str) -> str:
+    if fmt not in PLOT_FORMATS:
+        raise ValueError(f"plot format {fmt!r}; one of {', '.join(PLOT_FORMATS)}")
+    return fmt
 
 
 def _series(rows: list[dict], keys: list[str]) -> dict[str, list[dict]]:
@@ -254,7 +244,7 @@ def _series(rows: list[dict], keys: list[str]) -> dict[str, list[dict]]:
     return series
 
 
-def sweep_plots(out: Path, rows: list[dict], keys: list[str]) -> list[Path]:
+def sweep_plots(out: Path, rows: list[dict], keys: list[str], fmt: str = "png") -> list[Path]:
     """Throughput and p99 latency against the first swept key (numeric values), one line per
     strategy and combination of the other keys; error bars when replications give CIs."""
     plots = out / "plots"
@@ -263,9 +253,10 @@ def sweep_plots(out: Path, rows: list[dict], keys: list[str]) -> list[Path]:
     numeric = [r for r in rows if isinstance(r[x_key], (int, float))]
     written = []
     for metric, label, name in (
-        ("throughput_per_s", "completed application messages per second", "throughput.png"),
-        ("p99_ms", "99th percentile latency (ms)", "p99.png"),
+        ("throughput_per_s", "completed application messages per second", "throughput"),
+        ("p99_ms", "99th percentile latency (ms, log scale)", "p99"),
     ):
+        name = f"{name}.{_format(fmt)}"
         fig, ax = plt.subplots(figsize=(9, 5.5))
         for i, (series, points) in enumerate(sorted(_series(numeric, keys).items())):
             points = sorted(points, key=lambda r: r[x_key])
@@ -279,7 +270,7 @@ def sweep_plots(out: Path, rows: list[dict], keys: list[str]) -> list[Path]:
                 linestyle=LINESTYLES[i // 10 % len(LINESTYLES)],
                 label=series,
             )
-        ax.set_xlabel(_axis_label(x_key))
+        ax.set_xlabel(axis_label(x_key))
         ax.set_ylabel(label)
         if metric == "p99_ms":
             ax.set_yscale("log")
@@ -302,27 +293,6 @@ def sweep_plots(out: Path, rows: list[dict], keys: list[str]) -> list[Path]:
     return written
 
 
-def _axis_label(key: str) -> str:
-    units = {
-        "workload.rate": "offered load, workload.rate (sessions/s)",
-        "workload.users": "closed workload, workload.users (users)",
-        "workload.messages_per_session": "application messages per session",
-        "workload.payload_bytes": "payload (bytes)",
-        "run.duration_s": "run.duration_s (s)",
-    }
-    if key in units:
-        return units[key]
-    if key.endswith(".nodes"):
-        return f"{key} (nodes)"
-    if key.endswith(".cores"):
-        return f"{key} (cores per node)"
-    if key.endswith("_ms"):
-        return f"{key} (ms)"
-    if key.endswith("_mbps"):
-        return f"{key} (Mbit/s)"
-    return key
-
-
 def plan_plot(path: Path, result: dict, metric: str) -> None:
     """The evidence of a plan: the metric at every value tried, the target as a line."""
     vary = result["vary"]
@@ -340,7 +310,7 @@ def plan_plot(path: Path, result: dict, metric: str) -> None:
             linestyle=":",
             label=f"answer {vary}={result['answer']}",
         )
-    ax.set_xlabel(_axis_label(vary))
+    ax.set_xlabel(axis_label(vary))
     ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
     ylabels = {
         "throughput_per_s": "completed messages per second",

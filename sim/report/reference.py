@@ -48,13 +48,33 @@ the list of the allowed ones.
 _OUTPUTS = """## Outputs
 
 `summary.json` holds, per strategy under `strategies.<name>`: `app_messages` (started in the
-measured window), `completed`, `failed`, `throughput_per_s`, `latency_ms`
-{`mean`,`p50`,`p95`,`p99`,`max`} (with `ci95` half-widths when replications > 1),
-`bytes_per_app_message` {`request`,`response`,`token_service`}, `sts_requests`,
-`roles.<role>` {`nodes`,`cores` (the farm's total), `cores_per_node` (what
-`topology.<role>.cores` sets), `utilization`,`requests`,`mean_service_ms`},
-`crypto_ops_per_app_message`, and `faults` (fault code → count; `recovered` counts the
-recoveries a client made by itself, e.g. after `wsc:BadContextToken`). A mixed run adds
+measured window), `completed`, `failed` (of those, whenever they ended), `completed_in_window`
+and `throughput_per_s` (goodput: the messages completed inside the window, whenever they
+started, per second; never above the bottleneck's capacity), `offered_per_s` (messages
+started in the window per second), `in_flight_at_end` (started and not ended when the
+window closes), `latency_ms` {`mean`,`p50`,`p95`,`p99`,`max`, `count` (the completed
+messages they are over), `unstable` (true when the offered load reaches the capacity bound
+or the run shows overload: the latencies then grow with the run's length; `compare` marks
+them `!`)} (with `ci95` half-widths: over replications, or from batch means of one run;
+`ci_method` says which), `bytes_per_app_message` {`request`,`response`,`token_service`},
+`sts_requests`, `roles.<role>` {`nodes`,`cores` (the farm's total), `cores_per_node` (what
+`topology.<role>.cores` sets), `utilization`,`requests`,`mean_service_ms`, with HSMs
+`hsm_units` (the farm's total) and `hsm_utilization`}, `crypto_ops_per_app_message`,
+`faults` (fault code → count; `recovered` counts the recoveries a client made by itself,
+e.g. after `wsc:BadContextToken`), and `capacity` {`bottleneck` (`role.resource`, e.g.
+`sts.hsm`, `links.client-sts`), `max_messages_per_s` (the utilization law's bound c / D of
+the bottleneck), `demand_ms` {role: {resource: ms of service per application message}}}:
+resources are each farm's `cores` and `hsm` (c: the farm's total) and each link direction
+under `links` (c = 1); the demand is measured per session (every step's mean CPU cost on a
+server's cores, HSM operations, frames' transmission times, TLS handshakes, the close
+included) over the sessions started in the window (an even sample of about 2,000 in a long
+run). With `run.warmup = "mser5"`, `warmup.truncation_s` is where MSER-5 started the
+message statistics. With replications,
+every count (messages, `failed`, `faults`, `attacks`, `requests`, `in_flight_at_end`) is a
+total over them, `faults_per_replication` and `attacks_per_replication` their means per
+replication, everything else a mean; `replications.csv` holds the per-replication values
+(`batch` empty) and, for one replication, its batch means (`batch` 0, 1, ...), from which
+the intervals are computed (Student t, n - 1 degrees of freedom). A mixed run adds
 `mixed: true` and `classes.<name>` {`strategy`, `share`}; each strategy's `roles` then
 describe the farms every class shares. `messages.csv` has one
 row per application message (the first `run.record_messages` started, 200,000 by default, per

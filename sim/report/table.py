@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -11,15 +12,25 @@ RSA_OPS = ("rsa_sign", "rsa_verify", "rsa_encrypt", "rsa_decrypt", "rsa_keygen")
 ROLE_ORDER = ("intermediary", "sts", "provider")
 
 
+#: the mark of latencies of an unstable run (offered load at or beyond the capacity)
+UNSTABLE = "!"
+
+
 def _latency(latency: dict, metric: str) -> str:
     ci = latency.get("ci95", {}).get(metric)
-    return f"{latency[metric]:.2f}" + (f" ±{ci:.2f}" if ci else "")
+    mark = UNSTABLE if latency.get("unstable") else ""
+    return f"{latency[metric]:.2f}{mark}" + (f" ±{ci:.2f}" if ci else "")
+
+
+def _rate(value) -> str:
+    return "-" if value is None else f"{value:,.1f}"
 
 
 def comparison_table(summary: dict) -> Table:
-    """One row per strategy: latency, throughput, bytes, STS requests, RSA operations per
+    """One row per strategy: throughput (completed inside the window), the offered load,
+    the capacity bound and its bottleneck, latency, bytes, STS requests, RSA operations per
     application message, CPU utilization of each server role, faults (± 95% CI half-widths
-    when the run had several replications)."""
+    from replications or batch means; latencies of an unstable run marked ``!``)."""
     strategies = summary["strategies"]
     roles = [role for role in ROLE_ORDER if any(role in s["roles"] for s in strategies.values())]
     roles += sorted({r for s in strategies.values() for r in s["roles"]} - set(roles))
@@ -28,12 +39,15 @@ def comparison_table(summary: dict) -> Table:
         f"{summary['seed']}, {summary['replications']} replication(s), "
         f"{summary['measured_s']:.0f} s measured"
         + (" [PARTIAL]" if summary.get("partial") else ""),
-        caption=_mix_caption(summary),
+        caption=_caption(summary),
         header_style="bold",
     )
     columns = [
         ("strategy", "left"),
         ("msgs/s", "right"),
+        ("offered/s", "right"),
+        ("capacity/s", "right"),
+        ("bottleneck", "left"),
         ("p50 ms", "right"),
         ("p95 ms", "right"),
         ("p99 ms", "right"),
@@ -56,9 +70,14 @@ def comparison_table(summary: dict) -> Table:
             for role in roles
         ]
         faults = ", ".join(f"{code} {n:g}" for code, n in stats["faults"].items()) or "-"
+        capacity = stats.get("capacity") or {}
+        ci = stats.get("throughput_per_s_ci95")
         table.add_row(
             name,
-            f"{stats['throughput_per_s']:.1f}",
+            f"{stats['throughput_per_s']:.1f}" + (f" ±{ci:.1f}" if ci else ""),
+            _rate(stats.get("offered_per_s")),
+            _rate(capacity.get("max_messages_per_s")),
+            capacity.get("bottleneck") or "-",
             _latency(latency, "p50"),
             _latency(latency, "p95"),
             _latency(latency, "p99"),
@@ -69,6 +88,70 @@ def comparison_table(summary: dict) -> Table:
             f"{rsa:.2f}",
             *utilization,
             faults,
+        )
+    return table
+
+
+def _caption(summary: dict) -> str | None:
+    """The table's notes: a mixed run's classes, and what ``!`` means when it is shown."""
+    notes = [_mix_caption(summary)]
+    unstable = {
+        name: stats["latency_ms"].get("count", stats["completed"])
+        for name, stats in summary["strategies"].items()
+        if stats["latency_ms"].get("unstable")
+    }
+    if unstable:
+        counts = ", ".join(f"{name} {n:,}" for name, n in unstable.items())
+        notes.append(
+            f"{UNSTABLE} unstable: the offered load reaches the capacity; the latencies are of "
+            f"the completed messages only ({counts}) and grow with the run's length"
+        )
+    return "\n".join(n for n in notes if n) or None
+
+
+def capacity_table(summary: dict) -> Table | None:
+    """Per strategy, the utilization law's capacity: the service demand of one application
+    message on each role's resources (ms), the bottleneck and the largest rate it carries
+    (c / D), beside the offered load, the throughput and the messages in flight at the
+    window's end."""
+    rows = {n: s for n, s in summary["strategies"].items() if s.get("capacity")}
+    if not rows:
+        return None
+    columns = sorted(
+        {
+            (role, resource)
+            for stats in rows.values()
+            for role, resources in stats["capacity"]["demand_ms"].items()
+            for resource in resources
+        }
+    )
+    table = Table(
+        title="Capacity: service demand per application message (ms) and the bound c / D",
+        caption="c: a farm's cores or HSM units, one transmitter per link direction; D "
+        "measured per session (capacity.py); the bottleneck is the resource of the smallest "
+        "bound",
+        header_style="bold",
+        box=box.SIMPLE,
+    )
+    for name in ("strategy", "bottleneck", "max msgs/s", "offered/s", "msgs/s", "in flight"):
+        table.add_column(name, justify="left" if name in ("strategy", "bottleneck") else "right")
+    for role, resource in columns:
+        table.add_column(f"{role} {resource}", justify="right")
+    for name, stats in rows.items():
+        capacity = stats["capacity"]
+        demand = capacity["demand_ms"]
+        cells = [
+            f"{demand[role][resource]:.3f}" if resource in demand.get(role, {}) else "-"
+            for role, resource in columns
+        ]
+        table.add_row(
+            name,
+            capacity.get("bottleneck") or "-",
+            _rate(capacity.get("max_messages_per_s")),
+            _rate(stats.get("offered_per_s")),
+            _rate(stats.get("throughput_per_s")),
+            f"{stats.get('in_flight_at_end', 0):,.0f}",
+            *cells,
         )
     return table
 
@@ -131,9 +214,15 @@ def _security_cell(attack: str, stats: dict | None) -> str:
 
 def print_comparison(summary: dict, console: Console | None = None) -> None:
     console = console or Console()
-    if not console.is_terminal:
-        console.width = max(console.width, 180)  # a pipe or file gets the whole table
-    console.print(comparison_table(summary))
+    comparison = comparison_table(summary)
+    capacity = capacity_table(summary)
+    if not console.is_terminal:  # a pipe or file gets the whole tables, a row a line
+        wide = console.options.update(max_width=100_000)
+        widths = [console.measure(t, options=wide).maximum for t in (comparison, capacity) if t]
+        console.width = max(console.width, 180, *widths)
+    console.print(comparison)
+    if capacity is not None:
+        console.print(capacity)
     security = security_table(summary)
     if security is not None:
         if not console.is_terminal:  # a row a line, however many attacks
