@@ -9,13 +9,14 @@ import operator
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import tomllib
 
 from sim.errors import ScenarioError
 
+#: the prefix of a row's service demand columns: ``demand_ms.<role>.<resource>``
+DEMAND = "demand_ms."
 METRICS = ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "max_ms", "throughput_per_s", "failed")
 _OPERATORS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
 
@@ -70,6 +71,7 @@ def summary_rows(summary: Mapping, assignments: Mapping[str, str]) -> list[dict]
     for strategy, stats in summary["strategies"].items():
         latency = stats["latency_ms"]
         sizes = stats["bytes_per_app_message"]
+        capacity = stats.get("capacity") or {}
         row = {key: _value(value) for key, value in assignments.items()}
         row.update(
             {
@@ -77,6 +79,10 @@ def summary_rows(summary: Mapping, assignments: Mapping[str, str]) -> list[dict]
                 "replications": summary["replications"],
                 "throughput_per_s": stats["throughput_per_s"],
                 "throughput_per_s_ci95": stats.get("throughput_per_s_ci95", ""),
+                "offered_per_s": stats.get("offered_per_s", ""),
+                "in_flight_at_end": stats.get("in_flight_at_end", ""),
+                "max_messages_per_s": capacity.get("max_messages_per_s", ""),
+                "bottleneck": capacity.get("bottleneck", ""),
                 "mean_ms": latency["mean"],
                 "p50_ms": latency["p50"],
                 "p95_ms": latency["p95"],
@@ -87,7 +93,7 @@ def summary_rows(summary: Mapping, assignments: Mapping[str, str]) -> list[dict]
                 "completed": stats["completed"],
                 "failed": stats["failed"],
                 "sts_requests": stats["sts_requests"],
-                "overloaded": strategy in warned,
+                "overloaded": strategy in warned or bool(latency.get("unstable")),
                 "request_bytes": sizes["request"],
                 "response_bytes": sizes["response"],
                 "token_service_bytes": sizes["token_service"],
@@ -95,6 +101,9 @@ def summary_rows(summary: Mapping, assignments: Mapping[str, str]) -> list[dict]
         )
         for role, role_stats in sorted(stats["roles"].items()):
             row[f"utilization_{role}"] = role_stats["utilization"]
+        for role, resources in sorted((capacity.get("demand_ms") or {}).items()):
+            for resource, ms in sorted(resources.items()):
+                row[f"{DEMAND}{role}.{resource}"] = ms
         rows.append(row)
     return rows
 
@@ -199,6 +208,8 @@ def _execute(data, todo, backend, scheduler, workers, fidelity) -> Iterator[tupl
         for point in todo:
             yield point, point_rows(data, point, fidelity)
         return
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
     with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
         futures = {
             pool.submit(point_rows, data, point, fidelity): i for i, point in enumerate(todo)
@@ -241,19 +252,25 @@ def plan(
     fidelity: str | None = None,
     on_run: Callable[[int, int, bool], None] | None = None,
     run_point: Callable[[Mapping, dict[str, str], str | None], list[dict]] = point_rows,
+    on_skip: Callable[[int, str], None] | None = None,
 ) -> dict:
     """The smallest integer value of ``vary`` in ``[low, high]`` meeting ``target`` for every
-    strategy of the scenario (a run with overload warnings meets no target).
+    strategy of the scenario (a run with overload warnings or unstable latencies meets no
+    target).
 
     Assumes the metric improves monotonically with the varied key (more nodes, more cores):
     an exponential search (low, 2 low, 4 low, ...) finds a passing value, then a binary search
     between the last failing and the first passing value finds the smallest one, so the
-    answer takes about 2 log2(answer) runs."""
+    answer takes about 2 log2(answer) runs. A value whose capacity bound, predicted from
+    the service demands of the last run (``capacity_bound``), is below the offered load is
+    not run: it is skipped as failing, with the reason in the evidence."""
     metric, compare, threshold, symbol = parse_target(target)
     if low < 1 or high < low:
         raise ScenarioError("--max", f"must be at least {low}; got {high}")
     evidence: list[dict] = []
     results: dict[int, bool] = {}
+    last_rows: list[dict] = []
+    runs = 0
 
     def row_meets(row: Mapping) -> bool:
         # an overloaded run's figures depend on its length: it meets nothing
@@ -263,9 +280,43 @@ def plan(
             and not row.get("overloaded", False)
         )
 
+    def skip(value: int) -> bool:
+        hopeless = [
+            (row, bound)
+            for row in last_rows
+            if (bound := capacity_bound(data, vary, value, row)) is not None
+            and bound[0] < row["offered_per_s"]
+        ]
+        for row, (bound, bottleneck) in hopeless:
+            reason = (
+                f"capacity bound {bound:,.1f}/s ({bottleneck}) below the offered load "
+                f"{row['offered_per_s']:,.1f}/s"
+            )
+            evidence.append(
+                {
+                    vary: value,
+                    "strategy": row["strategy"],
+                    metric: None,
+                    "target": f"{metric}{symbol}{threshold:g}",
+                    "meets": False,
+                    "skipped": reason,
+                    "max_messages_per_s": bound,
+                    "bottleneck": bottleneck,
+                    "offered_per_s": row["offered_per_s"],
+                }
+            )
+            if on_skip:
+                on_skip(value, reason)
+        return bool(hopeless)
+
     def meets(value: int) -> bool:
+        nonlocal runs, last_rows
+        if value not in results and skip(value):
+            results[value] = False
         if value not in results:
             rows = run_point(data, {vary: str(value)}, fidelity)
+            runs += 1
+            last_rows = rows
             passed = bool(rows) and all(row_meets(row) for row in rows)
             for row in rows:
                 evidence.append(
@@ -280,7 +331,7 @@ def plan(
                 )
             results[value] = passed
             if on_run:
-                on_run(len(results), value, passed)
+                on_run(runs, value, passed)
         return results[value]
 
     report = {
@@ -294,7 +345,8 @@ def plan(
             return {
                 **report,
                 "answer": None,
-                "runs": len(results),
+                "runs": runs,
+                "skipped": len(results) - runs,
                 "evidence": evidence,
                 "note": f"not met with {vary} up to {high} (raise --max?)",
             }
@@ -309,9 +361,33 @@ def plan(
     return {
         **report,
         "answer": lo,
-        "runs": len(results),
+        "runs": runs,
+        "skipped": len(results) - runs,
         "evidence": sorted(evidence, key=lambda r: (r[vary], r["strategy"])),
         "note": f"{vary}={lo - 1} fails"
         if lo > low
         else f"{vary}={low} is the smallest value tried",
     }
+
+
+def capacity_bound(data: Mapping, vary: str, value: int, row: Mapping) -> tuple[float, str] | None:
+    """The capacity bound (messages/s) and bottleneck of ``row``'s strategy with ``vary`` set
+    to ``value``: the demands measured in ``row`` (``demand_ms.<role>.<resource>``) against
+    the servers of that topology. None when it cannot be predicted: ``vary`` is not a
+    topology key, or the row has no demands or offered load."""
+    from sim.engine import apply_overrides, capacity, load_scenario
+
+    if not vary.startswith("topology.") or not isinstance(row.get("offered_per_s"), int | float):
+        return None
+    demand: dict[str, dict[str, float]] = {}
+    for key, ms in row.items():
+        if key.startswith(DEMAND) and isinstance(ms, int | float):
+            role, _, resource = key.removeprefix(DEMAND).partition(".")
+            demand.setdefault(role, {})[resource] = ms
+    if not demand:
+        return None
+    scenario = load_scenario(apply_overrides(data, [f"{vary}={value}"]))
+    found = capacity.capacity(demand, capacity.servers(scenario, demand))
+    if found["max_messages_per_s"] is None:
+        return None
+    return found["max_messages_per_s"], found["bottleneck"]

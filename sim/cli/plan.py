@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.table import Table
-
 from sim.cli.common import (
     cell,
     check_positive,
@@ -16,6 +14,7 @@ from sim.cli.common import (
     scenario_args,
     stdout,
 )
+from sim.cli.report import finish, report_args
 from sim.errors import ScenarioError
 from sim.sweep import METRICS
 
@@ -52,6 +51,7 @@ def register(command) -> None:
     )
     out_args(plan, "directory for plan.json and the evidence table plan.csv")
     fidelity_arg(plan)
+    report_args(plan)
     plan.set_defaults(handler=cmd_plan)
 
 
@@ -73,21 +73,48 @@ def cmd_plan(args) -> int:
         verdict = "meets" if passed else "misses"
         console.print(f"run {runs}: {args.vary}={value} {verdict} {args.target}")
 
+    def on_skip(value: int, reason: str) -> None:
+        console.print(f"skipped: {args.vary}={value} misses {args.target}: {reason}")
+
     result = plan(
-        data, args.target, args.vary, high=args.max, fidelity=args.fidelity, on_run=on_run
+        data,
+        args.target,
+        args.vary,
+        high=args.max,
+        fidelity=args.fidelity,
+        on_run=on_run,
+        on_skip=on_skip,
     )
-    write_json(out / "plan.json", result)
+    write_json(out / "plan.json", {**result, "scenario": data})
     evidence = result["evidence"]
     if evidence:
         write_csv(out / "plan.csv", evidence, list(dict.fromkeys(k for r in evidence for k in r)))
-        plan_plot(out / "plan.png", result, metric)
-    shown = [args.vary, "strategy", metric, "meets", "throughput_per_s", "completed"]
+        plan_plot(out / f"plan.{args.plot_format}", result, metric)
+    finish(args, out)
+    shown = [
+        args.vary,
+        "strategy",
+        metric,
+        "meets",
+        "throughput_per_s",
+        "offered_per_s",
+        "max_messages_per_s",
+        "bottleneck",
+        "completed",
+    ]
+    if any(row.get("skipped") for row in evidence):
+        shown.append("skipped")
     shown = list(dict.fromkeys(shown))
-    table = Table(title=f"evidence for {result['target']} ({result['runs']} runs)")
+    from rich.table import Table
+
+    table = Table(
+        title=f"evidence for {result['target']} ({result['runs']} runs, "
+        f"{result.get('skipped', 0)} skipped below the capacity bound)"
+    )
     for column in shown:
         table.add_column(column)
     for row in evidence:
-        table.add_row(*[cell(row.get(c, "")) for c in shown])
+        table.add_row(*["-" if row.get(c) is None else cell(row[c]) for c in shown])
     stdout().print(table)
     answer = result["answer"]
     if answer is None:
@@ -95,6 +122,7 @@ def cmd_plan(args) -> int:
         return 1
     stdout().print(
         f"{args.vary} = {answer} is the smallest value meeting {result['target']} "
-        f"({result['note']}; {result['runs']} runs, assuming {result['assumption']})"
+        f"({result['note']}; {result['runs']} runs, {result.get('skipped', 0)} skipped, "
+        f"assuming {result['assumption']})"
     )
     return 0

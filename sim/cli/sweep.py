@@ -6,8 +6,6 @@ import sys
 import time
 from pathlib import Path
 
-from rich.table import Table
-
 from sim.cli.common import (
     cell,
     check_positive,
@@ -18,6 +16,7 @@ from sim.cli.common import (
     scenario_args,
     stdout,
 )
+from sim.cli.report import finish, report_args
 from sim.errors import ScenarioError
 
 
@@ -66,6 +65,7 @@ def register(command) -> None:
         "e.g. --workers 2",
     )
     fidelity_arg(sweep)
+    report_args(sweep)
     sweep.set_defaults(handler=cmd_sweep)
 
 
@@ -122,11 +122,17 @@ def cmd_sweep(args) -> int:
             "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
         },
     )
-    sweep_plots(out, rows, keys)
-    shown = [*keys, "strategy", "throughput_per_s", "p50_ms", "p99_ms", "failed"]
+    sweep_plots(out, rows, keys, fmt=args.plot_format)
+    finish(args, out)
+    shown = [*keys, "strategy", "offered_per_s", "throughput_per_s", "max_messages_per_s"]
+    shown += ["bottleneck", "p50_ms", "p99_ms", "failed"]
+    from rich.table import Table
+
     table = Table(title=f"sweep over {', '.join(keys)} ({ran} points run now)")
     for column in shown:
-        table.add_column(column, justify="left" if column in ("strategy",) else "right")
+        table.add_column(
+            column, justify="left" if column in ("strategy", "bottleneck") else "right"
+        )
     for row in rows:
         table.add_row(*[cell(row.get(c, "")) for c in shown])
     stdout().print(table)

@@ -27,6 +27,7 @@ import numpy as np
 import simpy
 
 from sim.engine.attacks import Attacker
+from sim.engine.capacity import MeteredChain, SessionSample
 from sim.engine.chain import NODE_DOWN, TIMEOUT, Chain, MessageRecord
 from sim.engine.costs import CostProfile
 from sim.engine.fidelity import CLOSE, Fidelity, History, ScriptCursor
@@ -35,7 +36,7 @@ from sim.engine.preparation import payload
 from sim.engine.resources import Node
 from sim.engine.scenario import Fault, Scenario
 from sim.engine.shadows import ContextShadows
-from sim.engine.stats import MessageStats
+from sim.engine.stats import message_stats
 from sim.engine.stores import attach_replay, new_store
 from sim.protocol.api import CLIENT, AppDone, Send, SessionClosed, Step
 
@@ -92,6 +93,8 @@ class Replication:
         self.name = "+".join(strategies)
         self.fidelity = fidelity
         self.full = fidelity is Fidelity.FULL
+        #: whether client classes carry their strategies (read once: a property per session)
+        self.mixed = scenario.mixed
         #: replay: strategy name -> payload size -> Scripts
         self.scripts = scripts
         self.tracer = tracer
@@ -117,11 +120,10 @@ class Replication:
             self.network.fold = False  # trace every message at its own time, in order
         #: messages kept for messages.csv (at most run.record_messages; the statistics see all)
         self.records: list[MessageRecord] = []
-        self.stats = {
-            name: MessageStats(scenario.run.warmup_s, scenario.run.duration_s)
-            for name in strategies
-        }
+        self.stats = {name: message_stats(scenario.run) for name in strategies}
         self.started = 0
+        #: which sessions measure their service demand (capacity.py)
+        self.metered = SessionSample(scenario)
         self.trace_seq = 0
         #: the keys of the sessions running now, and (time, count) when too many of them
         #: stopped the arrivals
@@ -205,12 +207,13 @@ class Replication:
         client_class = self._draw_class()
         name = (
             self.scenario.class_strategy(client_class)
-            if self.scenario.mixed
+            if self.mixed
             else next(iter(self.strategies))
         )
         strategy = self.strategies[name]
         stats = self.stats[name]
-        chain = Chain(
+        metered = self.metered(key, self.env.now)  # a sample of the window's (capacity.py)
+        chain = (MeteredChain if metered else Chain)(
             self.network,
             key,
             client_node,
@@ -221,6 +224,7 @@ class Replication:
         )
         engine = self._new_client(strategy, key)
         position = 0  # messages of the current protocol session (reset on transport failure)
+        sent = 0  # application messages started
         length = self._draw_length(client_class)
         # Drawn when the session starts, so every strategy sees the same sizes (common
         # random numbers); a small discrete set keeps replay exact (one script set a size).
@@ -232,6 +236,7 @@ class Replication:
             if self._stop():
                 break
             self.started += 1
+            sent = index + 1
             record = MessageRecord(
                 key, index, self.env.now, client_class=client_class or "default", strategy=name
             )
@@ -242,6 +247,8 @@ class Replication:
             while True:
                 first, cursor = self._begin(chain, engine, record, position, index, size)
                 yield from chain.run(client_node, first)
+                if chain.connected:
+                    chain.release()
                 if cursor is not None:
                     engine.add(cursor)
                 position += 1
@@ -263,6 +270,10 @@ class Replication:
         if position:
             first, _ = self._begin(chain, engine, None, CLOSE, CLOSE, sizes[0])
             yield from chain.run(client_node, first)
+            if chain.connected:
+                chain.release()
+        if metered and sent == length:  # a whole session: its close included
+            stats.add_demand(chain.demand, sent)
 
     def _draw_class(self) -> str | None:
         """The client class of a new session (None without classes)."""
@@ -360,7 +371,8 @@ class Replication:
             self.env.process(self._session(key))
             key += 1
 
-    def _user(self, user: int, think: float):
+    def _user(self, user: int):
+        """A closed workload's user without think time: sessions back to back."""
         key = user
         users = self.scenario.workload.users
         sessions = 0
@@ -370,8 +382,48 @@ class Replication:
             yield from self._session(key)
             sessions += 1
             key += users
-            if think:
-                yield self.env.timeout(self.arrivals.exponential(think))
+
+    def _closed(self, think: float, first_now: bool):
+        """A closed workload of ``users`` with exponential think times, each user light
+        state (whether it is in a session, its sessions so far): a thinking user holds no
+        process. Wake-ups come at the population's rate (users / think), each to a user
+        drawn uniformly, and one drawn while in a session is passed over (thinning): every
+        thinking user then wakes at rate 1 / think, its think time exponential from the end
+        of its session, as if each user drew its own."""
+        env = self.env
+        users = self.scenario.workload.users
+        #: per user: sessions run (the next one's key is user + sessions x users), and 1
+        #: while one runs
+        self.user_sessions = sessions = np.zeros(users, dtype=np.int64)
+        self.user_busy = busy = bytearray(users)
+        if first_now:
+            for user in range(users):
+                env.process(self._user_session(user))
+        mean_gap = think / users
+        limit = self.max_sessions
+        while True:
+            gaps = self.arrivals.exponential(mean_gap, size=1024).tolist()
+            picks = self.arrivals.integers(users, size=1024).tolist() if users > 1 else None
+            for k, gap in enumerate(gaps):
+                yield env.timeout(gap)
+                if self._stop():
+                    return
+                user = picks[k] if picks is not None else 0
+                if busy[user] or (limit is not None and sessions[user] >= limit):
+                    continue
+                env.process(self._user_session(user))
+
+    def _user_session(self, user: int):
+        """One session of a closed workload's ``user``."""
+        if self._stop():
+            return
+        self.user_busy[user] = 1
+        try:
+            key = user + int(self.user_sessions[user]) * self.scenario.workload.users
+            yield from self._session(key)
+        finally:
+            self.user_sessions[user] += 1
+            self.user_busy[user] = 0
 
     # faults ------------------------------------------------------------------------------
     def _faults(self):
@@ -384,6 +436,8 @@ class Replication:
             elif fault.kind == "clock_skew":
                 for node in nodes:
                     node.skew = fault.skew_s
+                if fault.node is None or fault.node.startswith(CLIENT):
+                    self.network.skew_clients(fault.node, fault.skew_s)
             elif fault.kind == "link_outage":
                 a, _, b = (fault.link or "client-provider").partition("-")
                 for key in ((a, b), (b, a)):
@@ -395,7 +449,7 @@ class Replication:
         role = "sts" if fault.kind == "sts_crash" else "provider"
         for node in nodes:
             if node.role == role:
-                node.down_until = self.env.now + fault.duration_s
+                self.network.farms[role].take_down(node, self.env.now + fault.duration_s)
                 node.epoch += 1
                 for name in node.engines:
                     self._start_engine(node, name)
@@ -411,9 +465,12 @@ class Replication:
         workload = self.scenario.workload
         if workload.rate is not None:
             self.env.process(self._open_arrivals(workload.rate))
+        elif workload.think_time_s:
+            first_now = workload.first_session == "at_start"
+            self.env.process(self._closed(workload.think_time_s, first_now))
         else:
             for user in range(workload.users):
-                self.env.process(self._user(user, workload.think_time_s))
+                self.env.process(self._user(user))
         if self.scenario.faults:
             self.env.process(self._faults())
         if self.progress is not None:

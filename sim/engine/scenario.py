@@ -11,10 +11,10 @@ import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sim.errors import ScenarioError
-from sim.protocol.adversary import ATTACKS
+from sim.protocol.api import ATTACK_NAMES as ATTACKS
 from sim.protocol.api import STRATEGY_NAMES
 
-LINK_ENDS = ("client", "intermediary", "sts", "provider")
+LINK_ENDS = ("client", "intermediary", "sts", "provider", "kdc")
 
 
 class _Strict(BaseModel):
@@ -80,7 +80,15 @@ class Workload(_Strict):
 
     rate: float | None = Field(None, gt=0, description="sessions per second (open workload)")
     users: int | None = Field(None, gt=0, le=1_000_000, description="closed workload users")
-    think_time_s: float = Field(1.0, ge=0, description="closed workload: pause between sessions")
+    think_time_s: float = Field(
+        1.0, ge=0, description="closed workload: pause between sessions (exponential, this mean)"
+    )
+    first_session: Literal["at_start", "after_think"] = Field(
+        "at_start",
+        description="closed workload: every user's first session starts at 0 s (at_start), or "
+        "after a think time, as in a closed network's steady state (after_think: a large "
+        "population starts gradually, not all at once)",
+    )
     messages_per_session: int | dict[str, float] = Field(
         1, description="a count, or a table {count = weight, ...} each session draws from"
     )
@@ -150,11 +158,23 @@ class Role(_Strict):
     hsm_op_ms: float = Field(2.0, gt=0, description="HSM time per RSA private-key operation")
 
 
+class Clients(_Strict):
+    """The client machines: light state made for each session (no node object each), each
+    its own machine (its CPU time never queues), so a population may have millions."""
+
+    nodes: int = Field(
+        1, ge=1, le=10_000_000, description="client machines; a session runs on the key's one"
+    )
+    cores: int = Field(1024, ge=1, le=1024, description="not used: a client never queues")
+
+
 class Topology(_Strict):
-    client: Role = Role(nodes=1, cores=1024)
+    client: Clients = Clients(nodes=1, cores=1024)
     intermediary: Role = Role()
     sts: Role = Role()
     provider: Role = Role()
+    #: the Kerberos KDC (AS and TGS exchanges) of the kerberos and sct-spnego strategies
+    kdc: Role = Role()
 
 
 class Link(_Strict):
@@ -179,6 +199,20 @@ class Run(_Strict):
     duration_s: float = Field(60.0, gt=0, le=1e7, description="simulated seconds of the run")
     warmup_s: float = Field(
         5.0, ge=0, description="seconds left out of the statistics at the start"
+    )
+    warmup: Literal["fixed", "mser5"] = Field(
+        "fixed",
+        description="fixed: the message statistics start at warmup_s; mser5: at the "
+        "truncation point MSER-5 finds in each replication's latencies (in the order the "
+        "messages ended, from warmup_s on; reported as warmup.truncation_s). Keeps every "
+        "message of the run in memory; resource figures keep the window from warmup_s",
+    )
+    batches: int = Field(
+        20,
+        ge=0,
+        le=1000,
+        description="one replication: 95 % confidence intervals of the mean latency and the "
+        "throughput by batch means over this many equal time batches of the window (0: none)",
     )
     max_messages: int | None = Field(
         None, gt=0, description="stop starting sessions after this many application messages"
@@ -226,6 +260,8 @@ class Run(_Strict):
     def _warmup_within_run(self):
         if self.warmup_s >= self.duration_s:
             raise ValueError("run.warmup_s must be shorter than run.duration_s")
+        if self.batches == 1:
+            raise ScenarioError("run.batches", "one batch gives no interval: 0 or at least 2")
         return self
 
 

@@ -4,6 +4,8 @@ then stop, so that memory stays bounded)."""
 
 from __future__ import annotations
 
+import pytest
+
 from sim.engine import load_scenario, simulate
 
 
@@ -59,3 +61,17 @@ def test_sessions_piling_up_stop_the_arrivals_and_are_reported():
     assert entry["app_messages"] < 2000 * 10 / 4  # arrivals stopped early
     assert entry["completed"] + entry["failed"] == entry["app_messages"]
     assert result.partial is False
+
+
+def test_an_overloaded_run_marks_its_latencies_unstable_and_reports_its_backlog():
+    """One HSM at 25 ms a signature carries 40 tokens a second; 50 are offered."""
+    s = scenario(topology__sts={"nodes": 1, "cores": 2, "hsm_units": 1, "hsm_op_ms": 25.0})
+    entry = simulate(s).summary["strategies"]["bearer-per-message"]
+    assert entry["latency_ms"]["unstable"] is True
+    assert entry["latency_ms"]["count"] == entry["completed"]
+    assert entry["throughput_per_s"] <= 40.0 * 1.001 < entry["offered_per_s"]
+    assert entry["in_flight_at_end"] > 0
+    assert entry["capacity"]["bottleneck"] == "sts.hsm"
+    within = simulate(scenario()).summary["strategies"]["bearer-per-message"]
+    assert within["latency_ms"]["unstable"] is False
+    assert within["throughput_per_s"] == pytest.approx(within["offered_per_s"], rel=0.05)

@@ -138,3 +138,9 @@ def test_an_overloaded_farm_reports_utilizations_of_at_most_one(tmp_path):
         assert row["utilization"] <= 1.0, row
     for row in result.links:
         assert row["utilization"] <= 1.0, row
+    # and the throughput is what the HSM carries inside the window, not what completed
+    # during the drain: at most 250 a second, with the rest in flight at the window's end
+    entry = result.summary["strategies"]["bearer-per-message"]
+    assert entry["throughput_per_s"] <= 250 * 1.001
+    assert entry["completed"] > entry["completed_in_window"]
+    assert entry["in_flight_at_end"] > 0
