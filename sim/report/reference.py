@@ -89,6 +89,19 @@ time bins of the run, each farm's (`node` = `<role>-*`) and, for farms of up to 
 each node's CPU utilization and mean waiting line, and with HSMs their utilization and
 line — where a crash, a restart or an overload shows.
 
+`manifest.json` records how the run was made: the version, the scenario (as run, `--set`
+applied) and its file's SHA-256, the seed and its entropy, the cost profile and where it was
+measured (`profile_meta`), the fidelity, the replications, the wall time, the command, the
+Python version, the platform, the machine (`machine`: CPU model and cores) and when
+(`created`, UTC). `results.sqlite` holds the same tables in one SQLite file (runs,
+strategies, capacity, messages, nodes, links, timeseries, replications, with the scenario and
+the manifest); sweeps and plans add their points to theirs. `sim.results.load(path)` returns
+them as pandas DataFrames for a run, a sweep, a plan or a directory of runs, with the scenario
+keys that differ between the runs as columns. `report.html` (`wssim report`, or `--report` on
+`run`, `compare`, `sweep` and `plan`) is one self-contained page of the results: the
+scenario, the tables with their confidence intervals, the capacity table, the warnings and
+interactive charts. `--plot-format svg` or `pdf` writes the plots for papers.
+
 `summary.json` also lists `warnings` when the figures describe an overloaded system (they
 then depend on the run's length, not on the system): a farm's cores or HSMs saturated with a
 waiting line that keeps growing, a saturated link, or more sessions in flight than
