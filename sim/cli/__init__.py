@@ -10,7 +10,7 @@ import argparse
 import signal
 import sys
 
-from sim.cli import calibrate, plan, run, sweep, trace
+from sim.cli import calibrate, plan, report, run, runs, sweep, testbed, trace
 from sim.cli.common import Parser, console
 from sim.errors import ScenarioError, UsageError, WssimError
 
@@ -22,8 +22,12 @@ EXAMPLES = {
     "--vary topology.sts.nodes --out plan/",
     "calibrate": "wssim calibrate --out my-machine.json",
     "trace": "wssim trace scenarios/sct.toml --strategy sct --sessions 1 --out trace/",
+    "testbed": "wssim testbed scenarios/x509.toml --out testbed/ --strategy x509",
+    "serve": "wssim serve scenarios/sct.toml --strategy sct",
+    "report": "wssim report results/a results/b --out report.html",
+    "runs": "wssim runs results/",
 }
-COMMAND_MODULES = (run, sweep, plan, calibrate, trace)
+COMMAND_MODULES = (run, sweep, plan, calibrate, trace, report, runs, testbed)
 
 
 def build_parser() -> Parser:

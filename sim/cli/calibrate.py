@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.table import Table
-
 from sim.cli.common import console, stdout
 from sim.errors import ScenarioError
 
@@ -31,6 +29,8 @@ def cmd_calibrate(args) -> int:
     """``wssim calibrate``: a cost profile measured here."""
     from sim.engine import calibrate
     from sim.report.outputs import write_json
+    from sim.testbed.httpcost import measure_http_costs
+    from sim.wire.keys import default_key_dir
 
     out = Path(args.out)
     if not out.parent.is_dir():
@@ -39,7 +39,11 @@ def cmd_calibrate(args) -> int:
         raise ScenarioError("--out", f"{out} exists; pass --force to replace it")
     console.print("measuring every ledger operation with the real implementations...")
     profile = calibrate(quick=args.quick)
+    console.print("measuring the HTTP layer (uvicorn and httpx, empty requests)...")
+    profile["http"] = measure_http_costs(str(default_key_dir()), quick=args.quick)
     write_json(out, profile)
+    from rich.table import Table
+
     table = Table(title=f"cost profile written to {out}")
     table.add_column("op")
     table.add_column("cost")
@@ -51,5 +55,7 @@ def cmd_calibrate(args) -> int:
         if spec.get("wait_us"):
             text += f"; waits {spec['wait_us']:.0f} µs per unit (no core)"
         table.add_row(op, text)
+    for key, value in profile["http"].items():
+        table.add_row(f"http {key.removesuffix('_us').replace('_', ' ')}", f"{value:.1f} µs")
     stdout().print(table)
     return 0

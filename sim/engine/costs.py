@@ -12,6 +12,13 @@ in-memory look-up-and-insert and ``per_byte_ns`` the CPU a round trip costs the 
 socket write and read), both measured by :func:`calibrate`; ``wait_us`` is the data-centre
 round trip, ``REPLAY_ROUND_TRIP_US`` (a parameter, not measured: override it with
 ``profile.overrides.replay_lookup.wait_us``).
+
+A profile may also carry the cost of the HTTP layer (``http``: ``server_request_us``, the
+server and its framework handling one request and writing its reply; ``client_request_us``,
+an HTTP client sending one request and reading the reply), measured with an empty request
+by ``wssim calibrate`` (``sim.testbed.httpcost``). ``http_seconds`` charges it per message:
+a reply to its sender, any other message to its sender as a client. Without it (the shipped
+default) messages cost only their ledger.
 """
 
 from __future__ import annotations
@@ -81,6 +88,7 @@ class CostProfile:
         name: str = "custom",
         scale: float = 1.0,
         meta: Mapping | None = None,
+        http: Mapping[str, float] | None = None,
     ) -> None:
         missing = OPS - set(ops)
         if missing:
@@ -89,6 +97,8 @@ class CostProfile:
         self.name = name
         self.scale = scale
         self.meta = dict(meta or {})
+        #: the HTTP layer's cost per message (microseconds; see the module docstring)
+        self.http = {key: float(value) for key, value in (http or {}).items()}
         self._memo: dict[tuple, float] = {}
         self._waits: dict[tuple, float] = {}
         #: the ops that make a request wait
@@ -103,6 +113,13 @@ class CostProfile:
             if len(self._waits) < 100_000:
                 self._waits[key] = value
         return value
+
+    def http_seconds(self, reply: bool) -> float:
+        """CPU seconds the HTTP layer costs the sender of a message: a server writing a
+        ``reply`` (having read its request), or a client sending a request (and reading its
+        reply)."""
+        key = "server_request_us" if reply else "client_request_us"
+        return self.http.get(key, 0.0) * 1e-6 * self.scale
 
     def cost(self, ledger: Iterable[tuple[str, int]]) -> float:
         """CPU seconds for a ledger (memoized: ledgers repeat message after message)."""
@@ -131,7 +148,9 @@ class CostProfile:
                 by_bits=() if fixed is not None else base.by_bits,
                 wait_us=base.wait_us if wait is None else wait,
             )
-        return CostProfile(ops, name=self.name, scale=self.scale * scale, meta=self.meta)
+        return CostProfile(
+            ops, name=self.name, scale=self.scale * scale, meta=self.meta, http=self.http
+        )
 
     def to_json(self) -> dict:
         ops = {}
@@ -145,7 +164,10 @@ class CostProfile:
                 }
             if cost.wait_us:
                 ops[op]["wait_us"] = round(cost.wait_us, 4)
-        return {"name": self.name, "meta": self.meta, "ops": ops}
+        data = {"name": self.name, "meta": self.meta, "ops": ops}
+        if self.http:
+            data["http"] = {key: round(value, 3) for key, value in self.http.items()}
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping, source: str = "profile") -> CostProfile:
@@ -162,7 +184,10 @@ class CostProfile:
                     ops[op] = OpCost(
                         float(spec["fixed_us"]), float(spec["per_byte_ns"]), wait_us=wait
                     )
-            return cls(ops, name=str(data.get("name", source)), meta=data.get("meta", {}))
+            http = {str(k): float(v) for k, v in data.get("http", {}).items()}
+            return cls(
+                ops, name=str(data.get("name", source)), meta=data.get("meta", {}), http=http
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise ScenarioError("profile.name", f"{source} is not a cost profile: {exc}") from None
 
@@ -296,6 +321,8 @@ def calibrate(*, repetitions: int = 15, quick: bool = False) -> dict:
         wait_us=REPLAY_ROUND_TRIP_US,
     )
 
+    ops.update(_kerberos_ops(reps, sizes))
+
     bits_list = (1024, 2048) if quick else (1024, 2048, 3072, 4096)
     table: dict[str, list[tuple[int, float]]] = {op: [] for op in BY_BITS}
     oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
@@ -351,6 +378,48 @@ def calibrate(*, repetitions: int = 15, quick: bool = False) -> dict:
         },
     )
     return profile.to_json()
+
+
+def _kerberos_ops(reps: int, sizes: tuple[int, ...]) -> dict[str, OpCost]:
+    """The Kerberos ops as a native library does them (MIT krb5 over OpenSSL): the engines
+    run minikerberos' pure-Python RFC 3961 code for correctness, which is 20-50 times slower
+    than the stacks being modelled. aes256-cts-hmac-sha1-96 with the usage's derived keys
+    cached: an encryption is AES-CBC over confounder + data plus an HMAC-SHA1 of them (a
+    decryption the same work), a checksum one HMAC-SHA1; string-to-key is PBKDF2-HMAC-SHA1,
+    per iteration."""
+    import hashlib
+    import hmac as hmac_module
+
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    key, mac_key = os.urandom(32), os.urandom(32)
+
+    def seal(n: int) -> float:
+        def run():
+            data = b"c" * 16 + b"x" * n
+            encryptor = Cipher(algorithms.AES(key), modes.CBC(b"\0" * 16)).encryptor()
+            encryptor.update(data + b"\0" * (-len(data) % 16))
+            encryptor.finalize()
+            hmac_module.new(mac_key, data, hashlib.sha1).digest()
+
+        return _median_seconds(run, reps, 20)
+
+    sealing = _linear(seal, sizes)
+    per_iteration = (
+        _median_seconds(lambda: hashlib.pbkdf2_hmac("sha1", b"pw", b"REALMuser", 4096, 32), reps)
+        / 4096
+    )
+    return {
+        "krb_encrypt": sealing,
+        "krb_decrypt": sealing,
+        "krb_checksum": _linear(
+            lambda n: _median_seconds(
+                lambda: hmac_module.new(mac_key, b"x" * n, hashlib.sha1).digest(), reps, 20
+            ),
+            sizes,
+        ),
+        "krb_string_to_key": OpCost(fixed_us=5.0, per_byte_ns=per_iteration * 1e9),
+    }
 
 
 def _replay_lookup_seconds(repetitions: int) -> float:

@@ -13,7 +13,7 @@ import simpy
 
 from sim.engine.balancer import Farm
 from sim.engine.costs import CostProfile
-from sim.engine.resources import SERIES_BINS, Node, Wire
+from sim.engine.resources import SERIES_BINS, ClientMachine, Node, SkewedClientMachine, Wire
 from sim.engine.scenario import Scenario
 from sim.protocol.api import CLIENT, AppDone, MessageKind, Send, SessionClosed, Step, role_of
 from sim.wire.ledger import Op
@@ -103,6 +103,15 @@ class Network:
             self.farms[role] = Farm(role, nodes, spec.balancer, rng)
             self.nodes.update({n.name: n for n in nodes})
         self.client_spec = scenario.topology.client
+        #: the client machines' clock skew (``skew_clients``): of all, and of named ones
+        self.client_skew = 0.0
+        self.client_skews: dict[str, float] = {}
+        #: a client machine's clock is read through the network only where it may be off
+        self._client_class = (
+            SkewedClientMachine
+            if any(f.kind == "clock_skew" for f in scenario.faults)
+            else ClientMachine
+        )
         self.wires: dict[tuple[str, str], Wire] = {}
         #: ledger -> (op counts, CPU seconds, CPU seconds beside an HSM, HSM operations)
         self._ledgers: dict[tuple, tuple] = {}
@@ -122,13 +131,22 @@ class Network:
             scenario.profile.variability, scenario.profile.cv, rng
         )
 
-    def client_node(self, index: int) -> Node:
-        name = f"client-{index}"
-        node = self.nodes.get(name)
-        if node is None:
-            node = Node(self.env, name, CLIENT, 1, contended=False)
-            self.nodes[name] = node
-        return node
+    def client_node(self, index: int) -> ClientMachine:
+        """Client machine ``index`` for a session (light: made anew each time)."""
+        return self._client_class(self, f"client-{index}")
+
+    def skew_clients(self, node: str | None, skew: float) -> None:
+        """A clock-skew fault on the client machines: every one (``node`` None or
+        "client") or the one named."""
+        if node in (None, CLIENT):
+            self.client_skew = skew
+            self.client_skews.clear()
+        else:
+            self.client_skews[node] = skew
+
+    def client_skew_of(self, name: str) -> float:
+        skews = self.client_skews
+        return skews.get(name, self.client_skew) if skews else self.client_skew
 
     def wire(self, a: str, b: str) -> Wire:
         wire = self.wires.get((a, b))
@@ -167,6 +185,8 @@ class Network:
         if send is not None:
             role = role_of(send.to)
             bill = bill_of(send, role)
+            http = self.profile.http_seconds(send.reply)  # the HTTP layer's own cost
+            seconds, beside_hsm = seconds + http, beside_hsm + http
         return StepInfo(
             step,
             send,

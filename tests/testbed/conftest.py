@@ -1,0 +1,67 @@
+"""A tiny scenario, a profile and the key cache for short testbed runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+TINY = """
+name = "tiny"
+strategies = ["x509", "bearer"]
+
+[workload]
+rate = 3.0
+messages_per_session = 3
+payload_bytes = 512
+
+[links.client-provider]
+latency_ms = 20.0
+"""
+
+
+@pytest.fixture
+def tiny(tmp_path) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    return path
+
+
+@pytest.fixture
+def key_env(keystore, monkeypatch) -> dict:
+    """Every process of the run uses the session's test keys, not the user's cache."""
+    monkeypatch.setenv("WSSIM_KEY_DIR", str(keystore.directory))
+    return {"WSSIM_KEY_DIR": str(keystore.directory)}
+
+
+def leftover_processes(marker: str) -> list[int]:
+    """Process ids of testbed nodes or load generators whose command line holds ``marker``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (entry / "stat").read_text().rsplit(") ", 1)[1][:1]
+        except (OSError, IndexError):
+            continue
+        if "sim.testbed." in command and marker in command and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def wssim(*args, env_extra: dict, timeout: float = 300) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "sim.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=timeout,
+        env={**os.environ, **env_extra},
+    )

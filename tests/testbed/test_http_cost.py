@@ -1,0 +1,97 @@
+"""The HTTP layer's cost: measured with empty requests on a real uvicorn node, carried by a
+profile, and charged by the model per message (a reply to the server, a request to its
+client)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import simpy
+
+from sim.engine.costs import CostProfile, load_profile
+from sim.engine.network import Network
+from sim.engine.scenario import load_scenario
+from sim.protocol.api import MessageKind, Send, Step
+from sim.testbed.httpcost import measure_http_costs
+
+HTTP = {"server_request_us": 300.0, "client_request_us": 400.0}
+
+
+def _profile(**http) -> CostProfile:
+    data = load_profile("default").to_json()
+    data["http"] = http
+    return CostProfile.from_json(data)
+
+
+def test_a_profile_charges_a_reply_to_the_server_and_a_request_to_the_client():
+    profile = _profile(**HTTP)
+    assert profile.http_seconds(reply=True) == pytest.approx(300e-6)
+    assert profile.http_seconds(reply=False) == pytest.approx(400e-6)
+    assert profile.with_overrides(2.0, {}).http_seconds(reply=True) == pytest.approx(600e-6)
+
+
+def test_the_shipped_profile_has_no_http_cost():
+    assert load_profile("default").http_seconds(reply=True) == 0.0
+
+
+def test_http_costs_survive_the_json_round_trip(tmp_path):
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(_profile(**HTTP).to_json()))
+    assert load_profile(str(path)).http == HTTP
+
+
+def _send(reply: bool) -> Send:
+    return Send(
+        to="client-0" if reply else "provider",
+        data=b"x" * 100,
+        action="a",
+        kind=MessageKind.APP_RESPONSE if reply else MessageKind.APP_REQUEST,
+        reply=reply,
+    )
+
+
+def test_the_network_adds_the_http_cost_to_each_step_that_sends():
+    scenario = load_scenario({"strategies": ["x509"], "workload": {"rate": 1.0}})
+    network = Network(
+        simpy.Environment(), scenario, ("provider",), np.random.default_rng(1), _profile(**HTTP)
+    )
+    ops = (("digest", 100),)
+    base = network.ledger_info(ops)[1]
+    reply = network.step_info(Step(events=(_send(True),), ops=ops))
+    request = network.step_info(Step(events=(_send(False),), ops=ops))
+    silent = network.step_info(Step(events=(), ops=ops))
+    assert reply.seconds == pytest.approx(base + 300e-6)
+    assert reply.beside_hsm == pytest.approx(network.ledger_info(ops)[2] + 300e-6)
+    assert request.seconds == pytest.approx(base + 400e-6)
+    assert silent.seconds == pytest.approx(base)
+
+
+def test_an_empty_request_costs_the_server_and_the_client_cpu(keystore):
+    costs = measure_http_costs(str(keystore.directory), quick=True)
+    assert set(costs) == {
+        "server_request_us",
+        "client_request_us",
+        "server_connection_us",
+        "client_connection_us",
+    }
+    # uvicorn and httpx are Python: tens of microseconds at the very least, not seconds
+    assert 10 < costs["server_request_us"] < 100_000
+    assert 10 < costs["client_request_us"] < 100_000
+    assert costs["server_connection_us"] >= 0 and costs["client_connection_us"] >= 0
+
+
+def test_wssim_calibrate_writes_the_http_costs_into_the_profile(tmp_path, key_env, monkeypatch):
+    import argparse
+
+    import sim.engine
+    from sim.cli.calibrate import cmd_calibrate
+
+    # the ledger ops' calibration is tested in tests/engine; here only what is added to it
+    monkeypatch.setattr(sim.engine, "calibrate", lambda quick: load_profile("default").to_json())
+    out = tmp_path / "p.json"
+    assert cmd_calibrate(argparse.Namespace(out=str(out), quick=True, force=False)) == 0
+    http = load_profile(str(out)).http
+    assert set(http) >= {"server_request_us", "client_request_us"}
+    assert http["server_request_us"] > 0 and http["client_request_us"] > 0
