@@ -192,4 +192,9 @@ def test_a_million_users_closed_workload(benchmark):
     benchmark.extra_info["peak_rss_mib"] = round(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
     )
+    benchmark.extra_info["figures"] = (
+        f"{benchmark.extra_info['app_messages']:,} app messages, peak "
+        f"{benchmark.extra_info['peak_traced_mib']} MiB traced, process peak RSS "
+        f"{benchmark.extra_info['peak_rss_mib']} MiB"
+    )
     benchmark.pedantic(lambda: simulate(scenario, fidelity="replay"), rounds=1, iterations=1)

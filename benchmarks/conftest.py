@@ -58,3 +58,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             terminalreporter.write_line(
                 f"{bench.name:<60} {info['rate']:>10,.0f} {info['rate_unit']}{verdict}"
             )
+    figures = [bench for bench in session.benchmarks if bench.extra_info.get("figures")]
+    if figures:
+        terminalreporter.write_sep("=", "figures (extra_info['figures'])")
+        for bench in figures:
+            terminalreporter.write_line(f"{bench.name:<60} {bench.extra_info['figures']}")

@@ -12,8 +12,9 @@ def register(command) -> None:
     """Add ``calibrate`` to the subcommands."""
     calibrate = command(
         "calibrate",
-        "measure a cost profile (fixed and per-byte cost of every ledger operation) on this "
-        "machine with the real implementations; use it with profile.name = 'PROFILE.json'",
+        "measure a cost profile (fixed and per-byte cost of every ledger operation, the HTTP "
+        "layer's cost, and each strategy's engine CPU beyond its ledger) on this machine with "
+        "the real implementations; use it with profile.name = 'PROFILE.json'",
     )
     calibrate.add_argument(
         "--out", required=True, metavar="PROFILE.json", help="e.g. --out my-machine.json"
@@ -30,6 +31,7 @@ def cmd_calibrate(args) -> int:
     from sim.engine import calibrate
     from sim.report.outputs import write_json
     from sim.testbed.httpcost import measure_http_costs
+    from sim.testbed.ledger_gap import measure_engine_overheads
     from sim.wire.keys import default_key_dir
 
     out = Path(args.out)
@@ -41,6 +43,10 @@ def cmd_calibrate(args) -> int:
     profile = calibrate(quick=args.quick)
     console.print("measuring the HTTP layer (uvicorn and httpx, empty requests)...")
     profile["http"] = measure_http_costs(str(default_key_dir()), quick=args.quick)
+    console.print("measuring the engines' CPU beyond their ledgers (every strategy)...")
+    profile["engine_overhead_us"] = measure_engine_overheads(
+        profile, quick=args.quick, key_dir=str(default_key_dir())
+    )
     write_json(out, profile)
     from rich.table import Table
 
@@ -57,5 +63,11 @@ def cmd_calibrate(args) -> int:
         table.add_row(op, text)
     for key, value in profile["http"].items():
         table.add_row(f"http {key.removesuffix('_us').replace('_', ' ')}", f"{value:.1f} µs")
+    for strategy, roles in profile["engine_overhead_us"].items():
+        text = "; ".join(
+            f"{role} " + ", ".join(f"{kind} {us:.0f}" for kind, us in kinds.items())
+            for role, kinds in roles.items()
+        )
+        table.add_row(f"engine {strategy}", f"{text} (µs a step, by kind sent)")
     stdout().print(table)
     return 0

@@ -6,17 +6,40 @@ import argparse
 import os
 import time
 from pathlib import Path
-
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from typing import TYPE_CHECKING
 
 from sim.errors import ScenarioError, UsageError
 
-console = Console(stderr=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+
+
+class _StderrConsole:
+    """rich's Console on stderr, made on first use: importing rich costs a ``--help``
+    tens of milliseconds (commands import what they need when they run)."""
+
+    _console: Console | None = None
+
+    def rich(self) -> Console:
+        """The Console itself."""
+        if self._console is None:
+            from rich.console import Console
+
+            type(self)._console = Console(stderr=True)
+        return self._console
+
+    def __getattr__(self, name: str):
+        return getattr(self.rich(), name)
+
+
+console = _StderrConsole()
 
 
 def stdout() -> Console:
     """The console for results: a pipe or file gets whole tables, not folded columns."""
+    from rich.console import Console
+
     out = Console()
     if not out.is_terminal:
         out.width = max(out.width, 200)
@@ -67,6 +90,20 @@ def run_args(parser: argparse.ArgumentParser) -> None:
         help="processes running replications side by side (the results are the same as with "
         "one), e.g. --workers 2 (default: one per core)",
     )
+    parser.add_argument(
+        "--backend",
+        choices=("local", "dask"),
+        default="local",
+        help="where replications run: local: this machine's processes (default); dask: Dask "
+        "distributed, a LocalCluster of --workers one-thread workers or the cluster at "
+        "--scheduler (the same results); e.g. --backend dask",
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDR",
+        help="address of a running Dask scheduler (with --backend dask), "
+        "e.g. --scheduler tcp://10.0.0.5:8786",
+    )
 
 
 def fidelity_arg(parser: argparse.ArgumentParser) -> None:
@@ -107,13 +144,15 @@ def check_positive(value: int | None, flag: str, low: int = 1, high: int = 10**6
 
 
 def progress_bar() -> Progress:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(bar_width=24),
         TextColumn("{task.fields[detail]}"),
         TextColumn("ETA"),
         TimeRemainingColumn(),
-        console=console,
+        console=console.rich(),
         transient=True,
     )
 
@@ -155,6 +194,8 @@ def simulate_with_progress(scenario, args, **kwargs):
             replications=getattr(args, "replications", None),
             progress=on_progress,
             workers=getattr(args, "workers", None) or os.cpu_count() or 1,
+            backend=getattr(args, "backend", "local"),
+            scheduler=getattr(args, "scheduler", None),
             **kwargs,
         )
     finally:

@@ -15,6 +15,8 @@ from sim.cli.common import (
     simulate_with_progress,
     stdout,
 )
+from sim.cli.report import check_report_args, finish, report_args
+from sim.errors import ScenarioError
 
 
 def register(command) -> None:
@@ -27,6 +29,7 @@ def register(command) -> None:
     scenario_args(run)
     run_args(run)
     out_args(run, "results directory")
+    report_args(run)
     run.set_defaults(handler=cmd_run)
 
     compare = command(
@@ -37,19 +40,24 @@ def register(command) -> None:
     scenario_args(compare)
     run_args(compare)
     out_args(compare, "also write the results (as 'wssim run' does) there", required=False)
+    report_args(compare)
     compare.set_defaults(handler=lambda args: cmd_run(args, compare=True))
 
 
 def cmd_run(args, compare: bool = False) -> int:
     """``wssim run`` and ``wssim compare``."""
+    check_positive(args.replications, "--replications", high=1000)
+    check_positive(args.seed, "--seed", low=0, high=2**63)
+    check_positive(args.workers, "--workers", high=256)
+    if args.scheduler and args.backend != "dask":
+        raise ScenarioError("--scheduler", "goes with --backend dask")
+    check_report_args(args)
+    data, text, scenario = load(args)
+    # imported once the scenario is valid: a refused one is answered at once
     from sim.report.outputs import prepare_directory, write_results
     from sim.report.plots import write_plots
     from sim.report.table import print_comparison
 
-    check_positive(args.replications, "--replications", high=1000)
-    check_positive(args.seed, "--seed", low=0, high=2**63)
-    check_positive(args.workers, "--workers", high=256)
-    data, text, scenario = load(args)
     out = prepare_directory(Path(args.out), args.force) if args.out else None
     result = simulate_with_progress(scenario, args)
     if out is not None:
@@ -60,7 +68,9 @@ def cmd_run(args, compare: bool = False) -> int:
             result.messages,
             warmup_s=scenario.run.warmup_s,
             timeseries=result.timeseries,
+            fmt=args.plot_format,
         )
+        finish(args, out)
     if compare or out is None:
         print_comparison(result.summary, stdout())
     for warning in result.summary.get("warnings", []):

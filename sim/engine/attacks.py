@@ -30,12 +30,10 @@ from sim.protocol.adversary import (
     Capture,
     Forgery,
     Knowledge,
-    PaddingOracle,
-    answer_of,
-    flood,
     forge,
 )
 from sim.protocol.api import CLIENT, PROVIDER, AppDone, MessageKind, Send
+from sim.protocol.campaigns import PaddingOracle, answer_of, flood
 
 #: the attacker's name as a sender
 MALLORY = "mallory-0"

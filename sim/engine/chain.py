@@ -11,6 +11,7 @@ from typing import Protocol
 
 from simpy.events import Timeout
 
+from sim.engine.balancer import Farm
 from sim.engine.network import Bill, Network, StepInfo
 from sim.engine.resources import Node, Wire
 from sim.engine.shadows import ContextShadows
@@ -74,6 +75,7 @@ class Chain:
         "bound",
         "capture",
         "client",
+        "connected",
         "engine",
         "handle",
         "history",
@@ -122,6 +124,8 @@ class Chain:
         #: for its response
         self.engine = None
         self.capture = None
+        #: least-connections farms: the nodes this exchange holds a connection on
+        self.connected: list[tuple[Farm, Node]] = []
 
     def begin(self, record: MessageRecord | None, handle: Handler, engine=None) -> None:
         """Make the chain ready for the session's next message (``record``; None for the
@@ -155,7 +159,7 @@ class Chain:
         steps = record.op_steps if record is not None else None
         ahead = 0.0  # seconds until a folded delivery reaches ``node``
         while True:
-            info = network.step_info(step)
+            info = network.step_info(step, node.role, self.strategy)
             if steps is not None:
                 steps.append(info.counts)
             epoch = node.epoch
@@ -193,11 +197,7 @@ class Chain:
             node = target
             now = env.now + ahead + node.skew  # the receiver's clock when the frame is in
             fresh = node.role != CLIENT and self._arrive(node, now)
-            node.connections += 1
-            try:
-                step = self.handle(node, send, sender, now, fresh)
-            finally:
-                node.connections -= 1
+            step = self.handle(node, send, sender, now, fresh)
 
     # the steps of ``run`` ----------------------------------------------------------------
     def _charge(self, node: Node, info: StepInfo, ahead: float) -> float:
@@ -226,8 +226,18 @@ class Chain:
             return self.bound[role]
         bound = self.bound.get(role)
         if bound is None or bound.down_until > self.network.env.now:
-            bound = self.bound[role] = self.network.farms[role].pick(self.session_key)
+            farm = self.network.farms[role]
+            bound = self.bound[role] = farm.pick(self.session_key)
+            if farm.counts_connections:
+                farm.connect(bound)
+                self.connected.append((farm, bound))
         return bound
+
+    def release(self) -> None:
+        """The exchange is over: give back the connections it held (least connections)."""
+        for farm, node in self.connected:
+            farm.release(node)
+        self.connected.clear()
 
     def _one_attempt(self, wire: Wire, send: Send, target: Node) -> bool:
         """Whether ``send`` takes one frame, always delivered: no loss, no outage, no TLS

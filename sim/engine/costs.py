@@ -19,6 +19,14 @@ an HTTP client sending one request and reading the reply), measured with an empt
 by ``wssim calibrate`` (``sim.testbed.httpcost``). ``http_seconds`` charges it per message:
 a reply to its sender, any other message to its sender as a client. Without it (the shipped
 default) messages cost only their ledger.
+
+A profile may also carry the engines' own CPU beyond their ledgers (``engine_overhead_us``:
+strategy -> role -> the kind of message the step sends, or ``none`` for a step that sends
+nothing -> microseconds a step): the Python around the priced operations (building and
+walking messages, bookkeeping), measured by ``wssim calibrate`` through the engines in the
+in-memory harness (``sim.testbed.ledger_gap.engine_overhead``). ``overhead_seconds``
+charges it per step. The shipped default profile has none: it models a production stack's
+cryptographic and XML costs alone; a calibrated profile with it models this implementation.
 """
 
 from __future__ import annotations
@@ -42,6 +50,9 @@ from sim.wire.ledger import OPS
 
 #: a round trip to a farm-wide replay store (a distributed cache on the data-centre network)
 REPLAY_ROUND_TRIP_US = 300.0
+
+#: ``engine_overhead_us``'s kind for a step that sends nothing (a client's last step)
+NO_SEND = "none"
 
 BY_BITS = ("rsa_sign", "rsa_verify", "rsa_encrypt", "rsa_decrypt", "rsa_keygen", "tls_handshake")
 
@@ -89,6 +100,7 @@ class CostProfile:
         scale: float = 1.0,
         meta: Mapping | None = None,
         http: Mapping[str, float] | None = None,
+        engine_overhead: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
     ) -> None:
         missing = OPS - set(ops)
         if missing:
@@ -99,6 +111,14 @@ class CostProfile:
         self.meta = dict(meta or {})
         #: the HTTP layer's cost per message (microseconds; see the module docstring)
         self.http = {key: float(value) for key, value in (http or {}).items()}
+        #: the engines' CPU beyond their ledgers, strategy -> role -> kind -> microseconds
+        self.engine_overhead = {
+            str(strategy): {
+                str(role): {str(kind): float(us) for kind, us in kinds.items()}
+                for role, kinds in roles.items()
+            }
+            for strategy, roles in (engine_overhead or {}).items()
+        }
         self._memo: dict[tuple, float] = {}
         self._waits: dict[tuple, float] = {}
         #: the ops that make a request wait
@@ -119,6 +139,21 @@ class CostProfile:
         ``reply`` (having read its request), or a client sending a request (and reading its
         reply)."""
         key = "server_request_us" if reply else "client_request_us"
+        return self.http.get(key, 0.0) * 1e-6 * self.scale
+
+    def overhead_seconds(self, strategy: str, role: str, kind: str | None) -> float:
+        """CPU seconds an engine of ``strategy`` in ``role`` spends beyond its ledger on a
+        step sending a message of ``kind`` (None: a step that sends nothing); 0 where the
+        profile has no figure for it."""
+        if not self.engine_overhead:
+            return 0.0
+        kinds = self.engine_overhead.get(strategy, {}).get(role, {})
+        return kinds.get(NO_SEND if kind is None else str(kind), 0.0) * 1e-6 * self.scale
+
+    def connection_seconds(self, server: bool) -> float:
+        """CPU seconds opening a new HTTP connection adds to the ``server`` or the client
+        end (``http``'s ``*_connection_us``; 0 without them)."""
+        key = "server_connection_us" if server else "client_connection_us"
         return self.http.get(key, 0.0) * 1e-6 * self.scale
 
     def cost(self, ledger: Iterable[tuple[str, int]]) -> float:
@@ -149,7 +184,12 @@ class CostProfile:
                 wait_us=base.wait_us if wait is None else wait,
             )
         return CostProfile(
-            ops, name=self.name, scale=self.scale * scale, meta=self.meta, http=self.http
+            ops,
+            name=self.name,
+            scale=self.scale * scale,
+            meta=self.meta,
+            http=self.http,
+            engine_overhead=self.engine_overhead,
         )
 
     def to_json(self) -> dict:
@@ -167,6 +207,14 @@ class CostProfile:
         data = {"name": self.name, "meta": self.meta, "ops": ops}
         if self.http:
             data["http"] = {key: round(value, 3) for key, value in self.http.items()}
+        if self.engine_overhead:
+            data["engine_overhead_us"] = {
+                strategy: {
+                    role: {kind: round(us, 2) for kind, us in sorted(kinds.items())}
+                    for role, kinds in sorted(roles.items())
+                }
+                for strategy, roles in sorted(self.engine_overhead.items())
+            }
         return data
 
     @classmethod
@@ -186,9 +234,13 @@ class CostProfile:
                     )
             http = {str(k): float(v) for k, v in data.get("http", {}).items()}
             return cls(
-                ops, name=str(data.get("name", source)), meta=data.get("meta", {}), http=http
+                ops,
+                name=str(data.get("name", source)),
+                meta=data.get("meta", {}),
+                http=http,
+                engine_overhead=data.get("engine_overhead_us", {}),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ScenarioError("profile.name", f"{source} is not a cost profile: {exc}") from None
 
 

@@ -160,19 +160,20 @@ class Network:
         seconds = self.ledger_info(ops)[1]
         return seconds if self.deterministic else seconds * self.jitter()
 
-    def step_info(self, step: Step) -> StepInfo:
-        """What the model needs of ``step``; with ``memo_steps``, computed once per Step
-        object (replayed steps are the same objects every time)."""
+    def step_info(self, step: Step, role: str = "", strategy: str = "") -> StepInfo:
+        """What the model needs of ``step`` (taken by a node of ``role`` running
+        ``strategy``: whose engine overhead it costs); with ``memo_steps``, computed once per
+        Step object (replayed steps are the same objects every time)."""
         if not self.memo_steps:
-            return self._step_info(step)
+            return self._step_info(step, role, strategy)
         info = self._steps.get(id(step))
         if info is None or info.step is not step:
             if len(self._steps) > 50_000:
                 self._steps.clear()
-            info = self._steps[id(step)] = self._step_info(step)
+            info = self._steps[id(step)] = self._step_info(step, role, strategy)
         return info
 
-    def _step_info(self, step: Step) -> StepInfo:
+    def _step_info(self, step: Step, role_taking: str, strategy: str) -> StepInfo:
         send = result = None
         for event in step.events:
             if isinstance(event, Send):
@@ -187,6 +188,9 @@ class Network:
             bill = bill_of(send, role)
             http = self.profile.http_seconds(send.reply)  # the HTTP layer's own cost
             seconds, beside_hsm = seconds + http, beside_hsm + http
+        # the engine's own CPU beyond its ledger (a calibrated profile's engine_overhead_us)
+        extra = self.profile.overhead_seconds(strategy, role_taking, send and send.kind)
+        seconds, beside_hsm = seconds + extra, beside_hsm + extra
         return StepInfo(
             step,
             send,

@@ -1,11 +1,10 @@
 """Where the replications of a run execute: one ``Job`` per (strategies, replication), run
 in this process (``InProcess``) or on a pool of worker processes (``ProcessPool``). Both
 are ``Runner``s, asked for outcomes in job order, so a run's result does not depend on
-where its jobs ran.
+where its jobs ran; ``DaskPool`` sends them to a Dask cluster.
 
-``run_job`` runs one picklable Job anywhere: it is what a worker runs, and what another
-executor (a Dask client's ``submit``) would be given; a Runner over such an executor plugs
-into ``simulate`` beside these two.
+``run_job`` runs one picklable Job anywhere: it is what a worker runs, a local one or a
+Dask worker.
 """
 
 from __future__ import annotations
@@ -210,13 +209,7 @@ class ProcessPool:
             if j not in self.pending:
                 self.pending[j] = self.pool.apply_async(run_job, (self.jobs[j],))
         outcome = self.pending.pop(k).get()
-        if self.progress is not None:
-            job = self.jobs[k]
-            count = sum(s["app_messages"] for s in outcome.summaries.values())
-            end = job.scenario.run.duration_s
-            self.progress(
-                ProgressInfo(end, end, count, job.index + 1, self.replications, job.label)
-            )
+        _tick_done(self.progress, self.jobs[k], outcome, self.replications)
         return outcome
 
     def close(self) -> None:
@@ -233,3 +226,61 @@ def _ignore_interrupts() -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _tick_done(progress: Progress | None, job: Job, outcome: Outcome, replications: int) -> None:
+    """Progress of a replication run elsewhere: one tick when it is done."""
+    if progress is not None:
+        count = sum(s["app_messages"] for s in outcome.summaries.values())
+        end = job.scenario.run.duration_s
+        progress(ProgressInfo(end, end, count, job.index + 1, replications, job.label))
+
+
+class DaskPool:
+    """Jobs on a Dask cluster: the scheduler at ``scheduler``, or a LocalCluster of
+    ``workers`` one-thread worker processes started here. Asked for in order like
+    ``ProcessPool`` (as many jobs running ahead as the cluster has threads), so the result
+    is the local pool's, replication for replication; each worker prepares a
+    configuration's strategies once (``run_job``)."""
+
+    def __init__(
+        self,
+        jobs: list[Job],
+        *,
+        scheduler: str | None = None,
+        workers: int = 1,
+        progress: Progress | None = None,
+        replications: int = 1,
+    ) -> None:
+        from dask.distributed import Client, LocalCluster
+
+        self.cluster = None
+        if scheduler:
+            self.client = Client(scheduler, timeout="10s")
+        else:
+            self.cluster = LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            )
+            self.client = Client(self.cluster)
+        self.ahead = max(1, sum(self.client.nthreads().values()))
+        self.jobs = jobs
+        self.progress = progress
+        self.replications = replications
+        self.pending: dict[int, object] = {}
+
+    def get(self, k: int) -> Outcome:
+        for j in range(k, min(k + self.ahead, len(self.jobs))):
+            if j not in self.pending:
+                self.pending[j] = self.client.submit(run_job, self.jobs[j], pure=False)
+        outcome = self.pending.pop(k).result()
+        _tick_done(self.progress, self.jobs[k], outcome, self.replications)
+        return outcome
+
+    def close(self) -> None:
+        """Cancel what still runs, and stop the cluster started here."""
+        if self.pending:
+            self.client.cancel(list(self.pending.values()))
+            self.pending.clear()
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()

@@ -11,6 +11,7 @@ import numpy as np
 import simpy
 
 from sim.engine.scenario import Link
+from sim.protocol.api import CLIENT
 
 #: time bins of the per-node load series (utilization and waiting line over the run)
 SERIES_BINS = 100
@@ -159,6 +160,52 @@ class Node:
                 if start > now:
                     _spread(self.series_hsm_wait, now, start, self.bin_s)
             yield env.timeout(end - now)
+
+
+class ClientMachine:
+    """A client machine: light state, made for each session and let go with it (a million
+    users hold no node object each). Clients never queue (each is its own machine, CPU
+    time without contention) and their load is not reported, so a client keeps no cores,
+    load or series."""
+
+    __slots__ = ("env", "name", "network")
+
+    role = CLIENT
+    cores = 1
+    #: no core heap: a job starts when it arrives (``Node.book``)
+    free: tuple = ()
+    hsm_units = 0
+    epoch = 0
+    down_until = -1.0
+    connections = 0
+    #: a clock that is right (``SkewedClientMachine`` where clock-skew faults may come)
+    skew = 0.0
+
+    def __init__(self, network, name: str) -> None:
+        self.network = network
+        self.env = network.env
+        self.name = name
+
+    def book(self, seconds: float) -> float:
+        return self.env.now
+
+    def account(self, *window) -> None:
+        """Nothing is counted of a client's load."""
+
+    def work(self, seconds: float, warmup: float, until: float = math.inf):
+        """Generator: ``seconds`` of CPU time, never waiting for a core."""
+        yield self.env.timeout(seconds)
+
+
+class SkewedClientMachine(ClientMachine):
+    """A client machine in a run with clock-skew faults: its clock is the network's view
+    of it, read at each use."""
+
+    __slots__ = ()
+
+    @property
+    def skew(self) -> float:
+        return self.network.client_skew_of(self.name)
 
 
 def _overlap(a: float, b: float, low: float, high: float) -> float:

@@ -16,7 +16,7 @@ import sim
 from sim.engine.attacks import security_view
 from sim.engine.costs import CostProfile, load_profile
 from sim.engine.fidelity import Fidelity
-from sim.engine.parallel import InProcess, Job, ProcessPool, Progress, Runner
+from sim.engine.parallel import DaskPool, InProcess, Job, ProcessPool, Progress, Runner
 from sim.engine.replication import ProgressInfo, Tracer
 from sim.engine.scenario import Run, Scenario
 from sim.engine.summary import SimulationResult, combine, half_width
@@ -38,13 +38,17 @@ def simulate(
     key_dir: str | os.PathLike | None = None,
     strategies: list[str] | None = None,
     workers: int = 1,
+    backend: str = "local",
+    scheduler: str | None = None,
 ) -> SimulationResult:
     """Run ``scenario``; arguments given override its ``run`` values. Ctrl-C returns what was
     measured so far, marked partial.
 
     ``workers`` > 1 runs the strategies' replications in that many processes (not with a
     ``tracer`` or ``keylog``, which stay in this process); the result is the same as with
-    one, replication for replication, and ``progress`` then ticks once a replication."""
+    one, replication for replication, and ``progress`` then ticks once a replication.
+    ``backend="dask"`` runs them on a Dask cluster instead (the one at ``scheduler``, or
+    a LocalCluster of ``workers`` processes), with the same result."""
     started = time.perf_counter()
     seed = scenario.run.seed if seed is None else seed
     fidelity = Fidelity.of(fidelity or scenario.run.fidelity)
@@ -79,8 +83,20 @@ def simulate(
         for group in groups
         for i, rep_seed in enumerate(rep_seeds)
     ]
+    if backend not in ("local", "dask"):
+        raise ScenarioError("backend", f'is "local" or "dask"; got {backend!r}')
     runner: Runner
-    if workers > 1 and tracer is None and keylog is None and len(jobs) > 1:
+    if backend == "dask":
+        if tracer is not None or keylog is not None:
+            raise ScenarioError("--backend", "a trace or key log is written here: not on Dask")
+        runner = DaskPool(
+            jobs,
+            scheduler=scheduler,
+            workers=workers,
+            progress=progress,
+            replications=replications,
+        )
+    elif workers > 1 and tracer is None and keylog is None and len(jobs) > 1:
         runner = ProcessPool(workers, jobs, progress=progress, replications=replications)
     else:
         runner = InProcess(

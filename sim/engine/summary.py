@@ -84,9 +84,11 @@ LATENCY_METRICS = ("mean", "p50", "p95", "p99", "max")
 def t95(n: int) -> float:
     """The two-sided 95 % Student t quantile for ``n`` degrees of freedom (scipy's, exact:
     a table rounding between its rows made the stopping rule's intervals too narrow)."""
-    from scipy.stats import t  # imported when an interval is needed: scipy loads slowly
+    # scipy.special's inverse of the t distribution (scipy.stats.t.ppf's own, the same
+    # values), imported when an interval is needed: 0.27 s against scipy.stats' 0.7
+    from scipy.special import stdtrit
 
-    return float(t.ppf(0.975, n))
+    return float(stdtrit(n, 0.975))
 
 
 def summarize_replication(rep: Replication, overloaded: bool = False) -> dict[str, dict]:

@@ -218,15 +218,10 @@ def _confirmation(assertion: etree._Element) -> Confirmation | None:
     return None if found is None else _SAML1_METHODS.get((found.text or "").strip())
 
 
-def _assertion_reference(assertion: etree._Element) -> str:
-    """The STR by which a message's key names ``assertion`` (its KeyIdentifier)."""
-    if assertion.tag == saml.ASSERTION2:
-        value_type, token_type = ValueType.SAML2_ID, ns.TokenType.SAML20
-    else:
-        value_type, token_type = ValueType.SAML_ASSERTION_ID, ns.TokenType.SAML11
-    return wss.str_key_identifier_text(
-        saml.assertion_id(assertion), value_type.value, token_type=token_type.value
-    )
+def _assertion_reference(assertion: etree._Element) -> etree._Element:
+    """The STR by which a message's key names ``assertion``, which it carries (as the
+    holder's own messages name it)."""
+    return saml.assertion_reference(saml.assertion_id(assertion), saml.assertion_version(assertion))
 
 
 @functools.cache

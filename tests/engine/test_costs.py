@@ -83,3 +83,75 @@ def test_a_profile_written_before_an_op_existed_takes_the_default_cost_for_it(tm
     profile = load_profile(str(path))
     assert profile.ops["replay_lookup"] == load_profile().ops["replay_lookup"]
     assert profile.meta["default_costs_for"] == ["replay_lookup"]
+
+
+OVERHEAD = {"x509": {"provider": {"app-response": 500.0}, "client": {"none": 40.0}}}
+
+
+def _with_overhead(overhead=OVERHEAD):
+    from sim.engine.costs import CostProfile
+
+    data = load_profile().to_json()
+    data["engine_overhead_us"] = overhead
+    return CostProfile.from_json(data)
+
+
+def test_engine_overhead_is_looked_up_by_strategy_role_and_kind_sent():
+    profile = _with_overhead()
+    assert profile.overhead_seconds("x509", "provider", "app-response") == pytest.approx(500e-6)
+    # a step sending nothing is kind "none"; unknown strategies, roles and kinds cost nothing
+    assert profile.overhead_seconds("x509", "client", None) == pytest.approx(40e-6)
+    assert profile.overhead_seconds("x509", "provider", "fault") == 0.0
+    assert profile.overhead_seconds("sct", "provider", "app-response") == 0.0
+    assert profile.with_overrides(2.0, {}).overhead_seconds(
+        "x509", "provider", "app-response"
+    ) == pytest.approx(1e-3)
+
+
+def test_the_shipped_profile_has_no_engine_overhead():
+    profile = load_profile()
+    assert profile.engine_overhead == {}
+    assert "engine_overhead_us" not in profile.to_json()
+    assert profile.overhead_seconds("x509", "provider", "app-response") == 0.0
+
+
+def test_engine_overhead_survives_the_json_round_trip(tmp_path):
+    import json
+
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(_with_overhead().to_json()))
+    assert load_profile(str(path)).engine_overhead == OVERHEAD
+
+
+def test_a_malformed_engine_overhead_is_a_scenario_error(tmp_path):
+    import json
+
+    from sim.errors import ScenarioError
+
+    data = load_profile().to_json()
+    data["engine_overhead_us"] = {"x509": {"provider": 3}}
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ScenarioError, match="not a cost profile"):
+        load_profile(str(path))
+
+
+def test_the_network_charges_the_overhead_of_the_role_and_strategy_taking_the_step():
+    from sim.protocol.api import MessageKind, Send, Step
+
+    scenario = load_scenario({"strategies": ["x509"], "workload": {"rate": 1.0}})
+    network = Network(
+        simpy.Environment(), scenario, ("provider",), np.random.default_rng(1), _with_overhead()
+    )
+    ops = (("digest", 100),)
+    reply = Send(to="client-0", data=b"x", action="a", kind=MessageKind.APP_RESPONSE, reply=True)
+    base = network.ledger_info(ops)[1]
+    step = Step(events=(reply,), ops=ops)
+    info = network.step_info(step, "provider", "x509")
+    assert info.seconds == pytest.approx(base + 500e-6)
+    assert info.beside_hsm == pytest.approx(network.ledger_info(ops)[2] + 500e-6)
+    silent = network.step_info(Step(ops=ops), "client", "x509")
+    assert silent.seconds == pytest.approx(base + 40e-6)
+    # another strategy's step, or a caller naming no role, costs its ledger alone
+    assert network.step_info(Step(events=(reply,), ops=ops), "provider", "sct").seconds == base
+    assert network.step_info(Step(events=(reply,), ops=ops)).seconds == base

@@ -163,3 +163,39 @@ def test_the_message_log_reads_back_the_rows_of_messages_csv():
     extra = {**expected[0], "session": 7}
     log.append(extra)  # a row given as a dict is kept as given
     assert log[50] == extra and len(log) == 51
+
+
+def _population(users: int):
+    """A closed workload of ``users`` on their own client machines, the session rate the
+    same whatever the population (50 a second: think time users / 50 s)."""
+    return load_scenario(
+        {
+            "strategies": ["sct"],
+            "workload": {
+                "users": users,
+                "think_time_s": users / 50.0,
+                "first_session": "after_think",
+                "messages_per_session": 5,
+            },
+            "topology": {"client": {"nodes": users}},
+            "run": {"duration_s": 5.0, "warmup_s": 1.0, "record_messages": 1000},
+        }
+    )
+
+
+def test_a_closed_workload_holds_a_few_bytes_per_user_not_a_node_or_process(warm):
+    """Users and client machines are light state: a thinking user holds no process, a
+    client machine no node object, so four times the population peaks at about the
+    same memory (a SimPy process and a Node each took well over a kilobyte)."""
+    gc.collect()
+    peaks = []
+    for users in (100_000, 400_000):
+        tracemalloc.start()
+        try:
+            result = simulate(_population(users), key_dir=warm)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+        assert result.summary["strategies"]["sct"]["app_messages"] > 500
+    per_user = (peaks[1] - peaks[0]) / 300_000
+    assert per_user < 64, (peaks, per_user)

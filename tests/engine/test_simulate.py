@@ -153,7 +153,7 @@ def test_full_and_replay_agree_for_every_strategy_under_faults(key_dir, strategy
 def test_a_message_failed_by_a_crash_is_retried_on_another_node(key_dir):
     s = scenario(
         ["bearer"],
-        rate=20.0,
+        rate=40.0,  # both nodes take requests: enough on sts-0 to be caught by its crashes
         messages=1,
         topology={"sts": {"nodes": 2, "balancer": "least_connections"}},
         faults=[
