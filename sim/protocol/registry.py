@@ -97,7 +97,17 @@ def _no_options(options: Mapping) -> None:
     """x509 has no options of its own."""
 
 
-_SAML_STS = {STS: saml_tokens.TokenSts}
+def _token_strategy(client: type[Client], provider: type[Server]) -> Entry:
+    """A strategy whose client gets a SAML assertion from the STS and sends it to the
+    provider itself (the SAML token options)."""
+    return Entry(
+        known=frozenset(saml_tokens.OPTIONS),
+        read_options=saml_tokens.TokenOptions,
+        client=client,
+        servers={STS: saml_tokens.TokenSts, PROVIDER: provider},
+    )
+
+
 _TABLE = {
     "x509": Entry(
         known=frozenset(x509.OPTIONS),
@@ -105,30 +115,12 @@ _TABLE = {
         client=x509.X509Client,
         servers={PROVIDER: x509.X509Provider},
     ),
-    "bearer": Entry(
-        known=frozenset(saml_tokens.OPTIONS),
-        read_options=saml_tokens.TokenOptions,
-        client=saml_tokens.BearerClient,
-        servers={**_SAML_STS, PROVIDER: saml_tokens.BearerProvider},
+    "bearer": _token_strategy(saml_tokens.BearerClient, saml_tokens.BearerProvider),
+    "bearer-per-message": _token_strategy(
+        saml_tokens.BearerPerMessageClient, saml_tokens.BearerProvider
     ),
-    "bearer-per-message": Entry(
-        known=frozenset(saml_tokens.OPTIONS),
-        read_options=saml_tokens.TokenOptions,
-        client=saml_tokens.BearerPerMessageClient,
-        servers={**_SAML_STS, PROVIDER: saml_tokens.BearerProvider},
-    ),
-    "hok-symmetric": Entry(
-        known=frozenset(saml_tokens.OPTIONS),
-        read_options=saml_tokens.TokenOptions,
-        client=saml_hok.HokSymmetricClient,
-        servers={**_SAML_STS, PROVIDER: saml_hok.HokSymmetricProvider},
-    ),
-    "hok-public": Entry(
-        known=frozenset(saml_tokens.OPTIONS),
-        read_options=saml_tokens.TokenOptions,
-        client=saml_hok.HokPublicClient,
-        servers={**_SAML_STS, PROVIDER: saml_hok.HokPublicProvider},
-    ),
+    "hok-symmetric": _token_strategy(saml_hok.HokSymmetricClient, saml_hok.HokSymmetricProvider),
+    "hok-public": _token_strategy(saml_hok.HokPublicClient, saml_hok.HokPublicProvider),
     "sender-vouches": Entry(
         known=frozenset(sender_vouches.OPTIONS),
         read_options=sender_vouches.SvOptions,

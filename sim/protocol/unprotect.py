@@ -170,11 +170,14 @@ def unprotect_asymmetric(
         if key_info is None or len(key_info) != 1:
             raise InvalidSecurityToken("signature KeyInfo must hold one token reference")
         reference = wss.read_str(key_info[0])
-        if reference.uri is None or not reference.uri.startswith("#"):
+        local = reference.uri is not None and reference.uri.startswith("#")
+        token = ids.get(reference.uri[1:]) if local else None
+        if token is None or token.tag != wss.BINARY_SECURITY_TOKEN:
+            # another token's key (a holder-of-key assertion's), which the caller resolves
             if key_resolver is not None:
                 return key_resolver(reference)
-            raise InvalidSecurityToken("unsupported signature key reference")
-        token = ids.get(reference.uri[1:])
+            if not local:
+                raise InvalidSecurityToken("unsupported signature key reference")
         if (
             token is None
             or token.tag != wss.BINARY_SECURITY_TOKEN

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
@@ -24,7 +25,13 @@ from sim.wire.keys import Identity
 from sim.wire.ledger import Ledger
 from sim.wire.ns import Confirmation, DigestAlg, SignatureAlg
 from sim.wire.saml_schema import ASSERTION1, ASSERTION2, SAML1, SAML2, SamlVersion, read
-from sim.wire.wss import str_issuer_serial, str_key_identifier_text
+from sim.wire.wss import (
+    TokenReference,
+    read_str,
+    str_issuer_serial,
+    str_key_identifier_text,
+    str_reference_text,
+)
 from sim.wire.xmlutil import (
     b64,
     faults_as,
@@ -235,12 +242,47 @@ def assertion_version(assertion: etree._Element) -> SamlVersion:
     return SamlVersion.V20 if assertion.tag == ASSERTION2 else SamlVersion.V11
 
 
+def assertion_uri(issuer: str, identifier: str) -> str:
+    """Where ``issuer`` returns the assertion ``identifier`` (SAML 2.0 bindings §3.7, the URI
+    binding, with its ``ID`` parameter): how a message names an assertion it does not
+    carry."""
+    return f"{issuer}?ID={quote(identifier, safe='')}"
+
+
 def assertion_reference(identifier: str, version: SamlVersion) -> etree._Element:
-    """The STR by which a message's key names the assertion ``identifier`` (its
-    KeyIdentifier, with the assertion's TokenType)."""
+    """The STR by which a message's key names the assertion ``identifier`` the message
+    carries: a Reference to its ID (WS-I BSP 1.1 R6610), with the TokenType of its version
+    (R6611, R6617); a SAML 2.0 Reference has no ValueType (R6614), a 1.1 one the
+    SAMLAssertionID ValueType (R3059, as WSS4J writes it)."""
+    value_type = None if version is SamlVersion.V20 else VALUE_TYPES[version]
     return fragment(
-        str_key_identifier_text(identifier, VALUE_TYPES[version], token_type=TOKEN_TYPES[version])
+        str_reference_text(f"#{identifier}", value_type, token_type=TOKEN_TYPES[version])
     )
+
+
+def external_assertion_reference(
+    identifier: str, version: SamlVersion, issuer: str
+) -> etree._Element:
+    """The STR by which a message's key names the assertion ``identifier`` it does not
+    carry (a response naming the request's token): a SAML 2.0 assertion by a Reference to
+    its URI at ``issuer`` (:func:`assertion_uri`; BSP 1.1 R6613), a 1.1 assertion by its
+    KeyIdentifier (the one reference the SAML Token Profile gives it outside the message);
+    either with the TokenType of its version."""
+    if version is SamlVersion.V20:
+        text = str_reference_text(
+            assertion_uri(issuer, identifier), token_type=TOKEN_TYPES[version]
+        )
+    else:
+        text = str_key_identifier_text(
+            identifier, VALUE_TYPES[version], token_type=TOKEN_TYPES[version]
+        )
+    return fragment(text)
+
+
+def is_reference(reference: TokenReference, expected: etree._Element) -> bool:
+    """Whether ``reference``, read from a message, is exactly the STR ``expected`` (one of
+    the two above, as our senders write it): the receivers accept no other form."""
+    return reference == read_str(expected)
 
 
 def sign_assertion(

@@ -203,7 +203,12 @@ def build_username_token(
         if len(salt) != 16 or salt[0] not in (1, 2):
             raise ValueError("salt must be 16 bytes starting with 0x01 (MAC) or 0x02 (encryption)")
         sub(token, ns.qname(ns.WSSE11, "Salt"), text=b64(salt), nsmap={"k": ns.WSSE11})
-        sub(token, ns.qname(ns.WSSE11, "Iteration"), text=str(iteration or 1000))
+        sub(
+            token,
+            ns.qname(ns.WSSE11, "Iteration"),
+            text=str(iteration or 1000),
+            nsmap={"k": ns.WSSE11},
+        )
     return token
 
 

@@ -290,7 +290,8 @@ def _reader_with_the_secret(keys: dict[str, bytes]):
 
     def secret_for(reference: wss.TokenReference) -> bytes:
         name = reference.uri or reference.key_identifier or ""
-        return keys[name.lstrip("#") if isinstance(name, str) else name.decode()]
+        name = name.lstrip("#") if isinstance(name, str) else name.decode()
+        return keys[name.rsplit("?ID=", 1)[-1]]  # an assertion named by its URI: by its ID
 
     return secret_for
 

@@ -12,6 +12,7 @@ WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secex
 WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 DS = "http://www.w3.org/2000/09/xmldsig#"
 XENC = "http://www.w3.org/2001/04/xmlenc#"
+WSSE11 = "http://docs.oasis-open.org/wss/oasis-wss-wssecurity-secext-1.1.xsd"
 SAML2 = "urn:oasis:names:tc:SAML:2.0:assertion"
 SAML1 = "urn:oasis:names:tc:SAML:1.0:assertion"
 #: the ValueTypes of a KeyIdentifier naming an assertion (SAML Token Profile 1.1 §3.4.1)
@@ -29,8 +30,9 @@ def assertions(root: etree._Element) -> list[etree._Element]:
 def keyed_by_assertion(root: etree._Element) -> bool:
     """Whether a key of the message's own protection is named by a SAML assertion: a
     SecurityTokenReference of the Security header, outside the assertions, naming one by ID
-    (an assertion of the message, or, by a SAML KeyIdentifier, one sent earlier). A
-    reference in the Body (an RSTR's RequestedAttachedReference) is content, not a key."""
+    (an assertion of the message, or one sent earlier: by a SAML KeyIdentifier, or by a
+    Reference whose STR has a SAML TokenType). A reference in the Body (an RSTR's
+    RequestedAttachedReference) is content, not a key."""
     header = security_header(root)
     if header is None:
         return False
@@ -42,6 +44,8 @@ def keyed_by_assertion(root: etree._Element) -> bool:
         identifiers = list(reference.iter(f"{{{WSSE}}}KeyIdentifier"))
         if any(SAML_TOKEN_PROFILE in (k.get("ValueType") or "") for k in identifiers):
             return True
+        if SAML_TOKEN_PROFILE in (reference.get(f"{{{WSSE11}}}TokenType") or ""):
+            return True  # a Reference to an assertion, carried or not (its URI)
         named = {(k.text or "").strip() for k in identifiers}
         named |= {(r.get("URI") or "").lstrip("#") for r in reference.iter(f"{{{WSSE}}}Reference")}
         if named & ids:

@@ -14,12 +14,7 @@ from tests.interop.bsp import RULES, Message
 
 CONFORMANCE = Path(__file__).resolve().parents[2] / "docs" / "conformance.md"
 #: known deviations, each to be fixed where it is written (strict: the marker must go then)
-DEVIATIONS = {
-    "R6610/R6614": "holder-of-key signatures name the assertion they carry by a SAML "
-    "KeyIdentifier, not a Reference (sim/wire/saml.py assertion_reference)",
-    "R6613": "hok-symmetric responses name the request's SAML 2.0 assertion by KeyIdentifier "
-    "(sim/wire/saml.py assertion_reference)",
-}
+DEVIATIONS: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +98,54 @@ def test_the_rules_catch_what_they_forbid(traces):
     security = next(doubled.iter(f"{{{wsse}}}Security"))
     security.append(copy.deepcopy(security.find(f"{{{wsu}}}Timestamp")))
     assert RULES["R3227"][1](Message(doubled))
+
+
+WSSE11 = "http://docs.oasis-open.org/wss/oasis-wss-wssecurity-secext-1.1.xsd"
+
+
+def _saml_reference(root: etree._Element) -> etree._Element:
+    """The first STR of the message naming an assertion (by its TokenType)."""
+    wsse = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+    return next(
+        s
+        for s in root.iter(f"{{{wsse}}}SecurityTokenReference")
+        if "saml-token-profile" in (s.get(f"{{{WSSE11}}}TokenType") or "")
+    )
+
+
+def _as_key_identifier(reference: etree._Element, identifier: str) -> None:
+    """Replace the STR's Reference by the SAML 2.0 KeyIdentifier of ``identifier``."""
+    wsse = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+    reference.clear()
+    reference.set(
+        f"{{{WSSE11}}}TokenType",
+        "http://docs.oasis-open.org/wss/oasis-wss-saml-token-profile-1.1#SAMLV2.0",
+    )
+    key = etree.SubElement(reference, f"{{{wsse}}}KeyIdentifier")
+    key.set("ValueType", "http://docs.oasis-open.org/wss/oasis-wss-saml-token-profile-1.1#SAMLID")
+    key.text = identifier
+
+
+def test_the_saml_rules_catch_a_key_identifier_where_a_reference_is_due(traces):
+    """Controls: a holder-of-key request naming the assertion it carries by KeyIdentifier
+    (R6610), with a ValueType on its Reference (R6614), and a response naming the request's
+    SAML 2.0 assertion by KeyIdentifier (R6613) are flagged."""
+    saml2 = "urn:oasis:names:tc:SAML:2.0:assertion"
+    for label in ("hok-public", "hok-symmetric"):
+        request = _message(traces, label, 3)  # the first application request
+        assert not RULES["R6610/R6614"][1](Message(request))
+        reference = _saml_reference(request)
+        [wsse_reference] = reference
+        wsse_reference.set("ValueType", "urn:anything")
+        assert RULES["R6610/R6614"][1](Message(request)), label
+        assertion_id = next(request.iter(f"{{{saml2}}}Assertion")).get("ID")
+        _as_key_identifier(reference, assertion_id)
+        assert RULES["R6610/R6614"][1](Message(request)), label
+
+    response = _message(traces, "hok-symmetric", 4)
+    assert not RULES["R6613"][1](Message(response))
+    reference = _saml_reference(response)
+    [wsse_reference] = reference
+    assert not wsse_reference.get("URI").startswith("#")  # names an assertion not carried
+    _as_key_identifier(reference, wsse_reference.get("URI").rsplit("=", 1)[-1])
+    assert RULES["R6613"][1](Message(response))

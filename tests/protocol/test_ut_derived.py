@@ -103,3 +103,13 @@ def test_the_command_refuses_999_iterations_with_exit_status_2(tmp_path):
         env={**os.environ, "WSSIM_KEY_DIR": str(tmp_path / "keys")},
     )
     assert_usage_error(result, "strategy_options.ut-derived.iterations", "1000")
+
+
+def test_salt_and_iteration_are_written_with_the_wsse11_prefix(make):
+    """Both messages write wsse11:Salt and wsse11:Iteration under the prefix the header uses
+    for WSS 1.1 (``k``), not a generated ``ns0``."""
+    for message in _exchange(make):
+        text = etree.tostring(_token(message)).decode()
+        for local in ("Salt", "Iteration"):
+            assert re.search(rf'<k:{local} xmlns:k="{re.escape(WSSE11)}">', text), text
+        assert "ns0:" not in text

@@ -13,7 +13,13 @@ from sim.errors import FailedCheck, InvalidRequest, InvalidSecurityToken
 from sim.protocol import protection as p
 from sim.protocol.api import PROVIDER, MessageKind
 from sim.protocol.sending import app_response, record_tls, send
-from sim.protocol.setup import APP_ACTION, APP_RESPONSE_ACTION, PROVIDER_ADDRESS, Setup
+from sim.protocol.setup import (
+    APP_ACTION,
+    APP_RESPONSE_ACTION,
+    PROVIDER_ADDRESS,
+    STS_ADDRESS,
+    Setup,
+)
 from sim.protocol.strategies.saml_tokens import (
     SamlProvider,
     TokenClient,
@@ -28,14 +34,13 @@ from sim.wire.xmlutil import fresh_bytes
 
 
 def require_assertion_reference(reference: wss.TokenReference, assertion) -> None:
-    """The message's key is named by the SAML KeyIdentifier of ``assertion``, and by nothing
-    else (another token, a URI, an X.509 certificate)."""
-    version = saml.assertion_version(assertion)
-    if (
-        reference.uri is not None
-        or reference.value_type != saml.VALUE_TYPES[version]
-        or reference.key_identifier != saml.assertion_id(assertion)
-    ):
+    """The message's key is named by a Reference to ``assertion``, which the message
+    carries (:func:`saml.assertion_reference`, BSP 1.1 R6610), and by nothing else (a SAML
+    KeyIdentifier, another token, an X.509 certificate)."""
+    expected = saml.assertion_reference(
+        saml.assertion_id(assertion), saml.assertion_version(assertion)
+    )
+    if not saml.is_reference(reference, expected):
         raise InvalidSecurityToken(
             "the message key is not the proof key of its SAML assertion", check="token-policy"
         )
@@ -102,8 +107,11 @@ class HokSymmetricClient(TokenClient):
         return send(PROVIDER, data, action=APP_ACTION, kind=MessageKind.APP_REQUEST)
 
     def on_app_reply(self, envelope, sender, now):
+        # the response does not carry the assertion: it names it as one sent before
+        expected = saml.external_assertion_reference(self.token_id, self.opts.version, STS_ADDRESS)
+
         def secret_for(reference):
-            if reference.key_identifier != self.token_id:
+            if not saml.is_reference(reference, expected):
                 raise FailedCheck("response keys derive from another token", check="key")
             return self.proof_key
 
@@ -133,15 +141,16 @@ class HokSymmetricProvider(HokProvider):
             raise InvalidSecurityToken(
                 "the message is not signed with the assertion's proof key", check="token-policy"
             )
-        key_id, key, version = proof[0].id, proof[0].symmetric_key, proof[0].version
+        found = proof[0]
         response = soap.new_envelope()
         soap.add_addressing(response, action=APP_RESPONSE_ACTION, relates_to=addressing.message_id)
         p.put_payload(response, p.get_payload(envelope), "Response")
         out = self.seal_symmetric(
             response,
             now,
-            key,
-            lambda: saml.assertion_reference(key_id, version),  # a new element at each use
+            found.symmetric_key,
+            # a new element at each use; the response does not carry the assertion
+            lambda: saml.external_assertion_reference(found.id, found.version, found.issuer),
             derive=self.derived_keys,
             direction=sc.Direction.REPLY,
         )

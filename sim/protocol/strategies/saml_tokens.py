@@ -393,7 +393,9 @@ class TokenSts(SamlSts):
             timestamp=True,
             key_type=request.key_type or KeyType.BEARER,
             attached_reference=saml.assertion_reference(assertion_id, self.opts.version),
-            unattached_reference=saml.assertion_reference(assertion_id, self.opts.version),
+            unattached_reference=saml.external_assertion_reference(
+                assertion_id, self.opts.version, STS_ADDRESS
+            ),
             **extras,
         )
         out = sent_over_tls(response, self.ledger)

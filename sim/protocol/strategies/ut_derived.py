@@ -22,17 +22,18 @@ from sim.errors import (
     UnknownDerivationSource,
 )
 from sim.protocol import protection as p
-from sim.protocol.api import PROVIDER, MessageKind, Send
+from sim.protocol.api import PROVIDER, MessageKind
 from sim.protocol.base import (
     APP_ACTION,
     APP_RESPONSE_ACTION,
     PROVIDER_ADDRESS,
+    Actor,
     Client,
-    Server,
+    Provider,
     Setup,
-    app_response,
     option,
 )
+from sim.protocol.sending import app_response, send
 from sim.wire import soap, wss
 from sim.wire.checks import ReplayCache
 from sim.wire.ledger import Ledger, Op
@@ -71,12 +72,18 @@ def iteration_bounds(options) -> tuple[int, int]:
     return iterations, most
 
 
-def derivation_token(username: str, iterations: int):
-    """A key-derivation UsernameToken (fresh MAC Salt, no password) and its wsu:Id."""
+def keyed_token(actor: Actor, username: str, password: str, iterations: int):
+    """A key-derivation UsernameToken (fresh MAC Salt, no password), its wsu:Id, and the key
+    ``actor`` derives from ``password`` with it (charged and logged)."""
     token = wss.build_username_token(
         username, salt=MAC_SALT + fresh_bytes(15), iteration=iterations
     )
-    return token, token.get(WSU_ID)
+    token_id = token.get(WSU_ID)
+    salt = wss.read_username_token(token).salt
+    actor.ledger.record(Op.UT_DERIVE, iterations)
+    key = crypto.ut_derive_key(password.encode(), salt, iterations)
+    actor.setup.log_key("ut-key", token_id, key)
+    return token, token_id, key
 
 
 def only_username_token(envelope) -> tuple:
@@ -131,25 +138,14 @@ class UtClient(Client):
         self.replay = ReplayCache()
 
     def start(self, now):
-        token, token_id = derivation_token(self.user, self.iterations)
-        salt = wss.read_username_token(token).salt
-        self.ledger.record(Op.UT_DERIVE, self.iterations)
-        key = crypto.ut_derive_key(self.password.encode(), salt, self.iterations)
-        self.setup.log_key("ut-key", token_id, key)
+        token, token_id, key = keyed_token(self, self.user, self.password, self.iterations)
         envelope = soap.new_envelope()
         self.address_request(envelope, APP_ACTION, APP_RESPONSE_ACTION, to=PROVIDER_ADDRESS)
         p.put_payload(envelope, self.payload)
-        data = p.protect_symmetric(
-            envelope,
-            secret=key,
-            source_reference=lambda: ut_reference(token_id),
-            now=now,
-            ledger=self.ledger,
-            suite_=self.setup.suite,
-            tokens=[token],
-            keylog=self.setup.log_key,
+        data = self.seal_symmetric(
+            envelope, now, key, lambda: ut_reference(token_id), tokens=[token]
         )
-        return [Send(to=PROVIDER, data=data, action=APP_ACTION, kind=MessageKind.APP_REQUEST)]
+        return send(PROVIDER, data, action=APP_ACTION, kind=MessageKind.APP_REQUEST)
 
     def on_reply(self, envelope, sender, now):
         token_el, token_uri = only_username_token(envelope)
@@ -175,13 +171,9 @@ class UtClient(Client):
         return [self.done(p.get_payload(envelope))]
 
 
-class UtProvider(Server):
-    role = PROVIDER
-    request_actions = frozenset({APP_ACTION})
-
+class UtProvider(Provider):
     def __init__(self, setup: Setup, node_id: str, shared=None) -> None:
-        super().__init__(setup)
-        self.replay = setup.replay_cache(self.role, node_id)
+        super().__init__(setup, node_id, shared)
         _, self.max_iterations = iteration_bounds(setup.options)
 
     def handle(self, data, sender, now):
@@ -210,22 +202,12 @@ class UtProvider(Server):
         payload = p.get_payload(envelope)
         # the response's own source: the user's key under a Salt the provider chose
         iteration = wss.read_username_token(token_el).iteration
-        token, token_id = derivation_token(user[0], iteration)
-        salt = wss.read_username_token(token).salt
-        self.ledger.record(Op.UT_DERIVE, iteration)
-        key = crypto.ut_derive_key(self.setup.passwords[user[0]].encode(), salt, iteration)
-        self.setup.log_key("ut-key", token_id, key)
+        password = self.setup.passwords[user[0]]
+        token, token_id, key = keyed_token(self, user[0], password, iteration)
         response = soap.new_envelope()
         soap.add_addressing(response, action=APP_RESPONSE_ACTION, relates_to=addressing.message_id)
         p.put_payload(response, payload, "Response")
-        out = p.protect_symmetric(
-            response,
-            secret=key,
-            source_reference=lambda: ut_reference(token_id),
-            now=now,
-            ledger=self.ledger,
-            suite_=self.setup.suite,
-            tokens=[token],
-            keylog=self.setup.log_key,
+        out = self.seal_symmetric(
+            response, now, key, lambda: ut_reference(token_id), tokens=[token]
         )
         return app_response(sender, out)

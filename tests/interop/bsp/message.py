@@ -65,6 +65,8 @@ VALUE_TYPES = {
     f"{{{WSSE}}}UsernameToken": UT_VALUE_TYPE,
     f"{{{WSC}}}DerivedKeyToken": f"{WSC}/dk",
     f"{{{WSC}}}SecurityContextToken": f"{WSC}/sct",
+    # SAML Token Profile 1.1 §3.4: a 1.1 assertion's ValueType (a 2.0 one has none, R6614)
+    f"{{{SAML1}}}Assertion": SAML11_KI,
 }
 ASSERTIONS = (f"{{{SAML2}}}Assertion", f"{{{SAML1}}}Assertion")
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:(\d\d):(\d\d)(?:\.(\d+))?Z$")

@@ -182,8 +182,13 @@ def r3072(m):
     ]
 
 
+_SAML_TOKEN_TYPES = {SAML11_TOKEN_TYPE: "1.1", SAML20_TOKEN_TYPE: "2.0"}
+
+
 def _saml_strs(m: Message) -> Iterator[tuple[etree._Element, str, bool]]:
-    """(STR, SAML version, internal?) of every STR naming an assertion."""
+    """(STR, SAML version, internal?) of every STR naming an assertion: one of the message,
+    or one it does not carry, named by a SAML KeyIdentifier or by a Reference whose STR
+    says, by its TokenType, that it names an assertion."""
     for s in m.strs:
         target = m.target(s)
         identifier = s.find(q(WSSE, "KeyIdentifier"))
@@ -192,6 +197,8 @@ def _saml_strs(m: Message) -> Iterator[tuple[etree._Element, str, bool]]:
             yield s, "2.0" if target.tag == q(SAML2, "Assertion") else "1.1", True
         elif value_type in (SAML11_KI, SAML20_KI):
             yield s, "2.0" if value_type == SAML20_KI else "1.1", False
+        elif s.get(q(WSSE11, "TokenType")) in _SAML_TOKEN_TYPES:
+            yield s, _SAML_TOKEN_TYPES[s.get(q(WSSE11, "TokenType"))], False
 
 
 @rule("R6611/R6617", "an STR to an assertion has the TokenType of its SAML version")
