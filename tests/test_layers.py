@@ -31,7 +31,7 @@ def _layer(module: str) -> int | None:
     parts = module.split(".")
     if parts[0] != "sim":
         return None
-    if len(parts) < 2:  # the package itself: only its version and the kernel check
+    if len(parts) < 2 or parts[1] == "__init__":  # the package: its version, the kernel check
         return LAYERS["_kernel"]
     return LAYERS.get(parts[1])
 
