@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -298,6 +298,25 @@ class MessageLog(Sequence):
         ("recoveries", "i"),
     )
     _STRINGS = ("strategy", "class", "fault")
+    #: the fields of a row, in order (messages.csv's columns)
+    FIELDS = (
+        "replication",
+        "strategy",
+        "class",
+        "session",
+        "seq",
+        "start_s",
+        "end_s",
+        "latency_ms",
+        "request_bytes",
+        "response_bytes",
+        "token_service_bytes",
+        "sts_exchanges",
+        "retries",
+        "recoveries",
+        "ok",
+        "fault",
+    )
 
     def __init__(self, rows: Iterable[Mapping] = ()) -> None:
         self._columns = {name: array(code) for name, code in self._INTS}
@@ -399,6 +418,48 @@ class MessageLog(Sequence):
             "ok": bool(self._ok[i]),
             "fault": strings[refs["fault"][i]],
         }
+
+    def tuples(
+        self,
+        strings: Callable[[str], object] | None = None,
+        given: Callable[[object], object] | None = None,
+    ) -> Iterator[tuple]:
+        """Every row as a tuple of its ``FIELDS`` values, column by column (the same values
+        as the row dicts, without building them); ``strings`` maps each distinct string of
+        the text columns once. A row appended as a dict gives its values (missing ones ""),
+        each through ``given``."""
+        table = self._strings if strings is None else [strings(s) for s in self._strings]
+        columns, refs = self._columns, self._refs
+        start, end = self._start, self._end
+        rows = zip(
+            columns["replication"],
+            [table[k] for k in refs["strategy"]],
+            [table[k] for k in refs["class"]],
+            columns["session"],
+            columns["seq"],
+            [round(t, 6) for t in start],
+            [round(t, 6) for t in end],
+            [round((b - a) * 1000, 4) for a, b in zip(start, end, strict=True)],
+            columns["request_bytes"],
+            columns["response_bytes"],
+            columns["token_service_bytes"],
+            columns["sts_exchanges"],
+            columns["retries"],
+            columns["recoveries"],
+            [ok != 0 for ok in self._ok],
+            [table[k] for k in refs["fault"]],
+            strict=True,
+        )
+        if not self._rows:
+            yield from rows
+            return
+        for i, row in enumerate(rows):
+            kept = self._rows.get(i)
+            if kept is None:
+                yield row
+            else:
+                values = [kept.get(f, "") for f in self.FIELDS]
+                yield tuple(values if given is None else map(given, values))
 
     def __getitem__(self, i):
         if isinstance(i, slice):

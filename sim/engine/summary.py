@@ -357,7 +357,17 @@ def _overload_signs(rep: Replication, label: str) -> list[str]:
 
 def _series_mean(nodes: list, attr: str, bins: list[int], width: float) -> float:
     """The mean over ``bins`` of the per-bin totals ``attr`` of ``nodes``, per second."""
-    return sum(sum(getattr(n, attr)[k] for n in nodes) for k in bins) / (width * len(bins))
+    totals = _bin_totals(nodes, attr)
+    return sum(totals[k] for k in bins) / (width * len(bins))
+
+
+def _bin_totals(nodes: list, attr: str) -> list[float]:
+    """Per time bin, the total ``attr`` (a per-bin series) of ``nodes``: one array sum over
+    the farm, not a loop per bin (numpy adds the rows in order, as ``sum`` does: the same
+    floats)."""
+    if len(nodes) == 1:
+        return list(getattr(nodes[0], attr))
+    return np.array([getattr(n, attr) for n in nodes]).sum(axis=0).tolist()
 
 
 # --- rows of the CSV outputs ---------------------------------------------------------------
@@ -412,11 +422,11 @@ def _collect_series(result: SimulationResult, rep: Replication, index: int, name
         for label, members in groups:
             cores = sum(n.cores for n in members)
             units = sum(n.hsm_units for n in members)
-            for k in range(len(members[0].series_busy)):
-                busy = sum(n.series_busy[k] for n in members)
-                wait = sum(n.series_wait[k] for n in members)
-                hsm = sum(n.series_hsm[k] for n in members) if units else None
-                hsm_wait = sum(n.series_hsm_wait[k] for n in members) if units else None
+            busy = _bin_totals(members, "series_busy")
+            wait = _bin_totals(members, "series_wait")
+            hsm = _bin_totals(members, "series_hsm") if units else None
+            hsm_wait = _bin_totals(members, "series_hsm_wait") if units else None
+            for k in range(len(busy)):
                 result.timeseries.append(
                     {
                         "replication": index,
@@ -425,9 +435,9 @@ def _collect_series(result: SimulationResult, rep: Replication, index: int, name
                         "role": farm.role,
                         "t_start_s": round(k * width, 6),
                         "t_end_s": round((k + 1) * width, 6),
-                        "utilization": busy / (cores * width),
-                        "mean_queue_len": wait / width,
-                        "hsm_utilization": "" if hsm is None else hsm / (units * width),
-                        "hsm_queue_len": "" if hsm_wait is None else hsm_wait / width,
+                        "utilization": busy[k] / (cores * width),
+                        "mean_queue_len": wait[k] / width,
+                        "hsm_utilization": "" if hsm is None else hsm[k] / (units * width),
+                        "hsm_queue_len": "" if hsm_wait is None else hsm_wait[k] / width,
                     }
                 )

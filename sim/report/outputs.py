@@ -45,20 +45,32 @@ def prepare_directory(out: Path, force: bool) -> Path:
     return out
 
 
-def write_json(path: Path, data: Mapping) -> None:
+def write_json(path: Path, data: Mapping) -> str:
+    """Write ``data`` as JSON; returns the text written."""
+    text = json.dumps(data, indent=2, sort_keys=False) + "\n"
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    tmp.write_text(text)
     tmp.replace(path)
+    return text
 
 
 def write_csv(path: Path, rows: Iterable[Mapping], columns: list[str]) -> None:
+    """Write ``rows`` (dicts; keys not in ``columns`` left out, missing ones empty) as CSV,
+    in one writer call; a columnar source with ``tuples`` (``MessageLog``) gives its rows
+    as tuples, without a dict per row."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     with tmp.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow(row)
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        writer.writerows(_tuples(rows, columns))
     tmp.replace(path)
+
+
+def _tuples(rows: Iterable[Mapping], columns: list[str]) -> Iterable[tuple]:
+    tuples = getattr(rows, "tuples", None)
+    if tuples is not None and tuple(columns) == tuple(getattr(rows, "FIELDS", ())):
+        return tuples()
+    return (tuple([row.get(column, "") for column in columns]) for row in rows)
 
 
 MESSAGE_COLUMNS = [
@@ -131,13 +143,17 @@ def write_results(
     """Every output file of a run (plots are written separately)."""
     summary = dict(result.summary)
     summary["partial"] = result.partial
-    write_json(out / "summary.json", summary)
-    write_csv(out / "messages.csv", result.messages, MESSAGE_COLUMNS)
-    write_csv(out / "nodes.csv", result.nodes, NODE_COLUMNS)
-    write_csv(out / "links.csv", result.links, LINK_COLUMNS)
-    write_csv(out / "timeseries.csv", result.timeseries, TIMESERIES_COLUMNS)
-    write_csv(out / "replications.csv", getattr(result, "replications", []), REPLICATION_COLUMNS)
-    write_json(
+    summary_text = write_json(out / "summary.json", summary)
+    tables = {
+        "messages": (MESSAGE_COLUMNS, result.messages),
+        "nodes": (NODE_COLUMNS, result.nodes),
+        "links": (LINK_COLUMNS, result.links),
+        "timeseries": (TIMESERIES_COLUMNS, result.timeseries),
+        "replications": (REPLICATION_COLUMNS, getattr(result, "replications", [])),
+    }
+    for name, (columns, rows) in tables.items():
+        write_csv(out / f"{name}.csv", rows, columns)
+    manifest_text = write_json(
         out / "manifest.json",
         {
             "version": sim.__version__,
@@ -158,9 +174,11 @@ def write_results(
             "profile_meta": _profile_meta(summary["profile"]),
         },
     )
-    from sim.results.store import write_store
+    from sim.results.store import write_run_store
 
-    write_store(out)
+    # the store from the rows in memory, each cell as its file reads back: the files are
+    # not read again (the JSON texts are, being small, so that the store holds them as read)
+    write_run_store(out, json.loads(summary_text), json.loads(manifest_text), tables)
 
 
 def machine() -> dict:

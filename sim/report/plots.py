@@ -7,11 +7,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import matplotlib.ticker as ticker
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from sim.report.labels import (
     PART_LABELS,
@@ -24,24 +23,28 @@ from sim.report.labels import (
 LINESTYLES = ("-", "--", "-.", ":")
 
 
-def _save(fig, path: Path) -> None:
+def _subplots(nrows: int = 1, ncols: int = 1, **kwargs):
+    """A figure and its axes, as ``pyplot.subplots`` makes them, without pyplot (its import
+    and its figure manager): the Agg canvas renders every format."""
+    fig = Figure(figsize=kwargs.pop("figsize", None))
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(nrows, ncols, **kwargs)
+
+
+def _save(fig: Figure, path: Path) -> None:
     fig.tight_layout()
     # vector formats carry no creation date nor random ids: the same run writes the same file
     metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}.get(path.suffix[1:])
     with matplotlib.rc_context({"svg.hashsalt": "wssim"}):
         fig.savefig(path, dpi=110, metadata=metadata)
-    plt.close(fig)
 
 
 def latency_cdf(
     summary: dict, messages: Iterable[Mapping], path: Path, warmup_s: float = 0.0
 ) -> None:
     """Empirical CDF of the latency of completed messages started after the warm-up."""
-    fig, ax = plt.subplots(figsize=(8, 5))
-    kept: dict[str, list[float]] = {}  # one pass over the rows (a MessageLog builds each)
-    for m in messages:
-        if m["ok"] and m["replication"] == 0 and m["start_s"] >= warmup_s:
-            kept.setdefault(m["strategy"], []).append(m["latency_ms"])
+    fig, ax = _subplots(figsize=(8, 5))
+    kept = _kept_latencies(messages, warmup_s)
     for i, name in enumerate(summary["strategies"]):
         latencies = np.sort(kept.get(name, []))
         if latencies.size:
@@ -67,6 +70,25 @@ def latency_cdf(
     _save(fig, path)
 
 
+def _kept_latencies(messages: Iterable[Mapping], warmup_s: float) -> dict[str, list[float]]:
+    """Per strategy, the latencies of the completed messages of the first replication
+    started after the warm-up, in one pass (as tuples from a columnar ``MessageLog``)."""
+    kept: dict[str, list[float]] = {}
+    tuples = getattr(messages, "tuples", None)
+    if tuples is not None:
+        f = {name: i for i, name in enumerate(messages.FIELDS)}
+        ok, rep, start = f["ok"], f["replication"], f["start_s"]
+        strategy, latency = f["strategy"], f["latency_ms"]
+        for m in tuples():
+            if m[ok] and m[rep] == 0 and m[start] >= warmup_s:
+                kept.setdefault(m[strategy], []).append(m[latency])
+        return kept
+    for m in messages:
+        if m["ok"] and m["replication"] == 0 and m["start_s"] >= warmup_s:
+            kept.setdefault(m["strategy"], []).append(m["latency_ms"])
+    return kept
+
+
 def utilization(summary: dict, path: Path) -> None:
     strategies = summary["strategies"]
     roles = sorted({r for s in strategies.values() for r in s["roles"]})
@@ -79,7 +101,7 @@ def utilization(summary: dict, path: Path) -> None:
     else:
         groups = {name: entry["roles"] for name, entry in strategies.items()}
     names = list(groups)
-    fig, ax = plt.subplots(figsize=(max(8, len(names) * 1.1), 5))
+    fig, ax = _subplots(figsize=(max(8, len(names) * 1.1), 5))
     width = 0.8 / max(len(roles), 1)
     x = np.arange(len(names))
     for i, role in enumerate(roles):
@@ -96,7 +118,7 @@ def utilization(summary: dict, path: Path) -> None:
 def bytes_per_message(summary: dict, path: Path) -> None:
     names = list(summary["strategies"])
     parts = ("request", "response", "token_service")
-    fig, ax = plt.subplots(figsize=(max(8, len(names) * 1.1), 5))
+    fig, ax = _subplots(figsize=(max(8, len(names) * 1.1), 5))
     bottom = np.zeros(len(names))
     for part in parts:
         values = (
@@ -117,8 +139,8 @@ def crypto_ops(summary: dict, path: Path) -> None:
     """Two panels: the expensive public-key operations, then the cheap symmetric and XML ones."""
     names = list(summary["strategies"])
     stats = summary["strategies"]
-    fig, axes = plt.subplots(1, 2, figsize=(max(12, len(names) * 1.6), 5.5))
-    colors = plt.get_cmap("tab20")
+    fig, axes = _subplots(1, 2, figsize=(max(12, len(names) * 1.6), 5.5))
+    colors = matplotlib.colormaps["tab20"]
     every = PUBLIC_KEY_OPS + other_ops(stats)
     for ax, group, title in (
         (axes[0], PUBLIC_KEY_OPS, "Public-key operations (RSA, TLS handshakes)"),
@@ -181,7 +203,7 @@ def load_over_time(timeseries: Iterable[Mapping], path: Path, warmup_s: float = 
         if row.get("hsm_utilization") not in (None, ""):
             hsm.append(row["hsm_utilization"] * 100)
             hsm_queue.append(row["hsm_queue_len"])
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
+    fig, (top, bottom) = _subplots(2, 1, figsize=(10, 7), sharex=True)
     for label, (t, util, queue, hsm, hsm_queue) in sorted(lines.items()):
         (line,) = top.plot(t, util, label=f"{label} CPU")
         bottom.plot(t, queue, color=line.get_color(), label=f"{label} CPU")
@@ -257,7 +279,7 @@ def sweep_plots(out: Path, rows: list[dict], keys: list[str], fmt: str = "png") 
         ("p99_ms", "99th percentile latency (ms, log scale)", "p99"),
     ):
         name = f"{name}.{_format(fmt)}"
-        fig, ax = plt.subplots(figsize=(9, 5.5))
+        fig, ax = _subplots(figsize=(9, 5.5))
         for i, (series, points) in enumerate(sorted(_series(numeric, keys).items())):
             points = sorted(points, key=lambda r: r[x_key])
             errors = [r.get(f"{metric}_ci95") or 0.0 for r in points]
@@ -296,7 +318,7 @@ def sweep_plots(out: Path, rows: list[dict], keys: list[str], fmt: str = "png") 
 def plan_plot(path: Path, result: dict, metric: str) -> None:
     """The evidence of a plan: the metric at every value tried, the target as a line."""
     vary = result["vary"]
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = _subplots(figsize=(8, 5))
     rows = result["evidence"]
     for strategy in sorted({r["strategy"] for r in rows}):
         points = sorted((r[vary], r[metric]) for r in rows if r["strategy"] == strategy)

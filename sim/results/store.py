@@ -13,9 +13,10 @@ summary key existed still load. Reading is ``sim.results.load``.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from sim.results.sources import (
@@ -33,13 +34,42 @@ TABLES = ("runs", "strategies", "capacity", *RUN_TABLES)
 
 def write_store(directory: Path) -> Path:
     """(Re)build ``directory/results.sqlite`` from the directory's result files."""
-    directory = Path(directory)
+    return _write(Path(directory), lambda connection: ingest(connection, Path(directory)))
+
+
+def write_run_store(
+    directory: Path,
+    summary: Mapping,
+    manifest: Mapping,
+    tables: Mapping[str, tuple[Sequence[str], Iterable]],
+) -> Path:
+    """``directory/results.sqlite`` of a run from what it has just written, without reading
+    its files back: ``summary`` and ``manifest`` as their JSON files hold them, and per table
+    of ``RUN_TABLES`` its columns and rows (dicts, or tuples in column order from an object
+    with ``tuples``). Each cell is stored as its CSV file reads back (``_number``), so the
+    store is the one ``write_store`` would build from the files."""
+
+    def fill(connection: sqlite3.Connection) -> None:
+        run_id = "run"
+        _insert_run(connection, run_id, summary, manifest)
+        for table in RUN_TABLES:
+            if table in tables:
+                columns, rows = tables[table]
+                insert_rows(connection, table, ["run_id", *columns], _cells(run_id, columns, rows))
+
+    return _write(Path(directory), fill)
+
+
+def _write(directory: Path, fill) -> Path:
     path = directory / STORE
     tmp = path.with_suffix(".sqlite.tmp")
     tmp.unlink(missing_ok=True)
     connection = sqlite3.connect(tmp)
     try:
-        ingest(connection, directory)
+        # a fresh file renamed into place once complete: no journal needed
+        connection.execute("PRAGMA journal_mode=OFF")
+        connection.execute("PRAGMA synchronous=OFF")
+        fill(connection)
         connection.commit()
     finally:
         connection.close()
@@ -62,6 +92,17 @@ def ingest(connection: sqlite3.Connection, directory: Path, prefix: str = "") ->
 def _ingest_run(connection: sqlite3.Connection, directory: Path, run_id: str) -> None:
     summary = read_summary(directory)
     manifest = read_json(directory / "manifest.json")
+    _insert_run(connection, run_id, summary, manifest)
+    for table in RUN_TABLES:
+        csv_path = directory / f"{table}.csv"
+        if csv_path.is_file():
+            insert(connection, table, ({"run_id": run_id, **row} for row in _csv_rows(csv_path)))
+
+
+def _insert_run(
+    connection: sqlite3.Connection, run_id: str, summary: Mapping, manifest: Mapping
+) -> None:
+    """The ``runs``, ``strategies`` and ``capacity`` rows of one run."""
     insert(
         connection,
         "runs",
@@ -87,10 +128,6 @@ def _ingest_run(connection: sqlite3.Connection, directory: Path, run_id: str) ->
     )
     insert(connection, "strategies", [{"run_id": run_id, **r} for r in strategy_rows(summary)])
     insert(connection, "capacity", capacity_rows(run_id, summary))
-    for table in RUN_TABLES:
-        csv_path = directory / f"{table}.csv"
-        if csv_path.is_file():
-            insert(connection, table, ({"run_id": run_id, **row} for row in _csv_rows(csv_path)))
 
 
 def capacity_rows(run_id: str, summary: Mapping) -> list[dict]:
@@ -194,6 +231,46 @@ def _number(text: str | None):
         except ValueError:
             pass
     return text
+
+
+def read_back(value):
+    """``value`` as its CSV file reads back (``_number`` of what ``csv`` writes)."""
+    kind = type(value)
+    if value is None or kind is int or kind is float or kind is bool:
+        return value
+    return _number(value if kind is str else str(value))
+
+
+def _cells(run_id: str, columns: Sequence[str], rows: Iterable) -> Iterator[tuple]:
+    """The store's rows of a run table: ``run_id`` then each column as read back; a
+    columnar source (``tuples``) maps its distinct strings once instead of every cell."""
+    tuples = getattr(rows, "tuples", None)
+    if tuples is not None and tuple(columns) == tuple(getattr(rows, "FIELDS", ())):
+        for row in tuples(_number, read_back):
+            yield (run_id, *row)
+        return
+    for row in rows:
+        yield (run_id, *[read_back(row.get(column)) for column in columns])
+
+
+def insert_rows(
+    connection: sqlite3.Connection, table: str, columns: list[str], rows: Iterable[Sequence]
+) -> None:
+    """Insert rows given as tuples in ``columns`` order (one statement for them all); the
+    table is created, or given the columns it lacks, only when a row comes."""
+    iterator = iter(rows)
+    first = next(iterator, None)
+    if first is None:
+        return
+    existing = _columns(connection, table)
+    new = [column for column in columns if column not in existing]
+    if new:
+        _add_columns(connection, table, existing, new)
+    sql = (
+        f'INSERT INTO "{table}" ({", ".join(_quote(k) for k in columns)}) '
+        f"VALUES ({', '.join('?' * len(columns))})"
+    )
+    connection.executemany(sql, itertools.chain((first,), iterator))
 
 
 def insert(connection: sqlite3.Connection, table: str, rows: Iterable[Mapping]) -> None:

@@ -163,6 +163,15 @@ def test_the_message_log_reads_back_the_rows_of_messages_csv():
     extra = {**expected[0], "session": 7}
     log.append(extra)  # a row given as a dict is kept as given
     assert log[50] == extra and len(log) == 51
+    # the columnar read (outputs and the store): the same values, in FIELDS order, no dict
+    assert list(log.tuples()) == [tuple(row[f] for f in MessageLog.FIELDS) for row in log]
+    assert list(MessageLog.FIELDS) == list(expected[0])
+    short = {"replication": 3, "strategy": "sct"}
+    log.append(short)  # a given row lacking fields gives them empty, each through ``given``
+    assert list(log.tuples(str.upper, given=repr))[-1] == tuple(
+        repr(short.get(f, "")) for f in MessageLog.FIELDS
+    )
+    assert next(log.tuples(str.upper))[1:3] == ("BEARER", "WEB")
 
 
 def _population(users: int):

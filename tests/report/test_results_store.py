@@ -50,6 +50,63 @@ def test_a_run_writes_results_sqlite_with_its_tables_scenario_and_manifest(run_a
     connection.close()
 
 
+def _store_contents(path) -> dict[str, tuple]:
+    """Every table of a store: its schema, rows and the SQLite type of every cell."""
+    connection = sqlite3.connect(path)
+    try:
+        contents = {}
+        for name, sql in connection.execute("SELECT name, sql FROM sqlite_master"):
+            columns = [row[1] for row in connection.execute(f'PRAGMA table_info("{name}")')]
+            types = ", ".join(f'typeof("{c}")' for c in columns)
+            rows = connection.execute(f'SELECT * FROM "{name}"').fetchall()
+            contents[name] = (
+                sql,
+                rows,
+                connection.execute(f'SELECT {types} FROM "{name}"').fetchall(),
+            )
+        return contents
+    finally:
+        connection.close()
+
+
+def test_a_runs_store_written_from_memory_is_the_one_its_files_give(run_a, tmp_path):
+    """``wssim run`` writes results.sqlite from its rows in memory; rebuilt from the files it
+    wrote, the store is the same, cell for cell and type for type."""
+    rebuilt = tmp_path / "rebuilt"
+    shutil.copytree(run_a, rebuilt)
+    (rebuilt / "results.sqlite").unlink()
+    write_store(rebuilt)
+    written, from_files = (
+        _store_contents(run_a / "results.sqlite"),
+        _store_contents(rebuilt / "results.sqlite"),
+    )
+    assert set(written) == set(from_files) >= {"runs", "messages", "timeseries"}
+    for name, contents in from_files.items():
+        assert written[name] == contents, name
+
+
+def test_cells_are_stored_as_their_csv_file_reads_back(tmp_path):
+    """Text that reads as a number, an empty text, a flag and a numpy scalar: stored as the
+    CSV round trip gives them."""
+    import numpy as np
+
+    from sim.results.store import write_run_store
+
+    summary = {"scenario": "s", "strategies": {}, "warnings": []}
+    rows = [
+        {"link": "7", "bytes": np.int64(3), "utilization": np.float64(0.5), "strategy": ""},
+        {"link": "a-b", "bytes": True, "utilization": 1.0},
+    ]
+    write_run_store(
+        tmp_path, summary, {}, {"links": (["link", "bytes", "utilization", "strategy"], rows)}
+    )
+    connection = sqlite3.connect(tmp_path / "results.sqlite")
+    stored = connection.execute("SELECT link, bytes, utilization, strategy FROM links").fetchall()
+    connection.close()
+    assert stored == [(7, 3, 0.5, None), ("a-b", 1, 1.0, None)]
+    assert [type(v) for v in stored[0][:3]] == [int, int, float]
+
+
 def test_load_returns_a_runs_figures_as_typed_dataframes(run_a):
     results = load(run_a)
     summary = json.loads((run_a / "summary.json").read_text())
