@@ -382,6 +382,17 @@ class Scenario(_Strict):
         return value
 
     @model_validator(mode="after")
+    def _spnego_mechanism(self):
+        """sct-spnego negotiates Kerberos when the scenario has a ``kdc`` role
+        (``[topology.kdc]``), else NTLM, WCF's fallback; ``mechanism`` given wins."""
+        if "sct-spnego" in self.strategies:
+            options = self.strategy_options.get("sct-spnego", {})
+            if "mechanism" not in options:
+                mechanism = "kerberos" if "kdc" in self.topology.model_fields_set else "ntlm"
+                self.strategy_options["sct-spnego"] = {**options, "mechanism": mechanism}
+        return self
+
+    @model_validator(mode="after")
     def _mixed_classes(self):
         classes = self.workload.classes
         named = {name: c.strategy for name, c in classes.items() if c.strategy is not None}

@@ -89,6 +89,8 @@ class MessageKind(StrEnum):
     KRB_ERROR = "krb-error"
     #: the legs of a SPNEGO negotiation (the last one an RSTR collection with the SCT)
     RST_SPNEGO = "rst-spnego"
+    #: a middle leg (NTLM: the CHALLENGE from the provider, the AUTHENTICATE from the client)
+    RSTR_SPNEGO = "rstr-spnego"
     RSTRC_SPNEGO = "rstrc-spnego"
 
 

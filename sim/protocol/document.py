@@ -35,7 +35,9 @@ _DESCRIPTIONS = {
     "kerberos": "Kerberos Token Profile 1.1: TGT and service ticket from the KDC, cached; a "
     "GSS AP-REQ BinarySecurityToken per message, keys derived from its subkey.",
     "sct-spnego": "The SCT negotiated by SPNEGO (Kerberos AP-REQ/AP-REP) tunneled in "
-    "RST/RSTR BinaryExchange; then derived keys as in sct.",
+    "RST/RSTR BinaryExchange; then derived keys as in sct. A scenario without a kdc role "
+    "(option mechanism = ntlm) negotiates NTLMv2 instead, WCF's fallback: NEGOTIATE, "
+    "CHALLENGE, AUTHENTICATE in three legs, then the SCT.",
 }
 
 

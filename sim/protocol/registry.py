@@ -19,6 +19,7 @@ from sim.protocol.strategies import (
     sct_spnego,
     sct_tlsnego,
     sender_vouches,
+    sts_kerberos,
     ut_derived,
     x509,
 )
@@ -37,6 +38,8 @@ class Entry:
     servers: Mapping[str, type[Server]]
     #: the roles whose nodes keep security contexts (in a ``ContextCache``)
     context_roles: tuple[str, ...] = ()
+    #: the entry as a strategy's options make it (another client, servers, roles)
+    resolve: Callable[[Entry, Mapping], Entry] | None = None
 
 
 class Strategy:
@@ -45,6 +48,8 @@ class Strategy:
     def __init__(self, setup: Setup, entry: Entry) -> None:
         self.name = setup.name
         self.setup = setup
+        if entry.resolve is not None:
+            entry = entry.resolve(entry, setup.options)
         self._entry = entry
         self.roles = tuple(entry.servers)
         # the context limits, read once (the options were checked by build_strategy)
@@ -101,10 +106,11 @@ def _token_strategy(client: type[Client], provider: type[Server]) -> Entry:
     """A strategy whose client gets a SAML assertion from the STS and sends it to the
     provider itself (the SAML token options)."""
     return Entry(
-        known=frozenset(saml_tokens.OPTIONS),
-        read_options=saml_tokens.TokenOptions,
+        known=frozenset(saml_tokens.OPTIONS | sts_kerberos.OPTIONS),
+        read_options=sts_kerberos.read_options,
         client=client,
         servers={STS: saml_tokens.TokenSts, PROVIDER: provider},
+        resolve=sts_kerberos.resolve,
     )
 
 
@@ -163,6 +169,7 @@ _TABLE = {
         client=sct_spnego.SpnegoClient,
         servers={KDC: kdc.Kdc, PROVIDER: sct_spnego.SpnegoProvider},
         context_roles=(PROVIDER,),
+        resolve=sct_spnego.resolve,
     ),
 }
 assert set(_TABLE) == set(STRATEGY_NAMES)

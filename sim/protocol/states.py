@@ -41,6 +41,8 @@ class State(StrEnum):
     KDC_TGS = "kdc-tgs"
     #: waits for the next leg of a SPNEGO negotiation (the last one carries the context)
     SPNEGO = "spnego"
+    #: waits for the end of an NTLM negotiation in SPNEGO: token and Authenticator (leg #4)
+    SPNEGO_FINAL = "spnego-final"
     #: waits for the response to an application request
     APP = "app"
     #: waits for a renewed security context
@@ -74,6 +76,7 @@ AWAITS: dict[MessageKind, State] = {
     MessageKind.KRB_AS_REQ: State.KDC_AS,
     MessageKind.KRB_TGS_REQ: State.KDC_TGS,
     MessageKind.RST_SPNEGO: State.SPNEGO,
+    MessageKind.RSTR_SPNEGO: State.SPNEGO_FINAL,
 }
 
 #: The handler every machine runs on a fault (``Client.recover``).

@@ -42,6 +42,8 @@ the list of the allowed ones.
 | token strategies | `token_lifetime_s`, `renew_at`, `saml_version` (`"2.0"`/`"1.1"`), `proof` (`binary-secret`/`computed-key`) | the STS token's lifetime, when the client renews it (share of the lifetime), SAML version, how hok-symmetric's proof key is made |
 | `sct`, `sct-tlsnego` | `sct_lifetime_s`, `renew_at`, `cache_capacity`, `cache_idle_timeout_s`, `cancel`, `derived_keys`, `tlsnego` | the context's lifetime and renewal, the provider's context cache (contexts, idle timeout), Cancel at the end of a session, derived keys or the SCT's key itself, TLSNego or a preset certificate |
 | `sct-tlsnego` | `max_pending_negotiations` (1000), `negotiation_timeout_s` (60) | negotiations a provider node keeps pending at most, and for how long |
+| `sct-spnego` | `mechanism` (`"kerberos"` when the scenario has a `[topology.kdc]`, else `"ntlm"`), `max_pending_negotiations` (1000), `negotiation_timeout_s` (60) | the SPNEGO mechanism (NTLM: WCF's fallback without a domain controller, three NTLM legs and no `kdc` role); NTLM negotiations a provider node keeps pending at most, and for how long |
+| token strategies | `sts_authentication` (`"username"`/`"kerberos"`; with `kerberos` also `enctype`, `ticket_lifetime_s`) | how the RST to the STS is authenticated: a UsernameToken, or a Kerberos AP-REQ for `HTTP/sts.example` (the run then has a `kdc` role) |
 | `ut-derived` | `iterations`, `max_iterations` (5000) | the UsernameToken key derivation's Iteration (at least 1000) and the receiver's bound |
 """
 

@@ -50,6 +50,9 @@ class Op(str, Enum):
     KRB_ENCRYPT = "krb_encrypt"
     KRB_DECRYPT = "krb_decrypt"
     KRB_CHECKSUM = "krb_checksum"
+    #: NTLM (MS-NLMP): an MD4, MD5 or HMAC-MD5 pass, an RC4 pass (size: bytes)
+    NTLM_HMAC_MD5 = "ntlm_hmac_md5"
+    NTLM_RC4 = "ntlm_rc4"
 
 
 OPS: frozenset[str] = frozenset(op.value for op in Op)

@@ -136,6 +136,7 @@ def test_full_and_replay_agree_for_every_strategy_under_faults(key_dir, strategy
             "provider": {"nodes": 2, "balancer": "round_robin"},
             "sts": {"nodes": 2, "balancer": "random"},
             "intermediary": {"nodes": 2},
+            "kdc": {"nodes": 1},  # sct-spnego: Kerberos (without a kdc role it runs NTLM)
         },
         links={"default": {"loss": 0.02, "timeout_s": 0.3}},
         faults=[

@@ -278,9 +278,11 @@ class TokenClient(Client):
         envelope = soap.new_envelope()
         # over TLS: the RSTR is not signed, the channel binds it
         reply = Action.RSTRC_ISSUE_FINAL.value
-        self.address_request(envelope, Action.RST_ISSUE.value, reply, to=STS_ADDRESS, signed=False)
+        sent = self.address_request(
+            envelope, Action.RST_ISSUE.value, reply, to=STS_ADDRESS, signed=False
+        )
         security, _ = p.security_header(envelope, now)
-        security.append(wss.build_username_token(self.user, password=self.password))
+        security.append(self.sts_token(sent.message_id, now))
         request = trust.RequestSecurityToken(
             request_type=RequestType.ISSUE,
             token_type=saml.TOKEN_TYPES[self.opts.version],
@@ -292,6 +294,10 @@ class TokenClient(Client):
         envelope.add_body_element(trust.build_rst(request))
         data = sent_over_tls(envelope, self.ledger)
         return send(STS, data, action=Action.RST_ISSUE, kind=MessageKind.RST_ISSUE, tls=True)
+
+    def sts_token(self, message_id: str, now: float) -> etree._Element:
+        """The token authenticating the RST to the STS: the user's UsernameToken."""
+        return wss.build_username_token(self.user, password=self.password)
 
     def on_issued(self, envelope, sender, now):
         """The STS's RSTR (over TLS): keep the token, then send the application request."""
@@ -365,9 +371,14 @@ class TokenSts(SamlSts):
         super().__init__(setup, node_id, shared)
         self.provider = setup.identity("provider")
 
-    def handle(self, data, sender, now):
+    def authenticate(self, data: bytes, now: float) -> tuple[soap.Envelope, soap.Addressing, str]:
+        """A request over TLS, its addressing and the subject its UsernameToken proves."""
         missing = FailedAuthentication("the STS needs a UsernameToken", check="authentication")
         envelope, addressing, token = user_over_tls(self, data, now, missing)
+        return envelope, addressing, token.username
+
+    def handle(self, data, sender, now):
+        envelope, addressing, subject = self.authenticate(data, now)
         request = trust.read_rst(body_element(envelope, "wst:RequestSecurityToken"))
         if request.applies_to != PROVIDER_ADDRESS:
             raise InvalidRequest("no token for that AppliesTo")
@@ -376,7 +387,7 @@ class TokenSts(SamlSts):
         assertion = signed_assertion(
             self.identity,
             self.opts,
-            subject=token.username,
+            subject=subject,
             confirmation=Confirmation.BEARER if bearer else Confirmation.HOLDER_OF_KEY,
             now=now,
             ledger=self.ledger,
