@@ -32,6 +32,7 @@ def cmd_calibrate(args) -> int:
     from sim.report.outputs import write_json
     from sim.testbed.httpcost import measure_http_costs
     from sim.testbed.ledger_gap import measure_engine_overheads
+    from sim.testbed.speed import reference_ms
     from sim.wire.keys import default_key_dir
 
     out = Path(args.out)
@@ -40,6 +41,7 @@ def cmd_calibrate(args) -> int:
     if out.exists() and not args.force:
         raise ScenarioError("--out", f"{out} exists; pass --force to replace it")
     console.print("measuring every ledger operation with the real implementations...")
+    reference = reference_ms(str(default_key_dir()))
     profile = calibrate(quick=args.quick)
     console.print("measuring the HTTP layer (uvicorn and httpx, empty requests)...")
     profile["http"] = measure_http_costs(str(default_key_dir()), quick=args.quick)
@@ -47,6 +49,10 @@ def cmd_calibrate(args) -> int:
     profile["engine_overhead_us"] = measure_engine_overheads(
         profile, quick=args.quick, key_dir=str(default_key_dir())
     )
+    # the machine's speed while calibrating (a shared machine's drifts): the testbed
+    # rescales the profile by how fast the same work runs when it measures
+    reference = (reference + reference_ms(str(default_key_dir()))) / 2
+    profile["meta"]["reference_ms"] = round(reference, 4)
     write_json(out, profile)
     from rich.table import Table
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 #: exported name -> the module defining it
 _EXPORTS = {
     "CostProfile": "sim.engine.costs",
-    "calibrate": "sim.engine.costs",
+    "calibrate": "sim.engine.calibration",
     "load_profile": "sim.engine.costs",
     "ProgressInfo": "sim.engine.replication",
     "Tracer": "sim.engine.replication",
@@ -23,7 +23,8 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:
-    from sim.engine.costs import CostProfile, calibrate, load_profile
+    from sim.engine.calibration import calibrate
+    from sim.engine.costs import CostProfile, load_profile
     from sim.engine.replication import ProgressInfo, Tracer
     from sim.engine.run import simulate
     from sim.engine.scenario import Scenario, apply_overrides, load_scenario

@@ -267,10 +267,13 @@ class Chain:
         window = network.warmup, network.until
         if not (yield from wire.send(size // 2, *window)):
             return False
-        yield from target.work(network.cpu(target, TLS_HANDSHAKE), *window)
+        # the handshake, and what else the connection costs each end (a calibrated profile)
+        accept = network.profile.connection_seconds(server=True, tls=True)
+        yield from target.work(network.cpu(target, TLS_HANDSHAKE) + accept, *window)
         if not (yield from back.send(size // 2, *window)):
             return False
-        yield from source.work(network.cpu(source, TLS_HANDSHAKE), *window)
+        connect = network.profile.connection_seconds(server=False, tls=True)
+        yield from source.work(network.cpu(source, TLS_HANDSHAKE) + connect, *window)
         if self.record is not None:
             counts = network.op_counts(TLS_HANDSHAKE)
             self.record.op_steps += (counts, counts)

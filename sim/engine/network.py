@@ -186,7 +186,7 @@ class Network:
         if send is not None:
             role = role_of(send.to)
             bill = bill_of(send, role)
-            http = self.profile.http_seconds(send.reply)  # the HTTP layer's own cost
+            http = self.profile.http_seconds(send.reply, send.tls)  # the HTTP layer's cost
             seconds, beside_hsm = seconds + http, beside_hsm + http
         # the engine's own CPU beyond its ledger (a calibrated profile's engine_overhead_us)
         extra = self.profile.overhead_seconds(strategy, role_taking, send and send.kind)

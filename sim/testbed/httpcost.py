@@ -3,8 +3,10 @@ reply to every POST (uvicorn and the ASGI app, no engine) in a process of its ow
 process's ``httpx`` client, as the load generator and an intermediary use it.
 
 Per request on a kept-alive connection (what ``CostProfile.http_seconds`` charges per
-message), and per new connection (what opening one adds; the model charges TLS handshakes,
-not TCP connections: reported beside)."""
+message), per new connection (what opening one adds; the simulation charges TLS handshakes,
+not TCP connections: the testbed's prediction adds the client's to the load generator's
+CPU), and a node's CPU per second serving nothing (its event loops' timers: the testbed's
+prediction adds it to each server node's CPU over the window)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import time
 import httpx
 
 from sim.testbed.cluster import Cluster
+from sim.testbed.driver import client_tls_context
 from sim.testbed.node import cpu_seconds
 
 
@@ -25,8 +28,7 @@ def _split_cores() -> tuple[tuple[int, ...], tuple[int, ...]]:
     return (cores[0],), (cores[1] if len(cores) > 1 else cores[0],)
 
 
-async def _requests(url: str, count: int, fresh: bool) -> None:
-    context = ssl.create_default_context()  # made once, as a testbed's clients share one
+async def _requests(url: str, count: int, fresh: bool, context: ssl.SSLContext) -> None:
     if fresh:
         for _ in range(count):
             async with httpx.AsyncClient(verify=context) as client:
@@ -37,14 +39,23 @@ async def _requests(url: str, count: int, fresh: bool) -> None:
             await client.post(url, content=b"")
 
 
-def _measure(cluster: Cluster, count: int, fresh: bool) -> tuple[float, float]:
-    """(server, client) CPU seconds per request."""
-    url = cluster.nodes[0].endpoint.plain
-    asyncio.run(_requests(url, 20, fresh))  # warm both ends
+def _ca_pem(key_dir: str) -> bytes:
+    from sim.protocol import build_strategy
+
+    return build_strategy("x509", {}, key_dir=key_dir).setup.keystore.ca.pem
+
+
+def _measure(
+    cluster: Cluster, count: int, fresh: bool, context: ssl.SSLContext, tls: bool = False
+) -> tuple[float, float]:
+    """(server, client) CPU seconds per request, over plain HTTP or ``tls``."""
+    endpoint = cluster.nodes[0].endpoint
+    url = endpoint.tls if tls else endpoint.plain
+    asyncio.run(_requests(url, 20, fresh, context))  # warm both ends
     name = cluster.nodes[0].name
     server = cluster.stats()[name]["cpu_s"]
     client = cpu_seconds()
-    asyncio.run(_requests(url, count, fresh))
+    asyncio.run(_requests(url, count, fresh, context))
     client = cpu_seconds() - client
     server = cluster.stats()[name]["cpu_s"] - server
     return server / count, client / count
@@ -53,7 +64,8 @@ def _measure(cluster: Cluster, count: int, fresh: bool) -> tuple[float, float]:
 def measure_http_costs(key_dir: str, *, quick: bool = False) -> dict[str, float]:
     """The HTTP layer's CPU microseconds: ``server_request_us``, ``client_request_us``
     (kept-alive connection), ``server_connection_us``, ``client_connection_us`` (what a new
-    connection adds), with the processes pinned as in a testbed run."""
+    connection adds), and ``server_idle_us_per_s`` (a node's CPU per second serving
+    nothing), with the processes pinned as in a testbed run."""
     client_cores, server_cores = _split_cores()
     count = 300 if quick else 2000
     previous = os.sched_getaffinity(0)
@@ -62,8 +74,13 @@ def measure_http_costs(key_dir: str, *, quick: bool = False) -> dict[str, float]
         with Cluster(
             "x509", {}, {"provider": 1}, server_cores, key_dir, time.time(), empty=True
         ) as c:
-            server, client = _measure(c, count, fresh=False)
-            server_new, client_new = _measure(c, max(count // 5, 50), fresh=True)
+            # made once, as a testbed's clients share one; trusting the test CA
+            context = client_tls_context(_ca_pem(key_dir))
+            server, client = _measure(c, count, False, context)
+            server_new, client_new = _measure(c, max(count // 5, 50), True, context)
+            tls_server, tls_client = _measure(c, count, False, context, tls=True)
+            tls_server_new, tls_client_new = _measure(c, max(count // 10, 30), True, context, True)
+        idle = _idle_seconds_per_second(key_dir, server_cores, 3.0 if quick else 8.0)
     finally:
         os.sched_setaffinity(0, previous)
     return {
@@ -71,4 +88,22 @@ def measure_http_costs(key_dir: str, *, quick: bool = False) -> dict[str, float]
         "client_request_us": client * 1e6,
         "server_connection_us": max(server_new - server, 0.0) * 1e6,
         "client_connection_us": max(client_new - client, 0.0) * 1e6,
+        "server_idle_us_per_s": idle * 1e6,
+        "server_tls_request_us": tls_server * 1e6,
+        "client_tls_request_us": tls_client * 1e6,
+        # a new TLS connection whole (TCP, handshake, Python's TLS transport)
+        "server_tls_connection_us": max(tls_server_new - tls_server, 0.0) * 1e6,
+        "client_tls_connection_us": max(tls_client_new - tls_client, 0.0) * 1e6,
     }
+
+
+def _idle_seconds_per_second(key_dir: str, cores: tuple[int, ...], seconds: float) -> float:
+    """CPU seconds per second a testbed node (a real one: plain and TLS listeners, an
+    engine) spends serving nothing: its event loops' timers."""
+    with Cluster("x509", {}, {"provider": 1}, cores, key_dir, time.time()) as cluster:
+        time.sleep(1.0)  # past its start-up
+        name = cluster.nodes[0].name
+        before = cluster.stats()[name]["cpu_s"]
+        time.sleep(seconds)
+        # the second /stats request's own cost is left in: one request in ``seconds``
+        return (cluster.stats()[name]["cpu_s"] - before) / seconds

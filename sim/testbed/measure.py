@@ -111,6 +111,8 @@ def measured_metrics(result: dict, roles: dict[str, list[str]], load: Load) -> d
         "utilization": {},
         # time ready to run but waiting for a core (other processes of the machine)
         "run_queue_ms_per_message": {},
+        # of the CPU, what the engine's own steps took (the rest: HTTP, the event loop)
+        "engine_cpu_ms_per_message": {},
     }
     for role, nodes in roles.items():
         cpu = sum(closing["servers"][n]["cpu_s"] - opening["servers"][n]["cpu_s"] for n in nodes)
@@ -121,6 +123,12 @@ def measured_metrics(result: dict, roles: dict[str, list[str]], load: Load) -> d
             for n in nodes
         )
         metrics["run_queue_ms_per_message"][role] = wait / count * 1000
+        engine = sum(
+            closing["servers"][n].get("engine_cpu_s", 0.0)
+            - opening["servers"][n].get("engine_cpu_s", 0.0)
+            for n in nodes
+        )
+        metrics["engine_cpu_ms_per_message"][role] = engine / count * 1000
     loadgen = closing["loadgen_cpu_s"] - opening["loadgen_cpu_s"]
     wait = closing.get("loadgen_wait_s", 0.0) - opening.get("loadgen_wait_s", 0.0)
     metrics["loadgen"] = {

@@ -8,7 +8,8 @@ Endpoints (``docs/validation.md``):
   node name, ``client-17``); the reply is the engine's answer (status 500 for a SOAP
   fault), with ``x-wssim-node`` (this node) and ``x-wssim-hops`` (bytes and STS exchanges of
   the messages it sent to answer, as JSON).
-* ``GET /stats`` — ``{"cpu_s": user + system CPU seconds of this process, "requests": n}``.
+* ``GET /stats`` — ``{"cpu_s": user + system CPU seconds of this process, "wait_s": seconds
+  it waited for a core, "requests": n, "engine_cpu_s": CPU seconds inside the engine}``.
 
 Run as ``python -m sim.testbed.node CONFIG_JSON``; it prints ``READY <plain port> <tls
 port>`` once listening, and stops on SIGTERM or when its parent dies. ``"empty": true``
@@ -26,6 +27,7 @@ import signal
 import socket
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from sim.testbed.driver import (
@@ -90,7 +92,21 @@ class NodeApp:
         self.transport = transport
         self.clock = clock
         self.requests = 0
+        #: CPU seconds spent inside the engine's receive (the rest is HTTP, the event loop)
+        self.engine_cpu_s = 0.0
+        if engine is not None:
+            engine.receive = self._timed(engine.receive)
         self._node = (NODE.encode(), name.encode())
+
+    def _timed(self, receive):
+        def timed(*args, **kwargs):
+            start = time.process_time()
+            try:
+                return receive(*args, **kwargs)
+            finally:
+                self.engine_cpu_s += time.process_time() - start
+
+        return timed
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -100,6 +116,7 @@ class NodeApp:
                 "cpu_s": cpu_seconds(),
                 "wait_s": run_queue_seconds(),
                 "requests": self.requests,
+                "engine_cpu_s": self.engine_cpu_s,
             }
             await _respond(send, 200, json.dumps(stats).encode(), [self._node])
             return
@@ -194,6 +211,10 @@ async def _serve(config: dict) -> None:
         }
         ca = strategy.setup.keystore.ca.pem
         transport = Transport(endpoints, client_tls_context(ca), config["node"])
+    else:  # no engine, but the role's certificate: the TLS listener's cost is measured too
+        from sim.protocol import build_strategy
+
+        strategy = build_strategy(config["strategy"], config["options"], key_dir=config["key_dir"])
     app = NodeApp(config["node"], engine, transport, clock)
     plain, secure = _listener(), _listener()
     common = dict(lifespan="off", access_log=False, log_level="warning", http="h11", loop="asyncio")

@@ -1,7 +1,16 @@
 """The simulator's prediction of a testbed run: the scenario as the testbed runs it (one node
 of one core per server role, each node its own replay store, loopback links, no faults or
 adversary, the calibrated profile), simulated at the same load, and the same figures as
-``measure.measured_metrics`` computes from the real run."""
+``measure.measured_metrics`` computes from the real run.
+
+Two cores the simulation cannot share are added by the utilization law: the model's client
+machines never queue (``topology.client``: each session its own machine), while the
+testbed's clients are one load-generator process on one core; and the model gives each
+server role its own node, while the testbed's server processes share one core. The
+predicted saturation is the simulated one, capped by what each shared core can do: 1000 /
+the load generator's CPU ms per message (``client_cpu_ms``: the client steps' ledgers,
+engine overhead, HTTP and connection costs priced with the profile) and 1000 / the sum of
+the server roles' simulated CPU ms per message."""
 
 from __future__ import annotations
 
@@ -10,6 +19,9 @@ from collections.abc import Mapping
 
 from sim.testbed.measure import Load
 
+#: the shared cores that may bound the predicted saturation
+LOAD_GENERATOR, SERVERS, SIMULATED = "load generator", "servers", "simulated"
+
 #: the loopback as a link: one-way delay and rate (a memory copy between two processes)
 LOOPBACK_LATENCY_MS = 0.02
 LOOPBACK_MBPS = 20_000.0
@@ -17,8 +29,11 @@ LOOPBACK_MBPS = 20_000.0
 MIN_SIMULATED_S = 60.0
 
 
-def testbed_scenario(data: Mapping, strategy: str, profile: str, load: Load, seed: int) -> dict:
-    """The scenario data of ``strategy`` as the testbed runs it under ``load``."""
+def testbed_scenario(
+    data: Mapping, strategy: str, profile: str, load: Load, seed: int, scale: float = 1.0
+) -> dict:
+    """The scenario data of ``strategy`` as the testbed runs it under ``load``, its profile
+    scaled by ``scale`` (how much slower the machine runs than when it was calibrated)."""
     from sim.protocol import build_strategy
 
     out = copy.deepcopy(dict(data))
@@ -58,18 +73,22 @@ def testbed_scenario(data: Mapping, strategy: str, profile: str, load: Load, see
         "record_messages": 0,
     }
     previous = out.get("profile", {})
-    out["profile"] = {"name": profile}
+    out["profile"] = {"name": profile, "scale": scale}
     for key in ("variability", "cv"):
         if key in previous:
             out["profile"][key] = previous[key]
     return out
 
 
-def predicted_metrics(data: Mapping, strategy: str, profile: str, load: Load, seed: int) -> dict:
-    """The simulated figures of ``strategy`` under ``load``, shaped as the measured ones."""
+def predicted_metrics(
+    data: Mapping, strategy: str, profile: str, load: Load, seed: int, scale: float = 1.0
+) -> dict:
+    """The simulated figures of ``strategy`` under ``load``, shaped as the measured ones
+    (the profile scaled by ``scale``)."""
     from sim.engine import load_scenario, simulate
+    from sim.engine.costs import load_profile
 
-    scenario = load_scenario(testbed_scenario(data, strategy, profile, load, seed))
+    scenario = load_scenario(testbed_scenario(data, strategy, profile, load, seed, scale))
     result = simulate(scenario, workers=1)
     summary = result.summary["strategies"][strategy]
     run = scenario.run
@@ -88,8 +107,62 @@ def predicted_metrics(data: Mapping, strategy: str, profile: str, load: Load, se
         "utilization": {},
         "overloaded": bool(result.summary.get("warnings")),
     }
+    # a node's CPU serving nothing (its event loops' timers), over the window (the
+    # testbed runs one node of one core per role)
+    idle = load_profile(profile).http.get("server_idle_us_per_s", 0.0) * 1e-6 * scale
     for role, figures in summary["roles"].items():
-        busy = figures["utilization"] * figures["cores"] * window
+        busy = (figures["utilization"] + idle) * figures["cores"] * window
         metrics["cpu_ms_per_message"][role] = busy / completed * 1000
-        metrics["utilization"][role] = figures["utilization"]
+        metrics["utilization"][role] = figures["utilization"] + idle
     return metrics
+
+
+def client_cpu_ms(
+    name: str, options: Mapping, profile, *, messages: int, size: int, key_dir: str | None = None
+) -> float:
+    """The model's CPU per application message of ``name``'s clients under ``profile`` (a
+    CostProfile): their steps (recorded in the harness) priced as the simulator prices
+    them — ledger, engine overhead, the HTTP client's cost per request — plus a new
+    connection per session and server role (and a TLS handshake on a TLS one), as the
+    testbed's load generator opens them."""
+    from sim.engine.chain import TLS_HANDSHAKE
+    from sim.engine.costs import NO_SEND
+    from sim.protocol import build_strategy
+    from sim.protocol.api import CLIENT
+    from sim.testbed.ledger_gap import time_steps
+
+    strategy = build_strategy(name, dict(options), key_dir=key_dir)
+    times = time_steps(
+        strategy, profile, messages=messages, size=size, sessions=10, warmup_sessions=2
+    )
+    total = 0.0
+    for (role, kind), charged in times.charged.items():
+        if role == CLIENT:
+            steps = times.steps[role, kind]
+            total += charged + steps * profile.overhead_seconds(name, CLIENT, kind)
+            if kind != NO_SEND:
+                total += steps * profile.http_seconds(reply=False)
+    plain = times.connections - times.tls_connections
+    total += plain * profile.connection_seconds(server=False)
+    total += times.tls_connections * (
+        profile.cost(TLS_HANDSHAKE) + profile.connection_seconds(server=False, tls=True)
+    )
+    return total / times.messages * 1000
+
+
+def capped_saturation(
+    simulated: float | None, loadgen_ms: float, server_ms: Mapping[str, float]
+) -> tuple[float | None, str]:
+    """The predicted saturation throughput: the simulated one, or what the load
+    generator's core or the servers' shared core can do at most when that is less; and
+    which of the three bounds it."""
+    if simulated is None:
+        return None, SIMULATED
+    bounds = {SIMULATED: simulated}
+    if loadgen_ms > 0:
+        bounds[LOAD_GENERATOR] = 1000.0 / loadgen_ms
+    servers = sum(server_ms.values())
+    if servers > 0:
+        bounds[SERVERS] = 1000.0 / servers
+    bound = min(bounds, key=bounds.__getitem__)
+    return bounds[bound], bound

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sim.errors import WssimError
-from sim.testbed import ledger_gap, links, measure, predict, validation
+from sim.testbed import ledger_gap, links, measure, predict, speed, validation
 from sim.testbed.cluster import Cluster
 from sim.testbed.measure import Load
 
@@ -118,8 +118,12 @@ def measure_strategy(
         load = main_load(scenario, settings)
         say(f"{name}: main step, {_describe(load)} for {load.duration_s:g} s")
         before = os.getloadavg()[0]
+        reference = speed.reference_ms(key_dir, layout["servers"])
         main, result = step(load, settings.seed)
+        reference = (reference + speed.reference_ms(key_dir, layout["servers"])) / 2
         main["load_average"] = [before, os.getloadavg()[0]]
+        # the machine's speed around the step, on the servers' core (``speed``)
+        main["reference_ms"] = reference
         rows = result["rows"]
         main["errors"] = result["errors"]
         best, steps = None, []
@@ -149,20 +153,47 @@ def bottleneck(steps: list[dict]) -> str | None:
     return f"{side} (load generator core {loadgen:.2f} busy, servers core {servers:.2f})"
 
 
-def predict_strategy(name: str, data: Mapping, scenario, settings: Settings, profile: str) -> dict:
-    """The simulated figures of ``name`` at the loads the testbed ran."""
+def predict_strategy(
+    name: str,
+    data: Mapping,
+    scenario,
+    settings: Settings,
+    profile: str,
+    key_dir: str | None,
+    scale: float = 1.0,
+) -> dict:
+    """The simulated figures of ``name`` at the loads the testbed ran, with the profile
+    scaled by ``scale`` (the machine's speed then against its calibration's); the load
+    generator's CPU per message priced with the profile; the saturation capped by the
+    shared cores (``predict.capped_saturation``)."""
+    from sim.engine.costs import load_profile
+
     main = predict.predicted_metrics(
-        data, name, profile, main_load(scenario, settings), settings.seed
+        data, name, profile, main_load(scenario, settings), settings.seed, scale
     )
-    best, steps = None, []
+    workload = scenario.workload
+    main["loadgen"] = {
+        "cpu_ms_per_message": predict.client_cpu_ms(
+            name,
+            scenario.strategy_options.get(name, {}),
+            load_profile(profile).with_overrides(scale, {}),
+            messages=min(workload.all_values("messages_per_session")[0], 20),
+            size=workload.all_values("payload_bytes")[0],
+            key_dir=key_dir,
+        )
+    }
+    best, steps, bound = None, [], None
     if settings.users:
-        best, steps = measure.saturation(
+        simulated, steps = measure.saturation(
             lambda users: predict.predicted_metrics(
-                data, name, profile, _step_load(settings, users), settings.seed + users
+                data, name, profile, _step_load(settings, users), settings.seed + users, scale
             ),
             settings.users,
         )
-    return {"main": main, "saturation_per_s": best, "steps": steps}
+        best, bound = predict.capped_saturation(
+            simulated, main["loadgen"]["cpu_ms_per_message"], main["cpu_ms_per_message"]
+        )
+    return {"main": main, "saturation_per_s": best, "saturation_bound_by": bound, "steps": steps}
 
 
 def strategy_gap(name: str, scenario, profile: str, key_dir: str) -> dict:
@@ -210,6 +241,7 @@ def run_testbed(
     """Measure and predict every strategy of ``scenario``; write ``testbed.json``,
     ``validation.json``, ``messages.csv`` and ``plots/validation.png`` into ``out``.
     Returns the validation."""
+    from sim.engine.costs import load_profile
     from sim.report.outputs import MESSAGE_COLUMNS, write_csv, write_json
 
     support = links.probe()
@@ -240,8 +272,11 @@ def run_testbed(
             write_json(out / "testbed.json", details)
             continue
         rows += messages
-        say(f"{name}: simulating the same loads")
-        predicted = predict_strategy(name, data, scenario, settings, profile)
+        factor = speed.speed_factor(load_profile(profile).meta, measured["main"]["reference_ms"])
+        say(
+            f"{name}: simulating the same loads (the machine ran {factor:.2f}x its calibration's CPU time)"
+        )
+        predicted = predict_strategy(name, data, scenario, settings, profile, key_dir, factor)
         gap = strategy_gap(name, scenario, profile, key_dir)
         for role, figures in gap.items():
             say(
@@ -250,6 +285,7 @@ def run_testbed(
                 f"({figures['charged']:.0%})"
             )
         details["strategies"][name] = {
+            "speed_factor": factor,
             "measured": measured,
             "predicted": predicted,
             "ledger_gap": gap,

@@ -22,6 +22,9 @@ def flatten(metrics: Mapping, saturation: float | None) -> dict[str, float]:
         out[name] = float(metrics[name])
     if saturation is not None:
         out["saturation_per_s"] = float(saturation)
+    if "loadgen" in metrics:
+        # the clients' CPU, on the load generator's one core
+        out["loadgen_cpu_ms_per_message"] = float(metrics["loadgen"]["cpu_ms_per_message"])
     cpu = sum(metrics["cpu_ms_per_message"].values())
     if cpu > 0:
         # every server node of the testbed shares one core: what it could serve at most
@@ -86,6 +89,7 @@ def plot(strategies: Mapping[str, dict], path: Path) -> None:
         "throughput_per_s": "^",
         "saturation_per_s": "*",
         "server_capacity_per_s": "P",
+        "loadgen_cpu_ms_per_message": "h",
     }
     figure, axes = plt.subplots(figsize=(7, 6.5))
     colours = plt.get_cmap("tab10")

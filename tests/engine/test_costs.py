@@ -62,7 +62,8 @@ def test_a_replay_store_lookup_costs_cpu_and_a_farm_wide_one_a_round_trip_of_wai
 
 
 def test_calibration_measures_the_replay_lookup_and_keeps_the_round_trip():
-    from sim.engine.costs import REPLAY_ROUND_TRIP_US, CostProfile, calibrate
+    from sim.engine.calibration import calibrate
+    from sim.engine.costs import REPLAY_ROUND_TRIP_US, CostProfile
 
     measured = calibrate(quick=True, repetitions=3)["ops"]["replay_lookup"]
     assert 0 < measured["fixed_us"] < 100 and 0 < measured["per_byte_ns"] < 1e6
@@ -155,3 +156,26 @@ def test_the_network_charges_the_overhead_of_the_role_and_strategy_taking_the_st
     # another strategy's step, or a caller naming no role, costs its ledger alone
     assert network.step_info(Step(events=(reply,), ops=ops), "provider", "sct").seconds == base
     assert network.step_info(Step(events=(reply,), ops=ops)).seconds == base
+
+
+def test_tls_requests_and_connections_cost_their_own_measured_figures():
+    from sim.engine.costs import TLS_BITS, CostProfile
+
+    data = load_profile().to_json()
+    data["http"] = {
+        "server_request_us": 300.0,
+        "server_tls_request_us": 350.0,
+        "server_connection_us": 400.0,
+        "server_tls_connection_us": 5000.0,
+    }
+    profile = CostProfile.from_json(data)
+    assert profile.http_seconds(reply=True, tls=True) == pytest.approx(350e-6)
+    assert profile.http_seconds(reply=True) == pytest.approx(300e-6)
+    # no TLS figure for the client: its plain one, and no client connection cost at all
+    assert profile.http_seconds(reply=False, tls=True) == 0.0
+    assert profile.connection_seconds(server=True) == pytest.approx(400e-6)
+    # a TLS connection: what it costs beyond the handshake op charged with it
+    handshake = profile.ops["tls_handshake"].seconds(TLS_BITS)
+    assert profile.connection_seconds(server=True, tls=True) == pytest.approx(5e-3 - handshake)
+    assert profile.connection_seconds(server=False, tls=True) == 0.0
+    assert load_profile().connection_seconds(server=True, tls=True) == 0.0

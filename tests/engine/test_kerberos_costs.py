@@ -3,7 +3,8 @@ profile, charged from the ledgers the Kerberos engines write."""
 
 from __future__ import annotations
 
-from sim.engine.costs import _kerberos_ops, load_profile
+from sim.engine.calibration import _kerberos_ops
+from sim.engine.costs import load_profile
 from sim.protocol import build_strategy
 from sim.protocol.harness import Harness
 

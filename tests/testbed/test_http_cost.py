@@ -75,11 +75,20 @@ def test_an_empty_request_costs_the_server_and_the_client_cpu(keystore):
         "client_request_us",
         "server_connection_us",
         "client_connection_us",
+        "server_idle_us_per_s",
+        "server_tls_request_us",
+        "client_tls_request_us",
+        "server_tls_connection_us",
+        "client_tls_connection_us",
     }
     # uvicorn and httpx are Python: tens of microseconds at the very least, not seconds
     assert 10 < costs["server_request_us"] < 100_000
     assert 10 < costs["client_request_us"] < 100_000
     assert costs["server_connection_us"] >= 0 and costs["client_connection_us"] >= 0
+    # uvicorn's timers tick while idle: some CPU, far from a whole core
+    assert 0 < costs["server_idle_us_per_s"] < 200_000
+    # a TLS connection costs its handshake on top of a plain one's
+    assert costs["server_tls_connection_us"] > costs["server_connection_us"]
 
 
 def test_wssim_calibrate_writes_the_http_costs_into_the_profile(tmp_path, key_env, monkeypatch):
