@@ -1,4 +1,3 @@
-# ruff: noqa: B008, B023  (the measuring lambdas bind their data and loop values on purpose)
 """``calibrate``: every ledger op of a cost profile measured on this machine with the real
 implementations (the cryptography library, lxml, the project's kernels), returned as a profile
 dict (``sim.engine.costs``). The HTTP layer and the engines' own CPU are measured by
