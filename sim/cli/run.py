@@ -79,7 +79,7 @@ def cmd_run(args, compare: bool = False) -> int:
         console.print("[yellow]interrupted: the results hold what was done, marked partial")
     if out is not None:
         console.print(
-            f"results in {out}/: summary.json, messages.csv, nodes.csv, links.csv, "
-            "timeseries.csv, manifest.json, plots/"
+            f"results in {out}/: summary.json, replications.csv, messages.csv, nodes.csv, "
+            "links.csv, timeseries.csv, manifest.json, results.sqlite, plots/"
         )
     return 130 if result.partial else 0
