@@ -2,7 +2,8 @@
 
 Run: ``python -m pytest benchmarks/bench_crypto.py --benchmark-only``. Targets (issue 2):
 derive_key x8 vs stdlib-hmac P_SHA-1; ut_derive_key(1000) x5 vs a hashlib loop;
-c14n_digest x3 vs lxml C14N + hashlib; exc_c14n x2 vs lxml.
+c14n_digest x3 vs lxml C14N + hashlib; exc_c14n x2 vs lxml. Issue 15: hmac_sha1 (a
+SignedInfo's HMAC) x2 vs ``hmac.digest``; Kerberos AES string-to-key x5 vs minikerberos'.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
+from minikerberos.protocol import encryption as minikerberos
 
 import sim.crypto as crypto
+from sim.crypto import krb5
 
 SECRET = bytes(range(32))
 NONCE = bytes(range(100, 116))
@@ -118,4 +121,50 @@ def test_exc_c14n_ours(benchmark, part, element):
     benchmark.extra_info["target_ratio"] = 2
     assert benchmark(crypto.exc_c14n, element) == etree.tostring(
         element, method="c14n", exclusive=True
+    )
+
+
+SIGNED_INFO = bytes(range(256)) * 4  # about a SignedInfo of three references (1 KB)
+SIGNING_KEY = bytes(range(24))  # a derived signing key (Basic256: 24 bytes)
+
+
+@pytest.mark.benchmark(group="hmac_sha1 1 KB")
+def test_hmac_sha1_baseline(benchmark):
+    benchmark.name = "stdlib hmac.digest[baseline]"
+    benchmark(hmac.digest, SIGNING_KEY, SIGNED_INFO, "sha1")
+
+
+@pytest.mark.benchmark(group="hmac_sha1 1 KB")
+def test_hmac_sha1_ours(benchmark):
+    benchmark.name = f"sim.crypto.hmac_sha1 ({crypto.BACKEND})"
+    benchmark.extra_info["target_ratio"] = 2
+    assert benchmark(crypto.hmac_sha1, SIGNING_KEY, SIGNED_INFO) == hmac.digest(
+        SIGNING_KEY, SIGNED_INFO, "sha1"
+    )
+
+
+AES256 = krb5.Enctype.AES256_CTS_HMAC_SHA1_96
+
+
+@pytest.mark.benchmark(group="kerberos string-to-key AES256 4096 iterations")
+def test_string_to_key_baseline(benchmark):
+    benchmark.name = "minikerberos (PBKDF2 in Python)[baseline]"
+    benchmark.pedantic(
+        minikerberos.string_to_key,
+        (int(AES256), b"password-of-user-001", b"WSSIM.TESTuser-001", b"\x00\x00\x10\x00"),
+        rounds=5,
+        iterations=1,
+    )
+
+
+@pytest.mark.benchmark(group="kerberos string-to-key AES256 4096 iterations")
+def test_string_to_key_ours(benchmark):
+    benchmark.name = "sim.crypto.krb5.string_to_key (OpenSSL PBKDF2)"
+    benchmark.extra_info["target_ratio"] = 5
+    key = benchmark(krb5.string_to_key, AES256, "password-of-user-001", "WSSIM.TESTuser-001")
+    assert (
+        key.value
+        == minikerberos.string_to_key(
+            int(AES256), b"password-of-user-001", b"WSSIM.TESTuser-001", b"\x00\x00\x10\x00"
+        ).contents
     )

@@ -113,6 +113,22 @@ cdef inline void hmac_short(const HmacKey* c_key, unsigned char* c_block,
     digest_out(&c_ctx, c_out)
 
 
+cdef inline void hmac_padded(const HmacKey* c_key, const unsigned char* c_blocks,
+                             size_t c_count, unsigned char* c_short,
+                             unsigned char* c_out) noexcept nogil:
+    """HMAC-SHA1 of a message laid out pre-padded in c_count blocks at c_blocks; c_short is
+    a block pre-padded for 20 bytes (it receives the inner digest)."""
+    cdef SHA_CTX c_ctx
+    cdef size_t i
+    memcpy(&c_ctx, &c_key.inner, sizeof(SHA_CTX))
+    for i in range(c_count):
+        SHA1_Transform(&c_ctx, c_blocks + i * BLOCK)
+    digest_out(&c_ctx, c_short)
+    memcpy(&c_ctx, &c_key.outer, sizeof(SHA_CTX))
+    SHA1_Transform(&c_ctx, c_short)
+    digest_out(&c_ctx, c_out)
+
+
 cdef int p_sha1_into(const HmacKey* c_key, const unsigned char* c_seed, size_t c_seed_len,
                      size_t c_offset, size_t c_length, unsigned char* c_out) noexcept nogil:
     """P_SHA-1 bytes [offset, offset+length) into c_out; -1 when out of memory.
@@ -131,8 +147,7 @@ cdef int p_sha1_into(const HmacKey* c_key, const unsigned char* c_seed, size_t c
     cdef size_t c_pos = 0
     cdef size_t c_end = c_offset + c_length
     cdef size_t c_written = 0
-    cdef size_t c_start, c_stop, i
-    cdef SHA_CTX c_ctx
+    cdef size_t c_start, c_stop
     if c_long_len + c_seed_total <= 256:
         c_long = c_stack_buf
     else:
@@ -146,23 +161,11 @@ cdef int p_sha1_into(const HmacKey* c_key, const unsigned char* c_seed, size_t c
     # A(1) = HMAC(secret, seed)
     memcpy(c_seed_buf, c_seed, c_seed_len)
     pad_tail(c_seed_buf, c_seed_len, c_seed_total, BLOCK)
-    memcpy(&c_ctx, &c_key.inner, sizeof(SHA_CTX))
-    for i in range(c_seed_total // BLOCK):
-        SHA1_Transform(&c_ctx, c_seed_buf + i * BLOCK)
-    digest_out(&c_ctx, c_short)
-    memcpy(&c_ctx, &c_key.outer, sizeof(SHA_CTX))
-    SHA1_Transform(&c_ctx, c_short)
-    digest_out(&c_ctx, c_a)
+    hmac_padded(c_key, c_seed_buf, c_seed_total // BLOCK, c_short, c_a)
     while c_pos < c_end:
         if c_pos + SHA1_LEN > c_offset:
             memcpy(c_long, c_a, SHA1_LEN)
-            memcpy(&c_ctx, &c_key.inner, sizeof(SHA_CTX))
-            for i in range(c_long_len // BLOCK):
-                SHA1_Transform(&c_ctx, c_long + i * BLOCK)
-            digest_out(&c_ctx, c_short)
-            memcpy(&c_ctx, &c_key.outer, sizeof(SHA_CTX))
-            SHA1_Transform(&c_ctx, c_short)
-            digest_out(&c_ctx, c_digest)
+            hmac_padded(c_key, c_long, c_long_len // BLOCK, c_short, c_digest)
             c_start = c_offset - c_pos if c_offset > c_pos else 0
             c_stop = c_end - c_pos if c_end - c_pos < SHA1_LEN else SHA1_LEN
             memcpy(c_out + c_written, c_digest + c_start, c_stop - c_start)
@@ -210,6 +213,24 @@ def p_sha1(bytes secret, bytes seed, Py_ssize_t length, Py_ssize_t offset):
         c_rc = p_sha1_into(&c_key, c_seed, c_seedlen, <size_t>offset, <size_t>length, c_out)
     if c_rc:
         raise MemoryError()
+    return out
+
+
+def hmac_sha1(bytes key, bytes data):
+    """HMAC-SHA1 of ``data`` under ``key`` (RFC 2104), from the key's cached schedule: a
+    derived signing key signs one message and verifies its reply, and OpenSSL's one-shot
+    HMAC would set up its context (and hash the pads) each time."""
+    cdef HmacKey c_key
+    cdef SHA_CTX c_ctx
+    cdef unsigned char c_inner[SHA1_LEN]
+    schedule_into(key, &c_key)
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, SHA1_LEN)
+    memcpy(&c_ctx, &c_key.inner, sizeof(SHA_CTX))
+    SHA1_Update(&c_ctx, PyBytes_AS_STRING(data), len(data))
+    SHA1_Final(c_inner, &c_ctx)
+    memcpy(&c_ctx, &c_key.outer, sizeof(SHA_CTX))
+    SHA1_Update(&c_ctx, c_inner, SHA1_LEN)
+    SHA1_Final(<unsigned char*>PyBytes_AS_STRING(out), &c_ctx)
     return out
 
 
@@ -1088,7 +1109,8 @@ cdef inline int id_rank(tree.xmlAttr* c_attr) noexcept nogil:
 
 cdef object attribute_value(tree.xmlAttr* c_attr):
     """The attribute's value; None when it holds anything but text (never after a parse
-    that refuses DTDs, but then the caller falls back to lxml)."""
+    that refuses DTDs, but then the caller falls back to lxml). A deliberate twin of
+    ``_fastshape``'s (see there: a shared .pxd would inline it here and move this code)."""
     cdef tree.xmlNode* c_text = c_attr.children
     if c_text == NULL:
         return ""

@@ -35,14 +35,36 @@ class UsageError(WssimError):
     """A command line the parser refuses (an unknown flag, a missing argument)."""
 
 
+#: Every concrete fault class by its ``prefix:Local`` code (filled as the classes below are
+#: defined; the first class of a code is the one a reader of that code raises).
+FAULTS_BY_CODE: dict[str, type[SecurityFault]] = {}
+_CODE_CLASSES: set[type] = set()  # the classes defining a code (not the families)
+
+
 class SecurityFault(WssimError):
     """A message was refused. ``prefix`` + ``local`` is the standard fault code; the prefix
-    is ``wsse`` (WS-Security), ``wst`` (WS-Trust) or ``wsc`` (WS-SecureConversation)."""
+    is ``wsse`` (WS-Security), ``wst`` (WS-Trust) or ``wsc`` (WS-SecureConversation).
+
+    A subclass is a fault code: its local name is the class's name unless it sets ``local``
+    (a finer kind of a code, such as :class:`MalformedMessage`), ``recoverable=True`` says
+    that a client may recover by itself, and a private class (``_TrustFault``) is a family
+    that only sets the prefix of the codes below it."""
 
     prefix: ClassVar[str] = "wsse"
     local: ClassVar[str] = "InvalidSecurity"
     #: Whether a client may recover by itself (new token / new context) and retry.
     recoverable: ClassVar[bool] = False
+
+    def __init_subclass__(cls, *, recoverable: bool | None = None, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if recoverable is not None:
+            cls.recoverable = recoverable
+        if cls.__name__.startswith("_"):
+            return  # a family
+        if "local" not in cls.__dict__ and _CODE_CLASSES.isdisjoint(cls.__mro__[1:]):
+            cls.local = cls.__name__
+        _CODE_CLASSES.add(cls)
+        FAULTS_BY_CODE.setdefault(f"{cls.prefix}:{cls.local}", cls)
 
     def __init__(self, reason: str, *, check: str | None = None) -> None:
         super().__init__(reason)
@@ -67,110 +89,68 @@ def _rebuild_fault(cls: type[SecurityFault], reason: str, check: str) -> Securit
     return cls(reason, check=check)
 
 
-class InvalidSecurity(SecurityFault):
-    local = "InvalidSecurity"
+# WS-Security 1.1 section 12 (wsse:)
+class InvalidSecurity(SecurityFault): ...
 
 
-class InvalidSecurityToken(SecurityFault):
-    local = "InvalidSecurityToken"
+class InvalidSecurityToken(SecurityFault): ...
 
 
-class UnsupportedSecurityToken(SecurityFault):
-    local = "UnsupportedSecurityToken"
+class UnsupportedSecurityToken(SecurityFault): ...
 
 
-class UnsupportedAlgorithm(SecurityFault):
-    local = "UnsupportedAlgorithm"
+class UnsupportedAlgorithm(SecurityFault): ...
 
 
-class FailedAuthentication(SecurityFault):
-    local = "FailedAuthentication"
+class FailedAuthentication(SecurityFault): ...
 
 
-class FailedCheck(SecurityFault):
-    local = "FailedCheck"
+class FailedCheck(SecurityFault): ...
 
 
-class SecurityTokenUnavailable(SecurityFault):
-    local = "SecurityTokenUnavailable"
+class SecurityTokenUnavailable(SecurityFault): ...
 
 
-class MessageExpired(SecurityFault):
-    local = "MessageExpired"
+class MessageExpired(SecurityFault): ...
 
 
+class MalformedMessage(InvalidSecurity):
+    """Not well-formed, or refused by the secure parser (DTD, entity, size, depth): a
+    wsse:InvalidSecurity."""
+
+
+# WS-Trust 1.3 section 11 (wst:)
 class _TrustFault(SecurityFault):
     prefix = "wst"
 
 
-class InvalidRequest(_TrustFault):
-    local = "InvalidRequest"
+class InvalidRequest(_TrustFault): ...
 
 
-class RequestFailed(_TrustFault):
-    local = "RequestFailed"
+class RequestFailed(_TrustFault): ...
 
 
-class ExpiredData(_TrustFault):
-    local = "ExpiredData"
-    recoverable = True
+class ExpiredData(_TrustFault, recoverable=True): ...
 
 
-class InvalidTimeRange(_TrustFault):
-    local = "InvalidTimeRange"
+class InvalidTimeRange(_TrustFault): ...
 
 
-class AuthenticationBadElements(_TrustFault):
-    local = "AuthenticationBadElements"
+class AuthenticationBadElements(_TrustFault): ...
 
 
+# WS-SecureConversation 1.3 section 9 (wsc:)
 class _ConversationFault(SecurityFault):
     prefix = "wsc"
 
 
-class BadContextToken(_ConversationFault):
-    local = "BadContextToken"
-    recoverable = True
+class BadContextToken(_ConversationFault, recoverable=True): ...
 
 
-class UnknownDerivationSource(_ConversationFault):
-    local = "UnknownDerivationSource"
-    recoverable = True
+class UnknownDerivationSource(_ConversationFault, recoverable=True): ...
 
 
-class UnsupportedContextToken(_ConversationFault):
-    local = "UnsupportedContextToken"
+class UnsupportedContextToken(_ConversationFault): ...
 
 
-class RenewNeeded(_ConversationFault):
-    local = "RenewNeeded"
-    recoverable = True
-
-
-class MalformedMessage(InvalidSecurity):
-    """Not well-formed, or refused by the secure parser (DTD, entity, size, depth)."""
-
-
-#: Every concrete fault class by its ``prefix:Local`` code.
-FAULTS_BY_CODE: dict[str, type[SecurityFault]] = {
-    f"{cls.prefix}:{cls.local}": cls
-    for cls in (
-        InvalidSecurity,
-        InvalidSecurityToken,
-        UnsupportedSecurityToken,
-        UnsupportedAlgorithm,
-        FailedAuthentication,
-        FailedCheck,
-        SecurityTokenUnavailable,
-        MessageExpired,
-        InvalidRequest,
-        RequestFailed,
-        ExpiredData,
-        InvalidTimeRange,
-        AuthenticationBadElements,
-        BadContextToken,
-        UnknownDerivationSource,
-        UnsupportedContextToken,
-        RenewNeeded,
-    )
-}
+class RenewNeeded(_ConversationFault, recoverable=True): ...

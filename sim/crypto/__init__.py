@@ -18,6 +18,8 @@ from sim import _kernel
 from sim.crypto import _reference
 from sim.crypto._c14n import C14NError
 
+# The kernel's names again (``_reference.__all__``, the twin's): the facade checks the
+# arguments of each, then calls the backend's function of the same name.
 __all__ = [
     "BACKEND",
     "DEFAULT_LABEL",
@@ -35,6 +37,7 @@ __all__ = [
     "derive_key",
     "derive_keys",
     "exc_c14n",
+    "hmac_sha1",
     "id_index",
     "match_layout",
     "namespace_declarations",
@@ -67,6 +70,7 @@ def _load_backend():  # -> (module, module, name)
 _impl, _shape_impl, BACKEND = _load_backend()
 BACKEND: Literal["cython", "python"]
 _p_sha1 = _impl.p_sha1
+_hmac_sha1 = _impl.hmac_sha1
 _exc_c14n = _impl.exc_c14n
 _c14n_digest = _impl.c14n_digest
 _c14n_digest_sized = _impl.c14n_digest_sized
@@ -128,6 +132,11 @@ def p_sha1(secret: bytes, seed: bytes, length: int, offset: int = 0) -> bytes:
     seed = _need_bytes("seed", seed)
     length, offset = _check_span(length, offset)
     return _p_sha1(secret, seed, length, offset)
+
+
+def hmac_sha1(key: bytes, data: bytes) -> bytes:
+    """HMAC-SHA1 of ``data`` under ``key`` (RFC 2104; XML Signature's hmac-sha1)."""
+    return _hmac_sha1(_need_bytes("key", key), _need_bytes("data", data))
 
 
 def _key_offset(length: int, offset: int, generation: int | None) -> int:

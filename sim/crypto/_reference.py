@@ -22,6 +22,7 @@ __all__ = [
     "c14n_digest_sized",
     "derive_keys",
     "exc_c14n",
+    "hmac_sha1",
     "id_index",
     "match_layout",
     "namespace_declarations",
@@ -48,6 +49,11 @@ def p_sha1(secret: bytes, seed: bytes, length: int, offset: int) -> bytes:
         h.update(a + seed)
         out += h.digest()
     return bytes(out[offset:need])
+
+
+def hmac_sha1(key: bytes, data: bytes) -> bytes:
+    """HMAC-SHA1 of ``data`` under ``key`` (RFC 2104)."""
+    return hmac.digest(key, data, "sha1")
 
 
 def derive_keys(secret: bytes, seeds: Sequence[bytes], length: int, offset: int) -> list[bytes]:

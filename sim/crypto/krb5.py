@@ -111,8 +111,16 @@ def string_to_key(
 ) -> SessionKey:
     """A principal's long-term key from its password (RFC 3962: PBKDF2-HMAC-SHA1 over
     ``iterations``, then the DK function; RFC 4757: MD4 of the UTF-16LE password)."""
-    params = iterations.to_bytes(4, "big") if enctype is not Enctype.RC4_HMAC else None
-    key = _rfc3961.string_to_key(int(enctype), password.encode(), salt.encode(), params)
+    if enctype is Enctype.RC4_HMAC:
+        key = _rfc3961.string_to_key(int(enctype), password.encode(), salt.encode(), None)
+        return SessionKey(enctype, key.contents)
+    # minikerberos' own string-to-key runs PBKDF2 in pure Python (some 25 ms a principal,
+    # a tenth of a Kerberos run): hashlib's is OpenSSL's; random-to-key and DK are its own.
+    profile = _rfc3961._enctype_table[int(enctype)]
+    seed = hashlib.pbkdf2_hmac(
+        "sha1", password.encode(), salt.encode(), iterations, profile.seedsize
+    )
+    key = profile.derive(profile.random_to_key(seed), b"kerberos")
     return SessionKey(enctype, key.contents)
 
 

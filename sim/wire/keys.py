@@ -53,15 +53,17 @@ class Identity:
     def bits(self) -> int:
         return self.private_key.key_size
 
-    @property
+    @functools.cached_property
     def der(self) -> bytes:
+        # the certificate's DER, serialized once (every X.509 message carries it or its
+        # thumbprint); a frozen dataclass still has a __dict__ for cached_property
         return self.certificate.public_bytes(serialization.Encoding.DER)
 
     @property
     def pem(self) -> bytes:
         return self.certificate.public_bytes(serialization.Encoding.PEM)
 
-    @property
+    @functools.cached_property
     def thumbprint_sha1(self) -> bytes:
         return hashlib.sha1(self.der).digest()
 
@@ -300,7 +302,13 @@ def _load_identity(name: str, key_path: Path, cert_path: Path) -> Identity:
     )
     identity = _LOADED.get(version)
     if identity is None:
-        private_key = serialization.load_pem_private_key(key_path.read_bytes(), None)
+        # The key is one this store wrote into its private directory, and the caller checks
+        # that the certificate beside it certifies it (and that the CA issued that): the
+        # RSA consistency checks of loading (primality of p and q, some 37 ms a 2048-bit
+        # key, paid by every worker process for every identity it uses) prove nothing more.
+        private_key = serialization.load_pem_private_key(
+            key_path.read_bytes(), None, unsafe_skip_rsa_key_validation=True
+        )
         certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
         identity = _LOADED[version] = Identity(name, private_key, certificate)
     return identity
@@ -309,7 +317,22 @@ def _load_identity(name: str, key_path: Path, cert_path: Path) -> Identity:
 def load_certificate_der(data: bytes) -> x509.Certificate:
     """A certificate from DER bytes (a BinarySecurityToken), typed fault when it is not one
     (a serial number that is not positive included: RFC 5280 forbids it, and cryptography
-    only warns of it for now)."""
+    only warns of it for now). A peer sends the same certificate in every message: the
+    parsed ones are kept (immutable objects), by their bytes."""
+    certificate = _PARSED.get(data)
+    if certificate is None:
+        certificate = _parse_certificate(data)
+        if len(_PARSED) >= _TRUSTED_CACHE:
+            _PARSED.clear()
+        _PARSED[data] = certificate
+    return certificate
+
+
+#: certificates parsed from peers' tokens, by their DER
+_PARSED: dict[bytes, x509.Certificate] = {}
+
+
+def _parse_certificate(data: bytes) -> x509.Certificate:
     with warnings.catch_warnings():
         warnings.simplefilter("error", CryptographyDeprecationWarning)
         try:

@@ -2,6 +2,8 @@
 
 Namespaces are module constants; algorithm and token-type URIs are ``str`` Enums whose
 values are the URIs (as signxml does), so they compare equal to the strings in messages.
+The Enums are tables of data, alike in shape by nature (the ``duplicates`` tool pairs them):
+one class per vocabulary, so that a reader accepts a URI of the right kind only.
 """
 
 from __future__ import annotations

@@ -188,7 +188,9 @@ def read(
     )
     with decryption.DecryptionStage(ledger, (info,), (signature, signing_key)) as stage:
         stage.decrypt(info, key)  # on a failure the data stays, and the checks go on
-        if any(data is not info.element for data in envelope_root.iter(decryption.ENCRYPTED_DATA)):
+        # the checks above found no other EncryptedData: one now stands only in what the
+        # Body's content decrypted to
+        if any(data is not info.element for data in body.iter(decryption.ENCRYPTED_DATA)):
             raise InvalidSecurity("the message holds encrypted data no ReferenceList names")
         ids = dsig.index_ids(envelope_root)
         ancestors = list(signature.iterancestors())

@@ -89,12 +89,19 @@ def element_digest(
     return value
 
 
+def _hmac(algorithm: SignatureAlg, key: bytes, data: bytes) -> bytes:
+    # HMAC-SHA1 (what derived keys sign with) from the kernel's cached key schedule
+    if algorithm is SignatureAlg.HMAC_SHA1:
+        return crypto.hmac_sha1(key, data)
+    return hmac.digest(key, data, HMAC_NAMES[algorithm])
+
+
 def sign_value(algorithm: SignatureAlg, key, data: bytes, ledger: Ledger | None) -> bytes:
     """The SignatureValue of ``data`` (HMAC or RSA PKCS#1 v1.5), charged."""
     if algorithm in HMAC_ALGORITHMS:
         if ledger is not None:
             ledger.record(Op.HMAC, len(data))
-        return hmac.digest(key, data, HMAC_NAMES[algorithm])
+        return _hmac(algorithm, key, data)
     if ledger is not None:
         ledger.record(Op.RSA_SIGN, key.key_size)
     return key.sign(data, padding.PKCS1v15(), RSA_HASHES[algorithm]())
@@ -108,7 +115,7 @@ def verify_value(
     if algorithm in HMAC_ALGORITHMS:
         if ledger is not None:
             ledger.record(Op.HMAC, len(data))
-        expected = hmac.digest(key, data, HMAC_NAMES[algorithm])
+        expected = _hmac(algorithm, key, data)
         if len(value) != len(expected) or not hmac.compare_digest(value, expected):
             raise FailedCheck("signature value does not verify", check="signature")
         return

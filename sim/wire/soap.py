@@ -63,21 +63,19 @@ class Envelope:
 
     @property
     def root(self) -> etree._Element:
-        if self._draft is not None:
-            self.to_tree()
-        return self._root
+        return self._root if self._draft is None else self._tree()[0]
 
     @property
     def header(self) -> etree._Element:
-        if self._draft is not None:
-            self.to_tree()
-        return self._header
+        return self._header if self._draft is None else self._tree()[1]
 
     @property
     def body(self) -> etree._Element:
-        if self._draft is not None:
-            self.to_tree()
-        return self._body
+        return self._body if self._draft is None else self._tree()[2]
+
+    def _tree(self) -> tuple[etree._Element, etree._Element, etree._Element]:
+        self.to_tree()
+        return self._root, self._header, self._body
 
     def to_tree(self) -> None:
         """Build the tree now (nothing to do for an envelope that has one)."""

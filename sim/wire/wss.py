@@ -7,7 +7,7 @@ import base64
 import hashlib
 import hmac
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from lxml import etree
 
@@ -41,6 +41,9 @@ from sim.wire.xmlutil import (
     unb64,
     whole_text,
 )
+
+if TYPE_CHECKING:  # checks imports this module
+    from sim.wire.checks import ReplayCache
 
 SECURITY = ns.qname(ns.WSSE, "Security")
 TIMESTAMP = ns.qname(ns.WSU, "Timestamp")
@@ -259,7 +262,7 @@ def authenticate_username_token(
     passwords: dict[str, str],
     *,
     now: float | None = None,
-    replay: ReplayStore | None = None,
+    replay: ReplayCache | None = None,
     ledger: Ledger | None = None,
     skew: float = 300.0,
     max_age: float = 300.0,
@@ -301,23 +304,6 @@ def authenticate_username_token(
 
 #: Replay-store keys of UsernameToken nonces (apart from message identifiers and signatures).
 _NONCE_KEY = b"wsse:Nonce\x00"
-
-
-class ReplayStore(Protocol):
-    """What :func:`authenticate_username_token` needs of a replay store:
-    :class:`sim.wire.checks.ReplayCache` or the engine's view of a farm's store. (A
-    deliberate twin of ``ReplayCache.check_and_add``'s signature, which the tool
-    ``duplicates`` pairs with it: the protocol both satisfy.)"""
-
-    def check_and_add(
-        self,
-        key: bytes | str,
-        now: float,
-        *,
-        created: float | None = None,
-        expires: float | None = None,
-        ledger: Ledger | None = None,
-    ) -> None: ...
 
 
 # --- BinarySecurityToken ------------------------------------------------------------------

@@ -144,9 +144,14 @@ def ensure_id(el, prefix: str = "id-", attribute: str = WSU_ID) -> str:
 def format_time(now: float) -> str:
     """Simulated seconds as a fixed-width xsd:dateTime with milliseconds (``...T..:..:..000Z``)."""
     seconds, millis = divmod(round(now * 1000), 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(_EPOCH_SECONDS + seconds)) + (
-        f"{millis:03d}Z"
-    )
+    return f"{_second(seconds)}{millis:03d}Z"
+
+
+@functools.lru_cache(maxsize=1024)
+def _second(seconds: int) -> str:
+    """The date and time of a whole simulated second, up to its fraction: every message
+    writes two (Created, Expires), and the messages of one second share them."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(_EPOCH_SECONDS + seconds))
 
 
 #: xsd:dateTime: a year of four digits (no sign), month, day, "T", hours, minutes, seconds,

@@ -124,3 +124,22 @@ def test_key_schedule_cache_keeps_secrets_apart():
     for i in range(1500):
         crypto.derive_key(i.to_bytes(4, "big"), nonce=nonce)
     assert crypto.derive_key(b"A" * 32, nonce=nonce) == first
+
+
+@pytest.mark.parametrize("impl", BACKENDS)
+@settings(max_examples=200, deadline=None)
+@given(key=st.binary(max_size=200), data=st.binary(max_size=3000))
+def test_hmac_sha1_equals_the_standard_library(impl, key, data):
+    """HMAC-SHA1 from the kernel's cached key schedule (keys longer than a block hashed
+    first, messages across block and padding boundaries) is RFC 2104's, in both backends."""
+    assert impl.hmac_sha1(key, data) == hmac.digest(key, data, "sha1")
+
+
+def test_hmac_sha1_reuses_a_cached_schedule_correctly():
+    """The same key signing different data, and different keys of one length, never mix."""
+    keys = [bytes([i]) * 24 for i in range(3)]
+    for data in (b"", b"a" * 55, b"b" * 64, b"c" * 1000):
+        for key in keys:
+            assert crypto.hmac_sha1(key, data) == hmac.digest(key, data, "sha1")
+    with pytest.raises(TypeError):
+        crypto.hmac_sha1("key", b"data")

@@ -132,3 +132,29 @@ def test_a_trusted_certificate_is_charged_and_its_validity_checked_every_time(ke
     other = KeyStore(tmp_path / "keys").identity("client-0")
     with pytest.raises(InvalidSecurityToken):  # another CA's: not trusted, however often
         keystore.verify_trusted(other.certificate, 10.0)
+
+
+def test_a_peers_certificate_is_parsed_once_and_junk_is_refused_every_time(keystore):
+    """A peer sends the same certificate in every message: parsed once, by its bytes."""
+    from sim.errors import InvalidSecurityToken
+    from sim.wire.keys import load_certificate_der
+
+    der = keystore.identity("client-0").der
+    assert load_certificate_der(der) is load_certificate_der(bytes(bytearray(der)))
+    assert load_certificate_der(der) == keystore.identity("client-0").certificate
+    for _ in range(2):
+        with pytest.raises(InvalidSecurityToken):
+            load_certificate_der(b"\x30\x03\x02\x01\x01")
+
+
+def test_identities_read_from_the_store_sign_what_their_certificate_verifies(tmp_path):
+    """Keys are read without pyca's RSA consistency checks (the store wrote them, and the
+    certificate beside each is checked to certify it): they still sign correctly."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    KeyStore(tmp_path / "keys").identity("client-0")
+    keys._LOADED.clear()
+    again = KeyStore(tmp_path / "keys").identity("client-0")
+    signature = again.private_key.sign(b"data", padding.PKCS1v15(), hashes.SHA256())
+    again.public_key.verify(signature, b"data", padding.PKCS1v15(), hashes.SHA256())
