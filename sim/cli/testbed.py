@@ -204,9 +204,7 @@ def cmd_serve(args) -> int:
     """``wssim serve``: the nodes of one strategy, until Ctrl-C (or --duration)."""
     import time
 
-    from sim.protocol import build_strategy
-    from sim.testbed.cluster import Cluster
-    from sim.testbed.run import cores
+    from sim.testbed.run import strategy_cluster
     from sim.wire.keys import CA_NAME, DEFAULT_BITS, default_key_dir
 
     if args.duration is not None and not 0 < args.duration <= 86_400:
@@ -214,19 +212,7 @@ def cmd_serve(args) -> int:
     _, _, scenario = load(args)
     _check_scenario(scenario, [args.strategy])
     key_dir = str(default_key_dir())
-    options = dict(scenario.strategy_options.get(args.strategy, {}))
-    roles = build_strategy(args.strategy, options, key_dir=key_dir).roles
-    shared = {role: getattr(scenario.topology, role).shared_cache for role in roles}
-    layout = cores()
-    with Cluster(
-        args.strategy,
-        options,
-        dict.fromkeys(roles, 1),
-        layout["servers"],
-        key_dir,
-        time.time(),
-        shared_cache=shared,
-    ) as cluster:
+    with strategy_cluster(args.strategy, scenario, key_dir) as cluster:
         out = stdout()
         for node in cluster.nodes:
             out.print(

@@ -15,6 +15,7 @@ from sim.engine.balancer import Farm
 from sim.engine.costs import CostProfile
 from sim.engine.resources import SERIES_BINS, ClientMachine, Node, SkewedClientMachine, Wire
 from sim.engine.scenario import Scenario
+from sim.engine.steps import first_events
 from sim.protocol.api import CLIENT, AppDone, MessageKind, Send, SessionClosed, Step, role_of
 from sim.wire.ledger import Op
 
@@ -174,13 +175,7 @@ class Network:
         return info
 
     def _step_info(self, step: Step, role_taking: str, strategy: str) -> StepInfo:
-        send = result = None
-        for event in step.events:
-            if isinstance(event, Send):
-                # every strategy keeps one message in flight per chain
-                send = send or event
-            elif isinstance(event, (AppDone, SessionClosed)):
-                result = event
+        send, result = first_events(step)
         counts, seconds, beside_hsm, private, wait = self.ledger_info(step.ops)
         role, bill = "", Bill.NONE
         if send is not None:

@@ -104,20 +104,13 @@ class InProcess:
                 job.scenario, job.group, job.fidelity, job.key_dir, self.keylog
             )
         built, scripts = prepared
-        # The same seed for every strategy: common random numbers, a fair comparison.
-        rep = Replication(
-            job.scenario,
+        return _replicate(
+            job,
             built,
-            job.profile,
-            job.seed,
-            job.fidelity,
-            scripts=scripts,
+            scripts,
             tracer=self.tracer,
-            max_sessions=job.max_sessions,
             progress=_ticks(self.progress, job, self.replications, job.scenario.run.duration_s),
         )
-        rep.run()
-        return outcome_of(rep, job.index, job.label)
 
     def close(self) -> None:
         pass
@@ -152,6 +145,19 @@ def run_job(job: Job) -> Outcome:
 
 def _run_here(job: Job) -> Outcome:
     built, scripts = _prepared(job)
+    return _replicate(job, built, scripts)
+
+
+def _replicate(
+    job: Job,
+    built: dict,
+    scripts: dict | None,
+    *,
+    tracer: Tracer | None = None,
+    progress: Callable[[float, int], None] | None = None,
+) -> Outcome:
+    """Run ``job``'s replication on its prepared strategies and replay scripts."""
+    # The same seed for every strategy: common random numbers, a fair comparison.
     rep = Replication(
         job.scenario,
         built,
@@ -159,7 +165,9 @@ def _run_here(job: Job) -> Outcome:
         job.seed,
         job.fidelity,
         scripts=scripts,
+        tracer=tracer,
         max_sessions=job.max_sessions,
+        progress=progress,
     )
     rep.run()
     return outcome_of(rep, job.index, job.label)

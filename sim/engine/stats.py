@@ -283,8 +283,9 @@ class MessageLog(Sequence):
     """The rows of messages.csv, compact: one typed column per field (strings as indexes
     into a table of the distinct ones), about 80 bytes a row instead of a dict's 600.
 
-    A sequence of row dicts (``MESSAGE_COLUMNS`` of ``sim.report.outputs``), each built when
-    read; ``append_record`` adds a ``MessageRecord``, ``append`` a row dict."""
+    A sequence of row dicts (keys ``FIELDS``, which ``sim.report.outputs`` writes as
+    messages.csv's columns), each built when read; ``append_record`` adds a
+    ``MessageRecord``, ``append`` a row dict."""
 
     _INTS = (
         ("replication", "i"),

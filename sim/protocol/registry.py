@@ -114,6 +114,22 @@ def _token_strategy(client: type[Client], provider: type[Server]) -> Entry:
     )
 
 
+def _context_strategy(
+    options: frozenset[str] | set[str],
+    read_options: Callable[[Mapping], object],
+    client: type[Client],
+    provider: type[Server],
+) -> Entry:
+    """A strategy whose client establishes a security context that the provider keeps."""
+    return Entry(
+        known=frozenset(options),
+        read_options=read_options,
+        client=client,
+        servers={PROVIDER: provider},
+        context_roles=(PROVIDER,),
+    )
+
+
 _TABLE = {
     "x509": Entry(
         known=frozenset(x509.OPTIONS),
@@ -137,19 +153,12 @@ _TABLE = {
             PROVIDER: sender_vouches.SvProvider,
         },
     ),
-    "sct": Entry(
-        known=frozenset(sct.OPTIONS),
-        read_options=sct.SctOptions,
-        client=sct.SctClient,
-        servers={PROVIDER: sct.SctProvider},
-        context_roles=(PROVIDER,),
-    ),
-    "sct-tlsnego": Entry(
-        known=frozenset(sct_tlsnego.OPTIONS),
-        read_options=sct_tlsnego.TlsNegoOptions,
-        client=sct_tlsnego.TlsNegoClient,
-        servers={PROVIDER: sct_tlsnego.TlsNegoProvider},
-        context_roles=(PROVIDER,),
+    "sct": _context_strategy(sct.OPTIONS, sct.SctOptions, sct.SctClient, sct.SctProvider),
+    "sct-tlsnego": _context_strategy(
+        sct_tlsnego.OPTIONS,
+        sct_tlsnego.TlsNegoOptions,
+        sct_tlsnego.TlsNegoClient,
+        sct_tlsnego.TlsNegoProvider,
     ),
     "ut-derived": Entry(
         known=frozenset(ut_derived.OPTIONS),

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import sim
+from sim.engine.stats import MessageLog
 from sim.errors import ScenarioError
 
 OUTPUTS = (
@@ -73,24 +74,8 @@ def _tuples(rows: Iterable[Mapping], columns: list[str]) -> Iterable[tuple]:
     return (tuple([row.get(column, "") for column in columns]) for row in rows)
 
 
-MESSAGE_COLUMNS = [
-    "replication",
-    "strategy",
-    "class",
-    "session",
-    "seq",
-    "start_s",
-    "end_s",
-    "latency_ms",
-    "request_bytes",
-    "response_bytes",
-    "token_service_bytes",
-    "sts_exchanges",
-    "retries",
-    "recoveries",
-    "ok",
-    "fault",
-]
+#: messages.csv: one row a message, the fields of ``MessageLog`` in order
+MESSAGE_COLUMNS = list(MessageLog.FIELDS)
 NODE_COLUMNS = [
     "replication",
     "strategy",

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from sim.engine.steps import first_events
 from sim.protocol.api import AppDone, MessageKind, Send, SessionClosed, Step, role_of
 
 SENDER = "x-wssim-sender"
@@ -122,17 +123,6 @@ class Transport:
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
-
-
-def first_events(step: Step) -> tuple[Send | None, AppDone | SessionClosed | None]:
-    """A step's first Send (one message is in flight per chain) and its last result."""
-    send = result = None
-    for event in step.events:
-        if isinstance(event, Send):
-            send = send or event
-        elif isinstance(event, (AppDone, SessionClosed)):
-            result = event
-    return send, result
 
 
 async def follow(

@@ -42,6 +42,26 @@ def cores() -> dict[str, tuple[int, ...]]:
     return {"load generator": tuple(allowed[:1]), "servers": tuple(servers)}
 
 
+def strategy_cluster(name: str, scenario, key_dir: str, log_dir: str | None = None) -> Cluster:
+    """A cluster (not started) of one node per server role of strategy ``name``, with the
+    scenario's options and shared caches for it, on the servers' cores (``cores``)."""
+    from sim.protocol import build_strategy
+
+    options = dict(scenario.strategy_options.get(name, {}))
+    roles = build_strategy(name, options, key_dir=key_dir).roles
+    shared = {role: getattr(scenario.topology, role).shared_cache for role in roles}
+    return Cluster(
+        name,
+        options,
+        dict.fromkeys(roles, 1),
+        cores()["servers"],
+        key_dir,
+        time.time(),
+        shared_cache=shared,
+        log_dir=log_dir,
+    )
+
+
 def workload_config(data: Mapping) -> dict:
     """The load generator's workload values from the scenario's ``workload`` table."""
     workload = data["workload"]
@@ -90,24 +110,10 @@ def measure_strategy(
     say: Callable[[str], None],
 ) -> tuple[dict, list[dict]]:
     """The measured figures of ``name`` (main step, saturation) and its messages."""
-    from sim.protocol import build_strategy
-
-    options = dict(scenario.strategy_options.get(name, {}))
-    roles = build_strategy(name, options, key_dir=key_dir).roles
-    shared = {role: getattr(scenario.topology, role).shared_cache for role in roles}
     layout = cores()
     work = workload_config(data)
-    with Cluster(
-        name,
-        options,
-        dict.fromkeys(roles, 1),
-        layout["servers"],
-        key_dir,
-        time.time(),
-        shared_cache=shared,
-        log_dir=str(scratch),
-    ) as cluster:
-        nodes = {role: [f"{role}-0"] for role in roles}
+    with strategy_cluster(name, scenario, key_dir, log_dir=str(scratch)) as cluster:
+        nodes = {role: [f"{role}-0"] for role in cluster.roles}
 
         def step(load: Load, seed: int) -> tuple[dict, dict]:
             result = measure.run_load(

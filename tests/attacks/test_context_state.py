@@ -180,18 +180,18 @@ def test_pending_negotiations_are_bounded_and_a_flood_does_not_evict_them(make):
         _, step = _negotiate(strategy.client(f"client-{i + 1}"), provider, sender=f"client-{i + 1}")
         if step.events[0].fault:
             refused.append(provider.last_refusal)
-    assert len(provider.negotiations) == 3
+    assert len(provider.negotiations.entries) == 3
     assert refused == ["negotiations"] * 4
     assert _finish(victim, provider, victim_leg2).ok
     # once the pending ones time out, a new negotiation is taken again
     _, step = _negotiate(strategy.client("client-9"), provider, sender="client-9", now=31.0)
-    assert not step.events[0].fault and len(provider.negotiations) == 1
+    assert not step.events[0].fault and len(provider.negotiations.entries) == 1
 
 
 def test_negotiation_bounds_are_options_checked_when_the_strategy_is_built(make):
     strategy = make("sct-tlsnego", {"max_pending_negotiations": 5, "negotiation_timeout_s": 9})
     provider = strategy.server("provider", PROVIDER)
-    assert (provider.max_negotiations, provider.negotiation_timeout) == (5, 9.0)
+    assert (provider.negotiations.capacity, provider.negotiations.timeout) == (5, 9.0)
     with pytest.raises(ScenarioError) as error:
         make("sct-tlsnego", {"max_pending_negotiations": 0})
     assert error.value.key == "strategy_options.sct-tlsnego.max_pending_negotiations"

@@ -247,6 +247,26 @@ class KerberosClient(Client):
         ends = [c.endtime - self.margin for c in (self.tgt, *self.tickets.values()) if c]
         return min(ends, default=float("inf"))
 
+    def new_ap_req(
+        self, credentials: wire_kdc.Credentials, checksum: dict, now: float, *, mutual: bool = False
+    ) -> tuple[SessionKey, bytes]:
+        """A new subkey and an AP-REQ (DER) presenting ``credentials`` that carries it, with
+        ``checksum`` (a GSS checksum) and a fresh sequence number."""
+        enctype = self.realm.enctype
+        subkey = krb5.random_key(enctype, k.fresh_bytes(krb5.key_bytes(enctype)))
+        ap_req = k.build_ap_req(
+            credentials.ticket,
+            credentials.key,
+            self.principal,
+            now=now,
+            ledger=self.ledger,
+            checksum=checksum,
+            subkey=subkey,
+            seq_number=k.fresh_number(),
+            mutual=mutual,
+        )
+        return subkey, ap_req
+
     def credentials(self, service: Principal, now: float) -> wire_kdc.Credentials | list[Event]:
         """A valid ticket to ``service``, else the KDC request that gets one."""
         ticket = self.tickets.get(service)

@@ -84,18 +84,7 @@ def new_token(
 ) -> tuple[_Sent, etree._Element]:
     """A Kerberos BinarySecurityToken for a request: an AP-REQ with a fresh authenticator
     and subkey, its GSS checksum binding the request's ``message_id``."""
-    enctype = client.realm.enctype
-    subkey = krb5.random_key(enctype, k.fresh_bytes(krb5.key_bytes(enctype)))
-    ap_req = k.build_ap_req(
-        credentials.ticket,
-        credentials.key,
-        client.principal,
-        now=now,
-        ledger=client.ledger,
-        checksum=k.gss_checksum(message_id.encode()),
-        subkey=subkey,
-        seq_number=k.fresh_number(),
-    )
+    subkey, ap_req = client.new_ap_req(credentials, k.gss_checksum(message_id.encode()), now)
     sent = _Sent(token=k.gss_frame(k.TOK_AP_REQ, ap_req), subkey=subkey, ticket=credentials)
     element = kt.token_element(sent.token)
     client.setup.log_key("session-key", element.get(WSU_ID), subkey.value)

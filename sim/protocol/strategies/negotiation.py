@@ -86,9 +86,9 @@ class Pending:
                 break
             self.entries.popitem(last=False)
 
-    def add(self, key: tuple[str, str], state: object, now: float) -> None:
-        """Keep ``state`` for a new negotiation ``key``, or refuse it: one with that
-        Context is in progress (wst:InvalidRequest), or too many are (wst:RequestFailed)."""
+    def admit(self, key: tuple[str, str], now: float) -> None:
+        """Refuse a new negotiation ``key`` when one with that Context is in progress
+        (wst:InvalidRequest) or too many are (wst:RequestFailed)."""
         self._expire(now)
         if key in self.entries:
             raise InvalidRequest(
@@ -98,6 +98,10 @@ class Pending:
             # Refuse the newcomer rather than evict a negotiation in progress: a flood then
             # costs its senders their own attempts, not the clients already negotiating.
             raise RequestFailed("too many negotiations in progress", check="negotiations")
+
+    def add(self, key: tuple[str, str], state: object, now: float) -> None:
+        """Keep ``state`` for a new negotiation ``key``, or refuse it (:meth:`admit`)."""
+        self.admit(key, now)
         self.entries[key] = (now, state)
 
     def peek(self, key: tuple[str, str], now: float) -> object:

@@ -73,10 +73,11 @@ START_NOTE = (
 )
 
 
-def issued(state: State, handler: str) -> Transition:
+def issued(
+    state: State, handler: str, note: str = "renew at once when the issued lifetime is already due"
+) -> Transition:
     """The row of a context client given its new context in ``state``: it sends the
     application request, or renews at once when the issued lifetime is already due."""
-    note = "renew at once when the issued lifetime is already due"
     return Transition(
         state=state, on=Input.REPLY, handler=handler, to=(State.APP, State.RENEW), note=note
     )

@@ -55,6 +55,7 @@ from sim.protocol.strategies.sct import (
     ContextProvider,
     SctOptions,
     context_reference_text,
+    issued,
 )
 from sim.protocol.strategies.sct import OPTIONS as SCT_OPTIONS
 from sim.wire import kerberos as k
@@ -138,11 +139,9 @@ class SpnegoClient(KerberosClient, ContextClient):
                 note="Kerberos: the context (renew at once when its lifetime is already "
                 "due); NTLM: the CHALLENGE, answered by the AUTHENTICATE",
             ),
-            Transition(
-                state=State.SPNEGO_FINAL,
-                on=Input.REPLY,
-                handler="on_ntlm_negotiated",
-                to=(State.APP, State.RENEW),
+            issued(
+                State.SPNEGO_FINAL,
+                "on_ntlm_negotiated",
                 note="NTLM: the context; renew at once when its lifetime is already due",
             ),
             *CONTEXT_TRANSITIONS,
@@ -177,20 +176,8 @@ class SpnegoClient(KerberosClient, ContextClient):
         if isinstance(credentials, list):
             return credentials
         self.context_attr = new_id("uuid-")
-        subkey = krb5.random_key(
-            self.realm.enctype, fresh_bytes(krb5.key_bytes(self.realm.enctype))
-        )
-        ap_req = k.build_ap_req(
-            credentials.ticket,
-            credentials.key,
-            self.principal,
-            now=now,
-            ledger=self.ledger,
-            checksum=k.gss_checksum(self.context_attr.encode(), mutual=True),
-            subkey=subkey,
-            seq_number=k.fresh_number(),
-            mutual=True,
-        )
+        checksum = k.gss_checksum(self.context_attr.encode(), mutual=True)
+        _, ap_req = self.new_ap_req(credentials, checksum, now, mutual=True)
         self.ap_req = (credentials.key, now)
         return self._first_leg(spnego.build_init(MECHANISMS, k.gss_frame(k.TOK_AP_REQ, ap_req)))
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hmac
 import ssl
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -23,7 +22,6 @@ from sim.errors import (
     FailedAuthentication,
     FailedCheck,
     InvalidRequest,
-    RequestFailed,
     UnknownDerivationSource,
 )
 from sim.protocol import protection as p
@@ -33,6 +31,7 @@ from sim.protocol.sending import send
 from sim.protocol.setup import PROVIDER_ADDRESS, Setup, option
 from sim.protocol.states import Input, Machine, State, Transition, starts
 from sim.protocol.strategies.negotiation import (
+    Pending,
     authenticator,
     check_negotiation_request,
     detached_copy,
@@ -219,7 +218,6 @@ class _Negotiation:
     tunnel: Tunnel
     #: the negotiation's RST and RSTRs so far, for the Authenticator
     elements: list[etree._Element]
-    started: float
     #: the handshake flight this provider sent (leg #2)
     flight: bytes
 
@@ -231,11 +229,7 @@ class TlsNegoProvider(ContextProvider):
 
     def __init__(self, setup: Setup, node_id: str, shared=None) -> None:
         super().__init__(setup, node_id, shared)
-        self.max_negotiations = self.opts.max_negotiations
-        self.negotiation_timeout = self.opts.negotiation_timeout
-        #: pending negotiations by (the node that started one, its wst:Context): a node's
-        #: memory for them is bounded, and one client's legs never reach another's
-        self.negotiations: OrderedDict[tuple[str, str], _Negotiation] = OrderedDict()
+        self.negotiations = Pending(self.opts.max_negotiations, self.opts.negotiation_timeout)
 
     def check_app_headers(self, checked, now):
         tokens = [t for t in checked.security if t.tag == wss.USERNAME_TOKEN]
@@ -257,35 +251,17 @@ class TlsNegoProvider(ContextProvider):
             return self._server_flight(request, addressing, sender, now)
         return self._finish(envelope, addressing, sender, now)
 
-    def _expire_negotiations(self, now: float) -> None:
-        """Forget the negotiations older than the timeout (the oldest come first)."""
-        negotiations = self.negotiations
-        while negotiations:
-            oldest = next(iter(negotiations.values()))
-            if now - oldest.started <= self.negotiation_timeout:
-                break
-            negotiations.popitem(last=False)
-
     def _server_flight(self, request, addressing, sender, now):
         check_negotiation_request(request, TLSNEGO, "TLSNego")
         key = (sender, request.context)
-        self._expire_negotiations(now)
-        if key in self.negotiations:
-            raise InvalidRequest(
-                "a negotiation with this Context is in progress", check="negotiation"
-            )
-        if len(self.negotiations) >= self.max_negotiations:
-            # Refuse the newcomer rather than evict a handshake in progress: a flood then
-            # costs its senders their own attempts, not the clients already negotiating.
-            raise RequestFailed("too many negotiations in progress", check="negotiations")
+        # Admitted before the handshake step: a refused newcomer costs no TLS work.
+        self.negotiations.admit(key, now)
         tunnel = Tunnel(tls_contexts(self.setup)[1], server_side=True)
         flight, _ = tunnel.step(request.binary_exchange[0])
         rstr = trust.build_rstr(binary_exchange=(flight, TLSNEGO), context=request.context)
-        self.negotiations[key] = _Negotiation(
-            tunnel=tunnel,
-            elements=[detached_copy(request.element), detached_copy(rstr)],
-            started=now,
-            flight=flight,
+        elements = [detached_copy(request.element), detached_copy(rstr)]
+        self.negotiations.add(
+            key, _Negotiation(tunnel=tunnel, elements=elements, flight=flight), now
         )
         return self._negotiation_reply(
             addressing, sender, rstr, Action.RSTR_ISSUE, MessageKind.RSTR_TLSNEGO
@@ -294,10 +270,7 @@ class TlsNegoProvider(ContextProvider):
     def _finish(self, envelope, addressing, sender, now):
         response = one_response(envelope)
         key = (sender, response.context or "")
-        self._expire_negotiations(now)
-        negotiation = self.negotiations.get(key)
-        if negotiation is None:
-            raise InvalidRequest("no negotiation in progress for this context", check="negotiation")
+        negotiation = self.negotiations.peek(key, now)
         # Checked before the negotiation is touched: a leg that is not the client's next
         # TLS flight (our own flight reflected, no TLSNego blob) leaves it as it was.
         exchange = response.binary_exchange
@@ -305,7 +278,7 @@ class TlsNegoProvider(ContextProvider):
             raise InvalidRequest(
                 "expected the client's TLSNego BinaryExchange", check="negotiation"
             )
-        del self.negotiations[key]
+        self.negotiations.take(key)
         tunnel, elements = negotiation.tunnel, negotiation.elements
         flight, complete = tunnel.step(exchange[0])
         if not complete:
