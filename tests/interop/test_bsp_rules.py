@@ -13,8 +13,6 @@ from lxml import etree
 from tests.interop.bsp import RULES, Message
 
 CONFORMANCE = Path(__file__).resolve().parents[2] / "docs" / "conformance.md"
-#: known deviations, each to be fixed where it is written (strict: the marker must go then)
-DEVIATIONS: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
@@ -29,15 +27,7 @@ def messages(traces) -> list[tuple[str, Message]]:
     ]
 
 
-@pytest.mark.parametrize(
-    "number",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(reason=DEVIATIONS[n], strict=True))
-        if n in DEVIATIONS
-        else n
-        for n in RULES
-    ],
-)
+@pytest.mark.parametrize("number", list(RULES))
 def test_every_message_meets_the_rule(messages, number):
     text, check = RULES[number]
     violations = [f"{where}: {v}" for where, message in messages for v in check(message)]
