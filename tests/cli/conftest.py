@@ -14,12 +14,15 @@ SCENARIOS = ROOT / "scenarios"
 SHORT = ["--set", "run.duration_s=3", "--set", "run.warmup_s=0.5"]
 
 
-def wssim(*args: str, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
+def wssim(
+    *args: str, timeout: float = 120, cwd: Path = ROOT, **kwargs
+) -> subprocess.CompletedProcess:
+    """``python -m sim.cli ARGS`` in a child process (from the repository root unless told)."""
     return subprocess.run(
         [sys.executable, "-m", "sim.cli", *map(str, args)],
         capture_output=True,
         text=True,
-        cwd=ROOT,
+        cwd=cwd,
         timeout=timeout,
         **kwargs,
     )

@@ -4,14 +4,13 @@ strategy."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from lxml import etree
 
 from sim.protocol.api import STRATEGY_NAMES
+from tests.cli.conftest import wssim
 from tests.cli.independent import (
     XENC,
     assertions,
@@ -24,16 +23,6 @@ from tests.cli.independent import (
 )
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
-
-
-def wssim(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "sim.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-    )
 
 
 def _trace(tmp_path: Path, strategy: str) -> Path:
@@ -50,6 +39,7 @@ def _trace(tmp_path: Path, strategy: str) -> Path:
         "--set",
         "workload.messages_per_session=2",
         cwd=tmp_path,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     return out

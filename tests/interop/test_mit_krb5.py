@@ -38,6 +38,7 @@ from sim.wire import ns, spnego
 from sim.wire.kerberos import Principal
 from sim.wire.ledger import Ledger
 from sim.wire.xmlutil import EPOCH
+from tests.cli.conftest import wssim
 
 TOOLS = {
     "krb5kdc": "krb5-kdc",
@@ -309,26 +310,18 @@ def test_our_provider_accepts_a_service_ticket_mit_issued(mit, strategy, user):
 def _trace(root: Path, strategy: str) -> Path:
     """``wssim trace`` of one session: messages, keylog.jsonl, krb5.keytab."""
     out = root / strategy
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sim.cli",
-            "trace",
-            str(ROOT / "scenarios" / f"{strategy}.toml"),
-            "--strategy",
-            strategy,
-            "--sessions",
-            "1",
-            "--out",
-            str(out),
-            "--set",
-            "workload.messages_per_session=3",
-        ],
-        capture_output=True,
-        text=True,
+    done = wssim(
+        "trace",
+        ROOT / "scenarios" / f"{strategy}.toml",
+        "--strategy",
+        strategy,
+        "--sessions",
+        "1",
+        "--out",
+        out,
+        "--set",
+        "workload.messages_per_session=3",
         cwd=root,
-        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     return out
