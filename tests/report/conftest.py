@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.cli.conftest import wssim as cli_wssim
 from tests.report.browser import Browser, chromium_path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,13 +17,8 @@ SHORT = ["--set", "run.duration_s=3", "--set", "run.warmup_s=0.5", "--workers", 
 
 
 def wssim(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "sim.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=timeout,
-    )
+    """The CLI tests' ``wssim``, with room for the report's longer runs."""
+    return cli_wssim(*args, timeout=timeout)
 
 
 def checked(*args: str) -> subprocess.CompletedProcess:

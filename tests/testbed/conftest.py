@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.cli.conftest import wssim as cli_wssim
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,13 +56,7 @@ def leftover_processes(marker: str) -> list[int]:
 
 
 def wssim(*args, env_extra: dict, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The CLI tests' ``wssim`` with ``env_extra`` added to the environment."""
     import os
 
-    return subprocess.run(
-        [sys.executable, "-m", "sim.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=timeout,
-        env={**os.environ, **env_extra},
-    )
+    return cli_wssim(*args, timeout=timeout, env={**os.environ, **env_extra})
