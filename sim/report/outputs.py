@@ -134,7 +134,7 @@ def write_results(
         "nodes": (NODE_COLUMNS, result.nodes),
         "links": (LINK_COLUMNS, result.links),
         "timeseries": (TIMESERIES_COLUMNS, result.timeseries),
-        "replications": (REPLICATION_COLUMNS, getattr(result, "replications", [])),
+        "replications": (REPLICATION_COLUMNS, result.replications),
     }
     for name, (columns, rows) in tables.items():
         write_csv(out / f"{name}.csv", rows, columns)

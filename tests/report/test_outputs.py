@@ -138,6 +138,7 @@ def fake_result(partial: bool = False) -> SimpleNamespace:
         nodes=nodes,
         links=links,
         timeseries=timeseries,
+        replications=[],
         partial=partial,
         wall_s=1.25,
         seed_entropy=3,
