@@ -20,7 +20,9 @@ def register(command) -> None:
         "--out", required=True, metavar="PROFILE.json", help="e.g. --out my-machine.json"
     )
     calibrate.add_argument(
-        "--quick", action="store_true", help="fewer repetitions and sizes (a rough profile)"
+        "--quick",
+        action="store_true",
+        help="fewer repetitions and sizes, no low-load figures (a rough profile)",
     )
     calibrate.add_argument("--force", action="store_true", help="replace an existing file")
     calibrate.set_defaults(handler=cmd_calibrate)
@@ -30,8 +32,8 @@ def cmd_calibrate(args) -> int:
     """``wssim calibrate``: a cost profile measured here."""
     from sim.engine import calibrate
     from sim.report.outputs import write_json
-    from sim.testbed.httpcost import measure_http_costs
-    from sim.testbed.ledger_gap import measure_engine_overheads
+    from sim.testbed.httpcost import measure_http_costs, measure_low_load_http_costs
+    from sim.testbed.ledger_gap import LOW_LOAD_PAUSE_S, measure_engine_overheads
     from sim.testbed.speed import reference_ms
     from sim.wire.keys import default_key_dir
 
@@ -49,6 +51,22 @@ def cmd_calibrate(args) -> int:
     profile["engine_overhead_us"] = measure_engine_overheads(
         profile, quick=args.quick, key_dir=str(default_key_dir())
     )
+    if not args.quick:
+        console.print(
+            f"measuring both again at low load ({LOW_LOAD_PAUSE_S * 1000:g} ms idle before each "
+            "request and step)..."
+        )
+        profile["low_load"] = {
+            "pause_s": LOW_LOAD_PAUSE_S,
+            "http": measure_low_load_http_costs(
+                str(default_key_dir()),
+                profile["http"]["server_idle_us_per_s"],
+                gap_s=LOW_LOAD_PAUSE_S,
+            ),
+            "engine_overhead_us": measure_engine_overheads(
+                profile, key_dir=str(default_key_dir()), pause_s=LOW_LOAD_PAUSE_S
+            ),
+        }
     # the machine's speed while calibrating (a shared machine's drifts): the testbed
     # rescales the profile by how fast the same work runs when it measures
     reference = (reference + reference_ms(str(default_key_dir()))) / 2

@@ -28,7 +28,15 @@ def _split_cores() -> tuple[tuple[int, ...], tuple[int, ...]]:
     return (cores[0],), (cores[1] if len(cores) > 1 else cores[0],)
 
 
-async def _requests(url: str, count: int, fresh: bool, context: ssl.SSLContext) -> None:
+async def _requests(
+    url: str, count: int, fresh: bool, context: ssl.SSLContext, gap_s: float = 0.0
+) -> None:
+    if gap_s:  # at low load: the client idles between requests
+        async with httpx.AsyncClient(verify=context) as client:
+            for _ in range(count):
+                await client.post(url, content=b"")
+                await asyncio.sleep(gap_s)
+        return
     if fresh:
         for _ in range(count):
             async with httpx.AsyncClient(verify=context) as client:
@@ -46,19 +54,29 @@ def _ca_pem(key_dir: str) -> bytes:
 
 
 def _measure(
-    cluster: Cluster, count: int, fresh: bool, context: ssl.SSLContext, tls: bool = False
+    cluster: Cluster,
+    count: int,
+    fresh: bool,
+    context: ssl.SSLContext,
+    tls: bool = False,
+    gap_s: float = 0.0,
+    idle_per_s: float = 0.0,
 ) -> tuple[float, float]:
-    """(server, client) CPU seconds per request, over plain HTTP or ``tls``."""
+    """(server, client) CPU seconds per request, over plain HTTP or ``tls``; with
+    ``gap_s``, requests that far apart, the server's CPU serving nothing (``idle_per_s``
+    CPU seconds a second) taken out."""
     endpoint = cluster.nodes[0].endpoint
     url = endpoint.tls if tls else endpoint.plain
     asyncio.run(_requests(url, 20, fresh, context))  # warm both ends
     name = cluster.nodes[0].name
     server = cluster.stats()[name]["cpu_s"]
     client = cpu_seconds()
-    asyncio.run(_requests(url, count, fresh, context))
+    started = time.perf_counter()
+    asyncio.run(_requests(url, count, fresh, context, gap_s))
+    elapsed = time.perf_counter() - started
     client = cpu_seconds() - client
-    server = cluster.stats()[name]["cpu_s"] - server
-    return server / count, client / count
+    server = cluster.stats()[name]["cpu_s"] - server - idle_per_s * elapsed
+    return max(server, 0.0) / count, client / count
 
 
 def measure_http_costs(key_dir: str, *, quick: bool = False) -> dict[str, float]:
@@ -94,6 +112,35 @@ def measure_http_costs(key_dir: str, *, quick: bool = False) -> dict[str, float]
         # a new TLS connection whole (TCP, handshake, Python's TLS transport)
         "server_tls_connection_us": max(tls_server_new - tls_server, 0.0) * 1e6,
         "client_tls_connection_us": max(tls_client_new - tls_client, 0.0) * 1e6,
+    }
+
+
+def measure_low_load_http_costs(
+    key_dir: str, idle_us_per_s: float, *, gap_s: float, quick: bool = False
+) -> dict[str, float]:
+    """The request costs of ``measure_http_costs`` at low load: requests ``gap_s`` apart
+    on a kept-alive connection, so that each runs with the CPU caches other processes
+    left (it costs more than back to back); the node's idle CPU (``idle_us_per_s``) over
+    the gaps taken out, as the prediction adds it on its own."""
+    client_cores, server_cores = _split_cores()
+    count = 30 if quick else 120
+    previous = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, set(client_cores))
+    idle = idle_us_per_s * 1e-6
+    try:
+        with Cluster(
+            "x509", {}, {"provider": 1}, server_cores, key_dir, time.time(), empty=True
+        ) as c:
+            context = client_tls_context(_ca_pem(key_dir))
+            server, client = _measure(c, count, False, context, False, gap_s, idle)
+            tls_server, tls_client = _measure(c, count, False, context, True, gap_s, idle)
+    finally:
+        os.sched_setaffinity(0, previous)
+    return {
+        "server_request_us": server * 1e6,
+        "client_request_us": client * 1e6,
+        "server_tls_request_us": tls_server * 1e6,
+        "client_tls_request_us": tls_client * 1e6,
     }
 
 

@@ -17,6 +17,10 @@ from sim.engine.preparation import payload
 from sim.protocol.api import CLIENT, Send, role_of
 from sim.protocol.harness import Harness
 
+#: the idle time before each step or request when calibrating for low load: about the
+#: gap between messages at a node serving a few tens of messages a second
+LOW_LOAD_PAUSE_S = 0.03
+
 
 @dataclass
 class StepTimes:
@@ -65,19 +69,23 @@ def time_steps(
     size: int = 1024,
     sessions: int = 30,
     warmup_sessions: int = 5,
+    pause_s: float = 0.0,
 ) -> StepTimes:
     """Run ``sessions`` sessions of ``messages`` messages of ``size`` bytes of ``strategy``
     (a built Strategy) in the harness (after ``warmup_sessions`` untimed ones, which fill
-    the caches), every engine step of every role timed and priced with ``profile``."""
+    the caches), every engine step of every role timed and priced with ``profile``; with
+    ``pause_s``, the process sleeps that long before each step (untimed), as a node at low
+    load idles between messages: the step then runs with the CPU caches other processes
+    left, which costs more than back to back (``docs/validation.md``)."""
     harness = Harness(strategy)
     times = StepTimes()
     for name, engine in harness.servers.items():
-        _time(engine, ("receive",), role_of(name), times, profile)
+        _time(engine, ("receive",), role_of(name), times, profile, pause_s)
     for session in range(warmup_sessions + sessions):
         if session == warmup_sessions:
             times.clear()
         harness.client = strategy.client(f"client-{session}")
-        _time(harness.client, ("request", "receive", "close"), CLIENT, times, profile)
+        _time(harness.client, ("request", "receive", "close"), CLIENT, times, profile, pause_s)
         harness.session(
             [payload(size, session, index) for index in range(messages)],
             start=session * 10.0,
@@ -88,14 +96,18 @@ def time_steps(
     return times
 
 
-def _time(engine, methods: Iterable[str], role: str, times: StepTimes, profile) -> None:
+def _time(
+    engine, methods: Iterable[str], role: str, times: StepTimes, profile, pause_s: float
+) -> None:
     """Replace ``engine``'s ``methods`` by ones timing each step into ``times``."""
     for method in methods:
-        setattr(engine, method, _timed(getattr(engine, method), role, times, profile))
+        setattr(engine, method, _timed(getattr(engine, method), role, times, profile, pause_s))
 
 
-def _timed(call, role: str, times: StepTimes, profile):
+def _timed(call, role: str, times: StepTimes, profile, pause_s: float):
     def timed(*args, **kwargs):
+        if pause_s:
+            time.sleep(pause_s)
         start = time.process_time()
         step = call(*args, **kwargs)
         times.add(role, step, time.process_time() - start, profile)
@@ -145,22 +157,31 @@ def gaps(strategies: Mapping[str, object], profile) -> dict[str, dict]:
 
 
 def measure_engine_overheads(
-    profile_data: Mapping, *, quick: bool = False, key_dir: str | None = None
+    profile_data: Mapping,
+    *,
+    quick: bool = False,
+    key_dir: str | None = None,
+    pause_s: float = 0.0,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """A profile's ``engine_overhead_us``: ``engine_overhead`` of every strategy (its
     default options, 5 messages of 1 KiB a session) against the ledger prices of
-    ``profile_data`` (the profile being written)."""
+    ``profile_data`` (the profile being written); with ``pause_s``, at low load (each
+    step after that long idle: ``time_steps``), over fewer sessions."""
     from sim.engine.costs import CostProfile
     from sim.protocol import STRATEGY_NAMES, build_strategy
 
     profile = CostProfile.from_json(profile_data)
-    sessions, warmup = (8, 2) if quick else (30, 5)
+    if pause_s:
+        sessions, warmup = (2, 1) if quick else (8, 2)
+    else:
+        sessions, warmup = (8, 2) if quick else (30, 5)
     return {
         name: engine_overhead(
             build_strategy(name, {}, key_dir=key_dir),
             profile,
             sessions=sessions,
             warmup_sessions=warmup,
+            pause_s=pause_s,
         )
         for name in STRATEGY_NAMES
     }

@@ -29,6 +29,28 @@ LOOPBACK_MBPS = 20_000.0
 MIN_SIMULATED_S = 60.0
 
 
+def low_load_profile(data: Mapping) -> dict | None:
+    """The profile ``data`` (a calibrated profile's JSON) with its request and engine costs
+    measured at low load (its ``low_load`` section, ``wssim calibrate`` without
+    ``--quick``) in place of the back-to-back ones; None without that section. A node
+    serving a few tens of messages a second idles between them, and each step then runs
+    with the CPU caches other processes left: the testbed's main step is predicted with
+    these figures, its saturation steps (back to back) with the others."""
+    low = data.get("low_load")
+    if not isinstance(low, Mapping):
+        return None
+    out = copy.deepcopy(dict(data))
+    out.pop("low_load")
+    out["http"] = {**out.get("http", {}), **low.get("http", {})}
+    overhead = copy.deepcopy(out.get("engine_overhead_us", {}))
+    for strategy, roles in low.get("engine_overhead_us", {}).items():
+        for role, kinds in roles.items():
+            overhead.setdefault(strategy, {}).setdefault(role, {}).update(kinds)
+    out["engine_overhead_us"] = overhead
+    out.setdefault("meta", {})["costs_at"] = f"low load ({low.get('pause_s')} s idle a step)"
+    return out
+
+
 def testbed_scenario(
     data: Mapping, strategy: str, profile: str, load: Load, seed: int, scale: float = 1.0
 ) -> dict:

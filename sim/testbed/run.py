@@ -9,6 +9,7 @@ profile (``predict``)."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -167,27 +168,33 @@ def predict_strategy(
     profile: str,
     key_dir: str | None,
     scale: float = 1.0,
+    main_profile: str | None = None,
 ) -> dict:
     """The simulated figures of ``name`` at the loads the testbed ran, with the profile
     scaled by ``scale`` (the machine's speed then against its calibration's); the load
     generator's CPU per message priced with the profile; the saturation capped by the
-    shared cores (``predict.capped_saturation``)."""
+    shared cores (``predict.capped_saturation``). ``main_profile``: the profile of the main
+    step where it differs (its low-load figures, ``predict.low_load_profile``); the
+    saturation steps run back to back, priced with ``profile``."""
     from sim.engine.costs import load_profile
 
-    main = predict.predicted_metrics(
-        data, name, profile, main_load(scenario, settings), settings.seed, scale
-    )
+    load = main_load(scenario, settings)
     workload = scenario.workload
-    main["loadgen"] = {
-        "cpu_ms_per_message": predict.client_cpu_ms(
+
+    def client_ms(path: str) -> float:
+        return predict.client_cpu_ms(
             name,
             scenario.strategy_options.get(name, {}),
-            load_profile(profile).with_overrides(scale, {}),
+            load_profile(path).with_overrides(scale, {}),
             messages=min(workload.all_values("messages_per_session")[0], 20),
             size=workload.all_values("payload_bytes")[0],
             key_dir=key_dir,
         )
-    }
+
+    main = predict.predicted_metrics(
+        data, name, main_profile or profile, load, settings.seed, scale
+    )
+    main["loadgen"] = {"cpu_ms_per_message": client_ms(main_profile or profile)}
     best, steps, bound = None, [], None
     if settings.users:
         simulated, steps = measure.saturation(
@@ -196,8 +203,12 @@ def predict_strategy(
             ),
             settings.users,
         )
+        busy = main
+        if main_profile:  # the shared cores' bounds at back-to-back costs
+            busy = predict.predicted_metrics(data, name, profile, load, settings.seed, scale)
+            busy["loadgen"] = {"cpu_ms_per_message": client_ms(profile)}
         best, bound = predict.capped_saturation(
-            simulated, main["loadgen"]["cpu_ms_per_message"], main["cpu_ms_per_message"]
+            simulated, busy["loadgen"]["cpu_ms_per_message"], busy["cpu_ms_per_message"]
         )
     return {"main": main, "saturation_per_s": best, "saturation_bound_by": bound, "steps": steps}
 
@@ -234,6 +245,21 @@ def _describe(load: Load) -> str:
     return f"{load.users} users, think {load.think_time_s:g} s (closed)"
 
 
+def _low_load_profile_file(profile: str, scratch: Path) -> str | None:
+    """The path of ``profile`` with its low-load figures in place (written into
+    ``scratch``), or None when it has none (``predict.low_load_profile``)."""
+    from sim.report.outputs import write_json
+
+    if profile == "default":
+        return None
+    low = predict.low_load_profile(json.loads(Path(profile).read_text()))
+    if low is None:
+        return None
+    path = scratch / "profile-low-load.json"
+    write_json(path, low)
+    return str(path)
+
+
 def run_testbed(
     data: Mapping,
     scenario,
@@ -264,6 +290,12 @@ def run_testbed(
         "settings": settings.__dict__,
         "strategies": {},
     }
+    main_profile = _low_load_profile_file(profile, scratch)
+    details["main_step_costs"] = (
+        "at low load (the profile's low_load section)"
+        if main_profile
+        else "back to back (the profile has no low_load section: wssim calibrate without --quick)"
+    )
     rows: list[dict] = []
     compared: dict[str, dict] = {}
     result = {"strategies": compared}
@@ -282,7 +314,9 @@ def run_testbed(
         say(
             f"{name}: simulating the same loads (the machine ran {factor:.2f}x its calibration's CPU time)"
         )
-        predicted = predict_strategy(name, data, scenario, settings, profile, key_dir, factor)
+        predicted = predict_strategy(
+            name, data, scenario, settings, profile, key_dir, factor, main_profile
+        )
         gap = strategy_gap(name, scenario, profile, key_dir)
         for role, figures in gap.items():
             say(
