@@ -87,11 +87,19 @@ def cmd_calibrate(args) -> int:
         table.add_row(op, text)
     for key, value in profile["http"].items():
         table.add_row(f"http {key.removesuffix('_us').replace('_', ' ')}", f"{value:.1f} µs")
-    for strategy, roles in profile["engine_overhead_us"].items():
-        text = "; ".join(
-            f"{role} " + ", ".join(f"{kind} {us:.0f}" for kind, us in kinds.items())
-            for role, kinds in roles.items()
-        )
-        table.add_row(f"engine {strategy}", f"{text} (µs a step, by kind sent)")
+    low = profile.get("low_load", {})
+    for key, value in low.get("http", {}).items():
+        label = key.removesuffix("_us").replace("_", " ")
+        table.add_row(f"http {label}, low load", f"{value:.1f} µs")
+    for figures, at in (
+        (profile["engine_overhead_us"], ""),
+        (low.get("engine_overhead_us"), ", low load"),
+    ):
+        for strategy, roles in (figures or {}).items():
+            text = "; ".join(
+                f"{role} " + ", ".join(f"{kind} {us:.0f}" for kind, us in kinds.items())
+                for role, kinds in roles.items()
+            )
+            table.add_row(f"engine {strategy}{at}", f"{text} (µs a step, by kind sent)")
     stdout().print(table)
     return 0
