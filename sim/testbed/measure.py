@@ -25,6 +25,9 @@ P99_EXPLODES = 10.0
 ERRORS_ALLOWED = 0.01
 #: ... or the throughput grew by less than this factor over the best step before it
 PLATEAU = 1.05
+#: steps in a row without that growth that end the search (one can be a shared machine's
+#: noise: a dip from one user to two ended it before)
+PATIENCE = 2
 
 
 @dataclass(frozen=True)
@@ -158,19 +161,21 @@ def exploded(step: dict, first: dict) -> bool:
 
 def saturation(measure: Callable[[int], dict], users: tuple[int, ...]) -> tuple[float, list[dict]]:
     """Step a closed workload (``users`` back to back, no think time) up through ``users``
-    until a step explodes or the throughput stops growing (by ``PLATEAU``: a closed system
-    past saturation only queues); the saturation throughput is the best throughput of the
-    steps before an explosion (messages per second), and every step's figures."""
+    until a step explodes or the throughput stops growing (by ``PLATEAU``, ``PATIENCE``
+    steps in a row: a closed system past saturation only queues); the saturation
+    throughput is the best throughput of the steps before an explosion (messages per
+    second), and every step's figures."""
     steps: list[dict] = []
     best = 0.0
+    flat = 0
     for count in users:
         step = measure(count)
         step["users"] = count
         steps.append(step)
         if steps[0] is not step and exploded(step, steps[0]):
             break
-        grew = step["throughput_per_s"] > best * PLATEAU
+        flat = 0 if step["throughput_per_s"] > best * PLATEAU else flat + 1
         best = max(best, step["throughput_per_s"])
-        if not grew:
+        if flat >= PATIENCE:
             break
     return best, steps

@@ -59,11 +59,19 @@ def _step(throughput: float, p99: float = 10.0, failed: int = 0) -> dict:
     return {"throughput_per_s": throughput, "p99_ms": p99, "failed": failed, "app_messages": 100}
 
 
-def test_saturation_stops_when_the_throughput_stops_growing():
+def test_saturation_stops_when_the_throughput_stops_growing_two_steps_in_a_row():
     figures = {1: _step(10), 2: _step(19), 4: _step(30), 8: _step(30.5), 16: _step(31)}
+    figures[32] = _step(99)
+    best, steps = saturation(lambda users: figures[users], (1, 2, 4, 8, 16, 32))
+    assert best == 31
+    assert [s["users"] for s in steps] == [1, 2, 4, 8, 16]
+
+
+def test_saturation_looks_past_one_step_that_dipped():
+    figures = {1: _step(161), 2: _step(111), 4: _step(200), 8: _step(205), 16: _step(204)}
     best, steps = saturation(lambda users: figures[users], (1, 2, 4, 8, 16))
-    assert best == 30.5
-    assert [s["users"] for s in steps] == [1, 2, 4, 8]
+    assert best == 205
+    assert [s["users"] for s in steps] == [1, 2, 4, 8, 16]
 
 
 def test_saturation_leaves_out_a_step_whose_p99_exploded_or_that_failed():
