@@ -19,7 +19,7 @@ server and its framework handling one request and writing its reply; ``client_re
 an HTTP client sending one request and reading the reply), measured with an empty request
 by ``wssim calibrate`` (``sim.testbed.httpcost``). ``http_seconds`` charges it per message:
 a reply to its sender, any other message to its sender as a client (over TLS its
-``*_tls_request_us`` where measured). ``connection_seconds`` is what a new connection adds
+``*_tls_request_us`` where measured), and ``*_byte_ns`` per byte of the message. ``connection_seconds`` is what a new connection adds
 (``*_connection_us``; over TLS, ``*_tls_connection_us`` beyond the ``tls_handshake`` op),
 charged with the TLS handshake when a session first uses a TLS connection. Without them (the
 shipped default) messages cost only their ledger.
@@ -135,15 +135,19 @@ class CostProfile:
                 self._waits[key] = value
         return value
 
-    def http_seconds(self, reply: bool, tls: bool = False) -> float:
-        """CPU seconds the HTTP layer costs the sender of a message: a server writing a
-        ``reply`` (having read its request), or a client sending a request (and reading its
-        reply); over a TLS connection (``tls``) its own figure where the profile has one."""
+    def http_seconds(self, reply: bool, tls: bool = False, size: int = 0) -> float:
+        """CPU seconds the HTTP layer costs the sender of a message of ``size`` bytes: a
+        server writing a ``reply`` (having read its request), or a client sending a request
+        (and reading its reply); over a TLS connection (``tls``) its own figure where the
+        profile has one; plus ``*_byte_ns`` a byte sent (measured on echoed bodies: a byte
+        sent and one read back, so a reply about as long as its request is assumed)."""
         side = "server" if reply else "client"
         http = self.http
         if tls and f"{side}_tls_request_us" in http:
-            return http[f"{side}_tls_request_us"] * 1e-6 * self.scale
-        return http.get(f"{side}_request_us", 0.0) * 1e-6 * self.scale
+            fixed = http[f"{side}_tls_request_us"]
+        else:
+            fixed = http.get(f"{side}_request_us", 0.0)
+        return (fixed * 1e-6 + http.get(f"{side}_byte_ns", 0.0) * 1e-9 * size) * self.scale
 
     def overhead_seconds(self, strategy: str, role: str, kind: str | None) -> float:
         """CPU seconds an engine of ``strategy`` in ``role`` spends beyond its ledger on a

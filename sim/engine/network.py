@@ -181,7 +181,7 @@ class Network:
         if send is not None:
             role = role_of(send.to)
             bill = bill_of(send, role)
-            http = self.profile.http_seconds(send.reply, send.tls)  # the HTTP layer's cost
+            http = self.profile.http_seconds(send.reply, send.tls, len(send.data))
             seconds, beside_hsm = seconds + http, beside_hsm + http
         # the engine's own CPU beyond its ledger (a calibrated profile's engine_overhead_us)
         extra = self.profile.overhead_seconds(strategy, role_taking, send and send.kind)

@@ -1,9 +1,9 @@
-"""The HTTP layer's own cost, measured with empty requests: a testbed node serving an empty
-reply to every POST (uvicorn and the ASGI app, no engine) in a process of its own, and this
+"""The HTTP layer's own cost, measured with empty requests: a testbed node echoing every
+POST's body (uvicorn and the ASGI app, no engine) in a process of its own, and this
 process's ``httpx`` client, as the load generator and an intermediary use it.
 
 Per request on a kept-alive connection (what ``CostProfile.http_seconds`` charges per
-message), per new connection (what opening one adds; the simulation charges TLS handshakes,
+message), per byte (a 16 KiB body echoed against an empty one), per new connection (what opening one adds; the simulation charges TLS handshakes,
 not TCP connections: the testbed's prediction adds the client's to the load generator's
 CPU), and a node's CPU per second serving nothing (its event loops' timers: the testbed's
 prediction adds it to each server node's CPU over the window)."""
@@ -21,6 +21,9 @@ from sim.testbed.cluster import Cluster
 from sim.testbed.driver import client_tls_context
 from sim.testbed.node import cpu_seconds
 
+#: the body echoed to measure what a byte costs (about a big SOAP message)
+BODY_BYTES = 16384
+
 
 def _split_cores() -> tuple[tuple[int, ...], tuple[int, ...]]:
     """(client cores, server cores): one core each when there are two."""
@@ -29,22 +32,27 @@ def _split_cores() -> tuple[tuple[int, ...], tuple[int, ...]]:
 
 
 async def _requests(
-    url: str, count: int, fresh: bool, context: ssl.SSLContext, gap_s: float = 0.0
+    url: str,
+    count: int,
+    fresh: bool,
+    context: ssl.SSLContext,
+    gap_s: float = 0.0,
+    body: bytes = b"",
 ) -> None:
     if gap_s:  # at low load: the client idles between requests
         async with httpx.AsyncClient(verify=context) as client:
             for _ in range(count):
-                await client.post(url, content=b"")
+                await client.post(url, content=body)
                 await asyncio.sleep(gap_s)
         return
     if fresh:
         for _ in range(count):
             async with httpx.AsyncClient(verify=context) as client:
-                await client.post(url, content=b"")
+                await client.post(url, content=body)
         return
     async with httpx.AsyncClient(verify=context) as client:
         for _ in range(count):
-            await client.post(url, content=b"")
+            await client.post(url, content=body)
 
 
 def _ca_pem(key_dir: str) -> bytes:
@@ -61,18 +69,19 @@ def _measure(
     tls: bool = False,
     gap_s: float = 0.0,
     idle_per_s: float = 0.0,
+    body: bytes = b"",
 ) -> tuple[float, float]:
-    """(server, client) CPU seconds per request, over plain HTTP or ``tls``; with
-    ``gap_s``, requests that far apart, the server's CPU serving nothing (``idle_per_s``
-    CPU seconds a second) taken out."""
+    """(server, client) CPU seconds per request of ``body`` (echoed), over plain HTTP or
+    ``tls``; with ``gap_s``, requests that far apart, the server's CPU serving nothing
+    (``idle_per_s`` CPU seconds a second) taken out."""
     endpoint = cluster.nodes[0].endpoint
     url = endpoint.tls if tls else endpoint.plain
-    asyncio.run(_requests(url, 20, fresh, context))  # warm both ends
+    asyncio.run(_requests(url, 20, fresh, context, body=body))  # warm both ends
     name = cluster.nodes[0].name
     server = cluster.stats()[name]["cpu_s"]
     client = cpu_seconds()
     started = time.perf_counter()
-    asyncio.run(_requests(url, count, fresh, context, gap_s))
+    asyncio.run(_requests(url, count, fresh, context, gap_s, body))
     elapsed = time.perf_counter() - started
     client = cpu_seconds() - client
     server = cluster.stats()[name]["cpu_s"] - server - idle_per_s * elapsed
@@ -95,6 +104,7 @@ def measure_http_costs(key_dir: str, *, quick: bool = False) -> dict[str, float]
             # made once, as a testbed's clients share one; trusting the test CA
             context = client_tls_context(_ca_pem(key_dir))
             server, client = _measure(c, count, False, context)
+            big_server, big_client = _measure(c, count, False, context, body=bytes(BODY_BYTES))
             server_new, client_new = _measure(c, max(count // 5, 50), True, context)
             tls_server, tls_client = _measure(c, count, False, context, tls=True)
             tls_server_new, tls_client_new = _measure(c, max(count // 10, 30), True, context, True)
@@ -107,6 +117,9 @@ def measure_http_costs(key_dir: str, *, quick: bool = False) -> dict[str, float]
         "server_connection_us": max(server_new - server, 0.0) * 1e6,
         "client_connection_us": max(client_new - client, 0.0) * 1e6,
         "server_idle_us_per_s": idle * 1e6,
+        # a byte sent and one read back (the echo): per byte of the message a side sends
+        "server_byte_ns": max(big_server - server, 0.0) / BODY_BYTES * 1e9,
+        "client_byte_ns": max(big_client - client, 0.0) / BODY_BYTES * 1e9,
         "server_tls_request_us": tls_server * 1e6,
         "client_tls_request_us": tls_client * 1e6,
         # a new TLS connection whole (TCP, handshake, Python's TLS transport)

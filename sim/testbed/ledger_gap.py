@@ -31,6 +31,8 @@ class StepTimes:
     spent: dict[tuple[str, str], float] = field(default_factory=dict)
     charged: dict[tuple[str, str], float] = field(default_factory=dict)
     steps: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: seconds the profile prices the HTTP layer at for the messages the steps sent
+    http: dict[tuple[str, str], float] = field(default_factory=dict)
     messages: int = 0
     #: the client's connections (a new one per session and target role and scheme, as
     #: the testbed's load generator opens them), and how many of them are TLS
@@ -46,11 +48,15 @@ class StepTimes:
         self.spent[key] = self.spent.get(key, 0.0) + seconds
         self.charged[key] = self.charged.get(key, 0.0) + profile.cost(step.ops)
         self.steps[key] = self.steps.get(key, 0) + 1
+        if send is not None:
+            http = profile.http_seconds(send.reply, send.tls, len(send.data))
+            self.http[key] = self.http.get(key, 0.0) + http
 
     def clear(self) -> None:
         self.spent.clear()
         self.charged.clear()
         self.steps.clear()
+        self.http.clear()
         self.messages = self.connections = self.tls_connections = 0
         self._open.clear()
 

@@ -13,7 +13,7 @@ Endpoints (``docs/validation.md``):
 
 Run as ``python -m sim.testbed.node CONFIG_JSON``; it prints ``READY <plain port> <tls
 port>`` once listening, and stops on SIGTERM or when its parent dies. ``"empty": true``
-serves an empty reply to every POST (the HTTP layer's own cost, ``sim.testbed.httpcost``).
+echoes every POST's body (an empty request, an empty reply) (the HTTP layer's own cost, ``sim.testbed.httpcost``).
 """
 
 from __future__ import annotations
@@ -83,8 +83,8 @@ async def _respond(send, status: int, body: bytes, headers: list[tuple[bytes, by
 
 
 class NodeApp:
-    """The ASGI app of one node: its engine answers each POST (``engine`` None: an empty
-    reply, for measuring the HTTP layer alone)."""
+    """The ASGI app of one node: its engine answers each POST (``engine`` None: the body
+    echoed, for measuring the HTTP layer alone)."""
 
     def __init__(self, name: str, engine, transport: Transport | None, clock) -> None:
         self.name = name
@@ -125,8 +125,8 @@ class NodeApp:
             return
         data = await _body(receive)
         self.requests += 1
-        if self.engine is None:
-            await _respond(send, 200, b"", [self._node])
+        if self.engine is None:  # the HTTP layer alone: the body comes back as the reply
+            await _respond(send, 200, data, [self._node])
             return
         sender = ""
         for key, value in scope["headers"]:

@@ -144,11 +144,10 @@ def client_cpu_ms(
 ) -> float:
     """The model's CPU per application message of ``name``'s clients under ``profile`` (a
     CostProfile): their steps (recorded in the harness) priced as the simulator prices
-    them — ledger, engine overhead, the HTTP client's cost per request — plus a new
+    them — ledger, engine overhead, the HTTP client's cost per request and byte — plus a new
     connection per session and server role (and a TLS handshake on a TLS one), as the
     testbed's load generator opens them."""
     from sim.engine.chain import TLS_HANDSHAKE
-    from sim.engine.costs import NO_SEND
     from sim.protocol import build_strategy
     from sim.protocol.api import CLIENT
     from sim.testbed.ledger_gap import time_steps
@@ -162,8 +161,7 @@ def client_cpu_ms(
         if role == CLIENT:
             steps = times.steps[role, kind]
             total += charged + steps * profile.overhead_seconds(name, CLIENT, kind)
-            if kind != NO_SEND:
-                total += steps * profile.http_seconds(reply=False)
+            total += times.http.get((role, kind), 0.0)
     plain = times.connections - times.tls_connections
     total += plain * profile.connection_seconds(server=False)
     total += times.tls_connections * (
