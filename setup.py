@@ -24,6 +24,7 @@ extensions = [
         include_dirs=lxml.get_include(),
         extra_compile_args=COMPILE_ARGS,
     ),
+    Extension("sim._fastbase64", sources=["sim/_fastbase64.pyx"], extra_compile_args=COMPILE_ARGS),
 ]
 
 setup(

@@ -1,5 +1,5 @@
-"""Whether the compiled kernel (``sim._fastcrypto``, ``sim._fastshape``) is there, and the
-one warning that says so when it is not: without it wssim runs its pure-Python twin, the
+"""Whether the compiled kernel (``sim._fastcrypto``, ``sim._fastshape``,
+``sim._fastbase64``) is there, and the one warning that says so when it is not: without it wssim runs its pure-Python twin, the
 same results several times slower. ``SIM_PURE_PYTHON=1`` chooses the twin, silently.
 
 No heavy import here: ``import sim`` runs it.
@@ -11,7 +11,7 @@ import os
 import warnings
 from importlib.util import find_spec
 
-MODULES = ("sim._fastcrypto", "sim._fastshape")
+MODULES = ("sim._fastcrypto", "sim._fastshape", "sim._fastbase64")
 FIX = (
     "build it with `pip install -e .` in the repository (it needs a C compiler and the "
     "OpenSSL headers, e.g. apt-get install build-essential libssl-dev), or run from "

@@ -30,6 +30,8 @@ __all__ = [
     "Pattern",
     "aes_cbc_decrypt",
     "aes_cbc_encrypt",
+    "b64decode_canonical",
+    "b64encode",
     "c14n_digest",
     "c14n_digest_sized",
     "compile_layout",
@@ -56,18 +58,23 @@ MAX_CBC_BYTES = 1 << 30
 DIGESTS = ("sha1", "sha256")
 
 
-def _load_backend():  # -> (module, module, name)
+def _load_backend():  # -> (module, module, module, name)
     if _kernel.pure_python_chosen():
-        return _reference, _reference, "python"
+        return _reference, _reference, _reference, "python"
     try:
         from sim import _fastcrypto, _fastshape
     except ImportError as error:  # not built, or built against another OpenSSL / lxml
         _kernel.warn_missing(str(error))
-        return _reference, _reference, "python"
-    return _fastcrypto, _fastshape, "cython"
+        return _reference, _reference, _reference, "python"
+    try:
+        from sim import _fastbase64
+    except ImportError as error:  # a build older than the base64 kernel: its twin
+        _kernel.warn_missing(str(error))
+        return _fastcrypto, _fastshape, _reference, "cython"
+    return _fastcrypto, _fastshape, _fastbase64, "cython"
 
 
-_impl, _shape_impl, BACKEND = _load_backend()
+_impl, _shape_impl, _base64_impl, BACKEND = _load_backend()
 BACKEND: Literal["cython", "python"]
 _p_sha1 = _impl.p_sha1
 _hmac_sha1 = _impl.hmac_sha1
@@ -79,6 +86,8 @@ _id_index = _impl.id_index
 _namespace_declarations = _impl.namespace_declarations
 _match_layout = _shape_impl.match_layout
 _aes_cbc = _impl.aes_cbc
+_b64encode = _base64_impl.b64encode
+_b64decode_canonical = _base64_impl.b64decode_canonical
 _PLAIN_ELEMENT = etree._Element
 
 
@@ -408,3 +417,33 @@ def aes_cbc_encrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
 def aes_cbc_decrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
     """Inverse of :func:`aes_cbc_encrypt`."""
     return _aes_cbc(*_check_cbc(key, iv, data), False)
+
+
+# --- base64 -------------------------------------------------------------------------------
+
+
+def b64encode(data: bytes) -> str:
+    """``data`` in base64 on one line (no newline), as XML Signature and Encryption spell
+    it, as a str."""
+    if type(data) is not bytes:
+        data = _need_bytes("data", data)
+    return _b64encode(data)
+
+
+def b64decode_canonical(text: str) -> bytes | None:
+    """The bytes ``text`` spells when it is base64 in the form our senders write (not empty,
+    whole four-character groups, "=" padding only at the end, no whitespace); None for
+    anything else, which the caller decodes the general, strict way. Where it gives bytes,
+    they are ``binascii.a2b_base64(text, strict_mode=True)``'s."""
+    if type(text) is not str:
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, not {type(text).__name__}")
+        text = str(text)
+    return _b64decode_canonical(text)
+
+
+if hasattr(_base64_impl, "b64encode_with"):
+    # The kernel takes the common case (bytes, a str) itself and hands anything else to the
+    # checked function above: one call a value, the checks written once, there.
+    b64encode = _base64_impl.b64encode_with(b64encode)
+    b64decode_canonical = _base64_impl.b64decode_canonical_with(b64decode_canonical)

@@ -1,5 +1,5 @@
-"""Pure-Python reference for every function of the Cython kernel (``sim._fastcrypto`` and
-``sim._fastshape``).
+"""Pure-Python reference for every function of the Cython kernel (``sim._fastcrypto``,
+``sim._fastshape`` and ``sim._fastbase64``).
 
 Inputs arrive already validated by the facade (:mod:`sim.crypto`); these functions only
 compute. They are the oracle the kernel is tested against and the fallback backend.
@@ -7,8 +7,10 @@ compute. They are the oracle the kernel is tested against and the fallback backe
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import hmac
+import re
 from collections.abc import Sequence
 
 from lxml import etree
@@ -18,6 +20,8 @@ from sim.crypto._c14n import exc_c14n
 # The kernel's functions by the same names: a deliberate twin (the oracle and the fallback).
 __all__ = [
     "aes_cbc",
+    "b64decode_canonical",
+    "b64encode",
     "c14n_digest",
     "c14n_digest_sized",
     "derive_keys",
@@ -198,3 +202,20 @@ def match_layout(element, layout: tuple) -> tuple | None:
     order), or None when it does not match."""
     out: list = []
     return tuple(out) if _match_node(element, layout, out) else None
+
+
+def b64encode(data: bytes) -> str:
+    """``data`` in base64 on one line, as a str."""
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
+
+
+#: base64 as our senders write it: whole quanta, "=" padding only at the end
+_CANONICAL_B64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+
+
+def b64decode_canonical(text: str) -> bytes | None:
+    """The bytes of ``text`` when it is base64 in our senders' form (not empty, no
+    whitespace, padding only at the end); None for anything else."""
+    if not text or _CANONICAL_B64.fullmatch(text) is None:
+        return None
+    return binascii.a2b_base64(text)

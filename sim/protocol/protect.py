@@ -24,12 +24,15 @@ from sim.wire.keys import Identity
 from sim.wire.layout import Part, header_children
 from sim.wire.ledger import Ledger
 from sim.wire.ns import DigestAlg, ValueType
-from sim.wire.soap import Envelope
+from sim.wire.soap import Envelope, SoapVersion
 from sim.wire.suites import AlgorithmSuite, suite
 from sim.wire.xmlutil import fragment, fresh_bytes, get_id, new_id
 
 DEFAULT_SUITE = suite("Basic256")
 KeyLog = Callable[[str, str, bytes], None]
+# an Enum member's ``.value`` is a Python-level property: read once, not per message
+_DKT_VALUE_TYPE = ValueType.DKT.value
+_SOAP_URIS = {version: version.value for version in SoapVersion}
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,7 @@ class _Draft:
     def send(self, children: str, ledger: Ledger) -> bytes:
         version = self.envelope.version
         self.draft.headers.insert(
-            0, wss.security_header_text(version.value, version.prefix, children)
+            0, wss.security_header_text(_SOAP_URIS[version], version.prefix, children)
         )
         return self.envelope.to_bytes(ledger)
 
@@ -320,7 +323,7 @@ def _derived_key(
     key = sc.derive_key(secret, nonce=nonce, length=length, label=label, ledger=ledger)
     if keylog is not None:
         keylog("derived-key", dkt_id, key)
-    return text, key, wss.str_reference_text(f"#{dkt_id}", ValueType.DKT.value)
+    return text, key, wss.str_reference_text(f"#{dkt_id}", _DKT_VALUE_TYPE)
 
 
 def _direction_of(envelope: Envelope) -> sc.Direction:

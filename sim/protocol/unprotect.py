@@ -196,8 +196,22 @@ def unprotect_asymmetric(
 
 
 @functools.cache
-def _signature_policy(suite_: AlgorithmSuite) -> dsig.SignaturePolicy:
+def _policy_of(suite_: AlgorithmSuite) -> dsig.SignaturePolicy:
     return dsig.SignaturePolicy.from_suite(suite_)
+
+
+#: id(suite) -> (suite, its policy): a suite's hash is a Python-level hash of all its fields,
+#: and every message looks its policy up; the suite kept here keeps its id from being reused
+_POLICIES: dict[int, tuple[AlgorithmSuite, dsig.SignaturePolicy]] = {}
+
+
+def _signature_policy(suite_: AlgorithmSuite) -> dsig.SignaturePolicy:
+    entry = _POLICIES.get(id(suite_))
+    if entry is None or entry[0] is not suite_:
+        if len(_POLICIES) >= 64:
+            _POLICIES.clear()
+        entry = _POLICIES[id(suite_)] = (suite_, _policy_of(suite_))
+    return entry[1]
 
 
 @functools.cache

@@ -112,8 +112,10 @@ def sign_text(
     element's exclusive canonical form, with ``inclusive_prefixes`` as its PrefixList)
     pairs), with ``key_info`` (text, or None for no ds:KeyInfo). The SignedInfo is signed in
     the exclusive canonical form this function writes it in, without parsing it."""
-    algorithm = SignatureAlg(algorithm)
-    digest = DigestAlg(digest)
+    if type(algorithm) is not SignatureAlg:  # a member passes without an Enum call
+        algorithm = SignatureAlg(algorithm)
+    if type(digest) is not DigestAlg:
+        digest = DigestAlg(digest)
     _check_key_type(algorithm, key)
     values = [(ref_id, b64(value)) for ref_id, value in digests]
     signed_bytes = _signed_info_text(

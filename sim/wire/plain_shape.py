@@ -102,7 +102,11 @@ def _checked(
     wss.check_freshness(stamp, now)
     signing = _dkt(found.signing_dkt, suite_.signature_derived_key_bits // 8, label)
     encrypting = _dkt(found.encrypting_dkt, suite_.encryption_key_bytes, label)
-    if signing.dkt_id == encrypting.dkt_id or signing.source != encrypting.source:
+    if (
+        signing.dkt_id == encrypting.dkt_id
+        or found.signing_dkt.source_uri != found.encrypting_dkt.source_uri
+        or found.signing_dkt.source_value_type != found.encrypting_dkt.source_value_type
+    ):  # (the sources' TokenReferences compared field by field, without their __eq__)
         raise _Elsewhere  # one token for both keys, or two sources
     # the ReferenceList names the one EncryptedData of the document, the Body's content
     data = found.encrypted_data

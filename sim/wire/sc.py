@@ -51,6 +51,10 @@ class Direction(Enum):
     REQUEST = "request"  # client to service
     REPLY = "reply"  # service to client
 
+    # A member equals only itself: hashed by identity, in C (Enum's own hash is the name's,
+    # in Python; every message looks its direction's label up).
+    __hash__ = object.__hash__
+
 
 #: The wsc:Label each direction's DerivedKeyTokens carry and derive with.
 LABELS: dict[Direction, bytes] = {

@@ -28,9 +28,18 @@ class SoapVersion(Enum):
     SOAP11 = ns.SOAP11
     SOAP12 = ns.SOAP12
 
+    # A member equals only itself: hashed by identity, in C (Enum's own hash is the name's,
+    # in Python, and every message looks its version's strings up).
+    __hash__ = object.__hash__
+
     @property
     def prefix(self) -> str:
         return "s11" if self is SoapVersion.SOAP11 else "s"
+
+
+_PREFIXES = {version: version.prefix for version in SoapVersion}
+#: each version's namespace (a member's ``.value`` is a Python-level property: slow per message)
+_URIS = {version: version.value for version in SoapVersion}
 
 
 class Envelope:
@@ -141,11 +150,22 @@ class Envelope:
 
 def _bindings(version: SoapVersion) -> tuple[tuple[str, str], ...]:
     """The prefixes every Envelope declares: SOAP's, WS-Addressing's ``a``, wsu's ``u``."""
-    return ((version.prefix, version.value), ("a", ns.WSA), ("u", ns.WSU))
+    return _BINDINGS[version]
 
 
 def _declarations(version: SoapVersion) -> str:
-    return " ".join(f'xmlns:{prefix}="{uri}"' for prefix, uri in _bindings(version))
+    return _DECLARATIONS[version]
+
+
+# written once per version: every message's text spells them
+_BINDINGS = {
+    version: ((_PREFIXES[version], _URIS[version]), ("a", ns.WSA), ("u", ns.WSU))
+    for version in SoapVersion
+}
+_DECLARATIONS = {
+    version: " ".join(f'xmlns:{prefix}="{uri}"' for prefix, uri in _BINDINGS[version])
+    for version in SoapVersion
+}
 
 
 @dataclass
@@ -213,7 +233,7 @@ class Draft:
         """The exclusive canonical form of the Body (what its signature digest covers)."""
         prefix = self.version.prefix
         return (
-            f'<{prefix}:Body xmlns:{prefix}="{self.version.value}" xmlns:u="{ns.WSU}" '
+            f'<{prefix}:Body xmlns:{prefix}="{_URIS[self.version]}" xmlns:u="{ns.WSU}" '
             f'u:Id="{self.body_id}">{"".join(self.canonical)}</{prefix}:Body>'
         )
 
@@ -305,7 +325,7 @@ def add_addressing(
     if draft is not None:
         draft.action = (
             action_id,
-            f'<a:Action xmlns:a="{ns.WSA}" xmlns:{prefix}="{version.value}" xmlns:u="{ns.WSU}" '
+            f'<a:Action xmlns:a="{ns.WSA}" xmlns:{prefix}="{_URIS[version]}" xmlns:u="{ns.WSU}" '
             f'u:Id="{action_id}" {must}>{action_text}</a:Action>',
         )
         if relates_to:
@@ -384,7 +404,7 @@ def build_fault(
 
 def read_fault(envelope: Envelope) -> SecurityFault | None:
     """The typed fault carried by ``envelope``, or None when it is not a fault."""
-    env = envelope.version.value
+    env = _URIS[envelope.version]
     fault_el = one_child(envelope.body, ns.qname(env, "Fault"), "soap:Fault", required=False)
     if fault_el is None:
         return None

@@ -79,8 +79,8 @@ def security_header_text(version: str, prefix: str, children: str) -> str:
     (or wsse's ``o``) is dropped, as lxml drops it from an element moved under that header."""
     must = "1" if version == ns.SOAP11 else "true"
     for declaration in (*_IN_SCOPE_DECLARATIONS, f' xmlns:{prefix}="{version}"'):
-        if declaration in children:
-            children = children.replace(declaration, "")
+        # replace() returns the string itself when it finds nothing: no "in" scan first
+        children = children.replace(declaration, "")
     return (
         f'<o:Security xmlns:o="{ns.WSSE}" {prefix}:mustUnderstand="{must}">{children}</o:Security>'
     )

@@ -85,6 +85,11 @@ __all__ = [
 ]
 
 
+#: (an Enum member's ``.value`` is a Python-level property; a StrEnum member formats as its
+#: value in C, as ``Algorithm="{algorithm}"`` below does)
+_CONTENT, _ELEMENT = EncryptedType.CONTENT.value, EncryptedType.ELEMENT.value
+
+
 # --- EncryptedData ----------------------------------------------------------------------
 
 
@@ -101,16 +106,17 @@ def encrypted_data_text(
     """An xenc:EncryptedData of ``plaintext`` (a serialized element, or with ``content`` an
     element's content), with ``key_info`` (text, or None for no ds:KeyInfo), and its Id
     (``data_id``, or a fresh one drawn after the cipher's IV)."""
-    algorithm = EncryptionAlg(algorithm)
+    if type(algorithm) is not EncryptionAlg:
+        algorithm = EncryptionAlg(algorithm)
     if ledger is not None:
         ledger.record(Op.XML_SERIALIZE, len(plaintext))
     cipher = encrypt_bytes(algorithm, key, plaintext, ledger)
     data_id = escape(data_id) if data_id else new_id("ED-")
-    kind = EncryptedType.CONTENT if content else EncryptedType.ELEMENT
+    kind = _CONTENT if content else _ELEMENT
     info = "" if key_info is None else f'<ds:KeyInfo xmlns:ds="{ns.DS}">{key_info}</ds:KeyInfo>'
     return (
-        f'<xenc:EncryptedData xmlns:xenc="{ns.XENC}" Id="{data_id}" Type="{kind.value}">'
-        f'<xenc:EncryptionMethod Algorithm="{algorithm.value}"/>{info}'
+        f'<xenc:EncryptedData xmlns:xenc="{ns.XENC}" Id="{data_id}" Type="{kind}">'
+        f'<xenc:EncryptionMethod Algorithm="{algorithm}"/>{info}'
         f"<xenc:CipherData><xenc:CipherValue>{b64(cipher)}</xenc:CipherValue></xenc:CipherData>"
         "</xenc:EncryptedData>"
     ), data_id

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 
 from lxml import etree
 
+import sim.crypto as crypto
 from sim.errors import InvalidSecurity
 from sim.wire import ns
 
@@ -106,7 +107,14 @@ def fresh_bytes(count: int) -> bytes:
         pool = _POOLS.pool
     except AttributeError:
         pool = _POOLS.pool = _RandomPool()
-    return pool.take(count)
+    # take()'s common case inline: some fifteen draws a message
+    offset = pool._offset
+    end = offset + count
+    buffer = pool._buffer
+    if end > len(buffer):
+        return pool.take(count)
+    pool._offset = end
+    return buffer[offset:end]
 
 
 def new_id(prefix: str = "id-") -> str:
@@ -198,9 +206,9 @@ def parse_int(text: str | None, what: str, *, low: int, high: int) -> int:
     return number
 
 
-def b64(data: bytes) -> str:
-    """Base64 on one line (no newline), as XML Signature and Encryption spell it."""
-    return binascii.b2a_base64(data, newline=False).decode("ascii")
+#: Base64 on one line (no newline), as XML Signature and Encryption spell it.
+b64 = crypto.b64encode
+_b64decode_canonical = crypto.b64decode_canonical
 
 
 def unb64(text: str | None, what: str) -> bytes:
@@ -209,6 +217,9 @@ def unb64(text: str | None, what: str) -> bytes:
     the text, and the first part alone may be valid base64."""
     if text is None:
         raise InvalidSecurity(f"{what} is empty")
+    data = _b64decode_canonical(text)  # the form our senders write, in one pass
+    if data is not None:
+        return data
     try:
         return binascii.a2b_base64(text, strict_mode=True)
     except (binascii.Error, ValueError):
@@ -226,6 +237,12 @@ def b64_of(el, what: str) -> bytes:
 
 def children(el, tag: str) -> list:
     """Direct children of ``el`` with Clark name ``tag``."""
+    if type(tag) is str and "*" not in tag and not tag.startswith("{}"):  # else a pattern
+        try:
+            # lxml matches the name in C, making no tag string (nor proxy) for the others
+            return list(el.iterchildren(tag))
+        except ValueError:  # not a name lxml takes ("", "{a"): compare the strings
+            pass
     return [child for child in el if child.tag == tag]
 
 

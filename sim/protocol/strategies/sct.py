@@ -42,6 +42,10 @@ OPTIONS = {
 }
 
 
+#: read once (an Enum member's ``.value`` is a Python-level property; messages use it)
+_SCT_VALUE_TYPE = ValueType.SCT.value
+
+
 @dataclass(slots=True, kw_only=True)
 class Context:
     identifier: str
@@ -52,7 +56,7 @@ class Context:
 def context_reference_text(identifier: str) -> str:
     """The unattached reference to an SCT (its Identifier URI), as text: what a
     DerivedKeyToken embeds; an RST or RSTR parses it."""
-    return wss.str_reference_text(identifier, ValueType.SCT.value)
+    return wss.str_reference_text(identifier, _SCT_VALUE_TYPE)
 
 
 class SctOptions:
@@ -341,7 +345,7 @@ class ContextProvider(Provider):
         used: list[Context] = []
 
         def secret_for(reference):
-            if reference.uri is None or reference.value_type not in (None, ValueType.SCT.value):
+            if reference.uri is None or reference.value_type not in (None, _SCT_VALUE_TYPE):
                 raise UnknownDerivationSource("keys must derive from a security context")
             if used and used[0].identifier != reference.uri:
                 raise UnknownDerivationSource("keys must derive from one security context")
