@@ -158,20 +158,23 @@ def progress_bar() -> Progress:
 
 
 def simulate_with_progress(scenario, args, **kwargs):
-    """``simulate`` with a progress bar (shown once the run has taken a second)."""
+    """``simulate`` with a progress bar (shown once the run has taken a second, made then:
+    rich.progress costs a short run a tenth of a second to import)."""
     from sim.engine import simulate
 
-    progress = progress_bar()
+    progress = None
     started = time.monotonic()
     task = None
     strategies = len(scenario.strategies)
     order = {name: i for i, name in enumerate(scenario.strategies)}
 
     def on_progress(info) -> None:
-        nonlocal task
+        nonlocal task, progress
         if task is None:
-            if time.monotonic() - started < 1.0:
+            # a transient bar shows nothing where stderr is no terminal: none made there
+            if time.monotonic() - started < 1.0 or not console.rich().is_terminal:
                 return
+            progress = progress_bar()
             progress.start()
             task = progress.add_task("simulating", total=1.0, detail="")
         # overall fraction: strategies run one after the other, replications within each
@@ -199,7 +202,7 @@ def simulate_with_progress(scenario, args, **kwargs):
             **kwargs,
         )
     finally:
-        if task is not None:
+        if progress is not None:
             progress.stop()
 
 

@@ -55,22 +55,32 @@ def cmd_run(args, compare: bool = False) -> int:
     data, text, scenario = load(args)
     # imported once the scenario is valid: a refused one is answered at once
     from sim.report.outputs import prepare_directory, write_results
-    from sim.report.plots import write_plots
-    from sim.report.table import print_comparison
+    from sim.report.plot_helper import start_plot_helper
 
     out = prepare_directory(Path(args.out), args.force) if args.out else None
-    result = simulate_with_progress(scenario, args)
-    if out is not None:
-        write_results(out, result, data, text, [Path(sys.argv[0]).name, *sys.argv[1:]])
-        write_plots(
-            out,
-            result.summary,
-            result.messages,
-            warmup_s=scenario.run.warmup_s,
-            timeseries=result.timeseries,
-            fmt=args.plot_format,
-        )
-        finish(args, out)
+    # the plots' process imports matplotlib while this one simulates
+    helper = start_plot_helper() if out is not None else None
+    try:
+        result = simulate_with_progress(scenario, args)
+        if out is not None:
+            plots = dict(warmup_s=scenario.run.warmup_s, timeseries=result.timeseries)
+            plots["fmt"] = args.plot_format
+            command = [Path(sys.argv[0]).name, *sys.argv[1:]]
+            if helper is None:
+                from sim.report.plots import write_plots
+
+                write_results(out, result, data, text, command)
+                write_plots(out, result.summary, result.messages, **plots)
+            else:  # the plots drawn there while the other outputs are written here
+                helper.start(out, result.summary, result.messages, **plots)
+                write_results(out, result, data, text, command)
+                helper.wait()
+            finish(args, out)
+    finally:
+        if helper is not None:
+            helper.close()
+    from sim.report.table import print_comparison
+
     if compare or out is None:
         print_comparison(result.summary, stdout())
     for warning in result.summary.get("warnings", []):

@@ -114,7 +114,7 @@ class Farm:
                 homes.clear()
             nodes = self.nodes
             node = homes[session_key] = nodes[jump_hash(session_key, len(nodes))]
-        if node.down_until <= self.env.now:
+        if node.down_until <= self.env._now:  # ``env.now`` without the property's call
             return node
         return self._rehash(session_key, node)
 

@@ -9,11 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from simpy.events import Timeout
-
 from sim.engine.balancer import Farm
 from sim.engine.network import Bill, Network, StepInfo
-from sim.engine.resources import Node, Wire
+from sim.engine.resources import Node, Wire, timeout
 from sim.engine.shadows import ContextShadows
 from sim.protocol.api import CLIENT, AppDone, Send, SessionClosed, Step
 from sim.wire.ledger import Op
@@ -155,15 +153,23 @@ class Chain:
         env = network.env
         warmup = network.warmup
         until = network.until
+        fold = network.fold
+        wires = network.wires
+        memo = network._steps if network.memo_steps else None
+        strategy = self.strategy
+        bound = self.bound
         record = self.record
         steps = record.op_steps if record is not None else None
         ahead = 0.0  # seconds until a folded delivery reaches ``node``
         while True:
-            info = network.step_info(step, node.role, self.strategy)
+            # ``Network.step_info``'s memo read here: a replayed step is the same object
+            info = None if memo is None else memo.get(id(step))
+            if info is None or info.step is not step:
+                info = network.step_info(step, node.role, strategy)
             if steps is not None:
                 steps.append(info.counts)
             epoch = node.epoch
-            yield Timeout(env, self._charge(node, info, ahead))
+            yield timeout(env, self._charge(node, info, ahead))
             ahead = 0.0
             if node.hsm_units and info.private:
                 yield from node.hsm_work(info.private, warmup, until)
@@ -175,27 +181,44 @@ class Chain:
             send = info.send
             if send is None:
                 return
-            target = self._target(info.role, send.reply)
-            if target.down_until > env.now:
+            target = bound[info.role] if send.reply else self._target(info.role, False)
+            now = env._now  # ``env.now`` without the property's call
+            if target.down_until > now:
                 self.result = AppDone(ok=False, fault=NODE_DOWN)
                 return
-            wire = network.wire(node.role, target.role)
-            if self._one_attempt(wire, send, target):
+            wire = wires.get((node.role, target.role)) or network.wire(node.role, target.role)
+            # one frame, always delivered: no loss, no outage, no TLS connection to open
+            if not (
+                wire.lossy
+                or network.link_outages
+                or (send.tls and not send.reply and target.name not in self.tls_open)
+            ):
                 wait = wire.frame(info.size, warmup, until)
-                if network.fold and not target.free and not target.hsm_units:
+                if fold and not target.free and not target.hsm_units:
                     ahead = wait
                 else:
-                    yield Timeout(env, wait)
+                    yield timeout(env, wait)
+                    now = env._now
             elif not (yield from self._transfer(node, target, send, wire)):
                 self.result = AppDone(ok=False, fault=TIMEOUT)
                 return
-            if info.bill and record is not None:
-                self._bill(info.bill, info.size)
+            else:
+                now = env._now
+            bill = info.bill
+            if bill and record is not None:  # ``_bill`` inlined
+                if bill == _APP_REQUEST:
+                    if info.size > record.request_bytes:
+                        record.request_bytes = info.size
+                elif bill == _APP_RESPONSE:
+                    if info.size > record.response_bytes:
+                        record.response_bytes = info.size
+                else:
+                    self._bill(bill, info.size)
             if self.watcher is not None:
                 self.watcher.watch(self, send, node, target)
             sender = node.name
             node = target
-            now = env.now + ahead + node.skew  # the receiver's clock when the frame is in
+            now = now + ahead + node.skew  # the receiver's clock when the frame is in
             fresh = node.role != CLIENT and self._arrive(node, now)
             step = self.handle(node, send, sender, now, fresh)
 
@@ -209,13 +232,17 @@ class Chain:
         seconds = info.beside_hsm if node.hsm_units else info.seconds
         if not network.deterministic:
             seconds *= network.jitter()
-        arrival = network.env.now
+        arrival = network.env._now
         if ahead:
             start = arrival + ahead
-            node.account(start, start, seconds, network.warmup, network.until)
+            if node.keeps_load:
+                node.account(start, start, seconds, network.warmup, network.until)
             return ahead + seconds + info.wait
-        start = node.book(seconds)
-        node.account(arrival, start, seconds, network.warmup, network.until)
+        if node.keeps_load:
+            start = node.book(seconds)
+            node.account(arrival, start, seconds, network.warmup, network.until)
+        else:  # a client machine: never waits for a core, counts nothing
+            start = arrival
         return start + seconds - arrival + info.wait
 
     def _target(self, role: str, reply: bool) -> Node:
@@ -238,15 +265,6 @@ class Chain:
         for farm, node in self.connected:
             farm.release(node)
         self.connected.clear()
-
-    def _one_attempt(self, wire: Wire, send: Send, target: Node) -> bool:
-        """Whether ``send`` takes one frame, always delivered: no loss, no outage, no TLS
-        connection to open."""
-        return not (
-            wire.lossy
-            or self.network.link_outages
-            or (send.tls and not send.reply and target.name not in self.tls_open)
-        )
 
     def _transfer(self, source: Node, target: Node, send: Send, wire: Wire):
         """Generator: move ``send`` that may be lost (or open a TLS connection first);

@@ -328,8 +328,13 @@ class ScriptCursor:
         start: float = 0.0,
     ) -> None:
         self.scripts = scripts
-        self.position = scripts.position(index)
-        self.script = scripts.script(index)
+        # ``Scripts.position`` and ``Scripts.script`` inlined (once a message)
+        if index == CLOSE:
+            self.position, self.script = CLOSE, scripts.close
+        else:
+            last = len(scripts.messages) - 1
+            self.position = position = index if index < last else last
+            self.script = scripts.messages[position]
         if prior or aged:
             self.script = scripts.variant(self.position, (), (), None, 0, prior, aged)
         self.index = 0

@@ -21,12 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import simpy
 
-from sim.engine.attacks import Attacker
 from sim.engine.capacity import MeteredChain, SessionSample
 from sim.engine.chain import NODE_DOWN, TIMEOUT, Chain, MessageRecord
 from sim.engine.costs import CostProfile
@@ -39,6 +38,9 @@ from sim.engine.shadows import ContextShadows
 from sim.engine.stats import message_stats
 from sim.engine.stores import attach_replay, new_store
 from sim.protocol.api import CLIENT, AppDone, Send, SessionClosed, Step
+
+if TYPE_CHECKING:
+    from sim.engine.attacks import Attacker
 
 #: how long a run goes on after the measured window, for the messages started in it
 DRAIN_S = 120.0
@@ -122,6 +124,9 @@ class Replication:
         self.records: list[MessageRecord] = []
         self.stats = {name: message_stats(scenario.run) for name in strategies}
         self.started = 0
+        #: when sessions stop starting messages (``_stop``)
+        self.end = scenario.run.duration_s
+        self.max_messages = scenario.run.max_messages
         #: which sessions measure their service demand (capacity.py)
         self.metered = SessionSample(scenario)
         self.trace_seq = 0
@@ -154,6 +159,9 @@ class Replication:
         if self.full:
             self._build_servers()
             if scenario.adversary is not None:
+                # imported here: the adversary's machinery costs every other run its import
+                from sim.engine.attacks import Attacker
+
                 self.attacker = Attacker(self.network, strategies)
         else:
             self._watch_contexts()
@@ -194,86 +202,86 @@ class Replication:
 
     # sessions ----------------------------------------------------------------------------
     def _session(self, key: int):
+        """Generator: a session's application messages, then its close (one generator, not
+        two delegating: a session's every event resumes it)."""
         self.live.add(key)
         try:
-            yield from self._session_messages(key)
-        finally:
-            self.live.discard(key)
-
-    def _session_messages(self, key: int):
-        """Generator: a session's application messages, then its close."""
-        workload = self.scenario.workload
-        client_node = self.network.client_node(key % self.scenario.topology.client.nodes)
-        client_class = self._draw_class()
-        name = (
-            self.scenario.class_strategy(client_class)
-            if self.mixed
-            else next(iter(self.strategies))
-        )
-        strategy = self.strategies[name]
-        stats = self.stats[name]
-        metered = self.metered(key, self.env.now)  # a sample of the window's (capacity.py)
-        chain = (MeteredChain if metered else Chain)(
-            self.network,
-            key,
-            client_node,
-            name,
-            self.idle[name],
-            shadows=self.shadows,
-            watcher=self.attacker,
-        )
-        engine = self._new_client(strategy, key)
-        position = 0  # messages of the current protocol session (reset on transport failure)
-        sent = 0  # application messages started
-        length = self._draw_length(client_class)
-        # Drawn when the session starts, so every strategy sees the same sizes (common
-        # random numbers); a small discrete set keeps replay exact (one script set a size).
-        sizes, weights = self.sizes[client_class]
-        drawn = None
-        if len(sizes) > 1:
-            drawn = self.arrivals.choice(len(sizes), size=length, p=weights)
-        for index in range(length):
-            if self._stop():
-                break
-            self.started += 1
-            sent = index + 1
-            record = MessageRecord(
-                key, index, self.env.now, client_class=client_class or "default", strategy=name
+            env = self.env
+            workload = self.scenario.workload
+            record_limit = self.scenario.run.record_messages
+            client_node = self.network.client_node(key % self.scenario.topology.client.nodes)
+            client_class = self._draw_class()
+            name = (
+                self.scenario.class_strategy(client_class)
+                if self.mixed
+                else next(iter(self.strategies))
             )
-            stats.start(record)
-            if len(self.records) < self.scenario.run.record_messages:
-                self.records.append(record)
-            size = sizes[0] if drawn is None else sizes[drawn[index]]
-            while True:
-                first, cursor = self._begin(chain, engine, record, position, index, size)
+            strategy = self.strategies[name]
+            stats = self.stats[name]
+            metered = self.metered(key, env.now)  # a sample of the window's (capacity.py)
+            chain = (MeteredChain if metered else Chain)(
+                self.network,
+                key,
+                client_node,
+                name,
+                self.idle[name],
+                shadows=self.shadows,
+                watcher=self.attacker,
+            )
+            engine = self._new_client(strategy, key)
+            position = 0  # messages of the current protocol session (reset on transport failure)
+            sent = 0  # application messages started
+            length = self._draw_length(client_class)
+            # Drawn when the session starts, so every strategy sees the same sizes (common
+            # random numbers); a small discrete set keeps replay exact (one script set a size).
+            sizes, weights = self.sizes[client_class]
+            drawn = None
+            if len(sizes) > 1:
+                drawn = self.arrivals.choice(len(sizes), size=length, p=weights)
+            end, max_messages = self.end, self.max_messages
+            for index in range(length):
+                # ``_stop`` inlined; ``env._now`` is ``env.now`` without the property's call
+                if env._now >= end or (max_messages is not None and self.started >= max_messages):
+                    break
+                self.started += 1
+                sent = index + 1
+                record = MessageRecord(key, index, env._now, 0.0, client_class or "default", name)
+                stats.start(record)
+                if len(self.records) < record_limit:
+                    self.records.append(record)
+                size = sizes[0] if drawn is None else sizes[drawn[index]]
+                while True:
+                    first, cursor = self._begin(chain, engine, record, position, index, size)
+                    yield from chain.run(client_node, first)
+                    if chain.connected:
+                        chain.release()
+                    if cursor is not None:
+                        engine.add(cursor)
+                    position += 1
+                    if not self._settle(record, chain.result):
+                        break
+                    # A transport failure faults the client's channel (as WCF's does): the
+                    # client drops its session state and starts a new session, on any node.
+                    engine = self._new_client(strategy, key)
+                    chain.new_session()
+                    position = 0
+                    if record.retries >= workload.retries or self._stop():
+                        break
+                    record.retries += 1
+                record.end = env.now
+                stats.finish(record)
+                record.op_steps = []  # counted: a kept record need not hold them
+                if index + 1 < length and workload.message_gap_s:
+                    yield env.timeout(workload.message_gap_s)
+            if position:
+                first, _ = self._begin(chain, engine, None, CLOSE, CLOSE, sizes[0])
                 yield from chain.run(client_node, first)
                 if chain.connected:
                     chain.release()
-                if cursor is not None:
-                    engine.add(cursor)
-                position += 1
-                if not self._settle(record, chain.result):
-                    break
-                # A transport failure faults the client's channel (as WCF's does): the client
-                # drops its session state and starts a new session, on any node.
-                engine = self._new_client(strategy, key)
-                chain.new_session()
-                position = 0
-                if record.retries >= workload.retries or self._stop():
-                    break
-                record.retries += 1
-            record.end = self.env.now
-            stats.finish(record)
-            record.op_steps = []  # counted: a kept record need not hold them
-            if index + 1 < length and workload.message_gap_s:
-                yield self.env.timeout(workload.message_gap_s)
-        if position:
-            first, _ = self._begin(chain, engine, None, CLOSE, CLOSE, sizes[0])
-            yield from chain.run(client_node, first)
-            if chain.connected:
-                chain.release()
-        if metered and sent == length:  # a whole session: its close included
-            stats.add_demand(chain.demand, sent)
+            if metered and sent == length:  # a whole session: its close included
+                stats.add_demand(chain.demand, sent)
+        finally:
+            self.live.discard(key)
 
     def _draw_class(self) -> str | None:
         """The client class of a new session (None without classes)."""
@@ -307,10 +315,9 @@ class Replication:
         return not result.ok and result.fault in TRANSPORT_FAULTS
 
     def _stop(self) -> bool:
-        run = self.scenario.run
-        if self.env.now >= run.duration_s:
+        if self.env.now >= self.end:
             return True
-        return run.max_messages is not None and self.started >= run.max_messages
+        return self.max_messages is not None and self.started >= self.max_messages
 
     def _begin(
         self, chain: Chain, engine, record, position: int, seq: int, size: int
@@ -318,7 +325,8 @@ class Replication:
         """Set ``chain`` up for one application message (or the close) and return the
         client's first step (``chain.run`` then follows it to its end) and, in replay, the
         cursor. ``engine`` is the client engine (full) or the session's History (replay)."""
-        now = self.env.now + chain.client.skew  # the client's clock
+        skew = chain.client.skew
+        now = self.env.now + skew  # the client's clock
         if self.full:
             if record is not None:
                 first = engine.request(payload(size, chain.session_key, seq), now=now)
@@ -333,12 +341,7 @@ class Replication:
             chain.begin(record, handle, engine)
             return first, None
         cursor = ScriptCursor(
-            self.scripts[chain.strategy][size],
-            position,
-            chain.client.skew,
-            engine.prior,
-            now >= engine.due,
-            now,
+            self.scripts[chain.strategy][size], position, skew, engine.prior, now >= engine.due, now
         )
         if self.tracer is None:
             chain.begin(record, cursor.handle)
@@ -361,8 +364,9 @@ class Replication:
     # arrivals ----------------------------------------------------------------------------
     def _open_arrivals(self, rate: float):
         key = 0
+        gaps = self._gaps(1.0 / rate)
         while True:
-            yield self.env.timeout(self.arrivals.exponential(1.0 / rate))
+            yield self.env.timeout(next(gaps))
             if self._stop() or (self.max_sessions is not None and key >= self.max_sessions):
                 return
             if len(self.live) >= self.scenario.run.max_in_flight_sessions:
@@ -370,6 +374,25 @@ class Replication:
                 return  # an unstable system: its backlog would only grow
             self.env.process(self._session(key))
             key += 1
+
+    def _gaps(self, mean: float):
+        """The open workload's inter-arrival times (exponential of ``mean``). Drawn 1,024 at
+        a time (the same numbers as one at a time) when nothing else draws from the
+        arrivals stream (no client classes, one session length, one payload size):
+        otherwise one at a time, between the sessions' own draws, as always."""
+        workload = self.scenario.workload
+        alone = (
+            self.classes is None
+            and workload.session_length != "geometric"
+            and len(self.lengths[None][0]) == 1
+            and len(self.sizes[None][0]) == 1
+        )
+        draw = self.arrivals.exponential
+        while True:
+            if alone:
+                yield from draw(mean, size=1024).tolist()
+            else:
+                yield draw(mean)
 
     def _user(self, user: int):
         """A closed workload's user without think time: sessions back to back."""

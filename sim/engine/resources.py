@@ -5,16 +5,35 @@ window. Protocol engines never see them: the message chain (``chain.py``) charge
 from __future__ import annotations
 
 import math
-from heapq import heapreplace
+from heapq import heappush, heapreplace
 
 import numpy as np
 import simpy
+from simpy.events import NORMAL, Timeout
 
 from sim.engine.scenario import Link
 from sim.protocol.api import CLIENT
 
 #: time bins of the per-node load series (utilization and waiting line over the run)
 SERIES_BINS = 100
+
+_new = object.__new__
+
+
+def timeout(env: simpy.Environment, delay: float) -> Timeout:
+    """``Timeout(env, delay)``, the same event under the same schedule key (its time,
+    NORMAL priority, the next event id), without its two Python calls (``__init__`` and
+    ``Environment.schedule``): a message's every hop makes one or two."""
+    if delay < 0:
+        raise ValueError(f"Negative delay {delay}")
+    event = _new(Timeout)
+    event.env = env
+    event.callbacks = []
+    event._value = None
+    event._delay = delay
+    event._ok = True
+    heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), event))
+    return event
 
 
 class Node:
@@ -100,9 +119,12 @@ class Node:
         self.series_hsm = [0.0] * SERIES_BINS if bin_s > 0 and hsm_units else None
         self.series_hsm_wait = [0.0] * SERIES_BINS if bin_s > 0 and hsm_units else None
 
+    #: whether its load is counted (``account``; a ``ClientMachine``'s is not)
+    keeps_load = True
+
     def book(self, seconds: float) -> float:
         """Book a core for a job of ``seconds`` arriving now; returns when it starts."""
-        now = self.env.now
+        now = self.env._now  # the property's value, without its call
         free = self.free
         if not free:
             return now
@@ -123,16 +145,26 @@ class Node:
         job is booked, so it is counted then: a job still waiting when the run stops (an
         overloaded node) has its wait inside the window counted all the same."""
         end = start + seconds
-        self.busy += _overlap(start, end, warmup, until)
+        # ``_overlap`` inlined (a job's every step passes here)
+        a = start if start > warmup else warmup
+        b = end if end < until else until
+        if b > a:
+            self.busy += b - a
         if warmup < end <= until:
             self.requests += 1
             self.service += seconds
         if start > arrival:  # it waited in line
             self.queue_area += _overlap(arrival, start, warmup, until)
-        if self.series_busy is not None:
-            _spread(self.series_busy, start, end, self.bin_s)
+        series = self.series_busy
+        if series is not None:
+            width = self.bin_s
+            i = int(start / width)
+            if i == int(end / width) and i < SERIES_BINS:  # ``_spread`` within one bin
+                series[i] += end - start
+            else:
+                _spread(series, start, end, width)
             if start > arrival:
-                _spread(self.series_wait, arrival, start, self.bin_s)
+                _spread(self.series_wait, arrival, start, width)
 
     def work(self, seconds: float, warmup: float, until: float = math.inf):
         """Generator: occupy one core for ``seconds`` of CPU time (queueing first when all
@@ -172,6 +204,7 @@ class ClientMachine:
 
     role = CLIENT
     cores = 1
+    keeps_load = False
     #: no core heap: a job starts when it arrives (``Node.book``)
     free: tuple = ()
     hsm_units = 0
@@ -291,10 +324,21 @@ class Wire:
         queue the one attempt of ``size`` bytes now; returns the seconds until it arrives."""
         link = self.link
         total = size + link.overhead_bytes
-        finish = self._queue(total, total * 8 / (link.bandwidth_mbps * 1e6), warmup, until)
+        transmit = total * 8 / (link.bandwidth_mbps * 1e6)
+        # ``_queue`` inlined (every frame passes here)
+        now = self.env._now
+        free_at = self.free_at
+        start = free_at if free_at > now else now
+        finish = self.free_at = start + transmit
+        if finish > warmup and start < until:
+            self.busy += (finish if finish < until else until) - (
+                start if start > warmup else warmup
+            )
+            if finish <= until:
+                self.bytes += total
         if link.jitter_ms:
-            return finish - self.env.now + self._delay()
-        return finish - self.env.now + link.latency_ms / 1000
+            return finish - now + self._delay()
+        return finish - now + link.latency_ms / 1000
 
     def send(self, size: int, warmup: float, until: float = math.inf):
         """Generator: deliver ``size`` bytes; returns False when every attempt was lost.

@@ -13,7 +13,6 @@ import time
 import numpy as np
 
 import sim
-from sim.engine.attacks import security_view
 from sim.engine.costs import CostProfile, load_profile
 from sim.engine.fidelity import Fidelity
 from sim.engine.parallel import DaskPool, InProcess, Job, ProcessPool, Progress, Runner
@@ -118,6 +117,8 @@ def simulate(
     finally:
         runner.close()
     if scenario.adversary is not None:
+        from sim.engine.attacks import security_view  # the adversary's, imported when there is one
+
         #: the security table: per strategy and attack, what got through
         result.summary["security"] = security_view(result.summary["strategies"])
     result.wall_s = time.perf_counter() - started

@@ -56,8 +56,8 @@ class ContextShadows:
 
     def __init__(self) -> None:
         self._shadows: dict[tuple[str, str], ContextShadow] = {}
-        #: (strategy, node name) -> the key of the shadow that node's deliveries touch
-        self._keys: dict[tuple[str, str], tuple[str, str]] = {}
+        #: (strategy, node name) -> the shadow that node's deliveries touch
+        self._of_node: dict[tuple[str, str], ContextShadow] = {}
 
     def watch(
         self,
@@ -74,12 +74,11 @@ class ContextShadows:
             key = (strategy, farm.role if shared else node.name)
             if key not in self._shadows:
                 self._shadows[key] = ContextShadow(capacity, idle_timeout, live, shared)
-            self._keys[strategy, node.name] = key
+            self._of_node[strategy, node.name] = self._shadows[key]
 
     def of(self, strategy: str, node: Node) -> ContextShadow | None:
         """The ContextShadow ``node`` keeps for ``strategy``, if any."""
-        key = self._keys.get((strategy, node.name))
-        return None if key is None else self._shadows[key]
+        return self._of_node.get((strategy, node.name))
 
     def items(self) -> Iterator[tuple[tuple[str, str], ContextShadow]]:
         """((strategy, node name or role), shadow) of every shadow kept."""

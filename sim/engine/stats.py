@@ -10,17 +10,20 @@ offered; ``offered_per_s`` counts the messages started in it. Batch means (``bat
 equal time batches of the window) give one long run its confidence intervals; ``mser5``
 finds a truncation point (an automatic warm-up) in an output series.
 
-``MessageLog`` keeps the rows of messages.csv (``run.record_messages`` per replication and
-strategy) in typed columns, about 80 bytes a row, and builds a row's dict only when asked.
+``MessageLog`` (``message_log.py``, imported here as before) keeps the rows of messages.csv
+(``run.record_messages`` per replication and strategy) in typed columns, about 80 bytes a
+row, and builds a row's dict only when asked.
 """
 
 from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
+
+from sim.engine.message_log import MessageLog
 
 EXACT_LATENCIES = 1_000_000
 _BUCKET = math.log1p(0.001)  # 0.1 % wide buckets
@@ -95,19 +98,20 @@ class MessageStats:
             self.kept[id(record)][1] = record.op_steps
             self.ended.append(record)
         end = record.end
-        if end <= self.end and record.start < self.end:
+        start = record.start
+        if end <= self.end and start < self.end:
             self.closed += 1
             if record.ok and self.warmup < end:
                 self.departures += 1
                 if self.batches:
                     self.batch_departures[self._batch(end)] += 1
-        if not self.warmup <= record.start < self.end:
+        if not self.warmup <= start < self.end:
             return
         if record.ok:
             self.completed += 1
-            latency = (record.end - record.start) * 1000
+            latency = (end - start) * 1000
             if self.batches:
-                b = self._batch(record.start)
+                b = self._batch(start)
                 self.batch_latency[b] += latency
                 self.batch_count[b] += 1
             self.latency_sum += latency
@@ -142,7 +146,9 @@ class MessageStats:
 
     def _batch(self, t: float) -> int:
         """The batch of the window time ``t`` falls in."""
-        return min(int((t - self.warmup) / self.batch_width), self.batches - 1)
+        b = int((t - self.warmup) / self.batch_width)
+        last = self.batches - 1
+        return b if b < last else last
 
     def add_demand(self, demand: dict[tuple[str, str], float], messages: int) -> None:
         """Add a metered session's demand on each resource and its application messages."""
@@ -279,209 +285,11 @@ def _add_op_steps(totals: dict[str, int], op_steps: dict[int, list]) -> None:
             totals[op] = totals.get(op, 0) + n * times
 
 
-class MessageLog(Sequence):
-    """The rows of messages.csv, compact: one typed column per field (strings as indexes
-    into a table of the distinct ones), about 80 bytes a row instead of a dict's 600.
-
-    A sequence of row dicts (keys ``FIELDS``, which ``sim.report.outputs`` writes as
-    messages.csv's columns), each built when read; ``append_record`` adds a
-    ``MessageRecord``, ``append`` a row dict."""
-
-    _INTS = (
-        ("replication", "i"),
-        ("session", "q"),
-        ("seq", "i"),
-        ("request_bytes", "q"),
-        ("response_bytes", "q"),
-        ("token_service_bytes", "q"),
-        ("sts_exchanges", "i"),
-        ("retries", "i"),
-        ("recoveries", "i"),
-    )
-    _STRINGS = ("strategy", "class", "fault")
-    #: the fields of a row, in order (messages.csv's columns)
-    FIELDS = (
-        "replication",
-        "strategy",
-        "class",
-        "session",
-        "seq",
-        "start_s",
-        "end_s",
-        "latency_ms",
-        "request_bytes",
-        "response_bytes",
-        "token_service_bytes",
-        "sts_exchanges",
-        "retries",
-        "recoveries",
-        "ok",
-        "fault",
-    )
-
-    def __init__(self, rows: Iterable[Mapping] = ()) -> None:
-        self._columns = {name: array(code) for name, code in self._INTS}
-        self._start = array("d")
-        self._end = array("d")
-        self._ok = array("b")
-        #: per string column, its values' indexes into ``_strings``
-        self._refs = {name: array("i") for name in self._STRINGS}
-        self._strings: list[str] = []
-        self._index: dict[str, int] = {}
-        #: rows appended as dicts (not from a record): their own rounded values, kept as given
-        self._rows: dict[int, dict] = {}
-        self.extend(rows)
-
-    def _ref(self, column: str, value: str) -> None:
-        index = self._index.get(value)
-        if index is None:
-            index = self._index[value] = len(self._strings)
-            self._strings.append(value)
-        self._refs[column].append(index)
-
-    def append_record(self, replication: int, strategy: str, record) -> None:
-        """Add the row of a finished ``MessageRecord`` of ``strategy``."""
-        columns = self._columns
-        columns["replication"].append(replication)
-        columns["session"].append(record.session)
-        columns["seq"].append(record.seq)
-        columns["request_bytes"].append(record.request_bytes)
-        columns["response_bytes"].append(record.response_bytes)
-        columns["token_service_bytes"].append(record.token_bytes)
-        columns["sts_exchanges"].append(record.sts_exchanges)
-        columns["retries"].append(record.retries)
-        columns["recoveries"].append(record.recoveries)
-        self._start.append(record.start)
-        self._end.append(record.end)
-        self._ok.append(bool(record.ok))
-        self._ref("strategy", strategy)
-        self._ref("class", record.client_class)
-        self._ref("fault", record.fault or "")
-
-    def append(self, row: Mapping) -> None:
-        """Add a row given as a dict (kept as it is)."""
-        index = len(self)
-        columns = self._columns
-        for name, _ in self._INTS:
-            columns[name].append(0)
-        self._start.append(0.0)
-        self._end.append(0.0)
-        self._ok.append(0)
-        for name in self._STRINGS:
-            self._ref(name, "")
-        self._rows[index] = dict(row)
-
-    def extend(self, rows: Iterable[Mapping]) -> None:
-        if isinstance(rows, MessageLog):
-            self._extend_log(rows)
-            return
-        for row in rows:
-            self.append(row)
-
-    def _extend_log(self, other: MessageLog) -> None:
-        """Append another log's rows column by column (a replication run elsewhere)."""
-        offset = len(self)
-        for name, _ in self._INTS:
-            self._columns[name].extend(other._columns[name])
-        self._start.extend(other._start)
-        self._end.extend(other._end)
-        self._ok.extend(other._ok)
-        for name in self._STRINGS:
-            for ref in other._refs[name]:
-                self._ref(name, other._strings[ref])
-        for index, row in other._rows.items():
-            self._rows[offset + index] = dict(row)
-
-    def __len__(self) -> int:
-        return len(self._start)
-
-    def _row(self, i: int) -> dict:
-        given = self._rows.get(i)
-        if given is not None:
-            return dict(given)
-        columns, refs, strings = self._columns, self._refs, self._strings
-        start, end = self._start[i], self._end[i]
-        return {
-            "replication": columns["replication"][i],
-            "strategy": strings[refs["strategy"][i]],
-            "class": strings[refs["class"][i]],
-            "session": columns["session"][i],
-            "seq": columns["seq"][i],
-            "start_s": round(start, 6),
-            "end_s": round(end, 6),
-            "latency_ms": round((end - start) * 1000, 4),
-            "request_bytes": columns["request_bytes"][i],
-            "response_bytes": columns["response_bytes"][i],
-            "token_service_bytes": columns["token_service_bytes"][i],
-            "sts_exchanges": columns["sts_exchanges"][i],
-            "retries": columns["retries"][i],
-            "recoveries": columns["recoveries"][i],
-            "ok": bool(self._ok[i]),
-            "fault": strings[refs["fault"][i]],
-        }
-
-    def tuples(
-        self,
-        strings: Callable[[str], object] | None = None,
-        given: Callable[[object], object] | None = None,
-    ) -> Iterator[tuple]:
-        """Every row as a tuple of its ``FIELDS`` values, column by column (the same values
-        as the row dicts, without building them); ``strings`` maps each distinct string of
-        the text columns once. A row appended as a dict gives its values (missing ones ""),
-        each through ``given``."""
-        table = self._strings if strings is None else [strings(s) for s in self._strings]
-        columns, refs = self._columns, self._refs
-        start, end = self._start, self._end
-        rows = zip(
-            columns["replication"],
-            [table[k] for k in refs["strategy"]],
-            [table[k] for k in refs["class"]],
-            columns["session"],
-            columns["seq"],
-            [round(t, 6) for t in start],
-            [round(t, 6) for t in end],
-            [round((b - a) * 1000, 4) for a, b in zip(start, end, strict=True)],
-            columns["request_bytes"],
-            columns["response_bytes"],
-            columns["token_service_bytes"],
-            columns["sts_exchanges"],
-            columns["retries"],
-            columns["recoveries"],
-            [ok != 0 for ok in self._ok],
-            [table[k] for k in refs["fault"]],
-            strict=True,
-        )
-        if not self._rows:
-            yield from rows
-            return
-        for i, row in enumerate(rows):
-            kept = self._rows.get(i)
-            if kept is None:
-                yield row
-            else:
-                values = [kept.get(f, "") for f in self.FIELDS]
-                yield tuple(values if given is None else map(given, values))
-
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return [self._row(k) for k in range(*i.indices(len(self)))]
-        n = len(self)
-        if i < 0:
-            i += n
-        if not 0 <= i < n:
-            raise IndexError("message row out of range")
-        return self._row(i)
-
-    def __iter__(self) -> Iterator[dict]:
-        for i in range(len(self)):
-            yield self._row(i)
-
-    def __eq__(self, other) -> bool:
-        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
-            return NotImplemented
-        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
-
-    __hash__ = None  # mutable, like a list
-
-    def __repr__(self) -> str:
-        return f"MessageLog({len(self)} rows)"
+__all__ = [
+    "EXACT_LATENCIES",
+    "OP_STEP_KINDS",
+    "MessageLog",
+    "MessageStats",
+    "message_stats",
+    "mser5",
+]

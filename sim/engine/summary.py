@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim.engine import capacity
-from sim.engine.attacks import empty_stats
 from sim.engine.replication import Replication
 from sim.engine.stats import MessageLog, MessageStats, mser5
 from sim.protocol.api import CLIENT
@@ -143,6 +142,8 @@ def summarize_replication(rep: Replication, overloaded: bool = False) -> dict[st
             summary["throughput_per_s_ci95"] = intervals["throughput_per_s"]
             summary["ci_method"] = f"batch means ({batch['batches']} batches)"
         if rep.scenario.adversary is not None:
+            from sim.engine.attacks import empty_stats  # the adversary's, when there is one
+
             summary["attacks"] = {
                 attack: attacks.get(attack, empty_stats(attack))
                 for attack in rep.scenario.adversary.attacks
@@ -375,9 +376,7 @@ def _bin_totals(nodes: list, attr: str) -> list[float]:
 
 def _collect(result: SimulationResult, rep: Replication, index: int, name: str) -> None:
     """messages.csv, nodes.csv, links.csv and timeseries.csv rows of one replication."""
-    messages = result.messages
-    for r in rep.records:
-        messages.append_record(index, r.strategy or name, r)
+    result.messages.extend_records(index, name, rep.records)
     measured = rep.scenario.run.duration_s - rep.scenario.run.warmup_s
     for node in rep.network.nodes.values():
         if node.role == CLIENT:
