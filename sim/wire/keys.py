@@ -6,17 +6,22 @@ trusts, so it must be the user's own: by default a per-user cache directory made
 0700, and a directory another user owns or that others may read or write is refused (anyone
 able to plant a key there could sign as any actor). Certificates are valid for ten years
 around the simulation epoch, so simulated time never leaves their validity period.
+Processes sharing one directory (parallel runs, a worker pool, test workers) take a lock
+file in it while they load or make an identity, so that one of them makes each key and the
+others read it (unlocked, two could each make a CA and sign with one the other replaced).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import hashlib
 import os
 import stat
 import threading
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -35,6 +40,8 @@ from sim.wire.xmlutil import EPOCH
 DEFAULT_BITS = 2048
 ALLOWED_BITS = (1024, 2048, 3072, 4096)
 CA_NAME = "wssim-test-ca"
+#: the lock file processes sharing a key directory take while they load or make a key
+LOCK_NAME = ".lock"
 
 
 @dataclass(frozen=True)
@@ -136,26 +143,15 @@ class KeyStore:
     def _load_or_make(self, name: str, bits: int, issuer: Identity | None) -> Identity:
         stem = self.directory / f"{name}-{bits}"
         key_path, cert_path = stem.with_suffix(".key.pem"), stem.with_suffix(".pem")
-        if key_path.exists() and cert_path.exists():
-            loaded = _load_identity(name, key_path, cert_path)
-            if (
-                _serial_is_fixed_width(loaded.certificate.serial_number)
-                and _same_key(loaded)
-                and (issuer is None or _issued_by(loaded.certificate, issuer))
-            ):
+        loaded = _load_valid(name, key_path, cert_path, issuer)
+        if loaded is not None:
+            return loaded
+        with _locked(self.directory / LOCK_NAME):
+            # another process may have made it while this one waited for the lock
+            loaded = _load_valid(name, key_path, cert_path, issuer)
+            if loaded is not None:
                 return loaded
-        private_key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
-        certificate = _certificate(name, private_key, issuer)
-        _write_private(
-            key_path,
-            private_key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            ),
-        )
-        _write_private(cert_path, certificate.public_bytes(serialization.Encoding.PEM))
-        return Identity(name, private_key, certificate)
+            return _make(name, bits, issuer, key_path, cert_path)
 
     def verify_trusted(
         self, certificate: x509.Certificate, now: float, ledger: Ledger | None = None
@@ -218,6 +214,55 @@ def _serial_of(public_key: rsa.RSAPublicKey) -> int:
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return int.from_bytes(hashlib.sha256(spki).digest()[:20], "big") >> 2 | _SERIAL_TOP_BIT
+
+
+def _load_valid(
+    name: str, key_path: Path, cert_path: Path, issuer: Identity | None
+) -> Identity | None:
+    """The identity in ``key_path`` and ``cert_path`` if both are there, the certificate
+    certifies the key, and ``issuer`` (the CA; None: self-signed) issued it; else None."""
+    if not (key_path.exists() and cert_path.exists()):
+        return None
+    loaded = _load_identity(name, key_path, cert_path)
+    if (
+        _serial_is_fixed_width(loaded.certificate.serial_number)
+        and _same_key(loaded)
+        and (issuer is None or _issued_by(loaded.certificate, issuer))
+    ):
+        return loaded
+    return None
+
+
+def _make(
+    name: str, bits: int, issuer: Identity | None, key_path: Path, cert_path: Path
+) -> Identity:
+    """A new key pair and certificate for ``name``, written to ``key_path`` and
+    ``cert_path`` (the caller holds the directory's lock)."""
+    private_key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    certificate = _certificate(name, private_key, issuer)
+    _write_private(
+        key_path,
+        private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )
+    _write_private(cert_path, certificate.public_bytes(serialization.Encoding.PEM))
+    return Identity(name, private_key, certificate)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (made private if missing; a link is refused) for
+    the block. flock locks an open file: every caller opens its own, so that other
+    processes and other threads of this one wait."""
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # closing it releases the lock
 
 
 def _same_key(identity: Identity) -> bool:

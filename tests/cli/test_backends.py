@@ -1,5 +1,6 @@
-"""``wssim run`` and ``compare`` with replications on Dask (``--backend dask
-[--scheduler ADDR]``) give the local pool's results, replication for replication."""
+"""``wssim run``, ``compare`` and ``sweep`` on Dask (``--backend dask [--scheduler ADDR]``)
+give the local pool's results, replication for replication, point for point. The tests given
+a running scheduler share one (``scheduler``; the module is one xdist group)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,34 @@ def test_run_with_replications_on_a_dask_scheduler_matches_the_local_pool(tmp_pa
     summary, messages = _results(tmp_path / "local")
     assert summary["replications"] == 2
     assert _results(tmp_path / "dask") == (summary, messages)
+
+
+def test_sweep_on_a_running_dask_scheduler_matches_the_local_process_pool(tmp_path, scheduler):
+    common = [
+        SCENARIOS / "sts-farm.toml",
+        *SHORT,
+        "--set",
+        "workload.rate=50",
+        "--param",
+        "topology.sts.nodes=1,2",
+    ]
+    local = wssim("sweep", *common, "--out", tmp_path / "local")
+    assert local.returncode == 0, local.stderr
+    remote = wssim(
+        "sweep", *common, "--out", tmp_path / "dask", "--backend", "dask", "--scheduler", scheduler
+    )
+    assert remote.returncode == 0, remote.stderr
+    # without --scheduler, wssim starts a cluster of its own
+    own = wssim("sweep", *common, "--out", tmp_path / "own", "--backend", "dask")
+    assert own.returncode == 0, own.stderr
+    expected = (tmp_path / "local" / "sweep.csv").read_text()
+    assert (tmp_path / "dask" / "sweep.csv").read_text() == expected
+    assert (tmp_path / "own" / "sweep.csv").read_text() == expected
+    assert_usage_error(
+        wssim("sweep", *common, "--out", tmp_path / "x", "--scheduler", "tcp://h:1"),
+        "--scheduler",
+        "dask",
+    )
 
 
 def test_compare_on_a_dask_cluster_of_its_own_prints_the_local_table(tmp_path):

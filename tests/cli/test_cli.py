@@ -7,8 +7,6 @@ import csv
 import hashlib
 import json
 import re
-import signal
-import subprocess
 
 import pytest
 
@@ -17,31 +15,6 @@ from sim.wire.ledger import OPS
 from tests.cli.conftest import SCENARIOS, SHORT, assert_usage_error, wssim
 
 SUBCOMMANDS = ("run", "compare", "sweep", "plan", "calibrate", "trace")
-
-
-@pytest.fixture
-def wssim_here(capsys, monkeypatch):
-    """``wssim`` run in this process: the command's own parser, handlers and error reports,
-    without an interpreter start-up each (the tests of ``python -m sim.cli`` itself run it in
-    a subprocess). Returns what ``wssim`` returns: exit status, stdout, stderr."""
-    from sim.cli import main
-
-    monkeypatch.setenv("COLUMNS", "80")  # help laid out as in a subprocess without a terminal
-
-    def call(*args) -> subprocess.CompletedProcess:
-        handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-        capsys.readouterr()
-        try:
-            code = main([str(arg) for arg in args])
-        except SystemExit as exit_:  # --help
-            code = exit_.code
-        finally:
-            for number, handler in handlers.items():
-                signal.signal(number, handler)
-        out = capsys.readouterr()
-        return subprocess.CompletedProcess(args, code, out.out, out.err)
-
-    return call
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS)
@@ -113,6 +86,7 @@ def test_run_writes_summary_csvs_manifest_and_plots(tmp_path):
     }
 
 
+@pytest.mark.slow
 def test_run_refuses_to_overwrite_results_unless_forced(tmp_path):
     out = tmp_path / "r"
     args = ["run", SCENARIOS / "x509.toml", "--out", out, *SHORT]
@@ -150,21 +124,23 @@ def test_invalid_scenario_or_flag_exits_2_with_one_line_naming_the_key(
     assert not (tmp_path / "r" / "summary.json").exists()
 
 
-def test_a_missing_out_or_an_unknown_trace_strategy_is_a_usage_error(tmp_path):
-    assert_usage_error(wssim("run", SCENARIOS / "sct.toml"), "--out")
-    result = wssim("trace", SCENARIOS / "sct.toml", "--strategy", "nope", "--out", tmp_path / "t")
+def test_a_missing_out_or_an_unknown_trace_strategy_is_a_usage_error(wssim_here, tmp_path):
+    assert_usage_error(wssim_here("run", SCENARIOS / "sct.toml"), "--out")
+    result = wssim_here(
+        "trace", SCENARIOS / "sct.toml", "--strategy", "nope", "--out", tmp_path / "t"
+    )
     assert_usage_error(result, "--strategy")
 
 
-def test_a_scenario_that_is_not_toml_is_a_usage_error(tmp_path):
+def test_a_scenario_that_is_not_toml_is_a_usage_error(wssim_here, tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("strategies = [\n")
-    assert_usage_error(wssim("run", bad, "--out", tmp_path / "o"), "not valid TOML")
+    assert_usage_error(wssim_here("run", bad, "--out", tmp_path / "o"), "not valid TOML")
 
 
-def test_missing_scenario_or_unknown_command_is_a_usage_error(tmp_path):
-    assert_usage_error(wssim("compare", tmp_path / "nope.toml"), "SCENARIO", "nope.toml")
-    assert_usage_error(wssim("frobnicate"), "frobnicate")
+def test_missing_scenario_or_unknown_command_is_a_usage_error(wssim_here, tmp_path):
+    assert_usage_error(wssim_here("compare", tmp_path / "nope.toml"), "SCENARIO", "nope.toml")
+    assert_usage_error(wssim_here("frobnicate"), "frobnicate")
 
 
 def test_compare_prints_the_side_by_side_table_of_every_strategy():
@@ -187,6 +163,7 @@ def test_compare_prints_the_side_by_side_table_of_every_strategy():
     )
 
 
+@pytest.mark.slow
 def test_sweep_writes_a_tidy_table_and_resumes(tmp_path):
     out = tmp_path / "s"
     args = [
@@ -225,51 +202,12 @@ def test_sweep_writes_a_tidy_table_and_resumes(tmp_path):
         assert len(list(csv.DictReader(handle))) == 6
 
 
-def test_sweep_on_a_running_dask_scheduler_matches_the_local_process_pool(tmp_path):
-    from dask.distributed import LocalCluster
-
-    common = [
-        SCENARIOS / "sts-farm.toml",
-        *SHORT,
-        "--set",
-        "workload.rate=50",
-        "--param",
-        "topology.sts.nodes=1,2",
-    ]
-    local = wssim("sweep", *common, "--out", tmp_path / "local")
-    assert local.returncode == 0, local.stderr
-    with LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster:
-        remote = wssim(
-            "sweep",
-            *common,
-            "--out",
-            tmp_path / "dask",
-            "--backend",
-            "dask",
-            "--scheduler",
-            cluster.scheduler_address,
-        )
-    assert remote.returncode == 0, remote.stderr
-    # without --scheduler, wssim starts a cluster of its own
-    own = wssim("sweep", *common, "--out", tmp_path / "own", "--backend", "dask")
-    assert own.returncode == 0, own.stderr
-    expected = (tmp_path / "local" / "sweep.csv").read_text()
-    assert (tmp_path / "dask" / "sweep.csv").read_text() == expected
-    assert (tmp_path / "own" / "sweep.csv").read_text() == expected
-    assert_usage_error(
-        wssim("sweep", *common, "--out", tmp_path / "x", "--scheduler", "tcp://h:1"),
-        "--scheduler",
-        "dask",
-    )
-
-
-def test_sweep_rejects_a_bad_param():
-    result = wssim("sweep", SCENARIOS / "sts-farm.toml", "--out", "/tmp/x", "--param", "rate")
+def test_sweep_rejects_a_bad_param(wssim_here, tmp_path):
+    out = tmp_path / "x"
+    result = wssim_here("sweep", SCENARIOS / "sts-farm.toml", "--out", out, "--param", "rate")
     assert_usage_error(result, "--param")
-    result = wssim(
-        "sweep", SCENARIOS / "sts-farm.toml", "--out", "/tmp/x", "--param", "topology.sts.nodes=0,1"
+    result = wssim_here(
+        "sweep", SCENARIOS / "sts-farm.toml", "--out", out, "--param", "topology.sts.nodes=0,1"
     )
     assert_usage_error(result, "topology.sts.nodes")
 
@@ -313,10 +251,8 @@ def test_plan_finds_the_smallest_sts_farm_with_evidence(tmp_path):
     )
 
 
-def test_calibrate_writes_a_profile_of_every_op_that_a_run_then_uses(tmp_path):
-    profile = tmp_path / "profile.json"
-    calibrated = wssim("calibrate", "--out", profile, "--quick")
-    assert calibrated.returncode == 0, calibrated.stderr
+def test_calibrate_writes_a_profile_of_every_op_that_a_run_then_uses(calibrated_profile, tmp_path):
+    profile = calibrated_profile  # wssim calibrate --quick, run once (tests/conftest.py)
     ops = json.loads(profile.read_text())["ops"]
     assert set(ops) == OPS
     for spec in ops.values():
@@ -335,12 +271,12 @@ def test_calibrate_writes_a_profile_of_every_op_that_a_run_then_uses(tmp_path):
     assert summary["strategies"]["x509"]["completed"] > 0
 
 
-def test_calibrate_refuses_to_overwrite_a_profile(tmp_path):
+def test_calibrate_refuses_to_overwrite_a_profile(wssim_here, tmp_path):
     out = tmp_path / "profile.json"
     out.write_text("{}")
-    assert_usage_error(wssim("calibrate", "--quick", "--out", out), "--out", "--force")
+    assert_usage_error(wssim_here("calibrate", "--quick", "--out", out), "--out", "--force")
     assert out.read_text() == "{}"
-    assert_usage_error(wssim("calibrate", "--out", tmp_path / "no" / "p.json"), "--out")
+    assert_usage_error(wssim_here("calibrate", "--out", tmp_path / "no" / "p.json"), "--out")
 
 
 def test_compare_prints_the_security_table_when_the_scenario_has_an_adversary():
@@ -374,14 +310,15 @@ def test_compare_of_a_mixed_run_says_which_class_ran_which_strategy():
     )
 
 
-def test_trace_refuses_a_mixed_run_naming_the_flag(tmp_path):
-    result = wssim(
+def test_trace_refuses_a_mixed_run_naming_the_flag(wssim_here, tmp_path):
+    result = wssim_here(
         "trace", SCENARIOS / "mixed-clients.toml", "--strategy", "sct", "--out", tmp_path / "t"
     )
     assert_usage_error(result, "--strategy", "mixed run")
     assert not (tmp_path / "t").exists()
 
 
+@pytest.mark.slow
 def test_an_overloaded_run_warns_on_stderr_and_in_the_summary(tmp_path):
     out = tmp_path / "r"
     result = wssim("run", SCENARIOS / "sts-farm.toml", "--out", out, "--set", "run.duration_s=8")
@@ -393,6 +330,7 @@ def test_an_overloaded_run_warns_on_stderr_and_in_the_summary(tmp_path):
     assert calm.returncode == 0 and "warning:" not in calm.stderr
 
 
+@pytest.mark.slow
 def test_workers_change_the_wall_time_not_the_results(tmp_path):
     args = [SCENARIOS / "sct.toml", *SHORT, "--replications", "3", "--set", 'strategies=["sct"]']
     one = wssim("run", *args, "--out", tmp_path / "one", "--workers", "1")

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+import pytest
+
 from tests.cli.conftest import ROOT, SCENARIOS
 
 
@@ -57,6 +59,7 @@ def _wait_until_simulating(process: subprocess.Popen, timeout: float = 300.0) ->
     return seen
 
 
+@pytest.mark.slow
 def test_ctrl_c_writes_what_is_done_marked_partial(tmp_path):
     out = tmp_path / "interrupted"
     # 20,000 s: the bar ticks every 400 simulated seconds, a few wall seconds here

@@ -4,12 +4,12 @@ that encrypts still decrypt (python-xmlsec, XML Encryption 1.1 AES-GCM) and veri
 
 from __future__ import annotations
 
-import shutil
+import os
+from pathlib import Path
 
 import pytest
 from lxml import etree
 
-from tests.cli.conftest import SCENARIOS, wssim
 from tests.cli.independent import (
     XENC,
     decrypt_all,
@@ -18,32 +18,31 @@ from tests.cli.independent import (
     signing_key_args,
     verify_signature,
 )
+from tests.traces import run_traces, trace_args
 
 GCM = "http://www.w3.org/2009/xmlenc11#aes256-gcm"
 ENCRYPTING = ("x509", "hok-symmetric", "sender-vouches", "sct", "sct-tlsnego", "ut-derived")
 
 
+@pytest.fixture(scope="module")
+def traces(tmp_path_factory) -> Path:
+    """An AES-GCM trace of every strategy of ENCRYPTING (``wssim trace``, one session of two
+    messages), made in two processes for the module (one xdist group): <base>/<strategy>/."""
+    base = tmp_path_factory.mktemp("gcm-traces")
+    env = {**os.environ, "WSSIM_KEY_DIR": str(base / "keys")}
+    runs = [
+        trace_args(s, base / s, (f"strategy_options.{s}.data_encryption=aes-gcm",))
+        for s in ENCRYPTING
+    ]
+    run_traces(runs, env)
+    return base
+
+
 @pytest.mark.parametrize("strategy", ENCRYPTING)
-def test_an_aes_gcm_trace_decrypts_and_verifies_with_independent_tools(tmp_path, strategy):
-    xmlsec1 = shutil.which("xmlsec1")
-    assert xmlsec1, "xmlsec1 is required"
-    out = tmp_path / strategy
-    result = wssim(
-        "trace",
-        SCENARIOS / f"{strategy}.toml",
-        "--strategy",
-        strategy,
-        "--sessions",
-        "1",
-        "--out",
-        out,
-        "--set",
-        "workload.messages_per_session=2",
-        "--set",
-        f"strategy_options.{strategy}.data_encryption=aes-gcm",
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
+def test_an_aes_gcm_trace_decrypts_and_verifies_with_independent_tools(
+    traces, tmp_path, xmlsec1, strategy
+):
+    out = traces / strategy
     entries, keys = read_trace(out)
     decrypted = 0
     for entry in entries:

@@ -23,6 +23,9 @@ from tests.cli.independent import (
     verify_signature,
 )
 
+# a trace made for the module, then independent tools: first (tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 SC = "http://docs.oasis-open.org/ws-sx/ws-secureconversation/200512"
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"

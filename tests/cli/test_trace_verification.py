@@ -4,13 +4,13 @@ strategy."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 from lxml import etree
 
 from sim.protocol.api import STRATEGY_NAMES
-from tests.cli.conftest import wssim
 from tests.cli.independent import (
     XENC,
     assertions,
@@ -21,28 +21,17 @@ from tests.cli.independent import (
     verify_assertion,
     verify_signature,
 )
+from tests.traces import run_traces, trace_args
 
-SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
-
-def _trace(tmp_path: Path, strategy: str) -> Path:
-    out = tmp_path / strategy
-    result = wssim(
-        "trace",
-        str(SCENARIOS / f"{strategy}.toml"),
-        "--strategy",
-        strategy,
-        "--sessions",
-        "1",
-        "--out",
-        str(out),
-        "--set",
-        "workload.messages_per_session=2",
-        cwd=tmp_path,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    return out
+@pytest.fixture(scope="module")
+def traces(tmp_path_factory) -> Path:
+    """A trace of every strategy (``wssim trace``, one session of two messages), made in two
+    processes for the module (its tests are one xdist group): <base>/<strategy>/."""
+    base = tmp_path_factory.mktemp("traces")
+    env = {**os.environ, "WSSIM_KEY_DIR": str(base / "keys")}
+    run_traces([trace_args(strategy, base / strategy) for strategy in STRATEGY_NAMES], env)
+    return base
 
 
 #: strategies whose client requests carry no message signature (TLS protects the client's
@@ -54,13 +43,13 @@ WITH_ASSERTIONS = {"bearer", "bearer-per-message", "hok-symmetric", "hok-public"
 
 @pytest.mark.parametrize("strategy", STRATEGY_NAMES)
 def test_every_message_of_a_trace_decrypts_and_verifies_with_independent_tools(
-    tmp_path, xmlsec1, strategy
+    traces, tmp_path, xmlsec1, strategy
 ):
     """python-xmlsec decrypts every EncryptedData with keys from keylog.jsonl; xmlsec1
     verifies every message signature (HMAC keys from the key log, RSA keys from certs/ or
     from the holder-of-key assertion) and every assertion's signature with the STS
     certificate. No wssim code takes part."""
-    out = _trace(tmp_path, strategy)
+    out = traces / strategy
     entries, keys = read_trace(out)
     signed = checked_assertions = 0
     for entry in entries:
@@ -85,8 +74,8 @@ def test_every_message_of_a_trace_decrypts_and_verifies_with_independent_tools(
     assert (checked_assertions > 0) == (strategy in WITH_ASSERTIONS)
 
 
-def test_trace_writes_certificates_named_as_in_the_trace(tmp_path):
-    out = _trace(tmp_path, "sender-vouches")
+def test_trace_writes_certificates_named_as_in_the_trace(traces):
+    out = traces / "sender-vouches"
     entries = [json.loads(line) for line in (out / "trace.jsonl").read_text().splitlines()]
     nodes = {e["from"] for e in entries} | {e["to"] for e in entries}
     assert {p.stem for p in (out / "certs").glob("*.pem")} == nodes

@@ -78,6 +78,7 @@ def test_trees_built_with_lxml_match_libxml2(backend):
             )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(rng=st.randoms(use_true_random=False), with_comments=st.booleans(), data=st.data())
 def test_random_documents_match_libxml2_for_both_backends(rng, with_comments, data):
@@ -93,6 +94,7 @@ def test_random_documents_match_libxml2_for_both_backends(rng, with_comments, da
         )
 
 
+@pytest.mark.slow
 @requires_kernel
 @settings(max_examples=200, deadline=None)
 @given(rng=st.randoms(use_true_random=False), with_comments=st.booleans())

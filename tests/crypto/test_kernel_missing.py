@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 # As if the kernel were not built: an import of either module fails.
 BLOCK = "import sys; sys.modules['sim._fastcrypto'] = None; sys.modules['sim._fastshape'] = None"
@@ -61,9 +63,12 @@ def test_a_built_kernel_is_silent():
     assert warnings == []
 
 
+@pytest.mark.slow
 def test_the_crypto_tests_run_without_the_kernel():
+    # -n 0: in this process, whose kernel is blocked (xdist's workers would import it)
     code = (
         BLOCK + "\nimport pytest\nraise SystemExit(pytest.main(['-q', '-p', 'no:cacheprovider', "
+        "'-n', '0', "
         "'-W', 'ignore::sim._kernel.KernelMissingWarning', "
         "'tests/crypto/test_aes_cbc.py', 'tests/crypto/test_threads.py']))"
     )

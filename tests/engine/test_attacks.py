@@ -22,11 +22,6 @@ from sim.wire import ns
 CIPHER_VALUE = ns.qname(ns.XENC, "CipherValue")
 
 
-@pytest.fixture(scope="module")
-def key_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("attack-keys")
-
-
 def simulate_attacks(strategies, key_dir, *, options=None, topology=None, workload=None, **adv):
     """The summary of a short full-fidelity run of ``strategies`` under the adversary."""
     scenario = load_scenario(

@@ -32,8 +32,8 @@ def sts_farm(*sets: str):
     return load_scenario(apply_overrides(data, [*base, *sets]))
 
 
-def test_a_saturated_farm_carries_its_capacity_and_reports_the_rest(tmp_path):
-    entry = simulate(sts_farm(), key_dir=tmp_path).summary["strategies"][STRATEGY]
+def test_a_saturated_farm_carries_its_capacity_and_reports_the_rest(key_dir):
+    entry = simulate(sts_farm(), key_dir=key_dir).summary["strategies"][STRATEGY]
     # offered 600 messages a second; one HSM at 4 ms a signature carries 250
     assert entry["offered_per_s"] == pytest.approx(600, rel=0.05)
     assert entry["throughput_per_s"] == pytest.approx(250, rel=0.05)
@@ -56,12 +56,12 @@ def _knee_point(rate: float, key_dir) -> dict:
     return simulate(scenario, key_dir=key_dir).summary["strategies"][STRATEGY]
 
 
-def test_the_capacity_bound_is_the_knee_of_an_m_d_c_farm(tmp_path):
+def test_the_capacity_bound_is_the_knee_of_an_m_d_c_farm(key_dir):
     """Deterministic service of D = 4 ms on c = 2 units: throughput follows the offered load
     up to c / D = 500 messages a second, then stays there; the bound is c / D at every load,
     the demands measured in overload equal those measured at light load."""
     knee = 2 / 0.004
-    points = {rate: _knee_point(rate, tmp_path) for rate in (250.0, 450.0, 800.0)}
+    points = {rate: _knee_point(rate, key_dir) for rate in (250.0, 450.0, 800.0)}
     light = points[250.0]["capacity"]["demand_ms"]
     for rate, entry in points.items():
         assert entry["capacity"]["bottleneck"] == "sts.hsm", rate

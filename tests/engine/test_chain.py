@@ -18,7 +18,7 @@ class _Unfolded(Network):
 
 
 @pytest.mark.parametrize("variability", ["deterministic", "exponential"])
-def test_folding_client_deliveries_leaves_the_summary_as_it_is(tmp_path, monkeypatch, variability):
+def test_folding_client_deliveries_leaves_the_summary_as_it_is(key_dir, monkeypatch, variability):
     """Folded or not, a replay run measures the same (with random service times the draws
     are made in another order: the same distribution, close figures)."""
     s = load_scenario(
@@ -30,9 +30,9 @@ def test_folding_client_deliveries_leaves_the_summary_as_it_is(tmp_path, monkeyp
             "topology": {"provider": {"nodes": 1, "cores": 1}},
         }
     )
-    folded = simulate(s, fidelity="replay", key_dir=tmp_path).summary["strategies"]["sct"]
+    folded = simulate(s, fidelity="replay", key_dir=key_dir).summary["strategies"]["sct"]
     monkeypatch.setattr(replication_module, "Network", _Unfolded)
-    unfolded = simulate(s, fidelity="replay", key_dir=tmp_path).summary["strategies"]["sct"]
+    unfolded = simulate(s, fidelity="replay", key_dir=key_dir).summary["strategies"]["sct"]
     if variability == "deterministic":
         assert folded["app_messages"] == unfolded["app_messages"]
         flat = [  # the figures, not the nested confidence intervals

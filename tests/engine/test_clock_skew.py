@@ -8,11 +8,6 @@ import pytest
 from sim.engine import load_scenario, simulate
 
 
-@pytest.fixture(scope="module")
-def key_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("skew-keys")
-
-
 def skewed(strategy: str, faults: list[dict]):
     return load_scenario(
         {

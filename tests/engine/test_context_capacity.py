@@ -9,11 +9,6 @@ import pytest
 from sim.engine import load_scenario, simulate
 
 
-@pytest.fixture(scope="module")
-def key_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("capacity-keys")
-
-
 def scenario(capacity: int, *, users: int = 0, cancel: bool = True, shared: bool = False):
     # sessions of about 2 s: some 40 run at once, or ``users`` one after the other each
     arrivals = {"users": users, "think_time_s": 0.1} if users else {"rate": 20.0}
@@ -32,6 +27,7 @@ def _capacity_warnings(result) -> list[str]:
     return [w for w in result.summary["warnings"] if "context cache" in w]
 
 
+@pytest.mark.slow
 def test_a_cache_too_small_for_the_running_sessions_makes_full_fidelity_recover(key_dir):
     full = simulate(scenario(8), fidelity="full", key_dir=key_dir)
     assert full.summary["strategies"]["sct"]["faults"].get("recovered", 0) > 50

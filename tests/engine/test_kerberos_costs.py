@@ -26,8 +26,8 @@ def test_a_password_costs_more_than_the_messages_a_ticket_serves():
     assert string_to_key > 50 * authenticator
 
 
-def test_the_kdc_exchanges_are_charged_from_their_ledgers(tmp_path):
-    outcome = Harness(build_strategy("kerberos", key_dir=tmp_path)).request(b"x", 0.0)
+def test_the_kdc_exchanges_are_charged_from_their_ledgers(key_dir):
+    outcome = Harness(build_strategy("kerberos", key_dir=key_dir)).request(b"x", 0.0)
     profile = load_profile()
     kdc = [d for d in outcome.deliveries if d.receiver == "kdc-0"]
     assert [str(d.send.kind) for d in kdc] == ["krb-as-req", "krb-tgs-req"]

@@ -14,6 +14,9 @@ from sim.engine import stats as stats_module
 from sim.engine.chain import MessageRecord
 from sim.engine.stats import OP_STEP_KINDS, MessageLog, MessageStats
 
+# tracemalloc slows the runs several times: these go first (tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 
 def _scenario(messages: int, record: int, fidelity: str = "replay"):
     return load_scenario(
@@ -48,9 +51,8 @@ def _traced(
 
 
 @pytest.fixture(scope="module")
-def warm(tmp_path_factory):
+def warm(key_dir):
     """Keys on disk, modules imported, caches filled: what a first run leaves behind."""
-    key_dir = tmp_path_factory.mktemp("keys")
     simulate(_scenario(2000, 100), key_dir=key_dir)
     return key_dir
 

@@ -26,11 +26,6 @@ MIXED = {
 }
 
 
-@pytest.fixture(scope="module")
-def key_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("mixed-keys")
-
-
 def test_each_class_runs_its_own_strategy_in_one_run(key_dir):
     result = simulate(load_scenario(MIXED), key_dir=key_dir)
     summary = result.summary

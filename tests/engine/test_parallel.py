@@ -14,8 +14,9 @@ def same(a, b) -> None:
     assert a.nodes == b.nodes and a.links == b.links and a.timeseries == b.timeseries
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fidelity", ["replay", "full"])
-def test_parallel_replications_equal_sequential_ones(fidelity, tmp_path):
+def test_parallel_replications_equal_sequential_ones(fidelity, key_dir):
     scenario = load_scenario(
         {
             "strategies": ["sct", "x509"],
@@ -24,14 +25,14 @@ def test_parallel_replications_equal_sequential_ones(fidelity, tmp_path):
             "run": {"duration_s": 4.0, "warmup_s": 1.0, "replications": 3},
         }
     )
-    sequential = simulate(scenario, fidelity=fidelity, key_dir=tmp_path)
-    parallel = simulate(scenario, fidelity=fidelity, key_dir=tmp_path, workers=2)
+    sequential = simulate(scenario, fidelity=fidelity, key_dir=key_dir)
+    parallel = simulate(scenario, fidelity=fidelity, key_dir=key_dir, workers=2)
     same(sequential, parallel)
     assert sequential.summary["replications"] == 3
     assert {m["replication"] for m in parallel.messages} == {0, 1, 2}
 
 
-def test_a_confidence_target_stops_at_the_same_replication_in_parallel(tmp_path):
+def test_a_confidence_target_stops_at_the_same_replication_in_parallel(key_dir):
     scenario = load_scenario(
         {
             "strategies": ["sct"],
@@ -45,13 +46,13 @@ def test_a_confidence_target_stops_at_the_same_replication_in_parallel(tmp_path)
             },
         }
     )
-    sequential = simulate(scenario, key_dir=tmp_path)
-    parallel = simulate(scenario, key_dir=tmp_path, workers=3)
+    sequential = simulate(scenario, key_dir=key_dir)
+    parallel = simulate(scenario, key_dir=key_dir, workers=3)
     same(sequential, parallel)
     assert 3 <= sequential.summary["replications"] < 12
 
 
-def test_progress_ticks_once_a_replication_in_parallel(tmp_path):
+def test_progress_ticks_once_a_replication_in_parallel(key_dir):
     scenario = load_scenario(
         {
             "strategies": ["x509"],
@@ -60,12 +61,12 @@ def test_progress_ticks_once_a_replication_in_parallel(tmp_path):
         }
     )
     ticks = []
-    simulate(scenario, key_dir=tmp_path, workers=2, progress=ticks.append)
+    simulate(scenario, key_dir=key_dir, workers=2, progress=ticks.append)
     assert [t.replication for t in ticks] == [1, 2, 3]
     assert all(t.sim_time_s == t.end_time_s == 3.0 for t in ticks)
 
 
-def test_strategies_compared_side_by_side_also_run_side_by_side(tmp_path):
+def test_strategies_compared_side_by_side_also_run_side_by_side(key_dir):
     scenario = load_scenario(
         {
             "strategies": ["sct", "x509", "bearer"],
@@ -73,8 +74,8 @@ def test_strategies_compared_side_by_side_also_run_side_by_side(tmp_path):
             "run": {"duration_s": 4.0, "warmup_s": 1.0},  # one replication each
         }
     )
-    sequential = simulate(scenario, fidelity="full", key_dir=tmp_path)
-    same(sequential, simulate(scenario, fidelity="full", key_dir=tmp_path, workers=2))
+    sequential = simulate(scenario, fidelity="full", key_dir=key_dir)
+    same(sequential, simulate(scenario, fidelity="full", key_dir=key_dir, workers=2))
     assert list(sequential.summary["strategies"]) == ["sct", "x509", "bearer"]
 
 
@@ -93,7 +94,9 @@ def test_an_error_that_cannot_travel_back_from_a_worker_comes_back_as_its_text(m
         parallel.run_job(None)
 
 
-def test_workers_inherit_the_strategies_prepared_once_before_the_fork(monkeypatch, tmp_path):
+def test_workers_inherit_the_strategies_prepared_once_before_the_fork(
+    monkeypatch, tmp_path, key_dir
+):
     """Replay scripts are recorded from real executions: once per configuration in the
     parent, not again in every worker."""
     import multiprocessing
@@ -123,6 +126,6 @@ def test_workers_inherit_the_strategies_prepared_once_before_the_fork(monkeypatc
             "run": {"duration_s": 2.0, "warmup_s": 0.5, "replications": 2},
         }
     )
-    result = simulate(scenario, fidelity="replay", key_dir=tmp_path, workers=2)
+    result = simulate(scenario, fidelity="replay", key_dir=key_dir, workers=2)
     assert result.summary["replications"] == 2
     assert log.read_text().split() == [str(os.getpid())] * 2  # one per strategy, here

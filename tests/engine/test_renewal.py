@@ -9,11 +9,6 @@ import pytest
 from sim.engine import load_scenario, simulate
 
 
-@pytest.fixture(scope="module")
-def key_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("renewal-keys")
-
-
 def long_sessions(strategy: str, option: str, faults=()):
     return load_scenario(
         {

@@ -32,11 +32,6 @@ def scenario(
     return load_scenario(data)
 
 
-@pytest.fixture(scope="module")
-def key_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("engine-keys")
-
-
 def test_full_and_replay_fidelity_give_the_same_summary(key_dir):
     s = scenario(["sct", "x509", "hok-symmetric"], rate=4.0, duration=8.0)
     full = simulate(s, fidelity="full", key_dir=key_dir).summary
@@ -347,6 +342,7 @@ def test_replications_stop_on_the_ci_of_the_chosen_metric(key_dir):
     assert stats["throughput_per_s_ci95"] <= 3.0 or result.summary["replications"] == 8
 
 
+@pytest.mark.slow
 def test_littles_law_holds_on_a_full_protocol_run(key_dir):
     """Time-average number of application messages in flight, sampled independently,
     equals throughput times mean time in system (L = lambda W)."""

@@ -12,7 +12,7 @@ from sim.engine.scenario import read_scenario_file
 SOAK = Path(__file__).resolve().parents[2] / "scenarios" / "soak.toml"
 
 
-def test_a_short_soak_accounts_for_every_message(tmp_path):
+def test_a_short_soak_accounts_for_every_message(key_dir):
     data = apply_overrides(
         read_scenario_file(SOAK),
         [
@@ -25,7 +25,7 @@ def test_a_short_soak_accounts_for_every_message(tmp_path):
             "links.client-provider.loss=0.01",
         ],
     )
-    result = simulate(load_scenario(data), key_dir=tmp_path)
+    result = simulate(load_scenario(data), key_dir=key_dir)
     for name, stats in result.summary["strategies"].items():
         assert stats["app_messages"] > 5000, name
         assert stats["app_messages"] == stats["completed"] + stats["failed"], name

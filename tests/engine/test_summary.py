@@ -181,7 +181,7 @@ def test_batch_means_of_an_m_m_1_run_cover_its_known_mean_sojourn():
     assert covered >= 0.85 * runs
 
 
-def test_an_automatic_warmup_drops_the_transient_of_an_outage_at_the_start(tmp_path):
+def test_an_automatic_warmup_drops_the_transient_of_an_outage_at_the_start(key_dir):
     """The client-provider link is down for the first 3 s: messages then wait for their
     retransmissions (2 s timeouts) and finish seconds late. MSER-5 starts the statistics
     after that transient; a fixed warm-up of 0 keeps it."""
@@ -197,7 +197,7 @@ def test_an_automatic_warmup_drops_the_transient_of_an_outage_at_the_start(tmp_p
                 {"kind": "link_outage", "link": "client-provider", "at_s": 0.0, "duration_s": 3.0}
             ],
         }
-        result = simulate(load_scenario(data), key_dir=tmp_path)
+        result = simulate(load_scenario(data), key_dir=key_dir)
         return result.summary["strategies"]["bearer-per-message"]
 
     fixed, automatic = run("fixed"), run("mser5")

@@ -103,6 +103,7 @@ def test_a_saturated_hsm_is_busy_exactly_the_window():
     assert node.hsm_busy / WINDOW == pytest.approx(1.0, rel=1e-9)
 
 
+@pytest.mark.slow
 def test_a_saturated_link_is_busy_exactly_the_window():
     env = simpy.Environment()
     link = Link(latency_ms=1.0, bandwidth_mbps=8.0, overhead_bytes=0)
@@ -122,14 +123,14 @@ def test_a_saturated_link_is_busy_exactly_the_window():
     assert wire.bytes == pytest.approx(WINDOW * 1000 * 1000, rel=1e-4)
 
 
-def test_an_overloaded_farm_reports_utilizations_of_at_most_one(tmp_path):
+def test_an_overloaded_farm_reports_utilizations_of_at_most_one(key_dir):
     """The STS farm of scenarios/sts-farm.toml signs 250 tokens a second on its HSM; offered
     600 a second it is saturated from the start, and stays so through the drain."""
     data = apply_overrides(
         read_scenario_file(SOAK.parent / "sts-farm.toml"),
         ["run.duration_s=6", "run.warmup_s=1"],
     )
-    result = simulate(load_scenario(data), key_dir=tmp_path)
+    result = simulate(load_scenario(data), key_dir=key_dir)
     roles = result.summary["strategies"]["bearer-per-message"]["roles"]
     assert roles["sts"]["hsm_utilization"] == pytest.approx(1.0, rel=1e-6)
     for role, figures in roles.items():

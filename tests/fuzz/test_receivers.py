@@ -167,6 +167,7 @@ def test_the_scenario_loader_raises_only_scenario_errors(data):
         assert error.key and error.message
 
 
+@pytest.mark.slow
 def test_a_short_coverage_guided_run_finds_nothing():
     result = subprocess.run(
         [sys.executable, str(ROOT / "fuzz" / "receivers.py"), "-runs=400", "-seed=1"],

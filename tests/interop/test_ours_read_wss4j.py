@@ -16,7 +16,7 @@ from sim.protocol import protection as p
 from sim.protocol.base import APP_ACTION, PROVIDER_ADDRESS
 from sim.protocol.harness import Harness
 from sim.wire import soap
-from tests.interop.wss4j import EPOCH_MS, compile_java, run_java
+from tests.interop.wss4j import EPOCH_MS, run_java
 
 NOW = 100.0
 
@@ -43,7 +43,7 @@ def _pem(path: Path, data: bytes) -> str:
 
 
 @pytest.fixture(scope="module")
-def written(tmp_path_factory):
+def written(tmp_path_factory, wss4j_classes):
     """Three requests secured by WSS4J, with the provider engines that are to read them."""
     work = tmp_path_factory.mktemp("wss4j-writes")
     keys = work / "keys"
@@ -103,7 +103,7 @@ def written(tmp_path_factory):
 
     batch = work / "write-batch.tsv"
     batch.write_text("".join("\t".join(map(str, line)) + "\n" for line in lines))
-    out = run_java(compile_java(work / "classes"), "Wss4jWrite", str(batch))
+    out = run_java(wss4j_classes, "Wss4jWrite", str(batch))
     assert out.count("WROTE") == len(lines), out
     return work, providers
 

@@ -26,7 +26,7 @@ from tests.interop.messages import (
     security_header,
     with_later_expiry,
 )
-from tests.interop.wss4j import Batch, Verdict, compile_java
+from tests.interop.wss4j import Batch, Verdict
 
 EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
 #: Debian builds WSS4J without OpenSAML: a message whose own keys an assertion names (the
@@ -53,11 +53,10 @@ def _receiver_keys(trace: Trace) -> dict[bytes, str]:
 
 
 @pytest.fixture(scope="module")
-def verdicts(traces, tmp_path_factory) -> dict[str, Verdict]:
+def verdicts(traces, wss4j_classes, tmp_path_factory) -> dict[str, Verdict]:
     """WSS4J's verdict on every message (label ``<trace>/<seq>``) and on the controls
     (``<trace>/<seq>/extended``, ``/body``, ``/late``)."""
     work = tmp_path_factory.mktemp("wss4j")
-    classes = compile_java(work / "classes")
     batch = Batch()
     some = next(iter(traces.values()))
     batch.trust(some.key_dir / "wssim-test-ca-2048.pem")
@@ -95,7 +94,7 @@ def verdicts(traces, tmp_path_factory) -> dict[str, Verdict]:
                 batch.verify(f"{label}/{entry['seq']}/body", key, entry["t"], body)
                 late = expires_s(data, EPOCH) + 1
                 batch.verify(f"{label}/{entry['seq']}/late", key, late, path)
-    return batch.run(classes, work)
+    return batch.run(wss4j_classes, work)
 
 
 def _own_encrypted_keys(traces) -> list[tuple[str, bytes]]:

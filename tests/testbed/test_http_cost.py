@@ -14,7 +14,6 @@ from sim.engine.costs import CostProfile, load_profile
 from sim.engine.network import Network
 from sim.engine.scenario import load_scenario
 from sim.protocol.api import MessageKind, Send, Step
-from sim.testbed.httpcost import measure_http_costs
 
 HTTP = {"server_request_us": 300.0, "client_request_us": 400.0}
 
@@ -68,8 +67,9 @@ def test_the_network_adds_the_http_cost_to_each_step_that_sends():
     assert silent.seconds == pytest.approx(base)
 
 
-def test_an_empty_request_costs_the_server_and_the_client_cpu(keystore):
-    costs = measure_http_costs(str(keystore.directory), quick=True)
+def test_an_empty_request_costs_the_server_and_the_client_cpu(calibrated_profile):
+    # wssim calibrate's http section is measure_http_costs(quick=True), as it returned it
+    costs = json.loads(calibrated_profile.read_text())["http"]
     assert set(costs) == {
         "server_request_us",
         "client_request_us",
@@ -80,7 +80,11 @@ def test_an_empty_request_costs_the_server_and_the_client_cpu(keystore):
         "client_tls_request_us",
         "server_tls_connection_us",
         "client_tls_connection_us",
+        "server_byte_ns",
+        "client_byte_ns",
     }
+    # a 16 KiB body echoed costs something more than an empty one, far from a ms a KiB
+    assert 0 <= costs["server_byte_ns"] < 100_000 and 0 <= costs["client_byte_ns"] < 100_000
     # uvicorn and httpx are Python: tens of microseconds at the very least, not seconds
     assert 10 < costs["server_request_us"] < 100_000
     assert 10 < costs["client_request_us"] < 100_000
@@ -91,16 +95,7 @@ def test_an_empty_request_costs_the_server_and_the_client_cpu(keystore):
     assert costs["server_tls_connection_us"] > costs["server_connection_us"]
 
 
-def test_wssim_calibrate_writes_the_http_costs_into_the_profile(tmp_path, key_env, monkeypatch):
-    import argparse
-
-    import sim.engine
-    from sim.cli.calibrate import cmd_calibrate
-
-    # the ledger ops' calibration is tested in tests/engine; here only what is added to it
-    monkeypatch.setattr(sim.engine, "calibrate", lambda quick: load_profile("default").to_json())
-    out = tmp_path / "p.json"
-    assert cmd_calibrate(argparse.Namespace(out=str(out), quick=True, force=False)) == 0
-    http = load_profile(str(out)).http
+def test_wssim_calibrate_writes_the_http_costs_into_the_profile(calibrated_profile):
+    http = load_profile(str(calibrated_profile)).http
     assert set(http) >= {"server_request_us", "client_request_us"}
     assert http["server_request_us"] > 0 and http["client_request_us"] > 0

@@ -21,18 +21,18 @@ DURATION, WARMUP = 5.0, 1.0
 RATE, MESSAGES = 3.0, 3
 
 
-def _calibrated(key_dir: str) -> dict:
+def _calibrated(key_dir: str, http: dict) -> dict:
     """A profile calibrated here and now, as ``wssim calibrate`` would write it, but for the
     two strategies of the run: the default ledger prices (the engine overhead is measured
-    against them, so that ledger + overhead is what the engines spend), the HTTP layer, the
-    engines' CPU beyond their ledgers, and the machine's speed meanwhile."""
-    from sim.testbed.httpcost import measure_http_costs
+    against them, so that ledger + overhead is what the engines spend), the HTTP layer (as
+    ``wssim calibrate`` measured it in this session), the engines' CPU beyond their ledgers,
+    and the machine's speed meanwhile."""
     from sim.testbed.ledger_gap import engine_overhead
     from sim.testbed.speed import reference_ms
 
     data = json.loads((ROOT / "sim" / "data" / "default_profile.json").read_text())
     reference = reference_ms(key_dir)
-    data["http"] = measure_http_costs(key_dir, quick=True)
+    data["http"] = http
     profile = CostProfile.from_json(data)
     data["engine_overhead_us"] = {
         name: engine_overhead(
@@ -49,12 +49,13 @@ def _calibrated(key_dir: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, keystore):
+def run(tmp_path_factory, keystore, calibrated_profile):
     tmp = tmp_path_factory.mktemp("testbed")
     scenario = tmp / "tiny.toml"
     scenario.write_text(TINY)
     profile = tmp / "profile.json"
-    profile.write_text(json.dumps(_calibrated(str(keystore.directory))))
+    http = json.loads(calibrated_profile.read_text())["http"]
+    profile.write_text(json.dumps(_calibrated(str(keystore.directory), http)))
     out = tmp / "out"
     env = {"WSSIM_KEY_DIR": str(keystore.directory)}
     result = wssim(

@@ -31,7 +31,14 @@ def test_the_cache_is_made_private_and_its_keys_readable_by_the_owner_only(tmp_p
     store.identity("client-0")
     assert stat.S_IMODE(os.stat(store.directory).st_mode) == 0o700
     files = list(store.directory.iterdir())
-    assert len(files) == 4  # the CA's and the client's key and certificate
+    # the CA's and the client's key and certificate, and the lock file of their making
+    assert {f.name for f in files} == {
+        "wssim-test-ca-2048.key.pem",
+        "wssim-test-ca-2048.pem",
+        "client-0-2048.key.pem",
+        "client-0-2048.pem",
+        keys.LOCK_NAME,
+    }
     assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)
 
 
@@ -158,3 +165,42 @@ def test_identities_read_from_the_store_sign_what_their_certificate_verifies(tmp
     again = KeyStore(tmp_path / "keys").identity("client-0")
     signature = again.private_key.sign(b"data", padding.PKCS1v15(), hashes.SHA256())
     again.public_key.verify(signature, b"data", padding.PKCS1v15(), hashes.SHA256())
+
+
+def _make_keys_at_once(directory: str, barrier, results) -> None:
+    """One process of the race below: wait for the others, then open the store and make two
+    identities (the CA first)."""
+    barrier.wait(timeout=60)
+    store = KeyStore(directory)
+    made = [store.identity(name, bits=1024).der for name in ("client-0", "provider")]
+    results.put((store.ca.der, made))
+
+
+def test_processes_making_keys_at_once_in_an_empty_directory_share_one_ca(tmp_path):
+    """Test workers and worker pools open one key directory at once: without a lock, each
+    made a CA of its own, kept it in memory and signed with it while another's replaced it
+    on disk, so that a receiver loading the directory refused the sender's certificate."""
+    import multiprocessing
+
+    from cryptography import x509
+
+    context = multiprocessing.get_context("fork")
+    count = 4
+    barrier, results = context.Barrier(count), context.Queue()
+    directory = str(tmp_path / "keys")
+    processes = [
+        context.Process(target=_make_keys_at_once, args=(directory, barrier, results))
+        for _ in range(count)
+    ]
+    for process in processes:
+        process.start()
+    outcomes = [results.get(timeout=120) for _ in processes]
+    for process in processes:
+        process.join(timeout=60)
+        assert process.exitcode == 0
+    keys._LOADED.clear()
+    on_disk = KeyStore(directory)
+    assert {ca for ca, _ in outcomes} == {on_disk.ca.der}
+    for index, name in enumerate(("client-0", "provider")):
+        assert {made[index] for _, made in outcomes} == {on_disk.identity(name, bits=1024).der}
+        on_disk.verify_trusted(x509.load_der_x509_certificate(outcomes[0][1][index]), now=0.0)

@@ -305,7 +305,11 @@ def test_every_changed_message_gets_the_general_readers_outcome(name, data, monk
 
 
 @requires_kernel
-@pytest.mark.parametrize(("name", "data"), [("message", MESSAGE), *MUTANTS])
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [("message", MESSAGE), *MUTANTS],
+    ids=["message", *(name for name, _ in MUTANTS)],  # the bytes hold random ids
+)
 def test_the_kernel_walk_finds_what_its_python_twin_finds(name, data):
     try:
         envelope = soap.read_envelope(data)
