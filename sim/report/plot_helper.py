@@ -40,8 +40,10 @@ class PlotHelper:
         context = multiprocessing.get_context("fork")
         self._conn, child = context.Pipe()
         self._process = context.Process(target=_serve, args=(child, self._conn), daemon=True)
-        # Ctrl-C held back across the fork: the helper's handler must be in place first
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        # Ctrl-C and SIGTERM held back across the fork: the helper's handlers must be in
+        # place first (with this process's handler, a signal arriving in the child before
+        # they are could raise KeyboardInterrupt out of the fork and run this process's code)
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
         try:
             self._process.start()
         finally:
@@ -86,7 +88,10 @@ class PlotHelper:
         self._conn.close()
         if self._process.is_alive():
             self._process.terminate()
-        self._process.join()
+        self._process.join(timeout=5.0)
+        if self._process.is_alive():  # SIGTERM still held back or ignored: no waiting forever
+            self._process.kill()
+            self._process.join()
 
 
 def start_plot_helper() -> PlotHelper | None:
@@ -99,6 +104,10 @@ def start_plot_helper() -> PlotHelper | None:
         return PlotHelper()
     except OSError:
         return None
+
+
+#: the signals blocked from the fork until the helper's handlers are set
+_HELD = {signal.SIGINT, signal.SIGTERM}
 
 
 def _ignore(signum, frame) -> None:
@@ -114,7 +123,7 @@ def _serve(conn, parent_end) -> None:
     # worker pool (tests/cli/test_interrupt.py waits for those).
     signal.signal(signal.SIGINT, _ignore)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
     with contextlib.suppress(Exception):  # raised again by the job, where it is reported
         importlib.import_module("sim.report.plots")  # the import is what is done early
     try:
