@@ -1,6 +1,7 @@
 """Whether the compiled kernel (``sim._fastcrypto``, ``sim._fastshape``,
-``sim._fastbase64``) is there, and the one warning that says so when it is not: without it wssim runs its pure-Python twin, the
-same results several times slower. ``SIM_PURE_PYTHON=1`` chooses the twin, silently.
+``sim._fastbase64``) is there, and the one warning that says so when it is not: without it
+wssim runs its pure-Python twin, the same results several times slower.
+``SIM_PURE_PYTHON=1`` chooses the twin, silently.
 
 No heavy import here: ``import sim`` runs it.
 """
