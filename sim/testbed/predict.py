@@ -36,18 +36,27 @@ def low_load_profile(data: Mapping) -> dict | None:
     serving a few tens of messages a second idles between them, and each step then runs
     with the CPU caches other processes left: the testbed's main step is predicted with
     these figures, its saturation steps (back to back) with the others."""
+    from sim.engine.costs import CostProfile
+    from sim.errors import ScenarioError
+
     low = data.get("low_load")
-    if not isinstance(low, Mapping):
+    if low is None:
         return None
-    out = copy.deepcopy(dict(data))
-    out.pop("low_load")
-    out["http"] = {**out.get("http", {}), **low.get("http", {})}
-    overhead = copy.deepcopy(out.get("engine_overhead_us", {}))
-    for strategy, roles in low.get("engine_overhead_us", {}).items():
-        for role, kinds in roles.items():
-            overhead.setdefault(strategy, {}).setdefault(role, {}).update(kinds)
-    out["engine_overhead_us"] = overhead
-    out.setdefault("meta", {})["costs_at"] = f"low load ({low.get('pause_s')} s idle a step)"
+    try:
+        out = copy.deepcopy(dict(data))
+        out.pop("low_load")
+        out["http"] = {**out.get("http", {}), **low.get("http", {})}
+        overhead = copy.deepcopy(out.get("engine_overhead_us", {}))
+        for strategy, roles in low.get("engine_overhead_us", {}).items():
+            for role, kinds in roles.items():
+                overhead.setdefault(strategy, {}).setdefault(role, {}).update(kinds)
+        out["engine_overhead_us"] = overhead
+        out.setdefault("meta", {})["costs_at"] = f"low load ({low.get('pause_s')} s idle a step)"
+        CostProfile.from_json(out)  # every figure a number
+    except (TypeError, ValueError, AttributeError, ScenarioError) as exc:
+        raise ScenarioError(
+            "profile.name", f"the profile's low_load section is not a calibrate's: {exc}"
+        ) from None
     return out
 
 

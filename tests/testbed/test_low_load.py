@@ -11,6 +11,7 @@ import tomllib
 
 from sim.engine import load_scenario
 from sim.engine.costs import load_profile
+from sim.errors import ScenarioError
 from sim.protocol import build_strategy
 from sim.testbed import ledger_gap, predict
 from sim.testbed.run import Settings, _low_load_profile_file, predict_strategy
@@ -38,6 +39,17 @@ def test_the_low_load_profile_takes_the_sections_figures_and_keeps_the_others():
     # the profile it came from is left as it was
     assert data["http"]["server_request_us"] == 100.0
     assert predict.low_load_profile(_calibrated()) is None
+
+
+@pytest.mark.parametrize(
+    "section",
+    [[1, 2], {"http": [1]}, {"engine_overhead_us": {"x509": 3}}, {"http": {"a": "fast"}}],
+)
+def test_a_malformed_low_load_section_is_refused_naming_the_profile(section):
+    data = load_profile("default").to_json()
+    data["low_load"] = section
+    with pytest.raises(ScenarioError, match="low_load"):
+        predict.low_load_profile(data)
 
 
 def test_a_profile_without_the_section_prices_the_main_step_back_to_back(tmp_path):
