@@ -10,8 +10,14 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
-NAMESPACE = "wssim-probe"
-VETH = ("wsprobe0", "wsprobe1")
+#: the longest network interface name Linux takes (IFNAMSIZ - 1)
+IFNAME_MAX = 15
+
+
+def probe_names(pid: int) -> tuple[str, tuple[str, str]]:
+    """The throw-away namespace and veth pair names of process ``pid``'s probe: two
+    testbed runs on one machine probe at once without meeting."""
+    return f"wssim-probe-{pid}", (f"wsp{pid}a", f"wsp{pid}b")
 
 
 @dataclass(frozen=True)
@@ -31,11 +37,12 @@ def probe() -> LinkSupport:
     for tool in ("ip", "tc"):
         if shutil.which(tool) is None:
             return LinkSupport(False, f"no '{tool}' command (Debian package iproute2)")
+    namespace, veth = probe_names(os.getpid())
     steps = [
-        ("ip", "netns", "add", NAMESPACE),
-        ("ip", "link", "add", VETH[0], "type", "veth", "peer", "name", VETH[1]),
-        ("ip", "link", "set", VETH[1], "netns", NAMESPACE),
-        ("tc", "qdisc", "add", "dev", VETH[0], "root", "netem", "delay", "1ms", "rate", "1gbit"),
+        ("ip", "netns", "add", namespace),
+        ("ip", "link", "add", veth[0], "type", "veth", "peer", "name", veth[1]),
+        ("ip", "link", "set", veth[1], "netns", namespace),
+        ("tc", "qdisc", "add", "dev", veth[0], "root", "netem", "delay", "1ms", "rate", "1gbit"),
     ]
     try:
         for step in steps:
@@ -49,5 +56,5 @@ def probe() -> LinkSupport:
                 return LinkSupport(False, f"'{what} ...' failed: {text}")
         return LinkSupport(True, "network namespace, veth and netem available")
     finally:
-        _run("ip", "link", "del", VETH[0])
-        _run("ip", "netns", "del", NAMESPACE)
+        _run("ip", "link", "del", veth[0])
+        _run("ip", "netns", "del", namespace)
