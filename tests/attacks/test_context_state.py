@@ -36,6 +36,7 @@ from tests.attacks.session_tools import (
     sent_of,
     serialized,
 )
+from tests.tampering import flip_base64_char
 
 # --- class 8: no refused message changes a context's state ------------------------------------
 
@@ -43,8 +44,7 @@ from tests.attacks.session_tools import (
 def _flip_signature(data: bytes) -> bytes:
     marker = b"SignatureValue>"
     index = data.index(marker) + len(marker) + 2
-    flipped = b"A" if data[index : index + 1] != b"A" else b"B"
-    return data[:index] + flipped + data[index + 1 :]
+    return flip_base64_char(data, index)
 
 
 def _accomplice(strategy, harness):

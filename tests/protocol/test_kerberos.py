@@ -10,6 +10,7 @@ import pytest
 from sim.protocol.harness import Harness
 from sim.wire import kerberos as k
 from sim.wire.kerberos import Principal
+from tests.tampering import flip_base64_char
 
 KDC_LEGS = ["krb-as-req", "krb-as-rep", "krb-tgs-req", "krb-tgs-rep"]
 APP = ["app-request", "app-response"]
@@ -223,8 +224,7 @@ def test_a_forged_copy_refused_first_leaves_the_original_acceptable(make):
             captured.append(delivery.send.data)
             marker = delivery.send.data.index(b"CipherValue>") + len(b"CipherValue>") + 3
             data = delivery.send.data
-            flipped = b"A" if data[marker : marker + 1] != b"A" else b"B"
-            return data[:marker] + flipped + data[marker + 1 :]
+            return flip_base64_char(data, marker)
         return None
 
     harness = Harness(make("kerberos"), tamper=hold)

@@ -12,6 +12,7 @@ from sim.protocol.harness import Harness
 from sim.wire import kerberos as k
 from sim.wire import spnego
 from sim.wire.ns import Action
+from tests.tampering import flip_base64_char
 
 KDC_LEGS = ["krb-as-req", "krb-as-rep", "krb-tgs-req", "krb-tgs-rep"]
 NEGOTIATION = ["rst-spnego", "rstrc-spnego"]
@@ -90,8 +91,7 @@ def test_a_tampered_ap_rep_fails_the_negotiation_at_the_client(make):
             data = delivery.send.data
             # the NegTokenResp's BinaryExchange: flip a base64 character inside it
             start = data.index(b"BinaryExchange") + 200
-            flipped = b"A" if data[start : start + 1] != b"A" else b"B"
-            return data[:start] + flipped + data[start + 1 :]
+            return flip_base64_char(data, start)
         return None
 
     outcome = Harness(make("sct-spnego"), tamper=tamper).request(b"a", 0.0)

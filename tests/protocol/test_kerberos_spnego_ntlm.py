@@ -7,6 +7,7 @@ from collections import Counter
 
 from sim.engine.scenario import load_scenario, read_scenario_file
 from sim.protocol.harness import Harness
+from tests.tampering import flip_base64_char
 
 LEGS = ["rst-spnego", "rstr-spnego", "rstr-spnego", "rstrc-spnego"]
 APP = ["app-request", "app-response"]
@@ -66,8 +67,7 @@ def test_a_tampered_authenticate_is_refused_with_a_typed_fault(make):
         if delivery.send.kind == "rstr-spnego" and delivery.sender.startswith("client"):
             data = delivery.send.data
             start = data.index(b"BinaryExchange") + 300
-            flipped = b"A" if data[start : start + 1] != b"A" else b"B"
-            return data[:start] + flipped + data[start + 1 :]
+            return flip_base64_char(data, start)
         return None
 
     harness = Harness(make("sct-spnego", NTLM), tamper=tamper)

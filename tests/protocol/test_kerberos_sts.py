@@ -11,6 +11,7 @@ from sim.errors import ScenarioError
 from sim.protocol import build_strategy
 from sim.protocol.harness import Harness
 from sim.wire import ns
+from tests.tampering import flip_base64_char
 
 STRATEGIES = ("bearer", "hok-symmetric", "hok-public")
 KERBEROS = {"sts_authentication": "kerberos"}
@@ -76,8 +77,7 @@ def test_a_tampered_ap_req_is_refused_with_a_typed_fault(make):
         if delivery.send.kind == "rst-issue":
             rst = delivery.send.data
             start = rst.index(b">", rst.index(ns.KERBEROS_AP_REQ.encode())) + 400
-            flipped = b"A" if rst[start : start + 1] != b"A" else b"B"
-            return rst[:start] + flipped + rst[start + 1 :]
+            return flip_base64_char(rst, start)
         return None
 
     harness = Harness(make("bearer", KERBEROS), tamper=tamper)
