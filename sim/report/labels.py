@@ -15,6 +15,11 @@ PART_LABELS = {
 }
 
 
+#: the RSA operations the tables count as "RSA ops per message"
+RSA_OPS = ("rsa_sign", "rsa_verify", "rsa_encrypt", "rsa_decrypt", "rsa_keygen")
+#: the server roles in the order the tables show them (a message's path)
+ROLE_ORDER = ("intermediary", "sts", "provider")
+
 PUBLIC_KEY_OPS = (
     "rsa_sign",
     "rsa_verify",

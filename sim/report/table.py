@@ -6,11 +6,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-RSA_OPS = ("rsa_sign", "rsa_verify", "rsa_encrypt", "rsa_decrypt", "rsa_keygen")
-
-
-ROLE_ORDER = ("intermediary", "sts", "provider")
-
+from sim.report.labels import ROLE_ORDER, RSA_OPS
 
 #: the mark of latencies of an unstable run (offered load at or beyond the capacity)
 UNSTABLE = "!"

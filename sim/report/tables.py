@@ -8,8 +8,8 @@ import html
 import math
 from collections.abc import Iterable, Mapping, Sequence
 
-RSA_OPS = ("rsa_sign", "rsa_verify", "rsa_encrypt", "rsa_decrypt", "rsa_keygen")
-ROLE_ORDER = ("intermediary", "sts", "provider")
+from sim.report.labels import ROLE_ORDER, RSA_OPS
+
 LATENCY = ("mean", "p50", "p95", "p99", "max")
 
 
