@@ -43,21 +43,23 @@ def test_http_costs_survive_the_json_round_trip(tmp_path):
     assert load_profile(str(path)).http == HTTP
 
 
-def _send(reply: bool) -> Send:
+def _send(reply: bool, size: int = 100) -> Send:
     return Send(
         to="client-0" if reply else "provider",
-        data=b"x" * 100,
+        data=b"x" * size,
         action="a",
         kind=MessageKind.APP_RESPONSE if reply else MessageKind.APP_REQUEST,
         reply=reply,
     )
 
 
-def test_the_network_adds_the_http_cost_to_each_step_that_sends():
+def _network(profile: CostProfile) -> Network:
     scenario = load_scenario({"strategies": ["x509"], "workload": {"rate": 1.0}})
-    network = Network(
-        simpy.Environment(), scenario, ("provider",), np.random.default_rng(1), _profile(**HTTP)
-    )
+    return Network(simpy.Environment(), scenario, ("provider",), np.random.default_rng(1), profile)
+
+
+def test_the_network_adds_the_http_cost_to_each_step_that_sends():
+    network = _network(_profile(**HTTP))
     ops = (("digest", 100),)
     base = network.ledger_info(ops)[1]
     reply = network.step_info(Step(events=(_send(True),), ops=ops))
@@ -114,26 +116,13 @@ def test_a_message_costs_its_sender_the_request_and_each_byte():
 
 
 def test_the_network_charges_the_bytes_of_the_message_a_step_sends():
-    scenario = load_scenario({"strategies": ["x509"], "workload": {"rate": 1.0}})
-    network = Network(
-        simpy.Environment(), scenario, ("provider",), np.random.default_rng(1), _profile(**BYTES)
-    )
+    network = _network(_profile(**BYTES))
     ops = (("digest", 100),)
     base = network.ledger_info(ops)[1]
-    small = Send(
-        to="client-0", data=b"x" * 100, action="a", kind=MessageKind.APP_RESPONSE, reply=True
-    )
-    big = Send(
-        to="client-0", data=b"x" * 5100, action="a", kind=MessageKind.APP_RESPONSE, reply=True
-    )
-    grown = (
-        network.step_info(Step(events=(big,), ops=ops)).seconds
-        - network.step_info(Step(events=(small,), ops=ops)).seconds
-    )
-    assert grown == pytest.approx(5000 * 10e-9)
-    assert network.step_info(Step(events=(small,), ops=ops)).seconds == pytest.approx(
-        base + 300e-6 + 100 * 10e-9
-    )
+    small = network.step_info(Step(events=(_send(True),), ops=ops)).seconds
+    big = network.step_info(Step(events=(_send(True, size=5100),), ops=ops)).seconds
+    assert big - small == pytest.approx(5000 * 10e-9)
+    assert small == pytest.approx(base + 300e-6 + 100 * 10e-9)
 
 
 def test_the_load_generators_predicted_cpu_counts_the_bytes_it_sends(keystore):
