@@ -9,10 +9,7 @@ as nodes count their jobs), so it never exceeds what the bottleneck serves, howe
 offered; ``offered_per_s`` counts the messages started in it. Batch means (``batches``
 equal time batches of the window) give one long run its confidence intervals; ``mser5``
 finds a truncation point (an automatic warm-up) in an output series.
-
-``MessageLog`` (``message_log.py``, imported here as before) keeps the rows of messages.csv
-(``run.record_messages`` per replication and strategy) in typed columns, about 80 bytes a
-row, and builds a row's dict only when asked.
+The rows of messages.csv are ``message_log.MessageLog``'s.
 """
 
 from __future__ import annotations
@@ -22,8 +19,6 @@ from array import array
 from collections.abc import Sequence
 
 import numpy as np
-
-from sim.engine.message_log import MessageLog
 
 EXACT_LATENCIES = 1_000_000
 _BUCKET = math.log1p(0.001)  # 0.1 % wide buckets
@@ -288,7 +283,6 @@ def _add_op_steps(totals: dict[str, int], op_steps: dict[int, list]) -> None:
 __all__ = [
     "EXACT_LATENCIES",
     "OP_STEP_KINDS",
-    "MessageLog",
     "MessageStats",
     "message_stats",
     "mser5",

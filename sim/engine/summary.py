@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim.engine import capacity
+from sim.engine.message_log import MessageLog
 from sim.engine.replication import Replication
-from sim.engine.stats import MessageLog, MessageStats, mser5
+from sim.engine.stats import MessageStats, mser5
 from sim.protocol.api import CLIENT
 
 #: farms up to this size get one load series per node besides the farm's

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import sim
-from sim.engine.stats import MessageLog
+from sim.engine.message_log import MessageLog
 from sim.errors import ScenarioError
 
 OUTPUTS = (

@@ -12,7 +12,8 @@ import pytest
 from sim.engine import load_scenario, simulate
 from sim.engine import stats as stats_module
 from sim.engine.chain import MessageRecord
-from sim.engine.stats import OP_STEP_KINDS, MessageLog, MessageStats
+from sim.engine.message_log import MessageLog
+from sim.engine.stats import OP_STEP_KINDS, MessageStats
 
 # tracemalloc slows the runs several times: these go first (tests/conftest.py)
 pytestmark = pytest.mark.slow
