@@ -39,18 +39,32 @@ def key_env(keystore, monkeypatch) -> dict:
     return {"WSSIM_KEY_DIR": str(keystore.directory)}
 
 
+def _command(pid: str) -> str:
+    return (Path("/proc") / pid / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
 def leftover_processes(marker: str) -> list[int]:
-    """Process ids of testbed nodes or load generators whose command line holds ``marker``."""
+    """Process ids of orphaned testbed nodes or load generators whose command line holds
+    ``marker``: their parent is no wssim command, no testbed process and no test worker any
+    more (the key directory is shared by the run's workers: another worker's testbed, still
+    running under its own parent, is not a leftover)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            state = (entry / "stat").read_text().rsplit(") ", 1)[1][:1]
+            command = _command(entry.name)
+            fields = (entry / "stat").read_text().rsplit(") ", 1)[1].split()
         except (OSError, IndexError):
+            continue  # gone meanwhile
+        state, parent = fields[0], fields[1]
+        if "sim.testbed." not in command or marker not in command or state == "Z":
             continue
-        if "sim.testbed." in command and marker in command and state != "Z":
+        try:
+            owner = _command(parent)
+        except OSError:
+            owner = ""
+        if not any(word in owner for word in ("sim.cli", "sim.testbed.", "pytest", "xdist")):
             found.append(int(entry.name))
     return found
 
