@@ -18,6 +18,7 @@ from minikerberos.protocol import encryption as minikerberos
 
 import sim.crypto as crypto
 from sim.crypto import krb5
+from tests.crypto.oracles import stdlib_p_sha1
 
 SECRET = bytes(range(32))
 NONCE = bytes(range(100, 116))
@@ -27,14 +28,6 @@ MESSAGE = etree.fromstring(
 )
 BODY = MESSAGE[1]
 TIMESTAMP = MESSAGE[0][0]
-
-
-def stdlib_p_sha1(secret: bytes, seed: bytes, length: int) -> bytes:
-    out, a = b"", seed
-    while len(out) < length:
-        a = hmac.new(secret, a, hashlib.sha1).digest()
-        out += hmac.new(secret, a + seed, hashlib.sha1).digest()
-    return out[:length]
 
 
 def hashlib_ut_key(password: bytes, salt: bytes, iterations: int) -> bytes:

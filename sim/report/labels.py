@@ -20,6 +20,23 @@ RSA_OPS = ("rsa_sign", "rsa_verify", "rsa_encrypt", "rsa_decrypt", "rsa_keygen")
 #: the server roles in the order the tables show them (a message's path)
 ROLE_ORDER = ("intermediary", "sts", "provider")
 
+
+def capacity_columns(summary: Mapping) -> tuple[dict, list[tuple[str, str]]]:
+    """The strategies of ``summary`` that have a ``capacity`` section, and the (role,
+    resource) pairs of their service demands in column order: the capacity tables' rows and
+    columns, terminal and HTML alike."""
+    strategies = {n: s for n, s in summary["strategies"].items() if s.get("capacity")}
+    columns = sorted(
+        {
+            (role, resource)
+            for stats in strategies.values()
+            for role, resources in (stats["capacity"].get("demand_ms") or {}).items()
+            for resource in resources
+        }
+    )
+    return strategies, columns
+
+
 PUBLIC_KEY_OPS = (
     "rsa_sign",
     "rsa_verify",

@@ -6,7 +6,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from sim.report.labels import ROLE_ORDER, RSA_OPS
+from sim.report.labels import ROLE_ORDER, RSA_OPS, capacity_columns
 
 #: the mark of latencies of an unstable run (offered load at or beyond the capacity)
 UNSTABLE = "!"
@@ -110,17 +110,9 @@ def capacity_table(summary: dict) -> Table | None:
     message on each role's resources (ms), the bottleneck and the largest rate it carries
     (c / D), beside the offered load, the throughput and the messages in flight at the
     window's end."""
-    rows = {n: s for n, s in summary["strategies"].items() if s.get("capacity")}
+    rows, columns = capacity_columns(summary)
     if not rows:
         return None
-    columns = sorted(
-        {
-            (role, resource)
-            for stats in rows.values()
-            for role, resources in stats["capacity"]["demand_ms"].items()
-            for resource in resources
-        }
-    )
     table = Table(
         title="Capacity: service demand per application message (ms) and the bound c / D",
         caption="c: a farm's cores or HSM units, one transmitter per link direction; D "

@@ -8,7 +8,7 @@ import html
 import math
 from collections.abc import Iterable, Mapping, Sequence
 
-from sim.report.labels import ROLE_ORDER, RSA_OPS
+from sim.report.labels import ROLE_ORDER, RSA_OPS, capacity_columns
 
 LATENCY = ("mean", "p50", "p95", "p99", "max")
 
@@ -119,17 +119,9 @@ def strategy_table(summary: Mapping, run: str = "") -> str:
 def capacity_table(summary: Mapping, run: str = "") -> str | None:
     """Per strategy: the bottleneck, the largest sustainable rate, the offered rate and what
     each role's resources spend per message (``capacity`` in summary.json)."""
-    strategies = {n: s for n, s in summary["strategies"].items() if s.get("capacity")}
+    strategies, columns = capacity_columns(summary)
     if not strategies:
         return None
-    columns = sorted(
-        {
-            (role, resource)
-            for s in strategies.values()
-            for role, resources in (s["capacity"].get("demand_ms") or {}).items()
-            for resource in resources
-        }
-    )
     headers = [
         "strategy",
         "bottleneck",

@@ -5,8 +5,6 @@ recomputed from the logged SCT secret with the standard library's HMAC (RFC 2246
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import shutil
 
@@ -22,6 +20,7 @@ from tests.cli.independent import (
     signing_key_args,
     verify_signature,
 )
+from tests.crypto.oracles import stdlib_p_sha1
 
 # a trace made for the module, then independent tools: first (tests/conftest.py)
 pytestmark = pytest.mark.slow
@@ -30,15 +29,6 @@ SC = "http://docs.oasis-open.org/ws-sx/ws-secureconversation/200512"
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 LABEL = b"WS-SecureConversationWS-SecureConversation"
-
-
-def p_sha1(secret: bytes, seed: bytes, length: int) -> bytes:
-    """RFC 2246 section 5, written here from the RFC, independent of sim.crypto."""
-    out, a = b"", seed
-    while len(out) < length:
-        a = hmac.new(secret, a, hashlib.sha1).digest()
-        out += hmac.new(secret, a + seed, hashlib.sha1).digest()
-    return out[:length]
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +99,7 @@ def test_derived_keys_in_the_key_log_follow_from_the_logged_sct_secret(sct_trace
             offset = int(token.findtext(f"{{{SC}}}Offset") or 0)
             label = token.findtext(f"{{{SC}}}Label")  # WS-SC 1.3 section 7: else the default
             label = LABEL if label is None else label.encode()
-            expected = p_sha1(secret, label + nonce, offset + length)[offset:]
+            expected = stdlib_p_sha1(secret, label + nonce, offset + length)[offset:]
             assert derived[token.get(f"{{{WSU}}}Id")] == expected
             checked += 1
     assert checked >= 2 * 2  # a signing and an encryption key per application message

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import random
 import shutil
@@ -15,6 +14,7 @@ from hypothesis import strategies as st
 import sim.crypto as crypto
 from sim.crypto import _reference
 from tests.crypto.kernels import BACKENDS
+from tests.crypto.oracles import stdlib_p_sha1
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -45,14 +45,6 @@ def openssl_p_sha1(secret: bytes, seed: bytes, length: int) -> bytes:
         text=True,
     ).stdout
     return bytes.fromhex(out.strip().replace(":", ""))
-
-
-def stdlib_p_sha1(secret: bytes, seed: bytes, length: int) -> bytes:
-    out, a = b"", seed
-    while len(out) < length:
-        a = hmac.new(secret, a, hashlib.sha1).digest()
-        out += hmac.new(secret, a + seed, hashlib.sha1).digest()
-    return out[:length]
 
 
 def test_p_sha1_matches_openssl_tls1_prf_on_random_inputs():
