@@ -28,11 +28,14 @@ its *situation* (the memo key):
   cached token or security context falls due for renewal), which the model tracks per
   session from the horizon each replayed script reports; such a message is recorded with
   the client's clock past that point, so renewals happen where ``full`` has them;
-* once a message of the session met clock offsets or its horizon, the session's history:
-  the position, offsets and horizon flag of each earlier message (consecutive steady-state
-  ones alike counted once), recorded in that order, because what a skewed node or a renewal
-  gave the client shapes the later messages. Earlier fresh-node switches are not part of it:
-  a session that got through them carries state of the same shape.
+* once a message of the session met clock offsets or its horizon, or failed after
+  reaching a fresh node, the session's history: the position, offsets and horizon flag of
+  each earlier message, and the fresh-node switches of each that failed (consecutive
+  steady-state ones alike counted once), recorded in that order, because what a skewed
+  node, a renewal or a failed recovery gave the client shapes the later messages (a client
+  whose recovery failed has lost its context and negotiates again). The switches of a
+  message that got through them are not part of it: that session carries state of the
+  same shape.
 
 The recorder's clock advances a millisecond a message (well inside any token lifetime), so
 no renewal happens there unless a situation asks for it.
@@ -133,9 +136,9 @@ class Scripts:
                 earlier = prior
             else:
                 count = len(self.messages) if position == CLOSE else position
-                earlier = tuple((i, (), False) for i in range(count))
-            for _, earlier_offsets, earlier_aged in earlier:
-                recorder.message(self.payload, (), earlier_offsets, earlier_aged)
+                earlier = tuple((i, (), (), False) for i in range(count))
+            for _, earlier_switches, earlier_offsets, earlier_aged in earlier:
+                recorder.message(self.payload, earlier_switches, earlier_offsets, earlier_aged)
             if position == CLOSE:
                 script = recorder.close(switches, offsets, aged)
             else:
@@ -271,8 +274,11 @@ def record_scripts(
 
 class History:
     """What replay keeps of a protocol session (the memo key's ``prior`` and the client's
-    horizon): ``prior`` stays empty until a message meets clock offsets or the horizon, then
-    holds each message's (position, offsets, aged), steady-state repeats alike counted once."""
+    horizon): ``prior`` stays empty until a message meets clock offsets or the horizon, or
+    fails after reaching a node new to the session, then holds each message's (position,
+    switches, offsets, aged), steady-state repeats alike counted once. A message's fresh-node
+    switches are kept only when it failed: a session that got through them carries state of
+    the same shape, one whose recovery failed does not (its client lost its context)."""
 
     __slots__ = ("count", "due", "prior")
 
@@ -282,20 +288,23 @@ class History:
         #: the client's horizon, on the client's clock (``math.inf``: none yet)
         self.due = math.inf
 
-    def add(self, cursor: ScriptCursor) -> None:
-        """Account the message ``cursor`` just replayed."""
+    def add(self, cursor: ScriptCursor, ok: bool = True) -> None:
+        """Account the message ``cursor`` just replayed (``ok``: it succeeded)."""
         self.count += 1
         horizon = cursor.script.horizon
         if horizon is not None:
             self.due = cursor.start + horizon
-        if cursor.position == CLOSE or not (cursor.offsets or cursor.aged or self.prior):
+        switches = () if ok else cursor.switches
+        if cursor.position == CLOSE or not (
+            cursor.offsets or cursor.aged or switches or self.prior
+        ):
             return
         steady = SCRIPTED_MESSAGES - 1
-        if not self.prior:  # the first one: the messages before it met neither
+        if not self.prior:  # the first one: the messages before it met none of these
             self.prior = tuple(
-                (min(i, steady), (), False) for i in range(min(self.count - 1, steady + 1))
+                (min(i, steady), (), (), False) for i in range(min(self.count - 1, steady + 1))
             )
-        entry = (cursor.position, cursor.offsets, cursor.aged)
+        entry = (cursor.position, switches, cursor.offsets, cursor.aged)
         if not (self.prior and self.prior[-1] == entry and entry[0] == steady):
             self.prior = (*self.prior, entry)
 

@@ -256,7 +256,8 @@ class Replication:
                     if chain.connected:
                         chain.release()
                     if cursor is not None:
-                        engine.add(cursor)
+                        result = chain.result
+                        engine.add(cursor, isinstance(result, AppDone) and result.ok)
                     position += 1
                     if not self._settle(record, chain.result):
                         break
