@@ -1,11 +1,7 @@
 """The session strategies (sct, sct-tlsnego, ut-derived, x509) attacked from outside:
 replies reflected or rebound to another request (class 3).
 
-Each test runs real engines in a live session (the in-memory harness, or the engines driven
-by hand), takes the bytes of real messages, forges them as an attacker on the wire would,
-feeds them to a live receiver and checks the refusal: a SOAP fault with a typed code from a
-server, a failed application message and a named check from a client. Where the refusal
-must come before costly work, the receiver's ledger for the forged message is checked too.
+How the attack tests work: ``tests/attacks/__init__.py``.
 """
 
 from __future__ import annotations

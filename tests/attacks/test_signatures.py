@@ -131,6 +131,18 @@ def _refused(harness: Harness, data: bytes, now: float) -> str:
     return provider.last_refusal
 
 
+def _forged_and_refused(make, name: str, forge, refusals, canonicalized) -> str:
+    """A live session's first request of ``name``, captured, forged by ``forge`` to about
+    ``SIZE`` bytes and delivered to the provider, with the refusals and canonicalizations
+    watched from the delivery on; returns the check that refused it."""
+    harness, request = _request(make(name))
+    refusals.watch(harness)
+    forged = forge(_captured(name, request.send.data))
+    assert SIZE - 2048 < len(forged) <= SIZE
+    canonicalized.clear()
+    return _refused(harness, forged, request.t + 1.0)
+
+
 @pytest.mark.parametrize("name", STRATEGIES)
 @pytest.mark.parametrize("forge", BEYOND_THE_BOUNDS.values(), ids=BEYOND_THE_BOUNDS)
 def test_a_message_built_to_burn_cpu_is_refused_by_the_bounds_before_any_c14n(
@@ -139,12 +151,7 @@ def test_a_message_built_to_burn_cpu_is_refused_by_the_bounds_before_any_c14n(
     """An outsider rewrites a captured request to 29 KB of what C14N and the reference
     digests cost most: the receiver refuses it on the bounds of what a sender controls
     before its signature is verified, having canonicalized nothing."""
-    harness, request = _request(make(name))
-    refusals.watch(harness)
-    forged = forge(_captured(name, request.send.data))
-    assert SIZE - 2048 < len(forged) <= SIZE
-    canonicalized.clear()
-    check = _refused(harness, forged, request.t + 1.0)
+    check = _forged_and_refused(make, name, forge, refusals, canonicalized)
     assert refusals == ["limits"]
     assert canonicalized == []
     assert check == ("limits" if name == "bearer" else "decryption")
@@ -157,12 +164,7 @@ def test_a_message_within_the_bounds_is_refused_by_its_signature_before_any_dige
 ):
     """Within every bound, the references of a SignedInfo the sender could not sign are
     never digested: the SignatureValue is verified first (as WSS4J and Santuario do)."""
-    harness, request = _request(make(name))
-    refusals.watch(harness)
-    forged = forge(_captured(name, request.send.data))
-    assert SIZE - 2048 < len(forged) <= SIZE
-    canonicalized.clear()
-    check = _refused(harness, forged, request.t + 1.0)
+    check = _forged_and_refused(make, name, forge, refusals, canonicalized)
     assert refusals == ["signature"]
     assert [(kind, tag.rpartition("}")[2]) for kind, tag, _ in canonicalized] == [
         ("c14n", "SignedInfo")

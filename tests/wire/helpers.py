@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import xmlsec
+from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
 from sim.wire import dsig, ns, soap, wss
@@ -58,3 +60,19 @@ def xmlsec1_verify(tool: str, tmp: Path, document: bytes, *key_args: str, id_att
         args += [f"--id-attr:{attr}", node]
     result = subprocess.run([*args, *key_args, str(path)], capture_output=True, text=True)
     return result.returncode, result.stderr
+
+
+def xmlsec_private_keys(identity: Identity, directory: Path) -> xmlsec.KeysManager:
+    """python-xmlsec's keys manager holding ``identity``'s private key (written as PKCS#8
+    PEM into ``directory``): what an independent receiver decrypts with."""
+    pem = directory / f"{identity.name}.key"
+    pem.write_bytes(
+        identity.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    manager = xmlsec.KeysManager()
+    manager.add_key(xmlsec.Key.from_file(str(pem), xmlsec.constants.KeyDataFormatPem))
+    return manager

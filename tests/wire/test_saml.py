@@ -19,7 +19,7 @@ from sim.errors import (
 from sim.wire import dsig, ns, saml, soap
 from sim.wire.ns import Confirmation, DigestAlg, SignatureAlg
 from sim.wire.saml import SamlVersion, SubjectKey
-from tests.wire.helpers import xmlsec1_verify
+from tests.wire.helpers import xmlsec1_verify, xmlsec_private_keys
 from tests.wire.saml_helpers import AUDIENCE, signed_assertion, validate
 
 
@@ -77,18 +77,7 @@ def test_encrypted_assertion_round_trip_and_python_xmlsec_decrypts_it(keystore, 
     saml.encrypt_assertion(holder[0], provider)
     data = etree.tostring(holder)
     assert b"alice" not in data
-    from cryptography.hazmat.primitives import serialization
-
-    pem = tmp_path / "p.key"
-    pem.write_bytes(
-        provider.private_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    manager = xmlsec.KeysManager()
-    manager.add_key(xmlsec.Key.from_file(str(pem), xmlsec.constants.KeyDataFormatPem))
+    manager = xmlsec_private_keys(provider, tmp_path)
     independent = etree.fromstring(data)
     decrypted = xmlsec.EncryptionContext(manager).decrypt(
         independent.find(f".//{{{ns.XENC}}}EncryptedData")

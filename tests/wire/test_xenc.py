@@ -14,6 +14,7 @@ from sim.wire.ledger import Ledger
 from sim.wire.ns import EncryptionAlg, KeyTransportAlg
 from sim.wire.wss import str_issuer_serial
 from sim.wire.xmlutil import b64, fragment
+from tests.wire.helpers import xmlsec_private_keys
 
 PAYLOAD = "<app:Order xmlns:app='urn:wssim:app'><app:Item n='1'>caf\u00e9 &amp; more</app:Item></app:Order>"
 XMLSEC_KEYS = {16: xmlsec.constants.KeyDataAes, 32: xmlsec.constants.KeyDataAes}
@@ -70,18 +71,7 @@ def test_encrypted_key_decrypts_with_python_xmlsec(keystore, tmp_path, transport
     data.insert(1, key_info)
     key_info.append(ek)
     root = etree.fromstring(env.to_bytes())
-    pem = tmp_path / "provider.key"
-    from cryptography.hazmat.primitives import serialization
-
-    pem.write_bytes(
-        provider.private_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    manager = xmlsec.KeysManager()
-    manager.add_key(xmlsec.Key.from_file(str(pem), xmlsec.constants.KeyDataFormatPem))
+    manager = xmlsec_private_keys(provider, tmp_path)
     decrypted = xmlsec.EncryptionContext(manager).decrypt(root.find(f".//{xenc.ENCRYPTED_DATA}"))
     assert etree.QName(decrypted).localname == "Order"
 
