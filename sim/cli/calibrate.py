@@ -34,6 +34,7 @@ def cmd_calibrate(args) -> int:
     from sim.report.outputs import write_json
     from sim.testbed.httpcost import measure_http_costs, measure_low_load_http_costs
     from sim.testbed.ledger_gap import LOW_LOAD_PAUSE_S, measure_engine_overheads
+    from sim.testbed.loadcost import measure_loadgen_costs
     from sim.testbed.speed import reference_ms
     from sim.wire.keys import default_key_dir
 
@@ -47,6 +48,10 @@ def cmd_calibrate(args) -> int:
     profile = calibrate(quick=args.quick)
     console.print("measuring the HTTP layer (uvicorn and httpx, empty requests)...")
     profile["http"] = measure_http_costs(str(default_key_dir()), quick=args.quick)
+    console.print("measuring the load generator back to back (its own code, eight users)...")
+    profile["http"].update(
+        measure_loadgen_costs(str(default_key_dir()), profile["http"], quick=args.quick)
+    )
     console.print("measuring the engines' CPU beyond their ledgers (every strategy)...")
     profile["engine_overhead_us"] = measure_engine_overheads(
         profile, quick=args.quick, key_dir=str(default_key_dir())

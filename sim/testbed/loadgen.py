@@ -37,6 +37,9 @@ MAX_IN_FLIGHT = 2000
 
 
 class LoadGenerator:
+    #: the HTTP side of a session (``loadcost`` measures the load generator with its own)
+    transport_class = Transport
+
     def __init__(self, config: dict) -> None:
         from sim.protocol import build_strategy
 
@@ -60,6 +63,10 @@ class LoadGenerator:
     def now(self) -> float:
         return time.perf_counter() - self.started
 
+    def client_engine(self, name: str):
+        """A new client engine of the strategy for the session ``name``."""
+        return self.strategy.client(name)
+
     def _draw(self, table: list[list[float]]) -> int:
         values = [int(v) for v, _ in table]
         weights = np.array([w for _, w in table], dtype=float)
@@ -71,8 +78,8 @@ class LoadGenerator:
         config = self.config
         self.live.add(key)
         name = f"client-{key}"
-        engine = self.strategy.client(name)
-        transport = Transport(self.endpoints, self.tls, name)
+        engine = self.client_engine(name)
+        transport = self.transport_class(self.endpoints, self.tls, name)
         length = self._draw(config["messages_per_session"])
         if config["geometric"]:
             length = int(self.rng.geometric(1.0 / length))
@@ -165,20 +172,33 @@ class LoadGenerator:
             if think:
                 await asyncio.sleep(float(self.rng.exponential(think)))
 
-    async def snapshot(self) -> dict:
-        """The servers' CPU seconds and requests, and this process's CPU seconds, now."""
+    async def snapshot(self, opening: bool = False) -> dict:
+        """The servers' CPU seconds and requests, and this process's CPU seconds, now:
+        read after asking the servers when the window opens, before when it closes, so
+        that the snapshot's own requests stay out of the window."""
+        own = self._own()
+        servers = await self.server_stats()
+        if opening:
+            own = self._own()
+        return {**own, "servers": servers}
+
+    def _own(self) -> dict:
+        return {
+            "t": self.now(),
+            "loadgen_cpu_s": cpu_seconds(),
+            "loadgen_wait_s": run_queue_seconds(),
+        }
+
+    async def server_stats(self) -> dict:
+        """Every server node's ``/stats``."""
         servers = {}
-        async with httpx.AsyncClient(timeout=10.0) as client:
+        # the run's TLS context: a client with a new default one costs 20-40 ms of CPU
+        async with httpx.AsyncClient(timeout=10.0, verify=self.tls) as client:
             for nodes in self.endpoints.values():
                 for endpoint in nodes:
                     answer = await client.get(endpoint.plain + "stats")
                     servers[endpoint.node] = answer.json()
-        return {
-            "t": self.now(),
-            "servers": servers,
-            "loadgen_cpu_s": cpu_seconds(),
-            "loadgen_wait_s": run_queue_seconds(),
-        }
+        return servers
 
     async def run(self) -> dict:
         config = self.config
@@ -192,7 +212,7 @@ class LoadGenerator:
                 *(self.user(u, users, config["think_time_s"]) for u in range(users))
             )
         await asyncio.sleep(config["warmup_s"])
-        opening = await self.snapshot()
+        opening = await self.snapshot(opening=True)
         await asyncio.sleep(max(0.0, config["duration_s"] - self.now()))
         closing = await self.snapshot()
         pending = [driver, *tasks]

@@ -179,3 +179,12 @@ def saturation(measure: Callable[[int], dict], users: tuple[int, ...]) -> tuple[
         if flat >= PATIENCE:
             break
     return best, steps
+
+
+def loadgen_at_best(steps: list[dict], best: float | None) -> float | None:
+    """The load generator's CPU ms a message at the saturation search's best step (the
+    first whose throughput is ``best``), or None without one."""
+    for step in steps:
+        if best and step["throughput_per_s"] == best:
+            return step["loadgen"]["cpu_ms_per_message"]
+    return None

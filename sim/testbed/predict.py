@@ -25,6 +25,10 @@ LOAD_GENERATOR, SERVERS, SIMULATED = "load generator", "servers", "simulated"
 #: the loopback as a link: one-way delay and rate (a memory copy between two processes)
 LOOPBACK_LATENCY_MS = 0.02
 LOOPBACK_MBPS = 20_000.0
+#: a profile's ``http`` figures of the load generator back to back (``loadcost``): its own
+#: CPU a message, and a request's as it makes them
+LOADGEN_MESSAGE = "loadgen_message_us"
+LOADGEN_REQUEST, LOADGEN_TLS_REQUEST = "loadgen_request_us", "loadgen_tls_request_us"
 #: the shortest simulated window: the model's figures are cheap, and then less noisy
 MIN_SIMULATED_S = 60.0
 
@@ -148,19 +152,47 @@ def predicted_metrics(
     return metrics
 
 
+def busy_loadgen_profile(profile):
+    """``profile`` (a CostProfile) with its client's cost per request the one the load
+    generator pays back to back (``loadcost``); the profile itself without that figure."""
+    http = profile.http
+    if LOADGEN_REQUEST not in http:
+        return profile
+    busy = copy.copy(profile)
+    busy.http = {
+        **http,
+        "client_request_us": http[LOADGEN_REQUEST],
+        "client_tls_request_us": http.get(LOADGEN_TLS_REQUEST, http[LOADGEN_REQUEST]),
+    }
+    return busy
+
+
 def client_cpu_ms(
-    name: str, options: Mapping, profile, *, messages: int, size: int, key_dir: str | None = None
+    name: str,
+    options: Mapping,
+    profile,
+    *,
+    messages: int,
+    size: int,
+    key_dir: str | None = None,
+    busy: bool = False,
 ) -> float:
     """The model's CPU per application message of ``name``'s clients under ``profile`` (a
     CostProfile): their steps (recorded in the harness) priced as the simulator prices
     them — ledger, engine overhead, the HTTP client's cost per request and byte — plus a new
     connection per session and server role (and a TLS handshake on a TLS one), as the
-    testbed's load generator opens them."""
+    testbed's load generator opens them. ``busy``: the load generator back to back (the
+    saturation steps): each request at its cost there and each message with the load
+    generator's own bookkeeping (the profile's ``http.loadgen_*``, ``loadcost``)."""
     from sim.engine.chain import TLS_HANDSHAKE
     from sim.protocol import build_strategy
     from sim.protocol.api import CLIENT
     from sim.testbed.ledger_gap import time_steps
 
+    own = 0.0
+    if busy:
+        own = profile.http.get(LOADGEN_MESSAGE, 0.0) * 1e-6 * profile.scale
+        profile = busy_loadgen_profile(profile)
     strategy = build_strategy(name, dict(options), key_dir=key_dir)
     times = time_steps(
         strategy, profile, messages=messages, size=size, sessions=10, warmup_sessions=2
@@ -176,7 +208,7 @@ def client_cpu_ms(
     total += times.tls_connections * (
         profile.cost(TLS_HANDSHAKE) + profile.connection_seconds(server=False, tls=True)
     )
-    return total / times.messages * 1000
+    return (total / times.messages + own) * 1000
 
 
 def capped_saturation(

@@ -133,17 +133,25 @@ def measure_strategy(
         main["reference_ms"] = reference
         rows = result["rows"]
         main["errors"] = result["errors"]
-        best, steps = None, []
+        best, steps, loadgen_reference = None, [], None
         if settings.users:
             say(f"{name}: saturation, closed users {settings.users}")
+            # the machine's speed around the saturation steps on the load generator's core,
+            # which bounds them: reported beside the main step's (``loadgen_speed_factor``),
+            # not used (one run on a loaded machine: no better than the servers' core's)
+            loadgen_reference = speed.reference_ms(key_dir, layout["load generator"])
             best, steps = measure.saturation(
                 lambda users: step(_step_load(settings, users), settings.seed + users)[0],
                 settings.users,
             )
+            loadgen_reference += speed.reference_ms(key_dir, layout["load generator"])
+            loadgen_reference /= 2
     return {
         "main": main,
+        "saturation_reference_ms": loadgen_reference,
         "saturation_per_s": best,
         "saturation_bound_by": bottleneck(steps),
+        "saturation_loadgen_cpu_ms_per_message": measure.loadgen_at_best(steps, best),
         "steps": steps,
     }, rows
 
@@ -181,7 +189,7 @@ def predict_strategy(
     load = main_load(scenario, settings)
     workload = scenario.workload
 
-    def client_ms(path: str) -> float:
+    def client_ms(path: str, busy: bool = False) -> float:
         return predict.client_cpu_ms(
             name,
             scenario.strategy_options.get(name, {}),
@@ -189,13 +197,14 @@ def predict_strategy(
             messages=min(workload.all_values("messages_per_session")[0], 20),
             size=workload.all_values("payload_bytes")[0],
             key_dir=key_dir,
+            busy=busy,
         )
 
     main = predict.predicted_metrics(
         data, name, main_profile or profile, load, settings.seed, scale
     )
     main["loadgen"] = {"cpu_ms_per_message": client_ms(main_profile or profile)}
-    best, steps, bound = None, [], None
+    best, steps, bound, loadgen_ms = None, [], None, None
     if settings.users:
         simulated, steps = measure.saturation(
             lambda users: predict.predicted_metrics(
@@ -206,11 +215,16 @@ def predict_strategy(
         busy = main
         if main_profile:  # the shared cores' bounds at back-to-back costs
             busy = predict.predicted_metrics(data, name, profile, load, settings.seed, scale)
-            busy["loadgen"] = {"cpu_ms_per_message": client_ms(profile)}
-        best, bound = predict.capped_saturation(
-            simulated, busy["loadgen"]["cpu_ms_per_message"], busy["cpu_ms_per_message"]
-        )
-    return {"main": main, "saturation_per_s": best, "saturation_bound_by": bound, "steps": steps}
+        # the load generator back to back, its own bookkeeping a message included
+        loadgen_ms = client_ms(profile, busy=True)
+        best, bound = predict.capped_saturation(simulated, loadgen_ms, busy["cpu_ms_per_message"])
+    return {
+        "main": main,
+        "saturation_per_s": best,
+        "saturation_bound_by": bound,
+        "saturation_loadgen_cpu_ms_per_message": loadgen_ms,
+        "steps": steps,
+    }
 
 
 def strategy_gap(name: str, scenario, profile: str, key_dir: str) -> dict:
@@ -314,6 +328,10 @@ def run_testbed(
         say(
             f"{name}: simulating the same loads (the machine ran {factor:.2f}x its calibration's CPU time)"
         )
+        loadgen_factor = None
+        if measured["saturation_reference_ms"]:
+            meta = load_profile(profile).meta
+            loadgen_factor = speed.speed_factor(meta, measured["saturation_reference_ms"])
         predicted = predict_strategy(
             name, data, scenario, settings, profile, key_dir, factor, main_profile
         )
@@ -326,13 +344,22 @@ def run_testbed(
             )
         details["strategies"][name] = {
             "speed_factor": factor,
+            "loadgen_speed_factor": loadgen_factor,
             "measured": measured,
             "predicted": predicted,
             "ledger_gap": gap,
         }
         compared[name] = validation.entry(
-            validation.flatten(predicted["main"], predicted["saturation_per_s"]),
-            validation.flatten(measured["main"], measured["saturation_per_s"]),
+            validation.flatten(
+                predicted["main"],
+                predicted["saturation_per_s"],
+                predicted["saturation_loadgen_cpu_ms_per_message"],
+            ),
+            validation.flatten(
+                measured["main"],
+                measured["saturation_per_s"],
+                measured["saturation_loadgen_cpu_ms_per_message"],
+            ),
         )
         # written after every strategy: an interrupted run keeps what it measured
         write_json(out / "validation.json", result)

@@ -12,8 +12,11 @@ LATENCY_AND_RATE = ("p50_ms", "p95_ms", "throughput_per_s", "saturation_per_s")
 PER_ROLE = ("cpu_ms_per_message", "utilization")
 
 
-def flatten(metrics: Mapping, saturation: float | None) -> dict[str, float]:
-    """The compared figures of one side (measured or predicted) of a strategy."""
+def flatten(
+    metrics: Mapping, saturation: float | None, saturation_loadgen: float | None = None
+) -> dict[str, float]:
+    """The compared figures of one side (measured or predicted) of a strategy;
+    ``saturation_loadgen``: the load generator's CPU ms a message at saturation."""
     out: dict[str, float] = {}
     for name in PER_ROLE:
         for role, value in sorted(metrics[name].items()):
@@ -25,6 +28,8 @@ def flatten(metrics: Mapping, saturation: float | None) -> dict[str, float]:
     if "loadgen" in metrics:
         # the clients' CPU, on the load generator's one core
         out["loadgen_cpu_ms_per_message"] = float(metrics["loadgen"]["cpu_ms_per_message"])
+    if saturation_loadgen is not None:
+        out["saturation_loadgen_cpu_ms_per_message"] = float(saturation_loadgen)
     cpu = sum(metrics["cpu_ms_per_message"].values())
     if cpu > 0:
         # every server node of the testbed shares one core: what it could serve at most

@@ -86,6 +86,9 @@ def test_an_empty_request_costs_the_server_and_the_client_cpu(calibrated_profile
         "client_tls_connection_us",
         "server_byte_ns",
         "client_byte_ns",
+        "loadgen_message_us",
+        "loadgen_request_us",
+        "loadgen_tls_request_us",
     }
     # a 16 KiB body echoed costs something more than an empty one, far from a ms a KiB
     assert 0 <= costs["server_byte_ns"] < 100_000 and 0 <= costs["client_byte_ns"] < 100_000
@@ -97,6 +100,11 @@ def test_an_empty_request_costs_the_server_and_the_client_cpu(calibrated_profile
     assert 0 < costs["server_idle_us_per_s"] < 200_000
     # a TLS connection costs its handshake on top of a plain one's
     assert costs["server_tls_connection_us"] > costs["server_connection_us"]
+    # the load generator's own bookkeeping a message: some CPU, far below a millisecond's
+    # tens (the asyncio tasks, the row, the bill)
+    assert 1 < costs["loadgen_message_us"] < 20_000
+    # a request as the load generator makes it: the HTTP client's Python, as in a tight loop
+    assert 10 < costs["loadgen_request_us"] < 100_000
 
 
 def test_wssim_calibrate_writes_the_http_costs_into_the_profile(calibrated_profile):

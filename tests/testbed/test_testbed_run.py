@@ -105,6 +105,7 @@ def test_validation_json_holds_every_metric_of_every_strategy(run):
                     "p95_ms",
                     "throughput_per_s",
                     "saturation_per_s",
+                    "saturation_loadgen_cpu_ms_per_message",
                 }
                 <= keys
             ), (name, side, keys)
