@@ -7,11 +7,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from heapq import heappush
 from typing import Protocol
+
+from simpy.events import NORMAL
 
 from sim.engine.balancer import Farm
 from sim.engine.network import Bill, Network, StepInfo
-from sim.engine.resources import Node, Wire, timeout
+from sim.engine.resources import Node, Wire, hop_event
 from sim.engine.shadows import ContextShadows
 from sim.protocol.api import CLIENT, AppDone, Send, SessionClosed, Step
 from sim.wire.ledger import Op
@@ -74,9 +77,11 @@ class Chain:
         "capture",
         "client",
         "connected",
+        "cursor",
         "engine",
         "handle",
         "history",
+        "hop",
         "idle",
         "network",
         "record",
@@ -115,6 +120,7 @@ class Chain:
         #: per role, the node (its name and epoch) that last handled this session, and when
         self.history: dict[str, tuple[str, int, float]] = {}
         self.handle: Handler | None = None
+        self.cursor = None
         self.record: MessageRecord | None = None
         self.bound: dict[str, Node] = {CLIENT: client}
         self.result: AppDone | SessionClosed | None = None
@@ -124,12 +130,18 @@ class Chain:
         self.capture = None
         #: least-connections farms: the nodes this exchange holds a connection on
         self.connected: list[tuple[Farm, Node]] = []
+        #: the session's one Timeout for its hops, scheduled anew for each (``run``)
+        self.hop = None
 
-    def begin(self, record: MessageRecord | None, handle: Handler, engine=None) -> None:
+    def begin(
+        self, record: MessageRecord | None, handle: Handler, engine=None, cursor=None
+    ) -> None:
         """Make the chain ready for the session's next message (``record``; None for the
-        close), whose deliveries ``handle`` takes; ``engine``: full fidelity's client engine."""
+        close), whose deliveries ``handle`` takes; ``engine``: full fidelity's client engine;
+        ``cursor``: replay's ``ScriptCursor`` when ``handle`` is its ``handle``."""
         self.record = record
         self.handle = handle
+        self.cursor = cursor
         self.engine = engine
         self.bound = {CLIENT: self.client}
         self.result = None
@@ -161,6 +173,13 @@ class Chain:
         record = self.record
         steps = record.op_steps if record is not None else None
         ahead = 0.0  # seconds until a folded delivery reaches ``node``
+        # The session's hops wait one after the other on the same Timeout, scheduled anew
+        # once it has fired, under the key SimPy gives a new one (``resources.hop_event``).
+        hop = self.hop
+        if hop is None:
+            hop = self.hop = hop_event(env)
+        queue = env._queue
+        eid = env._eid
         while True:
             # ``Network.step_info``'s memo read here: a replayed step is the same object
             info = None if memo is None else memo.get(id(step))
@@ -169,7 +188,12 @@ class Chain:
             if steps is not None:
                 steps.append(info.counts)
             epoch = node.epoch
-            yield timeout(env, self._charge(node, info, ahead))
+            delay = self._charge(node, info, ahead)
+            if delay < 0:
+                raise ValueError(f"Negative delay {delay}")
+            hop.callbacks = []
+            heappush(queue, (env._now + delay, NORMAL, next(eid), hop))
+            yield hop
             ahead = 0.0
             if node.hsm_units and info.private:
                 yield from node.hsm_work(info.private, warmup, until)
@@ -197,7 +221,9 @@ class Chain:
                 if fold and not target.free and not target.hsm_units:
                     ahead = wait
                 else:
-                    yield timeout(env, wait)
+                    hop.callbacks = []
+                    heappush(queue, (env._now + wait, NORMAL, next(eid), hop))
+                    yield hop
                     now = env._now
             elif not (yield from self._transfer(node, target, send, wire)):
                 self.result = AppDone(ok=False, fault=TIMEOUT)
@@ -220,7 +246,13 @@ class Chain:
             node = target
             now = now + ahead + node.skew  # the receiver's clock when the frame is in
             fresh = node.role != CLIENT and self._arrive(node, now)
-            step = self.handle(node, send, sender, now, fresh)
+            cursor = self.cursor
+            if cursor is not None and not fresh and node.skew == cursor.client_skew:
+                # ``ScriptCursor.handle``'s common case inlined: the script's next step
+                step = cursor.script.handled[cursor.index]
+                cursor.index += 1
+            else:
+                step = self.handle(node, send, sender, now, fresh)
 
     # the steps of ``run`` ----------------------------------------------------------------
     def _charge(self, node: Node, info: StepInfo, ahead: float) -> float:
@@ -324,7 +356,7 @@ class Chain:
         )
         self.history[role] = (node.name, node.epoch, now)
         if self.shadows is not None:
-            shadow = self.shadows.of(self.strategy, node)
+            shadow = self.shadows.by_node.get((self.strategy, node.name))  # ``of``
             if shadow is not None:
                 if self.record is None:  # the close reaching the node: a Cancel
                     shadow.drop(self.session_key)

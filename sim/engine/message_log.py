@@ -170,8 +170,13 @@ class MessageLog(Sequence):
         self._end.extend(other._end)
         self._ok.extend(other._ok)
         for name in self._STRINGS:
-            for ref in other._refs[name]:
-                self._ref(name, other._strings[ref])
+            refs = other._refs[name]
+            # each distinct string indexed in the order the rows first name it (as a row
+            # by row ``_ref`` would), then the column mapped at once
+            mapping = dict.fromkeys(refs)
+            for ref in mapping:
+                mapping[ref] = self._indexes([other._strings[ref]])[0]
+            self._refs[name].extend(map(mapping.__getitem__, refs))
         for index, row in other._rows.items():
             self._rows[offset + index] = dict(row)
 

@@ -30,6 +30,7 @@ from sim.engine.capacity import MeteredChain, SessionSample
 from sim.engine.chain import NODE_DOWN, TIMEOUT, Chain, MessageRecord
 from sim.engine.costs import CostProfile
 from sim.engine.fidelity import CLOSE, Fidelity, History, ScriptCursor
+from sim.engine.loop import run_until
 from sim.engine.network import Network
 from sim.engine.preparation import payload
 from sim.engine.resources import Node
@@ -269,7 +270,7 @@ class Replication:
                     if record.retries >= workload.retries or self._stop():
                         break
                     record.retries += 1
-                record.end = env.now
+                record.end = env._now
                 stats.finish(record)
                 record.op_steps = []  # counted: a kept record need not hold them
                 if index + 1 < length and workload.message_gap_s:
@@ -327,7 +328,7 @@ class Replication:
         client's first step (``chain.run`` then follows it to its end) and, in replay, the
         cursor. ``engine`` is the client engine (full) or the session's History (replay)."""
         skew = chain.client.skew
-        now = self.env.now + skew  # the client's clock
+        now = self.env._now + skew  # the client's clock (``env.now`` without its call)
         if self.full:
             if record is not None:
                 first = engine.request(payload(size, chain.session_key, seq), now=now)
@@ -345,7 +346,7 @@ class Replication:
             self.scripts[chain.strategy][size], position, skew, engine.prior, now >= engine.due, now
         )
         if self.tracer is None:
-            chain.begin(record, cursor.handle)
+            chain.begin(record, cursor.handle, cursor=cursor)
         else:
 
             def traced(node, send, sender, t, fresh):
@@ -353,7 +354,7 @@ class Replication:
                 return cursor.next(node, fresh)
 
             chain.begin(record, traced)
-        return cursor.origin, cursor
+        return cursor.script.origin, cursor
 
     def _trace(self, sender: str, receiver: str, send: Send) -> None:
         if self.tracer is not None:
@@ -499,4 +500,5 @@ class Replication:
             self.env.process(self._faults())
         if self.progress is not None:
             self.env.process(self._progress_ticks())
-        self.env.run(until=self.scenario.run.duration_s + DRAIN_S)
+        # replay makes no reference cycles: the collector would only walk the records
+        run_until(self.env, self.scenario.run.duration_s + DRAIN_S, collect_cycles=self.full)

@@ -5,11 +5,11 @@ window. Protocol engines never see them: the message chain (``chain.py``) charge
 from __future__ import annotations
 
 import math
-from heapq import heappush, heapreplace
+from heapq import heapreplace
 
 import numpy as np
 import simpy
-from simpy.events import NORMAL, Timeout
+from simpy.events import Timeout
 
 from sim.engine.scenario import Link
 from sim.protocol.api import CLIENT
@@ -20,19 +20,18 @@ SERIES_BINS = 100
 _new = object.__new__
 
 
-def timeout(env: simpy.Environment, delay: float) -> Timeout:
-    """``Timeout(env, delay)``, the same event under the same schedule key (its time,
-    NORMAL priority, the next event id), without its two Python calls (``__init__`` and
-    ``Environment.schedule``): a message's every hop makes one or two."""
-    if delay < 0:
-        raise ValueError(f"Negative delay {delay}")
+def hop_event(env: simpy.Environment) -> Timeout:
+    """A Timeout for a process that waits on one Timeout after the other (a session's
+    hops, ``Chain.run``): its owner schedules it anew once it has fired (``callbacks =
+    []``, then pushed on SimPy's heap under ``Timeout``'s key: its time, NORMAL, the next
+    event id), without making an event, nor ``Timeout.__init__`` and
+    ``Environment.schedule``'s calls, for each."""
     event = _new(Timeout)
     event.env = env
-    event.callbacks = []
+    event.callbacks = None
     event._value = None
-    event._delay = delay
+    event._delay = 0.0
     event._ok = True
-    heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), event))
     return event
 
 

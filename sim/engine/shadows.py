@@ -56,8 +56,9 @@ class ContextShadows:
 
     def __init__(self) -> None:
         self._shadows: dict[tuple[str, str], ContextShadow] = {}
-        #: (strategy, node name) -> the shadow that node's deliveries touch
-        self._of_node: dict[tuple[str, str], ContextShadow] = {}
+        #: (strategy, node name) -> the shadow that node's deliveries touch (``of``; read
+        #: directly by ``Chain._arrive``, at every delivery)
+        self.by_node: dict[tuple[str, str], ContextShadow] = {}
 
     def watch(
         self,
@@ -74,11 +75,11 @@ class ContextShadows:
             key = (strategy, farm.role if shared else node.name)
             if key not in self._shadows:
                 self._shadows[key] = ContextShadow(capacity, idle_timeout, live, shared)
-            self._of_node[strategy, node.name] = self._shadows[key]
+            self.by_node[strategy, node.name] = self._shadows[key]
 
     def of(self, strategy: str, node: Node) -> ContextShadow | None:
         """The ContextShadow ``node`` keeps for ``strategy``, if any."""
-        return self._of_node.get((strategy, node.name))
+        return self.by_node.get((strategy, node.name))
 
     def items(self) -> Iterator[tuple[tuple[str, str], ContextShadow]]:
         """((strategy, node name or role), shadow) of every shadow kept."""

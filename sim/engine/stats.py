@@ -98,15 +98,18 @@ class MessageStats:
             self.closed += 1
             if record.ok and self.warmup < end:
                 self.departures += 1
-                if self.batches:
-                    self.batch_departures[self._batch(end)] += 1
+                if self.batches:  # ``_batch`` inlined, here and below (once a message)
+                    k = int((end - self.warmup) / self.batch_width)
+                    self.batch_departures[k if k < self.batches - 1 else self.batches - 1] += 1
         if not self.warmup <= start < self.end:
             return
         if record.ok:
             self.completed += 1
             latency = (end - start) * 1000
             if self.batches:
-                b = self._batch(start)
+                b = int((start - self.warmup) / self.batch_width)
+                if b >= self.batches:
+                    b = self.batches - 1
                 self.batch_latency[b] += latency
                 self.batch_count[b] += 1
             self.latency_sum += latency
