@@ -50,6 +50,8 @@ TRANSPORT_FAULTS = (NODE_DOWN, TIMEOUT)
 
 
 class Tracer(Protocol):
+    """What a run tells its tracer of each message (``report.trace.TraceWriter``)."""
+
     def on_message(
         self,
         seq: int,
