@@ -45,6 +45,18 @@ def calibrated_profile(tmp_path_factory, keystore) -> Path:
 
 
 @pytest.fixture(scope="session")
+def trace_dir(tmp_path_factory) -> Path:
+    """Every trace of ``tests.traces.TRACES`` (one session, two application messages), made
+    once for the tests that check traces with other tools (one xdist group, "traces"):
+    <trace_dir>/<label>/, the private keys the runs used in <trace_dir>/keys."""
+    from tests.traces import make_traces
+
+    base = tmp_path_factory.mktemp("traces")
+    make_traces(base)
+    return base
+
+
+@pytest.fixture(scope="session")
 def xmlsec1() -> str:
     """The xmlsec1 command, the independent XML Signature / Encryption implementation."""
     path = shutil.which("xmlsec1")
@@ -89,18 +101,19 @@ def wssim_here(capsys, monkeypatch):
 #: measure CPU time, by xdist group: a group runs in one worker, so that its fixtures are
 #: made once and its CPU measurements never overlap.
 XDIST_GROUPS = {
-    # traces of every strategy (conftest.traces) and WSS4J's compiled programs
-    "interop-traces": (
+    # the traces of every strategy and variant (trace_dir), checked by xmlsec1, WSS4J (its
+    # programs compiled once), OpenSAML and the BSP rules
+    "traces": (
         "tests/interop/test_bsp_rules.py",
         "tests/interop/test_ours_read_wss4j.py",
         "tests/interop/test_saml_independent.py",
         "tests/interop/test_wss4j_reads_ours.py",
+        "tests/cli/test_trace_verification.py",
+        "tests/cli/test_trace_gcm.py",
+        "tests/cli/test_trace_independent.py",
     ),
     # a throw-away MIT realm and a kerberos trace
     "mit-krb5": ("tests/interop/test_mit_krb5.py",),
-    # a trace of every strategy (in AES-GCM: of every one that encrypts), checked by xmlsec1
-    "trace-verification": ("tests/cli/test_trace_verification.py",),
-    "trace-gcm": ("tests/cli/test_trace_gcm.py",),
     # one running Dask scheduler
     "dask": ("tests/cli/test_backends.py",),
     # the result directories of tests/report/conftest.py and one Chromium

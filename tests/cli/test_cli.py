@@ -1,5 +1,9 @@
 """The ``wssim`` command end to end: run, compare, sweep, plan, calibrate, trace, and how it
-refuses bad input."""
+refuses bad input. Most commands run in this process (``wssim_here``: the command's parser,
+handlers and outputs without an interpreter start-up each); in a child process (``wssim``)
+where the process is part of what is tested: a run's outputs with its plot helper beside it,
+a comparison of every strategy on the worker pool, replications on one and two workers, a
+bad option met in a worker."""
 
 from __future__ import annotations
 
@@ -87,15 +91,15 @@ def test_run_writes_summary_csvs_manifest_and_plots(tmp_path):
 
 
 @pytest.mark.slow
-def test_run_refuses_to_overwrite_results_unless_forced(tmp_path):
+def test_run_refuses_to_overwrite_results_unless_forced(wssim_here, tmp_path):
     out = tmp_path / "r"
     args = ["run", SCENARIOS / "x509.toml", "--out", out, *SHORT]
-    assert wssim(*args).returncode == 0
+    assert wssim_here(*args).returncode == 0
     (out / "my-notes.txt").write_text("keep me")
     before = (out / "summary.json").read_bytes()
-    assert_usage_error(wssim(*args, "--seed", "9"), "--out", "--force")
+    assert_usage_error(wssim_here(*args, "--seed", "9"), "--out", "--force")
     assert (out / "summary.json").read_bytes() == before
-    assert wssim(*args, "--seed", "9", "--force").returncode == 0
+    assert wssim_here(*args, "--seed", "9", "--force").returncode == 0
     assert json.loads((out / "summary.json").read_text())["seed"] == 9
     assert (out / "my-notes.txt").read_text() == "keep me"
 
@@ -156,6 +160,7 @@ def test_compare_prints_the_side_by_side_table_of_every_strategy():
         assert column in header
     names = [n for n in rows if n != "strategy"]
     assert sorted(names) == sorted(STRATEGY_NAMES)
+    assert "warning:" not in result.stderr  # a calm run warns of nothing
     # per-message tokens ask the STS once a message, an SCT once a session (5 messages)
     sts_column = [c.strip() for c in header.split("┃")[1:-1]].index("STS reqs")
     assert float(rows["bearer-per-message"][sts_column - 1]) > 3 * float(
@@ -164,7 +169,7 @@ def test_compare_prints_the_side_by_side_table_of_every_strategy():
 
 
 @pytest.mark.slow
-def test_sweep_writes_a_tidy_table_and_resumes(tmp_path):
+def test_sweep_writes_a_tidy_table_and_resumes(wssim_here, tmp_path):
     out = tmp_path / "s"
     args = [
         "sweep",
@@ -178,7 +183,7 @@ def test_sweep_writes_a_tidy_table_and_resumes(tmp_path):
         "workload.messages_per_session=1,2",
         "--param",
     ]
-    result = wssim(*args, "topology.sts.nodes=1,2")
+    result = wssim_here(*args, "topology.sts.nodes=1,2")
     assert result.returncode == 0, result.stderr
     with (out / "sweep.csv").open() as handle:
         rows = list(csv.DictReader(handle))
@@ -194,7 +199,7 @@ def test_sweep_writes_a_tidy_table_and_resumes(tmp_path):
     assert {p.name for p in (out / "plots").glob("*.png")} == {"throughput.png", "p99.png"}
     points = {p: p.stat().st_mtime_ns for p in (out / "points").glob("*.json")}
     assert len(points) == 4
-    again = wssim(*args, "topology.sts.nodes=1,2,3")  # one more value: 2 new points
+    again = wssim_here(*args, "topology.sts.nodes=1,2,3")  # one more value: 2 new points
     assert again.returncode == 0, again.stderr
     assert "2 points run now" in again.stdout
     assert all(p.stat().st_mtime_ns == t for p, t in points.items())
@@ -212,9 +217,9 @@ def test_sweep_rejects_a_bad_param(wssim_here, tmp_path):
     assert_usage_error(result, "topology.sts.nodes")
 
 
-def test_plan_finds_the_smallest_sts_farm_with_evidence(tmp_path):
+def test_plan_finds_the_smallest_sts_farm_with_evidence(wssim_here, tmp_path):
     out = tmp_path / "p"
-    result = wssim(
+    result = wssim_here(
         "plan",
         SCENARIOS / "sts-farm.toml",
         "--target",
@@ -244,14 +249,16 @@ def test_plan_finds_the_smallest_sts_farm_with_evidence(tmp_path):
     assert (out / "plan.csv").exists() and (out / "plan.png").exists()
     assert f"topology.sts.nodes = {answer}" in " ".join(result.stdout.split())
     assert_usage_error(
-        wssim(
+        wssim_here(
             "plan", SCENARIOS / "sts-farm.toml", "--target", "p99<=1", "--vary", "x", "--out", out
         ),
         "--target",
     )
 
 
-def test_calibrate_writes_a_profile_of_every_op_that_a_run_then_uses(calibrated_profile, tmp_path):
+def test_calibrate_writes_a_profile_of_every_op_that_a_run_then_uses(
+    calibrated_profile, wssim_here, tmp_path
+):
     profile = calibrated_profile  # wssim calibrate --quick, run once (tests/conftest.py)
     ops = json.loads(profile.read_text())["ops"]
     assert set(ops) == OPS
@@ -262,7 +269,7 @@ def test_calibrate_writes_a_profile_of_every_op_that_a_run_then_uses(calibrated_
         ]
         assert all(cost >= 0 for cost in costs) and any(cost > 0 for cost in costs), spec
     out = tmp_path / "r"
-    result = wssim(
+    result = wssim_here(
         "run", SCENARIOS / "x509.toml", *SHORT, "--out", out, "--set", f'profile.name="{profile}"'
     )
     assert result.returncode == 0, result.stderr
@@ -279,7 +286,7 @@ def test_calibrate_refuses_to_overwrite_a_profile(wssim_here, tmp_path):
     assert_usage_error(wssim_here("calibrate", "--out", tmp_path / "no" / "p.json"), "--out")
 
 
-def test_compare_prints_the_security_table_when_the_scenario_has_an_adversary():
+def test_compare_prints_the_security_table_when_the_scenario_has_an_adversary(wssim_here):
     result = wssim(
         "compare",
         SCENARIOS / "attacks.toml",
@@ -296,11 +303,11 @@ def test_compare_prints_the_security_table_when_the_scenario_has_an_adversary():
         assert attack in header
     rows = {line.split("│")[1].strip(): line for line in security.splitlines() if "│" in line}
     assert set(rows) == {"bearer", "sct"}
-    assert "security" not in wssim("compare", SCENARIOS / "x509.toml", *SHORT).stdout.lower()
+    assert "security" not in wssim_here("compare", SCENARIOS / "x509.toml", *SHORT).stdout.lower()
 
 
-def test_compare_of_a_mixed_run_says_which_class_ran_which_strategy():
-    result = wssim("compare", SCENARIOS / "mixed-clients.toml", *SHORT)
+def test_compare_of_a_mixed_run_says_which_class_ran_which_strategy(wssim_here):
+    result = wssim_here("compare", SCENARIOS / "mixed-clients.toml", *SHORT)
     assert result.returncode == 0, result.stderr
     rows = [line.split("│")[1].strip() for line in result.stdout.splitlines() if "│" in line]
     assert set(rows) == {"sct", "bearer-per-message"}
@@ -319,26 +326,27 @@ def test_trace_refuses_a_mixed_run_naming_the_flag(wssim_here, tmp_path):
 
 
 @pytest.mark.slow
-def test_an_overloaded_run_warns_on_stderr_and_in_the_summary(tmp_path):
+def test_an_overloaded_run_warns_on_stderr_and_in_the_summary(wssim_here, tmp_path):
     out = tmp_path / "r"
-    result = wssim("run", SCENARIOS / "sts-farm.toml", "--out", out, "--set", "run.duration_s=8")
+    result = wssim_here(
+        "run", SCENARIOS / "sts-farm.toml", "--out", out, "--set", "run.duration_s=8"
+    )
     assert result.returncode == 0, result.stderr
     assert "warning:" in result.stderr and "HSMs are saturated" in " ".join(result.stderr.split())
     summary = json.loads((out / "summary.json").read_text())
     assert any("HSMs are saturated" in w for w in summary["warnings"])
-    calm = wssim("compare", SCENARIOS / "sct.toml", *SHORT)
-    assert calm.returncode == 0 and "warning:" not in calm.stderr
+    # a calm run warns of nothing: test_compare_prints_the_side_by_side_table_of_every_strategy
 
 
 @pytest.mark.slow
-def test_workers_change_the_wall_time_not_the_results(tmp_path):
+def test_workers_change_the_wall_time_not_the_results(wssim_here, tmp_path):
     args = [SCENARIOS / "sct.toml", *SHORT, "--replications", "3", "--set", 'strategies=["sct"]']
     one = wssim("run", *args, "--out", tmp_path / "one", "--workers", "1")
     two = wssim("run", *args, "--out", tmp_path / "two", "--workers", "2")
     assert one.returncode == 0 and two.returncode == 0, one.stderr + two.stderr
     for name in ("summary.json", "messages.csv", "nodes.csv", "timeseries.csv"):
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
-    assert_usage_error(wssim("compare", *args, "--workers", "0"), "--workers")
+    assert_usage_error(wssim_here("compare", *args, "--workers", "0"), "--workers")
 
 
 def test_a_bad_option_met_in_a_worker_is_one_line_and_exit_2():

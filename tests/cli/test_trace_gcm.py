@@ -4,7 +4,6 @@ that encrypts still decrypt (python-xmlsec, XML Encryption 1.1 AES-GCM) and veri
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -18,24 +17,16 @@ from tests.cli.independent import (
     signing_key_args,
     verify_signature,
 )
-from tests.traces import run_traces, trace_args
+from tests.traces import ENCRYPTING
 
 GCM = "http://www.w3.org/2009/xmlenc11#aes256-gcm"
-ENCRYPTING = ("x509", "hok-symmetric", "sender-vouches", "sct", "sct-tlsnego", "ut-derived")
 
 
-@pytest.fixture(scope="module")
-def traces(tmp_path_factory) -> Path:
-    """An AES-GCM trace of every strategy of ENCRYPTING (``wssim trace``, one session of two
-    messages), made in two processes for the module (one xdist group): <base>/<strategy>/."""
-    base = tmp_path_factory.mktemp("gcm-traces")
-    env = {**os.environ, "WSSIM_KEY_DIR": str(base / "keys")}
-    runs = [
-        trace_args(s, base / s, (f"strategy_options.{s}.data_encryption=aes-gcm",))
-        for s in ENCRYPTING
-    ]
-    run_traces(runs, env)
-    return base
+@pytest.fixture
+def traces(trace_dir) -> Path:
+    """An AES-GCM trace of every strategy of ENCRYPTING (one session of two messages):
+    <traces>/<strategy>/, from the run's one batch of traces (``trace_dir``)."""
+    return trace_dir / "aes-gcm"
 
 
 @pytest.mark.parametrize("strategy", ENCRYPTING)

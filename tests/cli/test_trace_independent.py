@@ -11,7 +11,6 @@ import shutil
 import pytest
 from lxml import etree
 
-from tests.cli.conftest import SCENARIOS, wssim
 from tests.cli.independent import (
     DS,
     XENC,
@@ -22,32 +21,17 @@ from tests.cli.independent import (
 )
 from tests.crypto.oracles import stdlib_p_sha1
 
-# a trace made for the module, then independent tools: first (tests/conftest.py)
-pytestmark = pytest.mark.slow
-
 SC = "http://docs.oasis-open.org/ws-sx/ws-secureconversation/200512"
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 LABEL = b"WS-SecureConversationWS-SecureConversation"
 
 
-@pytest.fixture(scope="module")
-def sct_trace(tmp_path_factory):
-    out = tmp_path_factory.mktemp("trace") / "sct"
-    result = wssim(
-        "trace",
-        SCENARIOS / "sct.toml",
-        "--strategy",
-        "sct",
-        "--sessions",
-        "1",
-        "--out",
-        out,
-        "--set",
-        "workload.messages_per_session=2",
-    )
-    assert result.returncode == 0, result.stderr
-    return out
+@pytest.fixture
+def sct_trace(trace_dir):
+    """``wssim trace`` of one sct session of two messages, from the run's one batch of
+    traces (``trace_dir``)."""
+    return trace_dir / "sct"
 
 
 def test_every_message_of_an_sct_session_decrypts_and_verifies_independently(sct_trace, tmp_path):

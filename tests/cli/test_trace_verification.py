@@ -4,7 +4,6 @@ strategy."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -21,17 +20,13 @@ from tests.cli.independent import (
     verify_assertion,
     verify_signature,
 )
-from tests.traces import run_traces, trace_args
 
 
-@pytest.fixture(scope="module")
-def traces(tmp_path_factory) -> Path:
-    """A trace of every strategy (``wssim trace``, one session of two messages), made in two
-    processes for the module (its tests are one xdist group): <base>/<strategy>/."""
-    base = tmp_path_factory.mktemp("traces")
-    env = {**os.environ, "WSSIM_KEY_DIR": str(base / "keys")}
-    run_traces([trace_args(strategy, base / strategy) for strategy in STRATEGY_NAMES], env)
-    return base
+@pytest.fixture
+def traces(trace_dir) -> Path:
+    """A trace of every strategy (one session of two messages): <traces>/<strategy>/, from
+    the run's one batch of traces (``trace_dir``)."""
+    return trace_dir
 
 
 #: strategies whose client requests carry no message signature (TLS protects the client's

@@ -6,30 +6,31 @@ The modules using them are in one xdist group, so that one worker makes them onc
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.interop.wss4j import compile_java
-from tests.traces import run_traces, trace_args
+from tests.traces import TRACES as ALL_TRACES
 
-#: label -> (strategy, --set overrides): every strategy, and the variants that change what
-#: the senders write (SCT bootstrap without TLS negotiation; SAML 1.1 assertions)
-TRACES = {
-    "x509": ("x509", ()),
-    "bearer": ("bearer", ()),
-    "bearer-saml11": ("bearer", ('strategy_options.bearer.saml_version="1.1"',)),
-    "bearer-per-message": ("bearer-per-message", ()),
-    "hok-symmetric": ("hok-symmetric", ()),
-    "hok-public": ("hok-public", ()),
-    "sender-vouches": ("sender-vouches", ()),
-    "sct": ("sct", ()),
-    "sct-tlsnego": ("sct-tlsnego", ()),
-    "sct-tlsnego-plain": ("sct-tlsnego", ("strategy_options.sct-tlsnego.tlsnego=false",)),
-    "ut-derived": ("ut-derived", ()),
-}
+#: the traces checked here, labels of tests.traces.TRACES: the strategies but the Kerberos
+#: ones, and the variants that change what the senders write (SAML 1.1 assertions; SCT
+#: bootstrap without TLS negotiation)
+LABELS = (
+    "x509",
+    "bearer",
+    "bearer-saml11",
+    "bearer-per-message",
+    "hok-symmetric",
+    "hok-public",
+    "sender-vouches",
+    "sct",
+    "sct-tlsnego",
+    "sct-tlsnego-plain",
+    "ut-derived",
+)
+TRACES = {label: ALL_TRACES[label] for label in LABELS}
 
 
 @dataclass(frozen=True)
@@ -49,18 +50,11 @@ class Trace:
 
 
 @pytest.fixture(scope="session")
-def traces(tmp_path_factory) -> dict[str, Trace]:
-    """Every trace of TRACES (one session, two application messages), made by ``wssim
-    trace`` in two processes (the machine's two cores) sharing one private key directory."""
-    base = tmp_path_factory.mktemp("interop")
-    key_dir = base / "keys"
-    env = {**os.environ, "WSSIM_KEY_DIR": str(key_dir)}
-    run_traces(
-        [trace_args(strategy, base / label, sets) for label, (strategy, sets) in TRACES.items()],
-        env,
-    )
+def traces(trace_dir) -> dict[str, Trace]:
+    """Every trace of TRACES, from the run's one batch of traces (``trace_dir``), with the
+    private key directory its runs used."""
     return {
-        label: Trace(label, strategy, base / label, key_dir)
+        label: Trace(label, strategy, trace_dir / label, trace_dir / "keys")
         for label, (strategy, _) in TRACES.items()
     }
 
