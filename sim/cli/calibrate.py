@@ -91,11 +91,11 @@ def cmd_calibrate(args) -> int:
             text += f"; waits {spec['wait_us']:.0f} µs per unit (no core)"
         table.add_row(op, text)
     for key, value in profile["http"].items():
-        table.add_row(f"http {key.removesuffix('_us').replace('_', ' ')}", f"{value:.1f} µs")
+        table.add_row(*http_cells(key, value))
     low = profile.get("low_load", {})
     for key, value in low.get("http", {}).items():
-        label = key.removesuffix("_us").replace("_", " ")
-        table.add_row(f"http {label}, low load", f"{value:.1f} µs")
+        label, text = http_cells(key, value)
+        table.add_row(f"{label}, low load", text)
     for figures, at in (
         (profile["engine_overhead_us"], ""),
         (low.get("engine_overhead_us"), ", low load"),
@@ -108,3 +108,15 @@ def cmd_calibrate(args) -> int:
             table.add_row(f"engine {strategy}{at}", f"{text} (µs a step, by kind sent)")
     stdout().print(table)
     return 0
+
+
+def http_cells(key: str, value: float) -> tuple[str, str]:
+    """A profile's ``http`` figure as the calibrate table shows it: its name, and its value
+    in the unit its key ends with (``_us``, ``_byte_ns``, ``_us_per_s``)."""
+    for suffix, unit, digits in (("_us_per_s", "µs a second", 0), ("_ns", "ns", 2)):
+        if key.endswith(suffix):
+            return (
+                f"http {key.removesuffix(suffix).replace('_', ' ')}",
+                f"{value:.{digits}f} {unit}",
+            )
+    return f"http {key.removesuffix('_us').replace('_', ' ')}", f"{value:.1f} µs"
