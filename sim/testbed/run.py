@@ -324,11 +324,9 @@ def run_testbed(
             write_json(out / "testbed.json", details)
             continue
         rows += messages
-        drift = speed.speed_factor(load_profile(profile).meta, measured["main"]["reference_ms"])
-        factor = speed.applied_factor(drift)
+        factor = speed.speed_factor(load_profile(profile).meta, measured["main"]["reference_ms"])
         say(
-            f"{name}: simulating the same loads (the machine ran {drift:.2f}x its calibration's "
-            f"CPU time; the profile scaled by {factor:.2f})"
+            f"{name}: simulating the same loads (the machine ran {factor:.2f}x its calibration's CPU time)"
         )
         loadgen_factor = None
         if measured["saturation_reference_ms"]:
@@ -346,7 +344,6 @@ def run_testbed(
             )
         details["strategies"][name] = {
             "speed_factor": factor,
-            "speed_drift": drift,
             "loadgen_speed_factor": loadgen_factor,
             "measured": measured,
             "predicted": predicted,

@@ -15,9 +15,6 @@ import statistics
 
 #: the fixed work: sessions of this many messages of this size, this many times
 SESSIONS, MESSAGES, SIZE, SAMPLES = 3, 3, 1024, 7
-#: how far the reference moves on a quiet machine by itself: 2.85 to 3.97 ms within eight
-#: minutes at load 0.2-1.3 (docs/validation.md); a factor inside 1/NOISE..NOISE is noise
-NOISE = 1.3
 
 
 def reference_ms(key_dir: str | None = None, cores: tuple[int, ...] | None = None) -> float:
@@ -54,10 +51,3 @@ def speed_factor(profile_meta: dict, now_ms: float) -> float:
     profile records no reference)."""
     reference = profile_meta.get("reference_ms")
     return now_ms / float(reference) if reference else 1.0
-
-
-def applied_factor(factor: float) -> float:
-    """The speed factor the prediction applies: ``factor`` when the machine's speed moved
-    beyond the reference's own noise (a loaded machine: 1.4-1.6 in earlier runs), else 1
-    (scaling by noise made a quiet machine's CPU error worse: a median 22 % against 13 %)."""
-    return factor if not 1 / NOISE <= factor <= NOISE else 1.0

@@ -145,14 +145,3 @@ def test_a_new_tls_connection_costs_each_server_its_measured_figure_once_a_sessi
     for role in ("sts", "provider"):
         grown = after["cpu_ms_per_message"][role] - before["cpu_ms_per_message"][role]
         assert grown == pytest.approx((6.0 - handshake) / 3, rel=0.05), role
-
-
-def test_a_speed_drift_within_the_references_own_noise_scales_nothing():
-    from sim.testbed.speed import NOISE, applied_factor
-
-    assert applied_factor(1.5) == 1.5  # a loaded machine: the drift is real
-    assert applied_factor(0.7) == 0.7
-    assert applied_factor(1.2) == 1.0  # a quiet machine's reference moves this much alone
-    assert applied_factor(0.9) == 1.0
-    assert applied_factor(NOISE) == 1.0
-    assert applied_factor(NOISE * 1.01) == NOISE * 1.01
