@@ -25,7 +25,7 @@ from sim.testbed.node import cpu_seconds
 BODY_BYTES = 16384
 
 
-def _split_cores() -> tuple[tuple[int, ...], tuple[int, ...]]:
+def split_cores() -> tuple[tuple[int, ...], tuple[int, ...]]:
     """(client cores, server cores): one core each when there are two."""
     cores = sorted(os.sched_getaffinity(0))
     return (cores[0],), (cores[1] if len(cores) > 1 else cores[0],)
@@ -93,7 +93,7 @@ def measure_http_costs(key_dir: str, *, quick: bool = False) -> dict[str, float]
     (kept-alive connection), ``server_connection_us``, ``client_connection_us`` (what a new
     connection adds), and ``server_idle_us_per_s`` (a node's CPU per second serving
     nothing), with the processes pinned as in a testbed run."""
-    client_cores, server_cores = _split_cores()
+    client_cores, server_cores = split_cores()
     count = 300 if quick else 2000
     previous = os.sched_getaffinity(0)
     os.sched_setaffinity(0, set(client_cores))
@@ -135,7 +135,7 @@ def measure_low_load_http_costs(
     on a kept-alive connection, so that each runs with the CPU caches other processes
     left (it costs more than back to back); the node's idle CPU (``idle_us_per_s``) over
     the gaps taken out, as the prediction adds it on its own."""
-    client_cores, server_cores = _split_cores()
+    client_cores, server_cores = split_cores()
     count = 30 if quick else 120
     previous = os.sched_getaffinity(0)
     os.sched_setaffinity(0, set(client_cores))

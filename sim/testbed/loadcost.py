@@ -31,7 +31,7 @@ from sim.engine.steps import first_events
 from sim.protocol.api import role_of
 from sim.testbed.cluster import Cluster
 from sim.testbed.driver import Bill, Transport
-from sim.testbed.httpcost import _split_cores
+from sim.testbed.httpcost import split_cores
 from sim.testbed.loadgen import LoadGenerator
 from sim.testbed.node import cpu_seconds
 
@@ -200,7 +200,7 @@ def measure_loadgen_costs(
     from sim.testbed import httpcost
     from sim.testbed.driver import client_tls_context
 
-    client_cores, server_cores = _split_cores()
+    client_cores, server_cores = split_cores()
     seconds, count = (3.0, 200) if quick else (8.0, 600)
     built = build_strategy(REFERENCE, {}, key_dir=key_dir)
     previous = os.sched_getaffinity(0)
@@ -242,7 +242,7 @@ def diagnose(strategy: str, profile_path: str, key_dir: str, seconds: float = 2.
     from sim.testbed.driver import client_tls_context
     from sim.testbed.ledger_gap import time_steps
 
-    client_cores, server_cores = _split_cores()
+    client_cores, server_cores = split_cores()
     built = build_strategy(strategy, {}, key_dir=key_dir)
     profile = load_profile(profile_path)
     previous = os.sched_getaffinity(0)
