@@ -61,7 +61,7 @@ def _ca_pem(key_dir: str) -> bytes:
     return build_strategy("x509", {}, key_dir=key_dir).setup.keystore.ca.pem
 
 
-def _measure(
+def measure_requests(
     cluster: Cluster,
     count: int,
     fresh: bool,
@@ -103,11 +103,15 @@ def measure_http_costs(key_dir: str, *, quick: bool = False) -> dict[str, float]
         ) as c:
             # made once, as a testbed's clients share one; trusting the test CA
             context = client_tls_context(_ca_pem(key_dir))
-            server, client = _measure(c, count, False, context)
-            big_server, big_client = _measure(c, count, False, context, body=bytes(BODY_BYTES))
-            server_new, client_new = _measure(c, max(count // 5, 50), True, context)
-            tls_server, tls_client = _measure(c, count, False, context, tls=True)
-            tls_server_new, tls_client_new = _measure(c, max(count // 10, 30), True, context, True)
+            server, client = measure_requests(c, count, False, context)
+            big_server, big_client = measure_requests(
+                c, count, False, context, body=bytes(BODY_BYTES)
+            )
+            server_new, client_new = measure_requests(c, max(count // 5, 50), True, context)
+            tls_server, tls_client = measure_requests(c, count, False, context, tls=True)
+            tls_server_new, tls_client_new = measure_requests(
+                c, max(count // 10, 30), True, context, True
+            )
         idle = _idle_seconds_per_second(key_dir, server_cores, 3.0 if quick else 8.0)
     finally:
         os.sched_setaffinity(0, previous)
@@ -145,8 +149,8 @@ def measure_low_load_http_costs(
             "x509", {}, {"provider": 1}, server_cores, key_dir, time.time(), empty=True
         ) as c:
             context = client_tls_context(_ca_pem(key_dir))
-            server, client = _measure(c, count, False, context, False, gap_s, idle)
-            tls_server, tls_client = _measure(c, count, False, context, True, gap_s, idle)
+            server, client = measure_requests(c, count, False, context, False, gap_s, idle)
+            tls_server, tls_client = measure_requests(c, count, False, context, True, gap_s, idle)
     finally:
         os.sched_setaffinity(0, previous)
     return {

@@ -217,10 +217,10 @@ def measure_loadgen_costs(
             empty=True,
         ) as cluster:
             context = client_tls_context(built.setup.keystore.ca.pem)
-            _, before = httpcost._measure(cluster, count, False, context)
-            _, fresh = httpcost._measure(cluster, count // 5, True, context)
+            _, before = httpcost.measure_requests(cluster, count, False, context)
+            _, fresh = httpcost.measure_requests(cluster, count // 5, True, context)
             full = run_mirror(cluster, key_dir, seconds, http=True)
-            _, after = httpcost._measure(cluster, count, False, context)
+            _, after = httpcost.measure_requests(cluster, count, False, context)
     finally:
         os.sched_setaffinity(0, previous)
     kept = (before + after) / 2
@@ -260,7 +260,7 @@ def diagnose(strategy: str, profile_path: str, key_dir: str, seconds: float = 2.
             empty=True,
         ) as cluster:
             context = client_tls_context(built.setup.keystore.ca.pem)
-            _, tight = httpcost._measure(cluster, 300, False, context)
+            _, tight = httpcost.measure_requests(cluster, 300, False, context)
             full = run_mirror(cluster, key_dir, seconds, http=True, strategy=strategy)
             bare = run_mirror(None, key_dir, seconds, http=False, strategy=strategy)
     finally:
@@ -280,11 +280,36 @@ def diagnose(strategy: str, profile_path: str, key_dir: str, seconds: float = 2.
     }
 
 
-if __name__ == "__main__":  # python -m sim.testbed.loadcost PROFILE.json STRATEGY...
+def main(argv: list[str] | None = None) -> int:
+    """``python -m sim.testbed.loadcost PROFILE.json STRATEGY...``: each strategy's load
+    generator taken apart (``diagnose``), a line each; 2 on bad input, said in one line."""
+    import argparse
     import sys
 
+    from sim.engine.costs import load_profile
+    from sim.errors import WssimError
+    from sim.protocol.registry import strategy_entry
     from sim.wire.keys import default_key_dir
 
-    for name in sys.argv[2:]:
-        figures = diagnose(name, sys.argv[1], str(default_key_dir()))
-        print(name, " ".join(f"{key}={value:.3g}" for key, value in figures.items()), flush=True)
+    parser = argparse.ArgumentParser(
+        prog="python -m sim.testbed.loadcost",
+        description="the testbed's load generator taken apart, per strategy",
+    )
+    parser.add_argument("profile", help="a profile written by wssim calibrate")
+    parser.add_argument("strategies", nargs="+", metavar="STRATEGY", help="e.g. x509 sct")
+    args = parser.parse_args(argv)
+    try:
+        load_profile(args.profile)
+        for name in args.strategies:
+            strategy_entry(name)
+        for name in args.strategies:
+            figures = diagnose(name, args.profile, str(default_key_dir()))
+            print(name, " ".join(f"{k}={v:.3g}" for k, v in figures.items()), flush=True)
+    except WssimError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

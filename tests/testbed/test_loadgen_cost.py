@@ -144,3 +144,19 @@ def test_the_load_generators_cpu_at_saturation_is_the_best_steps_and_compared():
     flat = validation.flatten(metrics, 300.0, 3.0)
     assert flat["saturation_loadgen_cpu_ms_per_message"] == 3.0
     assert "saturation_loadgen_cpu_ms_per_message" not in validation.flatten(metrics, 300.0)
+
+
+def test_the_diagnosis_command_refuses_bad_input_in_one_line(tmp_path, capsys):
+    from sim.testbed.loadcost import main
+
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    assert main([str(tmp_path / "missing.json"), "x509"]) == 2
+    assert "no file" in capsys.readouterr().err
+    assert main([str(broken), "x509"]) == 2
+    assert "is not JSON" in capsys.readouterr().err
+    assert main(["default", "x509", "no-such-strategy"]) == 2
+    assert "unknown strategy 'no-such-strategy'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:
+        main([])
+    assert usage.value.code == 2
