@@ -66,7 +66,9 @@ def count(duration: float, nodes: int, messages: int, work: Path) -> tuple[int, 
     ]
     # one BLAS thread: numpy's idle OpenBLAS threads spin, and valgrind counts their spinning
     env = dict(os.environ, PYTHONHASHSEED="0", PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1")
-    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
+    if done.returncode != 0:  # the run's own error, not valgrind's command line
+        sys.exit(f"the counted run failed:\n{done.stderr[-2000:]}")
     refs = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
     return int(refs.group(1).replace(",", "")), int(done.stdout.split()[-1])
 
@@ -77,6 +79,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=5, help="messages a session")
     parser.add_argument("--child", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if not (1 <= args.nodes <= 10_000 and 1 <= args.messages <= 1_000):
+        parser.error("--nodes must be 1 to 10000 and --messages 1 to 1000")
     if args.child is not None:
         child(args.child, args.nodes, args.messages)
         return
