@@ -98,7 +98,8 @@ class MessageStats:
             self.closed += 1
             if record.ok and self.warmup < end:
                 self.departures += 1
-                if self.batches:  # ``_batch`` inlined, here and below (once a message)
+                # the batch a time falls in, the last for any later (here and below)
+                if self.batches:
                     k = int((end - self.warmup) / self.batch_width)
                     self.batch_departures[k if k < self.batches - 1 else self.batches - 1] += 1
         if not self.warmup <= start < self.end:
@@ -141,12 +142,6 @@ class MessageStats:
                 op_steps[id(counts)] = [counts, 1]
             else:
                 entry[1] += 1
-
-    def _batch(self, t: float) -> int:
-        """The batch of the window time ``t`` falls in."""
-        b = int((t - self.warmup) / self.batch_width)
-        last = self.batches - 1
-        return b if b < last else last
 
     def add_demand(self, demand: dict[tuple[str, str], float], messages: int) -> None:
         """Add a metered session's demand on each resource and its application messages."""
