@@ -207,15 +207,7 @@ def measure_loadgen_costs(
     os.sched_setaffinity(0, set(client_cores))
     try:
         bare = run_mirror(None, key_dir, seconds, http=False)
-        with Cluster(
-            REFERENCE,
-            {},
-            dict.fromkeys(built.roles, 1),
-            server_cores,
-            key_dir,
-            time.time(),
-            empty=True,
-        ) as cluster:
+        with _echo_nodes(REFERENCE, built.roles, key_dir, server_cores) as cluster:
             context = client_tls_context(built.setup.keystore.ca.pem)
             _, before = httpcost.measure_requests(cluster, count, False, context)
             _, fresh = httpcost.measure_requests(cluster, count // 5, True, context)
@@ -250,15 +242,7 @@ def diagnose(strategy: str, profile_path: str, key_dir: str, seconds: float = 2.
     try:
         times = time_steps(built, profile, messages=MESSAGES, size=PAYLOAD_BYTES, sessions=10)
         harness = sum(s for (role, _), s in times.spent.items() if role == CLIENT)
-        with Cluster(
-            strategy,
-            {},
-            dict.fromkeys(built.roles, 1),
-            server_cores,
-            key_dir,
-            time.time(),
-            empty=True,
-        ) as cluster:
+        with _echo_nodes(strategy, built.roles, key_dir, server_cores) as cluster:
             context = client_tls_context(built.setup.keystore.ca.pem)
             _, tight = httpcost.measure_requests(cluster, 300, False, context)
             full = run_mirror(cluster, key_dir, seconds, http=True, strategy=strategy)
@@ -278,6 +262,12 @@ def diagnose(strategy: str, profile_path: str, key_dir: str, seconds: float = 2.
         "tight_request_us": tight * 1e6,
         "model_ms": model,
     }
+
+
+def _echo_nodes(strategy: str, roles, key_dir: str, cores: tuple[int, ...]) -> Cluster:
+    """A node of each of ``strategy``'s server ``roles`` on ``cores``, echoing every request
+    (its engine never runs: the mirror answers in this process)."""
+    return Cluster(strategy, {}, dict.fromkeys(roles, 1), cores, key_dir, time.time(), empty=True)
 
 
 def main(argv: list[str] | None = None) -> int:
