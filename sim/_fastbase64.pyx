@@ -121,27 +121,16 @@ def b64decode_canonical(str text):
     return out
 
 
-def b64encode_with(checked):
-    """The facade's ``b64encode`` with its common case (``bytes``) encoded here: anything else
-    goes to ``checked``, the facade's function, which checks it (the checks written there
-    only)."""
+def with_fast_path(fast, kind, checked):
+    """The facade's ``checked`` with its common case (a value of exactly type ``kind``) done
+    by the kernel's ``fast`` here: anything else goes to ``checked``, which checks it (the
+    checks written there only)."""
 
-    def b64encode_checked(data):
-        if type(data) is bytes:
-            return b64encode(data)
-        return checked(data)
+    def call(value):
+        if type(value) is kind:
+            return fast(value)
+        return checked(value)
 
-    b64encode_checked.__doc__ = checked.__doc__
-    return b64encode_checked
-
-
-def b64decode_canonical_with(checked):
-    """The facade's ``b64decode_canonical`` with its common case (``str``) decoded here."""
-
-    def b64decode_canonical_checked(text):
-        if type(text) is str:
-            return b64decode_canonical(text)
-        return checked(text)
-
-    b64decode_canonical_checked.__doc__ = checked.__doc__
-    return b64decode_canonical_checked
+    call.__doc__ = checked.__doc__
+    call.__name__ = call.__qualname__ = checked.__name__
+    return call

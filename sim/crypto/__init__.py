@@ -442,8 +442,10 @@ def b64decode_canonical(text: str) -> bytes | None:
     return _b64decode_canonical(text)
 
 
-if hasattr(_base64_impl, "b64encode_with"):
+if hasattr(_base64_impl, "with_fast_path"):
     # The kernel takes the common case (bytes, a str) itself and hands anything else to the
     # checked function above: one call a value, the checks written once, there.
-    b64encode = _base64_impl.b64encode_with(b64encode)
-    b64decode_canonical = _base64_impl.b64decode_canonical_with(b64decode_canonical)
+    b64encode = _base64_impl.with_fast_path(_base64_impl.b64encode, bytes, b64encode)
+    b64decode_canonical = _base64_impl.with_fast_path(
+        _base64_impl.b64decode_canonical, str, b64decode_canonical
+    )
