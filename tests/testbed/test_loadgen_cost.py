@@ -23,24 +23,24 @@ def _profile(**http) -> CostProfile:
     return CostProfile.from_json(data)
 
 
-def test_the_busy_load_generator_is_charged_its_own_cpu_a_message(keystore):
-    options = dict(messages=2, size=1024, key_dir=keystore.directory)
-    profile = _profile(loadgen_message_us=250.0)
-    idle = predict.client_cpu_ms("x509", {}, profile, **options)
+def _busy_beyond_idle_ms(profile: CostProfile, key_dir) -> float:
+    """What x509's load generator costs a message more back to back than at low load."""
+    options = dict(messages=2, size=1024, key_dir=key_dir)
     busy = predict.client_cpu_ms("x509", {}, profile, busy=True, **options)
-    assert busy - idle == pytest.approx(0.25)
+    return busy - predict.client_cpu_ms("x509", {}, profile, **options)
+
+
+def test_the_busy_load_generator_is_charged_its_own_cpu_a_message(keystore):
+    profile = _profile(loadgen_message_us=250.0)
+    assert _busy_beyond_idle_ms(profile, keystore.directory) == pytest.approx(0.25)
     doubled = profile.with_overrides(2.0, {})
-    grown = predict.client_cpu_ms("x509", {}, doubled, busy=True, **options)
-    assert grown - predict.client_cpu_ms("x509", {}, doubled, **options) == pytest.approx(0.5)
+    assert _busy_beyond_idle_ms(doubled, keystore.directory) == pytest.approx(0.5)
 
 
 def test_the_busy_load_generator_pays_each_request_at_its_own_cost(keystore):
-    options = dict(messages=2, size=1024, key_dir=keystore.directory)
     profile = _profile(loadgen_request_us=900.0)
-    idle = predict.client_cpu_ms("x509", {}, profile, **options)
-    busy = predict.client_cpu_ms("x509", {}, profile, busy=True, **options)
     # x509: one request a message, 0.9 ms instead of the tight loop's 0.4 ms
-    assert busy - idle == pytest.approx(0.5)
+    assert _busy_beyond_idle_ms(profile, keystore.directory) == pytest.approx(0.5)
     assert profile.http["client_request_us"] == 400.0  # the profile itself is left alone
 
 
@@ -58,11 +58,7 @@ def test_the_load_generators_figures_come_from_its_runs_with_and_without_http():
 
 
 def test_a_profile_without_the_figures_prices_the_busy_load_generator_as_before(keystore):
-    options = dict(messages=2, size=1024, key_dir=keystore.directory)
-    profile = _profile()
-    assert predict.client_cpu_ms("x509", {}, profile, busy=True, **options) == pytest.approx(
-        predict.client_cpu_ms("x509", {}, profile, **options)
-    )
+    assert _busy_beyond_idle_ms(_profile(), keystore.directory) == pytest.approx(0.0, abs=1e-9)
 
 
 def test_the_predicted_saturation_charges_the_load_generators_own_cpu(tmp_path):
