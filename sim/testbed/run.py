@@ -133,22 +133,15 @@ def measure_strategy(
         main["reference_ms"] = reference
         rows = result["rows"]
         main["errors"] = result["errors"]
-        best, steps, loadgen_reference = None, [], None
+        best, steps = None, []
         if settings.users:
             say(f"{name}: saturation, closed users {settings.users}")
-            # the machine's speed around the saturation steps on the load generator's core,
-            # which bounds them: reported beside the main step's (``loadgen_speed_factor``),
-            # not used (one run on a loaded machine: no better than the servers' core's)
-            loadgen_reference = speed.reference_ms(key_dir, layout["load generator"])
             best, steps = measure.saturation(
                 lambda users: step(_step_load(settings, users), settings.seed + users)[0],
                 settings.users,
             )
-            loadgen_reference += speed.reference_ms(key_dir, layout["load generator"])
-            loadgen_reference /= 2
     return {
         "main": main,
-        "saturation_reference_ms": loadgen_reference,
         "saturation_per_s": best,
         "saturation_bound_by": bottleneck(steps),
         "saturation_loadgen_cpu_ms_per_message": measure.loadgen_at_best(steps, best),
@@ -328,10 +321,6 @@ def run_testbed(
         say(
             f"{name}: simulating the same loads (the machine ran {factor:.2f}x its calibration's CPU time)"
         )
-        loadgen_factor = None
-        if measured["saturation_reference_ms"]:
-            meta = load_profile(profile).meta
-            loadgen_factor = speed.speed_factor(meta, measured["saturation_reference_ms"])
         predicted = predict_strategy(
             name, data, scenario, settings, profile, key_dir, factor, main_profile
         )
@@ -344,7 +333,6 @@ def run_testbed(
             )
         details["strategies"][name] = {
             "speed_factor": factor,
-            "loadgen_speed_factor": loadgen_factor,
             "measured": measured,
             "predicted": predicted,
             "ledger_gap": gap,
