@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parent / "benchmarks"
+ROOT = Path(__file__).resolve().parent
+BENCHMARKS = ROOT / "benchmarks"
+#: the packages the suite's child interpreters import from this checkout
+PACKAGES = ("sim", "fuzz")
 
 
 def _runs_benchmarks(config: pytest.Config) -> bool:
@@ -33,6 +36,17 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     """A run of the tests times nothing: pytest-benchmark is turned off before it warns, in
-    every worker, that xdist turns it off."""
+    every worker, that xdist turns it off.
+
+    The checkout's modules are compiled once, before any worker starts: with
+    PYTHONDONTWRITEBYTECODE set (as on this project's machines) no interpreter writes its
+    bytecode, and each of the suite's child interpreters (the CLI's, the testbed's nodes,
+    notebook kernels, Dask workers) compiled every module it imported again. Python checks
+    a cached file against its source, so a stale one is never used."""
     if not _runs_benchmarks(config):
         config.option.benchmark_disable = True
+    if not hasattr(config, "workerinput"):
+        import compileall
+
+        for package in PACKAGES:
+            compileall.compile_dir(ROOT / package, quiet=2)
