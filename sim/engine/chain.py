@@ -38,7 +38,9 @@ Handler = Callable[[Node, Send, str, float, bool], Step]
 
 @dataclass(slots=True)
 class MessageRecord:
-    """One application message, for messages.csv and the summary."""
+    """One application message of the general session (full fidelity, a traced replay,
+    MSER-5) while it runs: what the statistics and its row of messages.csv take as it ends
+    (kept only by MSER-5; ``replay_session`` keeps these in locals)."""
 
     session: int
     seq: int
@@ -88,6 +90,7 @@ class Chain:
         "result",
         "session_key",
         "shadows",
+        "steps",
         "strategy",
         "tls_open",
         "watcher",
@@ -122,6 +125,8 @@ class Chain:
         self.handle: Handler | None = None
         self.cursor = None
         self.record: MessageRecord | None = None
+        #: the op counts of the message's steps so far (None for the close)
+        self.steps: list | None = None
         self.bound: dict[str, Node] = {CLIENT: client}
         self.result: AppDone | SessionClosed | None = None
         #: full fidelity: the session's client engine; the adversary's request waiting
@@ -140,6 +145,7 @@ class Chain:
         close), whose deliveries ``handle`` takes; ``engine``: full fidelity's client engine;
         ``cursor``: replay's ``ScriptCursor`` when ``handle`` is its ``handle``."""
         self.record = record
+        self.steps = None if record is None else record.op_steps
         self.handle = handle
         self.cursor = cursor
         self.engine = engine
@@ -324,9 +330,9 @@ class Chain:
             return False
         connect = network.profile.connection_seconds(server=False, tls=True)
         yield from source.work(network.cpu(source, TLS_HANDSHAKE) + connect, *window)
-        if self.record is not None:
+        if self.steps is not None:
             counts = network.op_counts(TLS_HANDSHAKE)
-            self.record.op_steps += (counts, counts)
+            self.steps += (counts, counts)
         return True
 
     def _bill(self, bill: Bill, size: int) -> None:

@@ -295,16 +295,19 @@ class History:
         if horizon is not None:
             self.due = cursor.start + horizon
         switches = () if ok else cursor.switches
-        if cursor.position == CLOSE or not (
-            cursor.offsets or cursor.aged or switches or self.prior
-        ):
-            return
+        if cursor.position != CLOSE and (cursor.offsets or cursor.aged or switches or self.prior):
+            self.remember(cursor.position, switches, cursor.offsets, cursor.aged)
+
+    def remember(self, position: int, switches: tuple, offsets: tuple, aged: bool) -> None:
+        """Add a message (its position, kept switches, clock offsets and whether it was
+        aged) to ``prior``, once ``count`` counts it: the message met offsets or the
+        horizon, failed after fresh nodes, or came after one that did."""
         steady = SCRIPTED_MESSAGES - 1
         if not self.prior:  # the first one: the messages before it met none of these
             self.prior = tuple(
                 (min(i, steady), (), (), False) for i in range(min(self.count - 1, steady + 1))
             )
-        entry = (cursor.position, switches, cursor.offsets, cursor.aged)
+        entry = (position, switches, offsets, aged)
         if not (self.prior and self.prior[-1] == entry and entry[0] == steady):
             self.prior = (*self.prior, entry)
 
@@ -373,19 +376,42 @@ class ScriptCursor:
         # have moved since, for its later steps)
         offset = node.skew - self.client_skew
         if fresh or offset:
-            if fresh:
-                self.switches = (*self.switches, (node.role, self.index))
-            if offset:
-                self.offsets = (*self.offsets, (self.index, offset))
-            self.script = self.scripts.variant(
+            self.script, self.switches, self.offsets = switch(
+                self.scripts,
+                self.script,
                 self.position,
+                self.index,
                 self.switches,
                 self.offsets,
-                self.script,
-                self.index,
                 self.prior,
                 self.aged,
+                node.role if fresh else None,
+                offset,
             )
         step = self.script.handled[self.index]
         self.index += 1
         return step
+
+
+def switch(
+    scripts: Scripts,
+    script: MessageScript,
+    position: int,
+    index: int,
+    switches: tuple,
+    offsets: tuple,
+    prior: tuple,
+    aged: bool,
+    fresh_role: str | None,
+    offset: float,
+) -> tuple[MessageScript, tuple, tuple]:
+    """The variant a message replaying ``script`` at delivery ``index`` switches to, when
+    that delivery reaches a node of ``fresh_role`` new to the session (None: not new) or a
+    receiver whose clock is ``offset`` seconds off the client's: (the script, the message's
+    switches and offsets so far)."""
+    if fresh_role is not None:
+        switches = (*switches, (fresh_role, index))
+    if offset:
+        offsets = (*offsets, (index, offset))
+    script = scripts.variant(position, switches, offsets, script, index, prior, aged)
+    return script, switches, offsets

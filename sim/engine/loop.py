@@ -88,7 +88,7 @@ def _run(env: simpy.Environment, at: float) -> None:
                 if waiting is None:  # processed already: SimPy's loop sends its value now
                     _RESUME(process, following)
                     continue
-                waiting.append(process._resume)
+                waiting.append(resume)  # the callback itself: no new bound method an event
                 process._target = following
                 env._active_proc = None
                 continue

@@ -11,8 +11,9 @@ class MessageLog(Sequence):
     into a table of the distinct ones), about 80 bytes a row instead of a dict's 600.
 
     A sequence of row dicts (keys ``FIELDS``, which ``sim.report.outputs`` writes as
-    messages.csv's columns), each built when read; ``append_record`` adds a
-    ``MessageRecord``, ``append`` a row dict."""
+    messages.csv's columns), each built when read. A run opens a message's row as it
+    starts (``open_row``) and fills it in as it ends (``close_row``); ``append_record``
+    adds a finished ``MessageRecord``, ``append`` a row dict."""
 
     _INTS = (
         ("replication", "i"),
@@ -26,6 +27,8 @@ class MessageLog(Sequence):
         ("recoveries", "i"),
     )
     _STRINGS = ("strategy", "class", "fault")
+    #: the integer columns a row starts with at 0 (``open_row``)
+    _ZEROED = tuple(name for name, _ in _INTS if name not in ("session", "seq"))
     #: the fields of a row, in order (messages.csv's columns)
     FIELDS = (
         "replication",
@@ -48,11 +51,13 @@ class MessageLog(Sequence):
 
     def __init__(self, rows: Iterable[Mapping] = ()) -> None:
         self._columns = {name: array(code) for name, code in self._INTS}
+        self._zeroed = [self._columns[name] for name in self._ZEROED]
         self._start = array("d")
         self._end = array("d")
         self._ok = array("b")
         #: per string column, its values' indexes into ``_strings``
         self._refs = {name: array("i") for name in self._STRINGS}
+        self._strategy_refs, self._class_refs, self._fault_refs = self._refs.values()
         self._strings: list[str] = []
         self._index: dict[str, int] = {}
         #: rows appended as dicts (not from a record): their own rounded values, kept as given
@@ -106,28 +111,66 @@ class MessageLog(Sequence):
         self._ref("class", record.client_class)
         self._ref("fault", record.fault or "")
 
-    def extend_records(self, replication: int, strategy: str, records: Sequence) -> None:
-        """Add the rows of finished ``MessageRecord``s (of ``strategy`` unless a record
-        names its own), column by column: ``append_record`` for each, faster."""
-        if not records:
-            return
+    def open_row(self, session: int, seq: int, start: float, refs: tuple[int, int, int]) -> int:
+        """Add the row of a message as it starts: not ended, no bytes, replication 0
+        (``extend`` sets it); ``refs``: its strategy's, class's and fault's ``ref`` (the
+        fault "" until ``close_row``). Returns its index."""
+        row = len(self._start)
+        for column in self._zeroed:
+            column.append(0)
         columns = self._columns
-        columns["replication"].extend([replication] * len(records))
-        columns["session"].extend([r.session for r in records])
-        columns["seq"].extend([r.seq for r in records])
-        columns["request_bytes"].extend([r.request_bytes for r in records])
-        columns["response_bytes"].extend([r.response_bytes for r in records])
-        columns["token_service_bytes"].extend([r.token_bytes for r in records])
-        columns["sts_exchanges"].extend([r.sts_exchanges for r in records])
-        columns["retries"].extend([r.retries for r in records])
-        columns["recoveries"].extend([r.recoveries for r in records])
-        self._start.extend([r.start for r in records])
-        self._end.extend([r.end for r in records])
-        self._ok.extend([bool(r.ok) for r in records])
-        self._refs["strategy"].extend(self._indexes([r.strategy or strategy for r in records]))
-        self._refs["class"].extend(self._indexes([r.client_class for r in records]))
-        self._refs["fault"].extend(self._indexes([r.fault or "" for r in records]))
+        columns["session"].append(session)
+        columns["seq"].append(seq)
+        self._start.append(start)
+        self._end.append(0.0)
+        self._ok.append(0)
+        strategy, label, fault = refs
+        self._strategy_refs.append(strategy)
+        self._class_refs.append(label)
+        self._fault_refs.append(fault)
+        return row
+
+    def ref(self, value: str) -> int:
+        """``value``'s index into the table of distinct strings (added when new)."""
+        k = self._index.get(value)
+        return self._new(value) if k is None else k
+
+    def close_row(
+        self,
+        row: int,
+        end: float,
+        ok: bool,
+        fault: str | None,
+        request_bytes: int,
+        response_bytes: int,
+        token_bytes: int,
+        sts_exchanges: int,
+        retries: int,
+        recoveries: int,
+    ) -> None:
+        """Fill in row ``row`` (``open_row``) as its message ends."""
+        columns = self._columns
+        self._end[row] = end
+        self._ok[row] = 1 if ok else 0
+        if fault:
+            self._fault_refs[row] = self.ref(fault)
+        columns["request_bytes"][row] = request_bytes
+        columns["response_bytes"][row] = response_bytes
+        columns["token_service_bytes"][row] = token_bytes
+        columns["sts_exchanges"][row] = sts_exchanges
+        columns["retries"][row] = retries
+        columns["recoveries"][row] = recoveries
         self._rounded = None
+
+    def times(self) -> tuple[array, array]:
+        """Every row's start and end (0.0 while it runs) in seconds, unrounded."""
+        return self._start, self._end
+
+    def _new(self, value: str) -> int:
+        """Add ``value`` to the table of distinct strings; its index."""
+        k = self._index[value] = len(self._strings)
+        self._strings.append(value)
+        return k
 
     def _indexes(self, values: list[str]) -> list[int]:
         """The indexes of ``values`` into the table of distinct strings (new ones added)."""
@@ -154,18 +197,23 @@ class MessageLog(Sequence):
             self._ref(name, "")
         self._rows[index] = dict(row)
 
-    def extend(self, rows: Iterable[Mapping]) -> None:
+    def extend(self, rows: Iterable[Mapping], replication: int | None = None) -> None:
+        """Add ``rows``; a MessageLog's column by column, in ``replication`` when given
+        (instead of the replication its rows name)."""
         if isinstance(rows, MessageLog):
-            self._extend_log(rows)
+            self._extend_log(rows, replication)
             return
         for row in rows:
             self.append(row)
 
-    def _extend_log(self, other: MessageLog) -> None:
+    def _extend_log(self, other: MessageLog, replication: int | None = None) -> None:
         """Append another log's rows column by column (a replication run elsewhere)."""
         offset = len(self)
-        for name, _ in self._INTS:
-            self._columns[name].extend(other._columns[name])
+        for name, code in self._INTS:
+            if name == "replication" and replication is not None:
+                self._columns[name].extend(array(code, [replication]) * len(other))
+            else:
+                self._columns[name].extend(other._columns[name])
         self._start.extend(other._start)
         self._end.extend(other._end)
         self._ok.extend(other._ok)

@@ -19,20 +19,23 @@ Model choices (see also ``chain.py`` and ``fidelity.py``):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import numpy as np
 import simpy
 
+from sim.engine.arrivals import back_to_back, closed, open_arrivals
 from sim.engine.capacity import MeteredChain, SessionSample
 from sim.engine.chain import NODE_DOWN, TIMEOUT, Chain, MessageRecord
 from sim.engine.costs import CostProfile
 from sim.engine.fidelity import CLOSE, Fidelity, History, ScriptCursor
 from sim.engine.loop import run_until
+from sim.engine.message_log import MessageLog
 from sim.engine.network import Network
 from sim.engine.preparation import payload
+from sim.engine.replay_session import replay_session
 from sim.engine.resources import Node
 from sim.engine.scenario import Fault, Scenario
 from sim.engine.shadows import ContextShadows
@@ -62,6 +65,23 @@ class Tracer(Protocol):
         data: bytes,
         fault: str | None,
     ) -> None: ...
+
+
+class Session(NamedTuple):
+    """What a new session draws and holds (``Replication.open_session``)."""
+
+    client: Node
+    #: its client class ("default" without classes), its strategy's name
+    label: str
+    strategy: str
+    #: whether it measures its service demand (capacity.py)
+    metered: bool
+    chain: Chain
+    #: how many application messages it sends, the payload sizes it draws from, and the
+    #: index of each message's size into them (None: one size)
+    length: int
+    sizes: list[int]
+    drawn: list[int] | None
 
 
 @dataclass(frozen=True)
@@ -123,9 +143,13 @@ class Replication:
         )
         if tracer is not None:
             self.network.fold = False  # trace every message at its own time, in order
-        #: messages kept for messages.csv (at most run.record_messages; the statistics see all)
-        self.records: list[MessageRecord] = []
+        #: the rows of messages.csv, each added as its message starts (at most
+        #: run.record_messages; the statistics see all) and filled in as it ends
+        self.log = MessageLog()
         self.stats = {name: message_stats(scenario.run) for name in strategies}
+        #: replay's sessions run as one generator each (``replay_session``), but with a
+        #: tracer or an automatic warm-up (which keeps every message's record)
+        self.fast = not self.full and tracer is None and scenario.run.warmup != "mser5"
         self.started = 0
         #: when sessions stop starting messages (``_stop``)
         self.end = scenario.run.duration_s
@@ -204,43 +228,61 @@ class Replication:
         node.engines[name] = engine
 
     # sessions ----------------------------------------------------------------------------
-    def _session(self, key: int):
-        """Generator: a session's application messages, then its close (one generator, not
-        two delegating: a session's every event resumes it)."""
+    def _session(self, key: int) -> Generator:
+        """Generator: session ``key``'s application messages, then its close."""
+        if self.fast:
+            return replay_session(self, key)
+        return self._general_session(key)
+
+    def open_session(self, key: int) -> Session:
+        """What a new session ``key`` draws and holds, its chain made."""
+        client_node = self.network.client_node(key % self.scenario.topology.client.nodes)
+        client_class = self._draw_class()
+        name = (
+            self.scenario.class_strategy(client_class)
+            if self.mixed
+            else next(iter(self.strategies))
+        )
+        metered = self.metered(key, self.env.now)  # a sample of the window's (capacity.py)
+        chain = (MeteredChain if metered else Chain)(
+            self.network,
+            key,
+            client_node,
+            name,
+            self.idle[name],
+            shadows=self.shadows,
+            watcher=self.attacker,
+        )
+        length = self._draw_length(client_class)
+        # Drawn when the session starts, so every strategy sees the same sizes (common
+        # random numbers); a small discrete set keeps replay exact (one script set a size).
+        sizes, weights = self.sizes[client_class]
+        drawn = None
+        if len(sizes) > 1:
+            drawn = self.arrivals.choice(len(sizes), size=length, p=weights).tolist()
+        return Session(
+            client_node, client_class or "default", name, metered, chain, length, sizes, drawn
+        )
+
+    def _general_session(self, key: int):
+        """Generator: a session's application messages, then its close, each message's
+        chain followed by ``Chain.run`` (full fidelity, or replay traced or keeping every
+        record)."""
         self.live.add(key)
         try:
             env = self.env
             workload = self.scenario.workload
             record_limit = self.scenario.run.record_messages
-            client_node = self.network.client_node(key % self.scenario.topology.client.nodes)
-            client_class = self._draw_class()
-            name = (
-                self.scenario.class_strategy(client_class)
-                if self.mixed
-                else next(iter(self.strategies))
-            )
+            log = self.log
+            session = self.open_session(key)
+            client_node, label, name = session.client, session.label, session.strategy
+            metered, chain, length = session.metered, session.chain, session.length
+            sizes, drawn = session.sizes, session.drawn
             strategy = self.strategies[name]
             stats = self.stats[name]
-            metered = self.metered(key, env.now)  # a sample of the window's (capacity.py)
-            chain = (MeteredChain if metered else Chain)(
-                self.network,
-                key,
-                client_node,
-                name,
-                self.idle[name],
-                shadows=self.shadows,
-                watcher=self.attacker,
-            )
             engine = self._new_client(strategy, key)
             position = 0  # messages of the current protocol session (reset on transport failure)
             sent = 0  # application messages started
-            length = self._draw_length(client_class)
-            # Drawn when the session starts, so every strategy sees the same sizes (common
-            # random numbers); a small discrete set keeps replay exact (one script set a size).
-            sizes, weights = self.sizes[client_class]
-            drawn = None
-            if len(sizes) > 1:
-                drawn = self.arrivals.choice(len(sizes), size=length, p=weights)
             end, max_messages = self.end, self.max_messages
             for index in range(length):
                 # ``_stop`` inlined; ``env._now`` is ``env.now`` without the property's call
@@ -248,10 +290,12 @@ class Replication:
                     break
                 self.started += 1
                 sent = index + 1
-                record = MessageRecord(key, index, env._now, 0.0, client_class or "default", name)
+                record = MessageRecord(key, index, env._now, 0.0, label, name)
                 stats.start(record)
-                if len(self.records) < record_limit:
-                    self.records.append(record)
+                row = -1
+                if len(log) < record_limit:
+                    refs = (log.ref(name), log.ref(label), log.ref(""))
+                    row = log.open_row(key, index, record.start, refs)
                 size = sizes[0] if drawn is None else sizes[drawn[index]]
                 while True:
                     first, cursor = self._begin(chain, engine, record, position, index, size)
@@ -274,6 +318,19 @@ class Replication:
                     record.retries += 1
                 record.end = env._now
                 stats.finish(record)
+                if row >= 0:
+                    log.close_row(
+                        row,
+                        record.end,
+                        record.ok,
+                        record.fault,
+                        record.request_bytes,
+                        record.response_bytes,
+                        record.token_bytes,
+                        record.sts_exchanges,
+                        record.retries,
+                        record.recoveries,
+                    )
                 record.op_steps = []  # counted: a kept record need not hold them
                 if index + 1 < length and workload.message_gap_s:
                     yield env.timeout(workload.message_gap_s)
@@ -365,93 +422,6 @@ class Replication:
                 self.trace_seq, self.env.now, sender, receiver, send.action, send.data, send.fault
             )
 
-    # arrivals ----------------------------------------------------------------------------
-    def _open_arrivals(self, rate: float):
-        key = 0
-        gaps = self._gaps(1.0 / rate)
-        while True:
-            yield self.env.timeout(next(gaps))
-            if self._stop() or (self.max_sessions is not None and key >= self.max_sessions):
-                return
-            if len(self.live) >= self.scenario.run.max_in_flight_sessions:
-                self.overload = (self.env.now, len(self.live))
-                return  # an unstable system: its backlog would only grow
-            self.env.process(self._session(key))
-            key += 1
-
-    def _gaps(self, mean: float):
-        """The open workload's inter-arrival times (exponential of ``mean``). Drawn 1,024 at
-        a time (the same numbers as one at a time) when nothing else draws from the
-        arrivals stream (no client classes, one session length, one payload size):
-        otherwise one at a time, between the sessions' own draws, as always."""
-        workload = self.scenario.workload
-        alone = (
-            self.classes is None
-            and workload.session_length != "geometric"
-            and len(self.lengths[None][0]) == 1
-            and len(self.sizes[None][0]) == 1
-        )
-        draw = self.arrivals.exponential
-        while True:
-            if alone:
-                yield from draw(mean, size=1024).tolist()
-            else:
-                yield draw(mean)
-
-    def _user(self, user: int):
-        """A closed workload's user without think time: sessions back to back."""
-        key = user
-        users = self.scenario.workload.users
-        sessions = 0
-        while not self._stop():
-            if self.max_sessions is not None and sessions >= self.max_sessions:
-                return
-            yield from self._session(key)
-            sessions += 1
-            key += users
-
-    def _closed(self, think: float, first_now: bool):
-        """A closed workload of ``users`` with exponential think times, each user light
-        state (whether it is in a session, its sessions so far): a thinking user holds no
-        process. Wake-ups come at the population's rate (users / think), each to a user
-        drawn uniformly, and one drawn while in a session is passed over (thinning): every
-        thinking user then wakes at rate 1 / think, its think time exponential from the end
-        of its session, as if each user drew its own."""
-        env = self.env
-        users = self.scenario.workload.users
-        #: per user: sessions run (the next one's key is user + sessions x users), and 1
-        #: while one runs
-        self.user_sessions = sessions = np.zeros(users, dtype=np.int64)
-        self.user_busy = busy = bytearray(users)
-        if first_now:
-            for user in range(users):
-                env.process(self._user_session(user))
-        mean_gap = think / users
-        limit = self.max_sessions
-        while True:
-            gaps = self.arrivals.exponential(mean_gap, size=1024).tolist()
-            picks = self.arrivals.integers(users, size=1024).tolist() if users > 1 else None
-            for k, gap in enumerate(gaps):
-                yield env.timeout(gap)
-                if self._stop():
-                    return
-                user = picks[k] if picks is not None else 0
-                if busy[user] or (limit is not None and sessions[user] >= limit):
-                    continue
-                env.process(self._user_session(user))
-
-    def _user_session(self, user: int):
-        """One session of a closed workload's ``user``."""
-        if self._stop():
-            return
-        self.user_busy[user] = 1
-        try:
-            key = user + int(self.user_sessions[user]) * self.scenario.workload.users
-            yield from self._session(key)
-        finally:
-            self.user_sessions[user] += 1
-            self.user_busy[user] = 0
-
     # faults ------------------------------------------------------------------------------
     def _faults(self):
         for fault in sorted(self.scenario.faults, key=lambda f: f.at_s):
@@ -491,13 +461,13 @@ class Replication:
     def run(self) -> None:
         workload = self.scenario.workload
         if workload.rate is not None:
-            self.env.process(self._open_arrivals(workload.rate))
+            self.env.process(open_arrivals(self, workload.rate))
         elif workload.think_time_s:
             first_now = workload.first_session == "at_start"
-            self.env.process(self._closed(workload.think_time_s, first_now))
+            self.env.process(closed(self, workload.think_time_s, first_now))
         else:
             for user in range(workload.users):
-                self.env.process(self._user(user))
+                self.env.process(back_to_back(self, user))
         if self.scenario.faults:
             self.env.process(self._faults())
         if self.progress is not None:

@@ -81,30 +81,63 @@ class MessageStats:
         self.faults: dict[str, int] = {}
 
     def start(self, record) -> None:
-        if record.start < self.end:
-            self.opened += 1
-            if self.warmup <= record.start:
-                self.started += 1
+        """A message (a ``MessageRecord``) starts."""
+        self.begin_message(record.start)
         if self.keep:
             self.kept[id(record)] = [record, None]
 
+    def begin_message(self, start: float) -> None:
+        """A message starts at ``start``."""
+        if start < self.end:
+            self.opened += 1
+            if self.warmup <= start:
+                self.started += 1
+
     def finish(self, record) -> None:
+        """A message (a ``MessageRecord``) ends: ``end_message`` of its values."""
         if self.keep:
             self.kept[id(record)][1] = record.op_steps
             self.ended.append(record)
-        end = record.end
-        start = record.start
-        if end <= self.end and start < self.end:
+        self.end_message(
+            record.start,
+            record.end,
+            record.ok,
+            record.fault,
+            record.recoveries,
+            record.request_bytes,
+            record.response_bytes,
+            record.token_bytes,
+            record.sts_exchanges,
+            record.op_steps,
+        )
+
+    def end_message(
+        self,
+        start: float,
+        end: float,
+        ok: bool,
+        fault: str | None,
+        recoveries: int,
+        request_bytes: int,
+        response_bytes: int,
+        token_bytes: int,
+        sts_exchanges: int,
+        op_steps: list,
+    ) -> None:
+        """A message started at ``start`` ends at ``end`` (``ok``, or failed with
+        ``fault``), after ``recoveries``, with its byte counts and its steps' op counts."""
+        window_end = self.end
+        if end <= window_end and start < window_end:
             self.closed += 1
-            if record.ok and self.warmup < end:
+            if ok and self.warmup < end:
                 self.departures += 1
                 # the batch a time falls in, the last for any later (here and below)
                 if self.batches:
                     k = int((end - self.warmup) / self.batch_width)
                     self.batch_departures[k if k < self.batches - 1 else self.batches - 1] += 1
-        if not self.warmup <= start < self.end:
+        if not self.warmup <= start < window_end:
             return
-        if record.ok:
+        if ok:
             self.completed += 1
             latency = (end - start) * 1000
             if self.batches:
@@ -125,21 +158,21 @@ class MessageStats:
                 self._bucket(latency)
         else:
             self.failed += 1
-            code = record.fault or "wssim:NoResult"
+            code = fault or "wssim:NoResult"
             self.faults[code] = self.faults.get(code, 0) + 1
-        if record.recoveries:
-            self.faults["recovered"] = self.faults.get("recovered", 0) + record.recoveries
-        self.request_bytes += record.request_bytes
-        self.response_bytes += record.response_bytes
-        self.token_bytes += record.token_bytes
-        self.sts_exchanges += record.sts_exchanges
-        op_steps = self._op_steps
-        for counts in record.op_steps:
-            entry = op_steps.get(id(counts))
+        if recoveries:
+            self.faults["recovered"] = self.faults.get("recovered", 0) + recoveries
+        self.request_bytes += request_bytes
+        self.response_bytes += response_bytes
+        self.token_bytes += token_bytes
+        self.sts_exchanges += sts_exchanges
+        kinds = self._op_steps
+        for counts in op_steps:
+            entry = kinds.get(id(counts))
             if entry is None:
-                if len(op_steps) >= OP_STEP_KINDS:
+                if len(kinds) >= OP_STEP_KINDS:
                     self._fold_op_steps()
-                op_steps[id(counts)] = [counts, 1]
+                kinds[id(counts)] = [counts, 1]
             else:
                 entry[1] += 1
 

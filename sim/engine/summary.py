@@ -377,7 +377,7 @@ def _bin_totals(nodes: list, attr: str) -> list[float]:
 
 def _collect(result: SimulationResult, rep: Replication, index: int, name: str) -> None:
     """messages.csv, nodes.csv, links.csv and timeseries.csv rows of one replication."""
-    result.messages.extend_records(index, name, rep.records)
+    result.messages.extend(rep.log, replication=index)
     measured = rep.scenario.run.duration_s - rep.scenario.run.warmup_s
     for node in rep.network.nodes.values():
         if node.role == CLIENT:

@@ -12,7 +12,6 @@ import pytest
 from sim.engine import load_scenario, simulate
 from sim.engine import stats as stats_module
 from sim.engine.chain import MessageRecord
-from sim.engine.message_log import MessageLog
 from sim.engine.stats import OP_STEP_KINDS, MessageStats
 
 # tracemalloc slows the runs several times: these go first (tests/conftest.py)
@@ -106,75 +105,6 @@ def test_op_counts_of_full_fidelity_stay_bounded():
         "rsa_sign": messages,
         "sha1_digest": 2 * sum(2 + i % 3 for i in range(messages)),
     }
-
-
-def _reference_row(replication: int, strategy: str, r: MessageRecord) -> dict:
-    """The row as messages.csv has always had it."""
-    return {
-        "replication": replication,
-        "strategy": strategy,
-        "class": r.client_class,
-        "session": r.session,
-        "seq": r.seq,
-        "start_s": round(r.start, 6),
-        "end_s": round(r.end, 6),
-        "latency_ms": round((r.end - r.start) * 1000, 4),
-        "request_bytes": r.request_bytes,
-        "response_bytes": r.response_bytes,
-        "token_service_bytes": r.token_bytes,
-        "sts_exchanges": r.sts_exchanges,
-        "retries": r.retries,
-        "recoveries": r.recoveries,
-        "ok": r.ok,
-        "fault": r.fault or "",
-    }
-
-
-def test_the_message_log_reads_back_the_rows_of_messages_csv():
-    records = [
-        MessageRecord(
-            session=10_000_000 + i,
-            seq=i % 10,
-            start=12.3456789 + i / 7,
-            end=12.4 + i / 7 + i / 1e5,
-            client_class=("web", "batch")[i % 2],
-            strategy="sct",
-            ok=i % 5 != 0,
-            fault=None if i % 5 else "wsc:BadContextToken",
-            request_bytes=6326 + i,
-            response_bytes=2**40 + i,
-            token_bytes=1519 * i,
-            sts_exchanges=i % 2,
-            retries=i % 3,
-            recoveries=i % 4,
-        )
-        for i in range(50)
-    ]
-    log = MessageLog()
-    for i, r in enumerate(records):
-        log.append_record(i // 25, ("sct", "bearer")[i % 3 == 0], r)
-    expected = [
-        _reference_row(i // 25, ("sct", "bearer")[i % 3 == 0], r) for i, r in enumerate(records)
-    ]
-    assert len(log) == 50
-    assert list(log) == expected and log == expected
-    assert log[-1] == expected[-1] and log[10:13] == expected[10:13]
-    for row, reference in zip(log, expected, strict=True):
-        assert [type(v) for v in row.values()] == [type(v) for v in reference.values()]
-    with pytest.raises(IndexError):
-        log[50]
-    extra = {**expected[0], "session": 7}
-    log.append(extra)  # a row given as a dict is kept as given
-    assert log[50] == extra and len(log) == 51
-    # the columnar read (outputs and the store): the same values, in FIELDS order, no dict
-    assert list(log.tuples()) == [tuple(row[f] for f in MessageLog.FIELDS) for row in log]
-    assert list(MessageLog.FIELDS) == list(expected[0])
-    short = {"replication": 3, "strategy": "sct"}
-    log.append(short)  # a given row lacking fields gives them empty, each through ``given``
-    assert list(log.tuples(str.upper, given=repr))[-1] == tuple(
-        repr(short.get(f, "")) for f in MessageLog.FIELDS
-    )
-    assert next(log.tuples(str.upper))[1:3] == ("BEARER", "WEB")
 
 
 def _population(users: int):
